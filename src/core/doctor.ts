@@ -1,0 +1,70 @@
+// `bottle doctor`: is this machine ready to run bottles? Each check says ok or
+// what is wrong and how to fix it.
+import { constants, promises as fs } from "node:fs";
+import nodePath from "node:path";
+import { docker } from "../docker/run.js";
+import { stateRoot } from "./paths.js";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<Check[]> {
+  const [dockerCheck, composeCheck, stateCheck] = await Promise.all([checkDocker(), checkCompose(), checkStateRoot(stateRoot(env))]);
+  return [checkNode(process.versions.node), dockerCheck, composeCheck, stateCheck];
+}
+
+export function checkNode(version: string): Check {
+  const major = Number(version.split(".")[0]);
+  return major >= 22
+    ? { name: "node", ok: true, detail: `Node.js ${version}` }
+    : { name: "node", ok: false, detail: `Node.js ${version} is too old (need 22 or newer)`, fix: "Install Node.js 22 or 24 (e.g. from nodejs.org or your package manager)." };
+}
+
+async function checkDocker(): Promise<Check> {
+  try {
+    const r = await docker(["version", "--format", "{{.Server.Version}}"], { timeout: 15_000, reject: false });
+    if (r.exitCode === 0 && r.stdout.trim()) return { name: "docker", ok: true, detail: `Docker engine ${r.stdout.trim()} reachable${process.env.DOCKER_HOST ? ` at ${process.env.DOCKER_HOST}` : ""}` };
+    return { name: "docker", ok: false, detail: `Docker engine unreachable: ${r.stderr.trim().split("\n").pop() ?? "no answer"}`, fix: "Start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, DOCKER_HOST and `docker context ls`." };
+  } catch (err) {
+    return { name: "docker", ok: false, detail: (err as Error).message, fix: "Install Docker Engine or Docker Desktop." };
+  }
+}
+
+async function checkCompose(): Promise<Check> {
+  try {
+    const r = await docker(["compose", "version", "--short"], { timeout: 15_000, reject: false });
+    const v = r.stdout.trim().replace(/^v/, "");
+    if (r.exitCode === 0 && Number(v.split(".")[0]) >= 2) return { name: "compose", ok: true, detail: `Docker Compose ${v}` };
+    return { name: "compose", ok: false, detail: r.exitCode === 0 ? `Docker Compose ${v} is not v2` : "the `docker compose` plugin is missing", fix: "Install the Compose v2 plugin (package docker-compose-plugin, or Docker Desktop)." };
+  } catch (err) {
+    return { name: "compose", ok: false, detail: (err as Error).message, fix: "Install Docker with the Compose v2 plugin." };
+  }
+}
+
+export async function checkStateRoot(root: string): Promise<Check> {
+  try {
+    const st = await fs.stat(root);
+    if (!st.isDirectory()) return { name: "state", ok: false, detail: `${root} is not a directory`, fix: `Remove it or set BOTTLE_STATE_DIR to another folder.` };
+    const mode = st.mode & 0o777;
+    await fs.access(root, constants.W_OK);
+    if (mode & 0o077) return { name: "state", ok: false, detail: `${root} has mode ${mode.toString(8)}; other users can read bottle state`, fix: `chmod 700 ${root}` };
+    return { name: "state", ok: true, detail: `${root} (mode 700)` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      // Not created yet is fine if its parent is writable: start creates it 0700.
+      const parent = nodePath.dirname(root);
+      try {
+        await fs.access(parent, constants.W_OK);
+        return { name: "state", ok: true, detail: `${root} will be created (mode 700) on first start` };
+      } catch {
+        return { name: "state", ok: false, detail: `cannot create ${root}: ${parent} is not writable`, fix: `Create it (mkdir -p -m 700 ${root}) or set BOTTLE_STATE_DIR.` };
+      }
+    }
+    return { name: "state", ok: false, detail: `${root}: ${code ?? String(err)}`, fix: `Fix permissions (chmod 700 ${root}) or set BOTTLE_STATE_DIR.` };
+  }
+}

@@ -1,0 +1,69 @@
+// The one subprocess wrapper for docker and docker compose. Every call has a
+// timeout and a kill fallback, accepts an abort signal, and reports failures
+// as a short message plus the last lines of stderr (not a wall of text).
+import { execa, type Options } from "execa";
+import { BottleError } from "../errors.js";
+
+export interface RunOptions {
+  /** Milliseconds; every docker call is bounded. */
+  timeout?: number;
+  signal?: AbortSignal;
+  /** Extra env for the subprocess (e.g. secrets compose must inherit). Never logged. */
+  env?: Record<string, string | undefined>;
+  input?: string;
+  cwd?: string;
+  /** Don't throw on a non-zero exit; return it. */
+  reject?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+const DEFAULT_TIMEOUT = 120_000;
+
+export async function docker(args: string[], o: RunOptions = {}): Promise<RunResult> {
+  const opts: Options = {
+    timeout: o.timeout ?? DEFAULT_TIMEOUT,
+    forceKillAfterDelay: 2_000,
+    reject: false,
+    stripFinalNewline: true,
+    ...(o.signal ? { cancelSignal: o.signal } : {}),
+    ...(o.env ? { env: o.env, extendEnv: true } : {}),
+    ...(o.input !== undefined ? { input: o.input } : { stdin: "ignore" as const }),
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+  };
+  const r = await execa("docker", args, opts);
+  const result: RunResult = {
+    exitCode: typeof r.exitCode === "number" ? r.exitCode : -1,
+    stdout: String(r.stdout ?? ""),
+    stderr: String(r.stderr ?? ""),
+    timedOut: Boolean(r.timedOut),
+  };
+  if ((r as { code?: string }).code === "ENOENT") {
+    throw new BottleError("docker", "the docker CLI was not found on PATH", "Install Docker (Engine or Desktop) with Compose v2, then run `bottle doctor`.");
+  }
+  if (r.isCanceled) throw new BottleError("docker", `docker ${args[0]} was cancelled`);
+  if (result.timedOut) {
+    throw new BottleError("docker", `docker ${args.slice(0, 2).join(" ")} timed out after ${Math.round((o.timeout ?? DEFAULT_TIMEOUT) / 1000)}s`, dockerHint(result.stderr));
+  }
+  if (result.exitCode !== 0 && o.reject !== false) {
+    throw new BottleError("docker", `docker ${args.slice(0, 2).join(" ")} failed (exit ${result.exitCode}): ${lastLines(result.stderr, 8)}`, dockerHint(result.stderr));
+  }
+  return result;
+}
+
+export function lastLines(text: string, n: number): string {
+  return text.trimEnd().split("\n").slice(-n).join("\n");
+}
+
+/** Recognise "the daemon is not there" and say how to check. */
+export function dockerHint(stderr: string): string | undefined {
+  if (/Cannot connect to the Docker daemon|error during connect|connect: no such file|Is the docker daemon running|dial unix/i.test(stderr)) {
+    return "Docker is unreachable: check that the engine is running (`docker info`), that DOCKER_HOST / the docker context point at it, and run `bottle doctor`.";
+  }
+  return undefined;
+}

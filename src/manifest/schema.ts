@@ -1,0 +1,156 @@
+// The manifest's shape (SPEC §4). Strict everywhere: an unknown key is an
+// error, because a typo in a security setting must never be silently ignored.
+import ipaddr from "ipaddr.js";
+import { z } from "zod";
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+export const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, "i");
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Profile names are kept short so `<profile>-<4 hex>` fits the 40-char slug limit. */
+export const PROFILE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,34}$/;
+const REF_PATTERN_RE = /^refs\/[A-Za-z0-9._/*-]+$/;
+const UPSTREAM_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** `user@host:path` (scp-like) or `ssh://[user@]host[:port]/path`. */
+const SSH_URL_RE = /^(?:ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?\/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/][^\s]*)$/;
+const MEMORY_RE = /^\d+(?:\.\d+)?[bkmg]?$/i;
+/** `${NAME}` references; only egress route values may carry them. */
+export const ENV_REF_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+const noEnvRef = (s: string) => !s.includes("${");
+const NO_REF_MSG = "${NAME} references are only allowed in egress route values";
+
+export const hostname = z.string().regex(HOSTNAME_RE, { error: "expected a hostname" });
+export const domainPattern = z
+  .string()
+  .refine((s) => HOSTNAME_RE.test(s.startsWith("*.") ? s.slice(2) : s), {
+    error: 'expected a domain name or "*.suffix"',
+  });
+export const envName = z.string().regex(ENV_NAME_RE, { error: "expected an environment variable name" });
+const path = z.string().min(1, { error: "expected a path" }).refine(noEnvRef, { error: NO_REF_MSG });
+export const cidr = z.string().refine(isCidr, { error: "expected a network CIDR like 10.1.2.0/24 (no host bits)" });
+
+export const FIREWALL_ENGINES = ["builtin", "pipelock"] as const;
+export const RUNTIMES = ["runc", "runsc"] as const;
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "expected a route name ([a-z0-9._-])" }).optional(),
+  host: hostname,
+  path_prefix: z
+    .string()
+    .regex(/^\/[^\s?#]*$/, { error: 'expected a path prefix starting with "/"' })
+    .default("/"),
+  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { error: "expected an HTTP header name" }),
+  value: z
+    .string()
+    .refine((s) => [...s.matchAll(ENV_REF_RE)].length > 0, {
+      error: 'expected a value that references a host env var, like "Bearer ${GITHUB_TOKEN}" (literal credentials do not belong in a manifest)',
+    })
+    .refine((s) => !/[\r\n]/.test(s), { error: "expected a single-line header value" }),
+});
+
+const gitPolicySchema = z.strictObject({
+  push_refs: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/agent/*"' })).default(["refs/heads/agent/*"]),
+  protected: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/main"' })).default(["refs/heads/main", "refs/heads/master"]),
+  allow_force: z.boolean().default(false),
+  allow_delete: z.boolean().default(false),
+  max_push_bytes: z.number().int().positive().default(50 * 1024 * 1024),
+});
+
+const upstreamSchema = z.strictObject({
+  name: z.string().regex(UPSTREAM_NAME_RE, { error: "expected an upstream name ([a-z0-9._-])" }),
+  url: z.string().regex(SSH_URL_RE, { error: 'expected an SSH git URL like "git@github.com:acme/app.git"' }),
+  identity_file: path,
+  known_hosts: z.string().min(1, { error: "expected a known_hosts path or a pinned host key line" }),
+  /** Pin the upstream host to an address (rendered as extra_hosts for the gate). */
+  address: z.string().refine((s) => isIp(s), { error: "expected an IP address" }).optional(),
+  policy: gitPolicySchema.prefault({}),
+});
+
+const buildSchema = z.strictObject({
+  context: path,
+  dockerfile: path.optional(),
+});
+
+const resourcesSchema = z.strictObject({
+  cpus: z.number().positive({ error: "expected a positive number of CPUs" }).optional(),
+  memory: z.string().regex(MEMORY_RE, { error: 'expected a memory size like "4g" or "512m"' }).optional(),
+  pids: z.number().int().positive({ error: "expected a positive whole number" }).optional(),
+});
+
+const envValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: "expected a string, number or boolean" })
+  .transform((v) => String(v))
+  .refine(noEnvRef, { error: NO_REF_MSG });
+
+export const profileSchema = z
+  .strictObject({
+    description: z.string().optional(),
+    image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, { error: "expected an image reference" }).optional(),
+    build: buildSchema.optional(),
+    firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).optional(),
+    runtime: z.enum(RUNTIMES, { error: 'expected "runc" or "runsc"' }).default("runc"),
+    env: z.record(envName, envValue).default({}),
+    forward_env: z.array(envName).default([]),
+    env_file: path.optional(),
+    network: z
+      .strictObject({
+        allow: z.array(domainPattern).default([]),
+        allow_cidrs: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    egress: z.strictObject({ routes: z.array(routeSchema).default([]) }).prefault({}),
+    git: z.strictObject({ upstreams: z.array(upstreamSchema).default([]) }).prefault({}),
+    supervise: z.boolean().default(false),
+    resources: resourcesSchema.prefault({}),
+  })
+  .superRefine((p, ctx) => {
+    if (p.image && p.build) ctx.addIssue({ code: "custom", path: ["build"], message: "expected either image or build, not both" });
+    const names = new Set<string>();
+    p.git.upstreams.forEach((u, i) => {
+      if (names.has(u.name)) ctx.addIssue({ code: "custom", path: ["git", "upstreams", i, "name"], message: `expected a unique upstream name ("${u.name}" is used twice)` });
+      names.add(u.name);
+    });
+    const routeNames = new Set<string>();
+    p.egress.routes.forEach((r, i) => {
+      const name = r.name ?? `${r.host}${r.path_prefix}`;
+      if (routeNames.has(name)) ctx.addIssue({ code: "custom", path: ["egress", "routes", i], message: `expected a unique route (host ${r.host} with path_prefix ${r.path_prefix} appears twice)` });
+      routeNames.add(name);
+    });
+  });
+
+export const manifestSchema = z.strictObject({
+  version: z.literal(1, { error: "expected 1" }),
+  defaults: z
+    .strictObject({
+      firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).default("builtin"),
+    })
+    .prefault({}),
+  agents: z
+    .record(z.string().regex(PROFILE_NAME_RE, { error: "expected a profile name: lowercase letters, digits and '-', at most 35 chars" }), profileSchema)
+    .refine((a) => Object.keys(a).length > 0, { error: "expected at least one agent profile" }),
+});
+
+export type Manifest = z.output<typeof manifestSchema>;
+export type Profile = z.output<typeof profileSchema>;
+export type EgressRoute = z.output<typeof routeSchema>;
+export type GitUpstream = z.output<typeof upstreamSchema>;
+
+/** Strict spellings only: dotted-quad IPv4 or IPv6 (no octal/hex/short forms). */
+export function isIp(s: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s);
+}
+
+/** A network CIDR with no host bits set (pipelock and Docker both insist). */
+export function isCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split("/");
+  if (extra !== undefined || !addr || !bits || !/^\d{1,3}$/.test(bits) || !isIp(addr)) return false;
+  try {
+    const [net, len] = ipaddr.parseCIDR(s);
+    const canonical = net.kind() === "ipv4"
+      ? ipaddr.IPv4.networkAddressFromCIDR(s).toString()
+      : ipaddr.IPv6.networkAddressFromCIDR(s).toString();
+    return canonical === ipaddr.parse(addr).toString() && len >= 0;
+  } catch {
+    return false;
+  }
+}

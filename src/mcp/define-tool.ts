@@ -1,0 +1,62 @@
+// Tools are declared as data. The *kind* decides the annotations, so a tool
+// that changes things cannot be labelled read-only by mistake, and one error
+// boundary turns any throw into an `isError` result the model can act on.
+import type { McpServer, RegisteredTool } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult, ServerNotification, ServerRequest, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import type { z } from "zod";
+import { toBottleError } from "../errors.js";
+import { logger } from "../log.js";
+
+export type ToolKind = "read" | "write" | "destructive";
+
+export type ToolContext = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export interface ToolDefinition<I extends z.ZodObject, O extends z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  kind: ToolKind;
+  /** Calling twice with the same input has no further effect. */
+  idempotent?: boolean;
+  input: I;
+  output: O;
+  handler: (args: z.output<I>, ctx: ToolContext) => Promise<{ structured: z.output<O>; text: string }>;
+}
+
+export function annotationsFor(kind: ToolKind, title: string, idempotent = false): ToolAnnotations {
+  return {
+    title,
+    readOnlyHint: kind === "read",
+    destructiveHint: kind === "destructive",
+    idempotentHint: kind === "read" ? true : idempotent,
+    // Bottles reach the network only through their own allowlist; the tools
+    // themselves talk to the local Docker engine.
+    openWorldHint: false,
+  };
+}
+
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDefinition<I, O>) {
+  return (server: McpServer): RegisteredTool =>
+    server.registerTool(
+      def.name,
+      {
+        title: def.title,
+        description: def.description,
+        inputSchema: def.input,
+        outputSchema: def.output,
+        annotations: annotationsFor(def.kind, def.title, def.idempotent),
+      },
+      (async (args: z.output<I>, ctx: ToolContext): Promise<CallToolResult> => {
+        try {
+          const { structured, text } = await def.handler(args, ctx);
+          return { content: [{ type: "text", text }], structuredContent: structured as Record<string, unknown> };
+        } catch (err) {
+          const e = toBottleError(err);
+          if (e.code === "internal") logger.error({ tool: def.name, err: e.message }, "tool failed");
+          else logger.info({ tool: def.name, code: e.code }, "tool refused");
+          return { isError: true, content: [{ type: "text", text: e.display }] };
+        }
+      }) as never,
+    );
+}

@@ -1,0 +1,38 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { logger } from "../log.js";
+import { PACKAGE_VERSION } from "../version.js";
+import { registerTools } from "./tools/index.js";
+
+export function createServer(): McpServer {
+  const server = new McpServer(
+    { name: "bot-bottle", title: "bot-bottle", version: PACKAGE_VERSION },
+    {
+      instructions:
+        "bot-bottle runs sandboxed sub-agents ('bottles') in Docker. Each bottle is an agent container that reaches the network only through a firewall (allowlist, SSRF and secret-leak checks) and an egress proxy that injects credentials the agent never sees. Use bottle_render to preview a profile from the manifest.",
+      capabilities: { logging: {} },
+    },
+  );
+  registerTools(server);
+  return server;
+}
+
+/** Serve over stdio until stdin ends (the SDK's transport alone would not notice). */
+export async function runStdioServer(): Promise<void> {
+  const server = createServer();
+  const transport = new StdioServerTransport();
+  let closing = false;
+  const close = async (why: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ why }, "closing MCP server");
+    await server.close().catch(() => {});
+    process.exit(0);
+  };
+  process.stdin.on("end", () => void close("stdin ended"));
+  process.stdin.on("close", () => void close("stdin closed"));
+  process.on("SIGTERM", () => void close("SIGTERM"));
+  process.on("SIGINT", () => void close("SIGINT"));
+  await server.connect(transport);
+  logger.info({ version: PACKAGE_VERSION }, "bot-bottle MCP server ready on stdio");
+}

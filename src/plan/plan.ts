@@ -1,0 +1,340 @@
+// resolve: profile + options -> plan. The plan fixes every name, path, port,
+// env *name* and image a bottle needs, so render and the lifecycle never
+// decide anything on their own. It never holds a secret value.
+import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
+import nodePath from "node:path";
+import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
+import { PACKAGE_VERSION } from "../version.js";
+import { defaultSlug, validateSlug } from "./slug.js";
+
+export const PORTS = {
+  firewall: 3128,
+  pipelock: 8888,
+  egress: 3129,
+  gitDaemon: 9418,
+  supervise: 8750,
+} as const;
+
+/** Pinned pipelock release (SPEC §7: the image is pinned, never :latest). */
+export const PIPELOCK_IMAGE = "ghcr.io/luckypipewrench/pipelock:3.6.0";
+
+/** Inside-container mount points. */
+export const MOUNTS = {
+  firewallConfig: "/etc/bottle/firewall",
+  firewallCa: "/etc/bottle/firewall-ca",
+  egressConfig: "/etc/bottle/egress",
+  egressCa: "/etc/bottle/egress-ca",
+  trust: "/etc/bottle/trust",
+  access: "/etc/bottle/access",
+  queue: "/var/lib/bottle/queue",
+  gitGateConfig: "/etc/bottle/git-gate",
+  gitSecrets: "/run/bottle/git",
+} as const;
+
+export const TRUST_BUNDLE = `${MOUNTS.trust}/bundle.pem`;
+
+export const DEFAULT_SUBNET_POOL = "10.213.0.0/16";
+
+export interface Subnets {
+  internal: string;
+  egress: string;
+}
+
+export interface NetworkPlan {
+  /** Docker network name. */
+  name: string;
+  subnet: string;
+  internal: boolean;
+  /** Linux bridge name (≤ 15 chars) so host firewall rules can name it. */
+  bridge: string;
+  labels: Record<string, string>;
+}
+
+export interface BuiltImage {
+  /** Tag including the package version, e.g. bot-bottle/egress:0.1.0. */
+  image: string;
+  /** Dockerfile.<name> in the package root. */
+  dockerfile: string;
+  context: string;
+}
+
+export interface ServiceBase {
+  service: string;
+  containerName: string;
+  port: number;
+}
+
+export interface FirewallPlan extends ServiceBase {
+  engine: "builtin" | "pipelock";
+  image: string;
+  build?: BuiltImage;
+  /** Domains the firewall lets through: the profile's plus every routed host. */
+  allow: string[];
+  allowCidrs: string[];
+  /** Hosts where egress injects credentials: never intercepted by the firewall. */
+  passthrough: string[];
+  /** Env names whose values the firewall watches for (egress credentials). */
+  canaryEnv: string[];
+  canaryExempt: Array<{ host: string; header: string; env: string }>;
+}
+
+export interface EgressRoutePlan {
+  name: string;
+  host: string;
+  pathPrefix: string;
+  header: string;
+  /** Template like "Bearer ${GITHUB_TOKEN}"; resolved only inside the egress sidecar. */
+  valueTemplate: string;
+  envNames: string[];
+}
+
+export interface EgressPlan extends ServiceBase {
+  image: string;
+  build: BuiltImage;
+  routes: EgressRoutePlan[];
+  /** Secret env names egress holds (bare names in the compose file). */
+  envNames: string[];
+}
+
+export interface GitUpstreamPlan {
+  name: string;
+  url: string;
+  /** Host of the SSH URL, for extra_hosts pinning. */
+  host: string;
+  address?: string;
+  identityFile: string;
+  knownHosts: { kind: "file"; path: string } | { kind: "inline"; line: string };
+  policy: { pushRefs: string[]; protected: string[]; allowForce: boolean; allowDelete: boolean; maxPushBytes: number };
+  /** What the agent clones: git://<gate>/<name>. */
+  cloneUrl: string;
+}
+
+export interface GitGatePlan extends ServiceBase {
+  image: string;
+  build: BuiltImage;
+  upstreams: GitUpstreamPlan[];
+}
+
+export interface SupervisePlan extends ServiceBase {
+  image: string;
+  build: BuiltImage;
+  url: string;
+}
+
+export interface AgentPlan {
+  service: "agent";
+  containerName: string;
+  image: string;
+  build?: { context: string; dockerfile?: string };
+  runtime: "runc" | "runsc";
+  env: Record<string, string>;
+  forwardEnv: string[];
+  /** Only set when the file exists and is non-empty (checked at resolve time). */
+  envFile?: string;
+  resources: { cpus?: number; memory?: string; pids: number };
+}
+
+export interface PlanPaths {
+  stateDir: string;
+  composeFile: string;
+  metadataFile: string;
+  composeLog: string;
+  firewallConfigDir: string;
+  firewallCaDir: string;
+  egressConfigDir: string;
+  egressCaDir: string;
+  trustDir: string;
+  accessDir: string;
+  queueDir: string;
+  gitGateConfigDir: string;
+}
+
+export interface Plan {
+  slug: string;
+  profile: string;
+  project: string;
+  packageVersion: string;
+  labels: Record<string, string>;
+  /** The uid:gid our sidecars run as, so they can read 0600 files we wrote. */
+  hostUser: { uid: number; gid: number };
+  paths: PlanPaths;
+  networks: { internal: NetworkPlan; egress: NetworkPlan };
+  firewall: FirewallPlan;
+  egress?: EgressPlan;
+  gitGate?: GitGatePlan;
+  supervise?: SupervisePlan;
+  agent: AgentPlan;
+}
+
+export interface ResolveOptions {
+  profileName: string;
+  profile: Profile;
+  /** Manifest default engine, used when the profile does not choose. */
+  defaultFirewall: "builtin" | "pipelock";
+  slug?: string;
+  stateRoot: string;
+  /** Allocated by the lifecycle; absent for a pure render preview. */
+  subnets?: Subnets;
+  /** Folder holding Dockerfile.<name> (the installed package root). */
+  packageRoot: string;
+  hostUser?: { uid: number; gid: number };
+  /** For tests: the random part of a default slug. */
+  random?: () => string;
+}
+
+export function containerName(service: string, slug: string): string {
+  return `bottle-${service}-${slug}`;
+}
+
+export function projectName(slug: string): string {
+  return `bottle-${slug}`;
+}
+
+/** Bridge names must fit IFNAMSIZ (15); derive a stable one from the network name. */
+export function bridgeName(networkName: string): string {
+  return `bb-${createHash("sha256").update(networkName).digest("hex").slice(0, 10)}`;
+}
+
+/** Placeholder subnets for a render that allocates nothing (first /24s of the default pool). */
+export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/24", egress: "10.213.1.0/24" };
+
+export function resolvePlan(o: ResolveOptions): Plan {
+  const slug = o.slug === undefined ? defaultSlug(o.profileName, o.random) : validateSlug(o.slug);
+  const p = o.profile;
+  const stateDir = nodePath.join(o.stateRoot, slug);
+  const labels = { "dev.bot-bottle.slug": slug, "dev.bot-bottle.profile": o.profileName };
+  const subnets = o.subnets ?? PREVIEW_SUBNETS;
+  const hostUser = o.hostUser ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const built = (name: string): BuiltImage => ({
+    image: `bot-bottle/${name}:${PACKAGE_VERSION}`,
+    dockerfile: `Dockerfile.${name}`,
+    context: o.packageRoot,
+  });
+  const paths: PlanPaths = {
+    stateDir,
+    composeFile: nodePath.join(stateDir, "docker-compose.yml"),
+    metadataFile: nodePath.join(stateDir, "metadata.json"),
+    composeLog: nodePath.join(stateDir, "compose.log"),
+    firewallConfigDir: nodePath.join(stateDir, "firewall"),
+    firewallCaDir: nodePath.join(stateDir, "firewall-ca"),
+    egressConfigDir: nodePath.join(stateDir, "egress"),
+    egressCaDir: nodePath.join(stateDir, "egress-ca"),
+    trustDir: nodePath.join(stateDir, "trust"),
+    accessDir: nodePath.join(stateDir, "access"),
+    queueDir: nodePath.join(stateDir, "queue"),
+    gitGateConfigDir: nodePath.join(stateDir, "git-gate"),
+  };
+  const network = (kind: "internal" | "egress", subnet: string): NetworkPlan => {
+    const name = `bottle-${slug}-${kind}`;
+    return { name, subnet, internal: kind === "internal", bridge: bridgeName(name), labels };
+  };
+
+  const routes: EgressRoutePlan[] = p.egress.routes.map((r) => ({
+    name: r.name ?? `${r.host}${r.path_prefix === "/" ? "" : r.path_prefix}`.replace(/[^a-z0-9._/-]/gi, "-").toLowerCase(),
+    host: r.host.toLowerCase(),
+    pathPrefix: r.path_prefix,
+    header: r.header,
+    valueTemplate: r.value,
+    envNames: unique([...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)),
+  }));
+  const routedHosts = unique(routes.map((r) => r.host));
+  const egressEnv = unique(routes.flatMap((r) => r.envNames));
+
+  const engine = p.firewall ?? o.defaultFirewall;
+  const fwName = containerName("firewall", slug);
+  const firewall: FirewallPlan = {
+    service: "firewall",
+    containerName: fwName,
+    engine,
+    port: engine === "pipelock" ? PORTS.pipelock : PORTS.firewall,
+    image: engine === "pipelock" ? PIPELOCK_IMAGE : built("egress").image,
+    ...(engine === "builtin" ? { build: built("egress") } : {}),
+    allow: unique([...p.network.allow.map((d) => d.toLowerCase()), ...routedHosts]),
+    allowCidrs: [...p.network.allow_cidrs],
+    passthrough: routedHosts,
+    canaryEnv: egressEnv,
+    canaryExempt: routes.flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),
+  };
+
+  const egress: EgressPlan | undefined = routes.length
+    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes, envNames: egressEnv }
+    : undefined;
+
+  const gateName = containerName("git-gate", slug);
+  const gitGate: GitGatePlan | undefined = p.git.upstreams.length
+    ? {
+        service: "git-gate",
+        containerName: gateName,
+        port: PORTS.gitDaemon,
+        image: built("git-gate").image,
+        build: built("git-gate"),
+        upstreams: p.git.upstreams.map((u) => ({
+          name: u.name,
+          url: u.url,
+          host: sshHost(u.url),
+          ...(u.address ? { address: u.address } : {}),
+          identityFile: u.identity_file,
+          knownHosts: isHostKeyLine(u.known_hosts) ? { kind: "inline", line: u.known_hosts.trim() } : { kind: "file", path: u.known_hosts },
+          policy: {
+            pushRefs: u.policy.push_refs,
+            protected: u.policy.protected,
+            allowForce: u.policy.allow_force,
+            allowDelete: u.policy.allow_delete,
+            maxPushBytes: u.policy.max_push_bytes,
+          },
+          cloneUrl: `git://${gateName}/${u.name}`,
+        })),
+      }
+    : undefined;
+
+  const supervise: SupervisePlan | undefined = p.supervise
+    ? { service: "supervise", containerName: containerName("supervise", slug), port: PORTS.supervise, image: built("supervise").image, build: built("supervise"), url: `http://supervise:${PORTS.supervise}/mcp` }
+    : undefined;
+
+  const agent: AgentPlan = {
+    service: "agent",
+    containerName: containerName("agent", slug),
+    image: p.image ?? (p.build ? `bottle-agent-${o.profileName}:local` : "bottle-agent:latest"),
+    ...(p.build ? { build: p.build } : {}),
+    runtime: p.runtime,
+    env: p.env,
+    forwardEnv: unique(p.forward_env),
+    ...(p.env_file && nonEmptyFile(p.env_file) ? { envFile: p.env_file } : {}),
+    resources: { ...(p.resources.cpus ? { cpus: p.resources.cpus } : {}), ...(p.resources.memory ? { memory: p.resources.memory } : {}), pids: p.resources.pids ?? 512 },
+  };
+
+  return {
+    slug,
+    profile: o.profileName,
+    project: projectName(slug),
+    packageVersion: PACKAGE_VERSION,
+    labels,
+    hostUser,
+    paths,
+    networks: { internal: network("internal", subnets.internal), egress: network("egress", subnets.egress) },
+    firewall,
+    ...(egress ? { egress } : {}),
+    ...(gitGate ? { gitGate } : {}),
+    ...(supervise ? { supervise } : {}),
+    agent,
+  };
+}
+
+function sshHost(url: string): string {
+  const m = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(url) ?? /^[^@]+@([^:]+):/.exec(url);
+  return m?.[1] ?? url;
+}
+
+function nonEmptyFile(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && st.size > 0;
+  } catch {
+    return false;
+  }
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}

@@ -1,0 +1,225 @@
+// render: plan -> compose object. Pure: no I/O, no clock, no randomness, so
+// the same plan always gives the same file (and snapshots mean something).
+import { MOUNTS, TRUST_BUNDLE, type BuiltImage, type Plan } from "../plan/index.js";
+import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
+import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
+import { PIPELOCK_CONFIG_FILE } from "./sidecar-configs.js";
+
+export interface ComposeBind {
+  type: "bind";
+  source: string;
+  target: string;
+  read_only: boolean;
+}
+
+export interface ComposeService {
+  image: string;
+  build?: { context: string; dockerfile?: string };
+  pull_policy?: "never" | "build" | "missing";
+  container_name: string;
+  command?: string[];
+  init?: boolean;
+  user?: string;
+  runtime?: string;
+  environment?: string[];
+  env_file?: string[];
+  volumes?: ComposeBind[];
+  networks: Record<string, { aliases?: string[] }>;
+  extra_hosts?: string[];
+  depends_on?: Record<string, { condition: "service_healthy" | "service_started" }>;
+  healthcheck?: { test: string[]; interval: string; timeout: string; retries: number; start_period: string };
+  labels: Record<string, string>;
+  security_opt: string[];
+  cap_drop: string[];
+  read_only?: boolean;
+  tmpfs?: string[];
+  pids_limit: number;
+  mem_limit?: string;
+  cpus?: number;
+  restart: "no";
+  stop_grace_period: string;
+}
+
+export interface ComposeFile {
+  name: string;
+  services: Record<string, ComposeService>;
+  networks: Record<"internal" | "egress", { external: true; name: string }>;
+}
+
+const HEALTH = { interval: "1s", timeout: "3s", retries: 30, start_period: "60s" } as const;
+const SIDECAR_CAP_DROP = ["ALL"];
+const AGENT_CAP_DROP = ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"];
+const HARDENING = { security_opt: ["no-new-privileges:true"], restart: "no" as const, stop_grace_period: "2s" };
+
+const bind = (source: string, target: string, read_only = true): ComposeBind => ({ type: "bind", source, target, read_only });
+const builtImage = (b: BuiltImage) => ({ image: b.image, build: { context: b.context, dockerfile: b.dockerfile }, pull_policy: "never" as const });
+
+/** The proxy URL the agent uses: egress when it exists, else the firewall. */
+export function agentProxyUrl(plan: Plan): string {
+  return plan.egress ? `http://egress:${plan.egress.port}` : `http://${plan.firewall.containerName}:${plan.firewall.port}`;
+}
+
+export function agentNoProxy(plan: Plan): string {
+  return ["localhost", "127.0.0.1", ...(plan.supervise ? ["supervise"] : []), ...(plan.gitGate ? [plan.gitGate.containerName] : [])].join(",");
+}
+
+export function renderCompose(plan: Plan): ComposeFile {
+  const { labels, paths } = plan;
+  const user = `${plan.hostUser.uid}:${plan.hostUser.gid}`;
+  const services: Record<string, ComposeService> = {};
+  const fw = plan.firewall;
+
+  services.firewall =
+    fw.engine === "builtin"
+      ? {
+          ...builtImage(fw.build!),
+          container_name: fw.containerName,
+          command: ["firewall", "--config", `${MOUNTS.firewallConfig}/${FIREWALL_CONFIG_FILE}`, "--port", String(fw.port)],
+          init: true,
+          user,
+          environment: [...fw.canaryEnv],
+          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
+          networks: { internal: { aliases: [fw.containerName] }, egress: {} },
+          healthcheck: { test: ["CMD", "node", "/app/proxy.js", "health", "--port", String(fw.port)], ...HEALTH },
+          labels,
+          ...HARDENING,
+          cap_drop: SIDECAR_CAP_DROP,
+          read_only: true,
+          tmpfs: ["/tmp"],
+          pids_limit: 256,
+          mem_limit: "512m",
+        }
+      : {
+          image: fw.image,
+          container_name: fw.containerName,
+          command: ["run", "--config", `${MOUNTS.firewallConfig}/${PIPELOCK_CONFIG_FILE}`, "--listen", `0.0.0.0:${fw.port}`],
+          user,
+          // Pipelock's DLP scans its own env for secret values (scan_env), so
+          // egress credentials given to it here become leak canaries.
+          environment: ["PIPELOCK_HOME=/tmp/pipelock", ...fw.canaryEnv],
+          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
+          networks: { internal: { aliases: [fw.containerName] }, egress: {} },
+          healthcheck: { test: ["CMD", "/pipelock", "healthcheck", "--addr", `127.0.0.1:${fw.port}`], ...HEALTH },
+          labels,
+          ...HARDENING,
+          cap_drop: SIDECAR_CAP_DROP,
+          read_only: true,
+          tmpfs: ["/tmp"],
+          pids_limit: 256,
+          mem_limit: "512m",
+        };
+
+  if (plan.egress) {
+    const eg = plan.egress;
+    services.egress = {
+      ...builtImage(eg.build),
+      container_name: eg.containerName,
+      command: ["egress", "--config", `${MOUNTS.egressConfig}/${EGRESS_CONFIG_FILE}`, "--port", String(eg.port)],
+      init: true,
+      user,
+      // Bare names: `docker compose up` copies the values from its own
+      // environment, so they never appear in this file or in argv.
+      environment: [...eg.envNames],
+      volumes: [bind(paths.egressConfigDir, MOUNTS.egressConfig), bind(paths.egressCaDir, MOUNTS.egressCa), bind(paths.trustDir, MOUNTS.trust)],
+      networks: { internal: { aliases: ["egress"] }, egress: {} },
+      depends_on: { firewall: { condition: "service_healthy" } },
+      healthcheck: { test: ["CMD", "node", "/app/proxy.js", "health", "--port", String(eg.port)], ...HEALTH },
+      labels,
+      ...HARDENING,
+      cap_drop: SIDECAR_CAP_DROP,
+      read_only: true,
+      tmpfs: ["/tmp"],
+      pids_limit: 256,
+      mem_limit: "512m",
+    };
+  }
+
+  if (plan.gitGate) {
+    const gg = plan.gitGate;
+    services["git-gate"] = {
+      ...builtImage(gg.build),
+      container_name: gg.containerName,
+      init: true,
+      volumes: [
+        bind(paths.gitGateConfigDir, MOUNTS.gitGateConfig),
+        // The push identity is mounted here and nowhere else.
+        ...gg.upstreams.map((u) => bind(u.identityFile, `${MOUNTS.gitSecrets}/${u.name}/identity`)),
+      ],
+      networks: { internal: { aliases: [gg.containerName] }, egress: {} },
+      ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: gg.upstreams.filter((u) => u.address).map((u) => `${u.host}:${u.address}`) } : {}),
+      healthcheck: { test: ["CMD", "/usr/local/bin/git-gate-health"], ...HEALTH },
+      labels,
+      ...HARDENING,
+      // git daemon drops to nobody and ssh needs a passwd entry: keep the
+      // setuid/setgid and file-owner capabilities, drop the rest.
+      cap_drop: ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"],
+      pids_limit: 256,
+      mem_limit: "1g",
+    };
+  }
+
+  if (plan.supervise) {
+    const sv = plan.supervise;
+    services.supervise = {
+      ...builtImage(sv.build),
+      container_name: sv.containerName,
+      init: true,
+      user,
+      volumes: [bind(paths.queueDir, MOUNTS.queue, false), bind(paths.accessDir, MOUNTS.access)],
+      networks: { internal: { aliases: ["supervise"] } },
+      healthcheck: { test: ["CMD", "node", "/app/supervise.js", "health", "--port", String(sv.port)], ...HEALTH },
+      labels,
+      ...HARDENING,
+      cap_drop: SIDECAR_CAP_DROP,
+      read_only: true,
+      tmpfs: ["/tmp"],
+      pids_limit: 128,
+      mem_limit: "256m",
+    };
+  }
+
+  const a = plan.agent;
+  const proxy = agentProxyUrl(plan);
+  const noProxy = agentNoProxy(plan);
+  const dependsOn: ComposeService["depends_on"] = {};
+  for (const s of Object.keys(services)) dependsOn[s] = { condition: "service_healthy" };
+  services.agent = {
+    image: a.image,
+    ...(a.build ? { build: { context: a.build.context, ...(a.build.dockerfile ? { dockerfile: a.build.dockerfile } : {}) } } : {}),
+    container_name: a.containerName,
+    command: ["sleep", "infinity"],
+    // An init as PID 1 forwards SIGTERM, so `down` takes under a second
+    // instead of the 10 s timeout `sleep infinity` would otherwise cost.
+    init: true,
+    ...(a.runtime === "runsc" ? { runtime: "runsc" } : {}),
+    environment: [
+      ...Object.entries(a.env).map(([k, v]) => `${k}=${v}`),
+      ...["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"].map((k) => `${k}=${proxy}`),
+      `NO_PROXY=${noProxy}`,
+      `no_proxy=${noProxy}`,
+      ...["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"].map((k) => `${k}=${TRUST_BUNDLE}`),
+      ...(plan.supervise ? [`BOTTLE_SUPERVISE_URL=${plan.supervise.url}`, `BOTTLE_MCP_CONFIG=${MOUNTS.access}/mcp.json`] : []),
+      // Bare names: values come from the environment of `docker compose up`.
+      ...a.forwardEnv,
+    ],
+    ...(a.envFile ? { env_file: [a.envFile] } : {}),
+    volumes: [bind(paths.trustDir, MOUNTS.trust), bind(paths.accessDir, MOUNTS.access)],
+    networks: { internal: {} },
+    depends_on: dependsOn,
+    labels,
+    ...HARDENING,
+    cap_drop: AGENT_CAP_DROP,
+    pids_limit: a.resources.pids,
+    ...(a.resources.memory ? { mem_limit: a.resources.memory } : {}),
+    ...(a.resources.cpus ? { cpus: a.resources.cpus } : {}),
+  };
+
+  return {
+    name: plan.project,
+    services,
+    networks: {
+      internal: { external: true, name: plan.networks.internal.name },
+      egress: { external: true, name: plan.networks.egress.name },
+    },
+  };
+}

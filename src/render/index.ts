@@ -1,0 +1,54 @@
+// Everything a bottle's state dir holds that follows from the plan alone.
+import nodePath from "node:path";
+import { stringify } from "yaml";
+import type { Plan } from "../plan/index.js";
+import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
+import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
+import { renderCompose, type ComposeFile } from "./compose.js";
+import {
+  GIT_GATE_CONFIG_FILE,
+  PIPELOCK_CONFIG_FILE,
+  renderEgressConfig,
+  renderFirewallConfig,
+  renderGitGateConfig,
+  renderPipelockConfig,
+} from "./sidecar-configs.js";
+
+export * from "./compose.js";
+export * from "./sidecar-configs.js";
+
+export interface RenderedFile {
+  /** Which sidecar reads it. */
+  sidecar: "firewall" | "egress" | "git-gate";
+  /** Absolute host path inside the state dir. */
+  path: string;
+  content: string;
+}
+
+export interface RenderedBottle {
+  compose: ComposeFile;
+  composeYaml: string;
+  files: RenderedFile[];
+}
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+export function serializeCompose(compose: ComposeFile): string {
+  return `# Rendered by bot-bottle for project ${compose.name}. Secret values are not in this file:\n# services list them by name and \`docker compose up\` inherits them.\n${stringify(compose, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false })}`;
+}
+
+export function renderBottle(plan: Plan): RenderedBottle {
+  const compose = renderCompose(plan);
+  const files: RenderedFile[] = [];
+  const { paths } = plan;
+  if (plan.firewall.engine === "builtin") {
+    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FIREWALL_CONFIG_FILE), content: json(renderFirewallConfig(plan)) });
+  } else {
+    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, PIPELOCK_CONFIG_FILE), content: stringify(renderPipelockConfig(plan), { version: "1.1", lineWidth: 0 }) });
+  }
+  const egress = renderEgressConfig(plan);
+  if (egress) files.push({ sidecar: "egress", path: nodePath.join(paths.egressConfigDir, EGRESS_CONFIG_FILE), content: json(egress) });
+  const gate = renderGitGateConfig(plan);
+  if (gate) files.push({ sidecar: "git-gate", path: nodePath.join(paths.gitGateConfigDir, GIT_GATE_CONFIG_FILE), content: json(gate) });
+  return { compose, composeYaml: serializeCompose(compose), files };
+}

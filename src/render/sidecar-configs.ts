@@ -1,0 +1,102 @@
+// Sidecar configs that depend only on the plan. Pure, like the compose renderer.
+import { MOUNTS, type Plan } from "../plan/index.js";
+import type { EgressConfig } from "../sidecar-config/egress.js";
+import type { FirewallConfig } from "../sidecar-config/firewall.js";
+
+export const PIPELOCK_CONFIG_FILE = "pipelock.yaml";
+export const GIT_GATE_CONFIG_FILE = "config.json";
+
+const FIREWALL_CA = { cert: `${MOUNTS.firewallCa}/ca.pem`, key: `${MOUNTS.firewallCa}/ca.key` };
+const EGRESS_CA = { cert: `${MOUNTS.egressCa}/ca.pem`, key: `${MOUNTS.egressCa}/ca.key` };
+/** Public half of the firewall CA, readable by egress (and the agent). */
+export const FIREWALL_CA_PUBLIC = `${MOUNTS.trust}/firewall-ca.pem`;
+
+export function renderFirewallConfig(plan: Plan): FirewallConfig {
+  const fw = plan.firewall;
+  return {
+    version: 1,
+    allow: fw.allow,
+    allow_cidrs: fw.allowCidrs,
+    intercept: { enabled: true, ca_cert: FIREWALL_CA.cert, ca_key: FIREWALL_CA.key, passthrough: fw.passthrough },
+    dlp: { enabled: true, canary_env: fw.canaryEnv, canary_exempt: fw.canaryExempt },
+    upstream_ca_files: [],
+  };
+}
+
+/**
+ * Pipelock's config. Its loader rejects unknown keys, so only keys it
+ * documents appear here. `mode: strict` refuses an empty allowlist: a profile
+ * that allows nothing gets the reserved `.invalid` name, which never resolves.
+ */
+export function renderPipelockConfig(plan: Plan): Record<string, unknown> {
+  const fw = plan.firewall;
+  return {
+    version: 1,
+    mode: "strict",
+    enforce: true,
+    api_allowlist: fw.allow.length ? fw.allow : ["nothing-allowed.invalid"],
+    fetch_proxy: {
+      listen: `0.0.0.0:${fw.port}`,
+      // The default of 60/min per domain throttles an agent's package installs.
+      monitoring: { max_requests_per_minute: 6000 },
+    },
+    forward_proxy: { enabled: true, max_tunnel_seconds: 3600, idle_timeout_seconds: 300 },
+    // Exact network CIDRs (pipelock rejects host bits): the bottle's internal
+    // network plus whatever private ranges the profile allows.
+    ssrf: { ip_allowlist: [plan.networks.internal.subnet, ...fw.allowCidrs] },
+    tls_interception: {
+      enabled: true,
+      ca_cert: FIREWALL_CA.cert,
+      ca_key: FIREWALL_CA.key,
+      // Header DLP would see the credentials egress injects: never intercept those hosts.
+      passthrough_domains: fw.passthrough,
+    },
+    dlp: { scan_env: true, include_defaults: true },
+    logging: { format: "json", output: "stdout", include_allowed: true, include_blocked: true },
+  };
+}
+
+export function renderEgressConfig(plan: Plan): EgressConfig | undefined {
+  if (!plan.egress) return undefined;
+  return {
+    version: 1,
+    upstream_proxy: `http://${plan.firewall.containerName}:${plan.firewall.port}`,
+    ca_cert: EGRESS_CA.cert,
+    ca_key: EGRESS_CA.key,
+    upstream_ca_files: [FIREWALL_CA_PUBLIC],
+    routes: plan.egress.routes.map((r) => ({ name: r.name, host: r.host, path_prefix: r.pathPrefix, header: r.header, value: r.valueTemplate })),
+  };
+}
+
+export interface GitGateConfig {
+  version: 1;
+  port: number;
+  upstreams: Array<{
+    name: string;
+    url: string;
+    identity_file: string;
+    known_hosts_file: string;
+    policy: { push_refs: string[]; protected: string[]; allow_force: boolean; allow_delete: boolean; max_push_bytes: number };
+  }>;
+}
+
+export function renderGitGateConfig(plan: Plan): GitGateConfig | undefined {
+  if (!plan.gitGate) return undefined;
+  return {
+    version: 1,
+    port: plan.gitGate.port,
+    upstreams: plan.gitGate.upstreams.map((u) => ({
+      name: u.name,
+      url: u.url,
+      identity_file: `${MOUNTS.gitSecrets}/${u.name}/identity`,
+      known_hosts_file: `${MOUNTS.gitGateConfig}/known_hosts/${u.name}`,
+      policy: {
+        push_refs: u.policy.pushRefs,
+        protected: u.policy.protected,
+        allow_force: u.policy.allowForce,
+        allow_delete: u.policy.allowDelete,
+        max_push_bytes: u.policy.maxPushBytes,
+      },
+    })),
+  };
+}

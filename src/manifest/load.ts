@@ -1,7 +1,7 @@
 // Read, parse and validate a manifest. Every error names the file, the YAML
 // path (and line when known) and what was expected, so a user can fix it
 // without reading our source.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import nodePath from "node:path";
 import { LineCounter, parseDocument, isMap, isSeq, type Document } from "yaml";
@@ -22,16 +22,31 @@ export function manifestPath(explicit?: string, env: NodeJS.ProcessEnv = process
   return nodePath.resolve(cwd, explicit ?? env.BOTTLE_MANIFEST ?? DEFAULT_MANIFEST);
 }
 
+/**
+ * Parsed manifests by file identity. A server renders the same manifest over
+ * and over; re-parsing it costs more than everything else in a render. Any
+ * change to the file (size, mtime in ns, inode) misses the cache.
+ */
+const cache = new Map<string, { key: string; manifest: Manifest }>();
+
 export function loadManifest(file: string, home = homedir()): LoadedManifest {
   let text: string;
+  let key: string | undefined;
   try {
+    const st = statSync(file, { bigint: true });
+    key = `${st.size}:${st.mtimeNs}:${st.ino}:${home}`;
+    const hit = cache.get(file);
+    if (hit?.key === key) return { file, manifest: hit.manifest };
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory, expected a YAML file" : `cannot read (${code ?? String(err)})`;
     throw new BottleError("manifest", `${file}: ${why}`, "Create a bottle.yaml (see the README's manifest example) or pass --manifest / set BOTTLE_MANIFEST.");
   }
-  return { file, manifest: parseManifest(text, file, home) };
+  const manifest = parseManifest(text, file, home);
+  if (cache.size > 64) cache.clear();
+  cache.set(file, { key, manifest });
+  return { file, manifest };
 }
 
 /** Parse manifest text; `file` is used for messages and to resolve relative paths. */

@@ -1,10 +1,10 @@
 // Everything a bottle's state dir holds that follows from the plan alone.
 import nodePath from "node:path";
-import { stringify } from "yaml";
 import type { Plan } from "../plan/index.js";
 import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
 import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
 import { renderCompose, type ComposeFile } from "./compose.js";
+import { toYaml } from "./yaml.js";
 import {
   GIT_GATE_CONFIG_FILE,
   PIPELOCK_CONFIG_FILE,
@@ -34,7 +34,7 @@ export interface RenderedBottle {
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 export function serializeCompose(compose: ComposeFile): string {
-  return `# Rendered by bot-bottle for project ${compose.name}. Secret values are not in this file:\n# services list them by name and \`docker compose up\` inherits them.\n${stringify(compose, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false })}`;
+  return `# Rendered by bot-bottle for project ${compose.name}. Secret values are not in this file:\n# services list them by name and \`docker compose up\` inherits them.\n${toYaml(compose as unknown as Record<string, unknown>)}`;
 }
 
 export function renderBottle(plan: Plan): RenderedBottle {
@@ -44,7 +44,7 @@ export function renderBottle(plan: Plan): RenderedBottle {
   if (plan.firewall.engine === "builtin") {
     files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FIREWALL_CONFIG_FILE), content: json(renderFirewallConfig(plan)) });
   } else {
-    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, PIPELOCK_CONFIG_FILE), content: stringify(renderPipelockConfig(plan), { version: "1.1", lineWidth: 0 }) });
+    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, PIPELOCK_CONFIG_FILE), content: toYaml(renderPipelockConfig(plan)) });
   }
   const egress = renderEgressConfig(plan);
   if (egress) files.push({ sidecar: "egress", path: nodePath.join(paths.egressConfigDir, EGRESS_CONFIG_FILE), content: json(egress) });

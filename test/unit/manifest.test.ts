@@ -137,4 +137,16 @@ agents:
     const loaded = loadManifest(file);
     expect(loaded.manifest.agents.a!.env_file).toBe(nodePath.join(dir, "agent.env"));
   });
+
+  it("re-reads a manifest that changed since it was last loaded", () => {
+    const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-manifest-"));
+    const file = nodePath.join(dir, "bottle.yaml");
+    writeFileSync(file, "version: 1\nagents:\n  a: {image: x}\n");
+    expect(Object.keys(loadManifest(file).manifest.agents)).toEqual(["a"]);
+    expect(loadManifest(file).manifest).toBe(loadManifest(file).manifest);
+    writeFileSync(file, "version: 1\nagents:\n  b: {image: x}\n");
+    expect(Object.keys(loadManifest(file).manifest.agents)).toEqual(["b"]);
+    writeFileSync(file, "version: 1\nagents:\n  b: {image: x, bogus: 1}\n");
+    expect(() => loadManifest(file)).toThrow(/unknown key "bogus"/);
+  });
 });

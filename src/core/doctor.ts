@@ -56,8 +56,10 @@ export async function checkStateRoot(root: string): Promise<Check> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
-      // Not created yet is fine if its parent is writable: start creates it 0700.
-      const parent = nodePath.dirname(root);
+      // Not created yet is fine if the nearest existing ancestor is
+      // writable: start creates the missing folders (the last one 0700).
+      let parent = nodePath.dirname(root);
+      while (parent !== nodePath.dirname(parent) && !(await exists(parent))) parent = nodePath.dirname(parent);
       try {
         await fs.access(parent, constants.W_OK);
         return { name: "state", ok: true, detail: `${root} will be created (mode 700) on first start` };
@@ -67,4 +69,11 @@ export async function checkStateRoot(root: string): Promise<Check> {
     }
     return { name: "state", ok: false, detail: `${root}: ${code ?? String(err)}`, fix: `Fix permissions (chmod 700 ${root}) or set BOTTLE_STATE_DIR.` };
   }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,0 +1,68 @@
+// The firewall's destination check: allowlist, then SSRF. A name is resolved
+// once, every answer is classified, and the caller dials the exact address
+// that passed, so a second DNS answer can never swap in a private address.
+import { lookup } from "node:dns/promises";
+import { parseAddress, parseHost, refusalForAddress, type ParsedCidr } from "./address.js";
+import { isAllowed, type Allowlist } from "./allowlist.js";
+
+export type Resolver = (name: string) => Promise<string[]>;
+
+export const systemResolver: Resolver = async (name) => (await lookup(name, { all: true, order: "ipv4first" })).map((a) => a.address);
+
+/**
+ * Remember answers for a few seconds: a busy agent opens many connections to
+ * the same hosts, and getaddrinfo runs on libuv's small thread pool. Safe for
+ * SSRF because the cached answer is checked and dialed like a fresh one.
+ */
+export function cachingResolver(resolve: Resolver, ttlMs = 5_000, maxEntries = 1_000): Resolver {
+  const cache = new Map<string, { expires: number; answers: Promise<string[]> }>();
+  return (name) => {
+    const now = Date.now();
+    const hit = cache.get(name);
+    if (hit && hit.expires > now) return hit.answers;
+    if (cache.size >= maxEntries) cache.clear();
+    const answers = resolve(name);
+    cache.set(name, { expires: now + ttlMs, answers });
+    // Failures are not remembered: the next request asks again.
+    answers.catch(() => cache.delete(name));
+    return answers;
+  };
+}
+
+export interface DestinationPolicy {
+  allow: Allowlist;
+  allowCidrs: ParsedCidr[];
+  resolve: Resolver;
+}
+
+export type Destination =
+  | { ok: true; host: string; address: string }
+  | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
+
+export async function checkDestination(policy: DestinationPolicy, rawHost: string): Promise<Destination> {
+  const { name, address } = parseHost(rawHost);
+  if (address) {
+    // IP literals: the address check comes first so every spelling of a
+    // blocked address is reported as what it is.
+    const blocked = refusalForAddress(address, policy.allowCidrs);
+    if (blocked) return { ok: false, status: 403, rule: "ssrf", host: name, reason: `"${rawHost}" is the ${blocked} address ${name}` };
+    if (!isAllowed(policy.allow, name)) return { ok: false, status: 403, rule: "allowlist", host: name, reason: `host "${name}" is not in the allowlist` };
+    return { ok: true, host: name, address: name };
+  }
+  if (!isAllowed(policy.allow, name)) return { ok: false, status: 403, rule: "allowlist", host: name, reason: `host "${name}" is not in the allowlist` };
+  let answers: string[];
+  try {
+    answers = await policy.resolve(name);
+  } catch (err) {
+    return { ok: false, status: 502, rule: "dns", host: name, reason: `cannot resolve host "${name}" (${(err as NodeJS.ErrnoException).code ?? "error"})` };
+  }
+  let firstRefusal: string | undefined;
+  for (const a of answers) {
+    const parsed = parseAddress(a);
+    if (!parsed) continue;
+    const blocked = refusalForAddress(parsed, policy.allowCidrs);
+    if (!blocked) return { ok: true, host: name, address: parsed.toString() };
+    firstRefusal ??= `host "${name}" resolves to the ${blocked} address ${parsed.toString()}`;
+  }
+  return { ok: false, status: 403, rule: "ssrf", host: name, reason: firstRefusal ?? `host "${name}" has no usable address` };
+}

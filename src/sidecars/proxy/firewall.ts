@@ -1,0 +1,164 @@
+// Firewall mode: the bottle's only way out. Allowlist + SSRF on every
+// destination, DLP on everything it can see (plain HTTP, and HTTPS it
+// intercepts with the bottle's firewall CA), raw tunnels for passthrough hosts.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { TlsRequestOptions } from "./tunnel-agent.js";
+import { isIP } from "node:net";
+import type { Duplex } from "node:stream";
+import type { SecureContext } from "node:tls";
+import { firewallConfigSchema, type FirewallConfig } from "../../sidecar-config/firewall.js";
+import { parseCidrs } from "./address.js";
+import { compileAllowlist, isAllowed, type Allowlist } from "./allowlist.js";
+import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
+import { loadConfigFile, ReloadableState } from "./config-file.js";
+import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpPolicy } from "./dlp.js";
+import { authorityOf, endToEndHeaders, headerPairs, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
+import type { EventLog } from "./log.js";
+import { dial, ProxyServer } from "./proxy-server.js";
+import { readBody, relayResponse } from "./relay.js";
+
+export interface FirewallState {
+  config: FirewallConfig;
+  destinations: DestinationPolicy;
+  passthrough: Allowlist;
+  dlp: DlpPolicy;
+  issuer: LeafIssuer | undefined;
+  trust: SecureContext;
+  httpAgent: HttpAgent;
+  httpsAgent: HttpsAgent;
+}
+
+/** What an intercepted tunnel was checked for: requests inside it reuse the address. */
+interface CheckedTunnel {
+  host: string;
+  address: string;
+  port: number;
+}
+
+/** One cache for the process, kept across reloads (answers do not depend on the config). */
+const defaultResolver = cachingResolver(systemResolver);
+
+export async function buildFirewallState(configFile: string, env: NodeJS.ProcessEnv, log: EventLog, resolve: Resolver = defaultResolver): Promise<FirewallState> {
+  const config = await loadConfigFile(configFile, firewallConfigSchema);
+  const { policy: dlp, warnings } = buildDlpPolicy(config.dlp, env);
+  for (const w of warnings) log("config_warning", { message: w });
+  const [issuer, trust] = await Promise.all([
+    config.intercept.enabled ? loadCertificateAuthority(config.intercept.ca_cert, config.intercept.ca_key) : undefined,
+    loadUpstreamTrust(config.upstream_ca_files),
+  ]);
+  return {
+    config,
+    destinations: { allow: compileAllowlist(config.allow), allowCidrs: parseCidrs(config.allow_cidrs), resolve },
+    passthrough: compileAllowlist(config.intercept.passthrough),
+    dlp,
+    issuer,
+    trust,
+    httpAgent: new HttpAgent({ keepAlive: true, maxFreeSockets: 64 }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxFreeSockets: 64 }),
+  };
+}
+
+export function createFirewall(state: ReloadableState<FirewallState>, log: EventLog): ProxyServer<CheckedTunnel> {
+  const refuse = (res: ServerResponse, status: number, rule: string, reason: string) => {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "x-bot-bottle-rule": rule, connection: "close" });
+    res.end(`bot-bottle firewall: blocked by ${rule}: ${reason}\n`);
+  };
+
+  /** DLP, then forward to the checked address with Host set to the checked name (no vhost games). */
+  const forward = async (req: IncomingMessage, res: ServerResponse, scheme: "http" | "https", t: CheckedTunnel, path: string, started: number) => {
+    const s = state.current;
+    const base = { host: t.host, port: t.port, method: req.method ?? "", scheme };
+    let body: Buffer | undefined;
+    if (s.dlp.enabled) {
+      const read = await readBody(req, MAX_SCANNED_BODY);
+      if (read === "too-large") {
+        refuse(res, 413, "dlp", `request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`);
+        return log("request", { ...base, decision: "blocked", rule: "dlp", status: 413, ms: Date.now() - started });
+      }
+      body = read;
+      const contentEncoding = req.headers["content-encoding"];
+      const finding = scanRequest(s.dlp, { host: t.host, url: path, headers: headerPairs(req.rawHeaders), body, ...(contentEncoding ? { contentEncoding } : {}) });
+      if (finding) {
+        refuse(res, 403, "dlp", `request to "${t.host}": ${describeFinding(finding)}`);
+        return log("request", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, encoding: finding.encoding, status: 403, ms: Date.now() - started });
+      }
+    }
+    const headers = endToEndHeaders(req.rawHeaders);
+    headers.push("Host", authorityOf(t.host, t.port, scheme === "https" ? 443 : 80));
+    const options = { host: t.address, port: t.port, method: req.method, path, headers };
+    const tlsOptions: TlsRequestOptions = { ...options, agent: s.httpsAgent, secureContext: s.trust, ...(isIP(t.host) ? {} : { servername: t.host }) };
+    const upstream = scheme === "https" ? httpsRequest(tlsOptions) : httpRequest({ ...options, agent: s.httpAgent });
+    relayResponse(req, res, upstream, body, (outcome) => {
+      if (outcome.error && !res.headersSent) refuse(res, 502, "upstream", `request to "${t.host}" failed: ${outcome.error}`);
+      log("request", { ...base, decision: outcome.error ? "failed" : "allowed", rule: "allowlist", status: outcome.status ?? 502, bytes: outcome.bytes, ms: Date.now() - started, ...(outcome.error ? { error: outcome.error } : {}) });
+    });
+  };
+
+  const proxy: ProxyServer<CheckedTunnel> = new ProxyServer<CheckedTunnel>({
+    health: () => ({ mode: "firewall", allow: state.current.config.allow.length }),
+
+    onHttpRequest(req, res, target: AbsoluteTarget) {
+      const started = Date.now();
+      void (async () => {
+        const dest = await checkDestination(state.current.destinations, target.host);
+        if (!dest.ok) {
+          refuse(res, dest.status, dest.rule, dest.reason);
+          return log("request", { decision: "blocked", rule: dest.rule, host: dest.host, port: target.port, method: req.method ?? "", scheme: "http", status: dest.status, ms: Date.now() - started });
+        }
+        await forward(req, res, "http", { host: dest.host, address: dest.address, port: target.port }, target.path, started);
+      })().catch((err: unknown) => {
+        if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
+        log("error", { where: "http", message: String((err as Error)?.message ?? err) });
+      });
+    },
+
+    onConnect(req, socket: Duplex, head, target: HostPort) {
+      const started = Date.now();
+      void (async () => {
+        const s = state.current;
+        const dest = await checkDestination(s.destinations, target.host);
+        const base = { host: dest.host, port: target.port, method: "CONNECT" };
+        if (!dest.ok) {
+          writeRawResponse(socket, dest.status, `bot-bottle firewall: blocked by ${dest.rule}: ${dest.reason}`);
+          return log("connect", { ...base, decision: "blocked", rule: dest.rule, status: dest.status, ms: Date.now() - started });
+        }
+        // Agents can smuggle data in the CONNECT line and its headers too.
+        const finding = scanRequest(s.dlp, { host: dest.host, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
+        if (finding) {
+          writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT to "${dest.host}": ${describeFinding(finding)}`);
+          return log("connect", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, status: 403, ms: Date.now() - started });
+        }
+        const tunnel = { host: dest.host, address: dest.address, port: target.port };
+        if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
+          proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host));
+          return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
+        }
+        let upstream;
+        try {
+          upstream = await dial(dest.address, target.port);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? "error";
+          writeRawResponse(socket, 502, `bot-bottle firewall: cannot connect to "${dest.host}" port ${target.port} (${code})`);
+          return log("connect", { ...base, decision: "failed", rule: "upstream", error: code, status: 502, ms: Date.now() - started });
+        }
+        log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "passthrough", status: 200, ms: Date.now() - started });
+        const { up, down } = await proxy.splice(socket, head, upstream);
+        log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: up, bytes: down, ms: Date.now() - started });
+      })().catch((err: unknown) => {
+        writeRawResponse(socket, 502, "bot-bottle firewall: failed to handle CONNECT");
+        log("error", { where: "connect", message: String((err as Error)?.message ?? err) });
+      });
+    },
+
+    onInterceptedRequest(req, res, tunnel) {
+      const started = Date.now();
+      forward(req, res, "https", tunnel, req.url ?? "/", started).catch((err: unknown) => {
+        if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
+        log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
+      });
+    },
+  });
+  return proxy;
+}

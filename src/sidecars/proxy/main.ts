@@ -1,0 +1,70 @@
+// The proxy sidecar's entry point (bundled to /app/proxy.js in Dockerfile.egress):
+//   proxy.js firewall --config <file> --port <n>
+//   proxy.js egress   --config <file> --port <n>
+//   proxy.js health   --port <n>        (exit 0 iff /health answers 200 within 2 s)
+import { get } from "node:http";
+import { parseArgs, USAGE } from "./cli-args.js";
+import { ConfigError, ReloadableState } from "./config-file.js";
+import { buildEgressState, createEgress } from "./egress.js";
+import { buildFirewallState, createFirewall } from "./firewall.js";
+import { createEventLog } from "./log.js";
+import type { ProxyServer } from "./proxy-server.js";
+
+function health(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: "127.0.0.1", port, path: "/health", timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200 ? 0 : 1);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(1));
+  });
+}
+
+async function serve(mode: "firewall" | "egress", configFile: string, port: number): Promise<void> {
+  const log = createEventLog(mode);
+  const onReload = (err?: Error) =>
+    err ? log("config_reload_refused", { file: configFile, message: err.message }) : log("config_reloaded", { file: configFile });
+  let proxy: ProxyServer<unknown>;
+  if (mode === "firewall") {
+    const state = await ReloadableState.create(() => buildFirewallState(configFile, process.env, log), onReload);
+    proxy = createFirewall(state, log) as ProxyServer<unknown>;
+    process.on("SIGHUP", () => void state.reload());
+  } else {
+    const state = await ReloadableState.create(() => buildEgressState(configFile), onReload);
+    proxy = createEgress(state, log) as ProxyServer<unknown>;
+    process.on("SIGHUP", () => void state.reload());
+  }
+  await proxy.listen(port);
+  log("listening", { port });
+  const stop = () => {
+    log("stopping", {});
+    void proxy.close();
+    // Open tunnels must not hold the container past compose's grace period.
+    setTimeout(() => process.exit(0), 500).unref();
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.command === "health") return health(args.port);
+  if (args.command === "firewall" || args.command === "egress") {
+    await serve(args.command, args.config!, args.port);
+    return -1;
+  }
+  throw new ConfigError(USAGE);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    // Startup failures (bad config, unreadable CA) go out as one JSON line and a non-zero exit.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), event: "fatal", message })}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,107 @@
+// Logs: live from compose while running, from compose.log after stop.
+import { promises as fs } from "node:fs";
+import { compose } from "../docker/compose.js";
+import { BottleError } from "../errors.js";
+import type { Metadata } from "./metadata.js";
+import nodePath from "node:path";
+
+/** Compose 2.26 prefixes every line with ESC[2K even into a pipe; drop all escapes. */
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Za-z0-9]|\r/g;
+export const stripAnsi = (s: string) => s.replace(ANSI, "");
+
+export interface LogQuery {
+  service?: string;
+  tail?: number;
+  since?: string;
+  grep?: string;
+}
+
+export const MAX_TAIL = 10_000;
+const MAX_BYTES = 1_000_000;
+
+/** The last `n` lines of a file, read backwards in chunks: never the whole file. */
+export async function tailFile(file: string, n: number, filter?: (line: string) => boolean): Promise<string[]> {
+  const fh = await fs.open(file, "r");
+  try {
+    const { size } = await fh.stat();
+    const lines: string[] = [];
+    let pos = size;
+    let carry = "";
+    let bytes = 0;
+    const chunk = Buffer.alloc(64 * 1024);
+    while (pos > 0 && lines.length < n && bytes < 64 * MAX_BYTES) {
+      const len = Math.min(chunk.length, pos);
+      pos -= len;
+      await fh.read(chunk, 0, len, pos);
+      bytes += len;
+      const parts = (chunk.toString("utf8", 0, len) + carry).split("\n");
+      carry = parts.shift() ?? "";
+      for (let i = parts.length - 1; i >= 0 && lines.length < n; i--) {
+        const l = parts[i]!;
+        if (l === "" && i === parts.length - 1 && lines.length === 0) continue; // trailing newline
+        if (!filter || filter(l)) lines.push(l);
+      }
+    }
+    if (pos === 0 && carry && lines.length < n && (!filter || filter(carry))) lines.push(carry);
+    return lines.reverse();
+  } finally {
+    await fh.close();
+  }
+}
+
+function lineFilter(q: LogQuery): ((l: string) => boolean) | undefined {
+  const checks: Array<(l: string) => boolean> = [];
+  if (q.service) {
+    const prefix = new RegExp(`^bottle-${escapeRe(q.service)}-[a-z0-9-]+\\s+\\|`);
+    checks.push((l) => prefix.test(l));
+  }
+  if (q.grep) {
+    const needle = q.grep;
+    checks.push((l) => l.includes(needle));
+  }
+  if (q.since) {
+    const since = Date.parse(q.since);
+    if (!Number.isNaN(since)) checks.push((l) => {
+      const m = /\|\s+(\d{4}-\d\d-\d\dT[\d:.]+Z)/.exec(l);
+      return !m || Date.parse(m[1]!) >= since;
+    });
+  }
+  return checks.length ? (l) => checks.every((c) => c(l)) : undefined;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+export async function readLogs(meta: Metadata, stateDir: string, q: LogQuery): Promise<{ source: "live" | "file" | "none"; lines: string[] }> {
+  const tail = Math.min(q.tail ?? 200, MAX_TAIL);
+  const services = meta.services.map((s) => s.service);
+  if (q.service && !services.includes(q.service)) {
+    throw new BottleError("bad-input", `bottle "${meta.slug}" has no service "${q.service}"`, `Services: ${services.join(", ")}.`);
+  }
+  if (meta.state === "running" || meta.state === "starting") {
+    const args = ["logs", "--no-color", "--timestamps"];
+    if (!q.grep) args.push("--tail", String(tail));
+    if (q.since) args.push("--since", q.since);
+    if (q.service) args.push(q.service);
+    const r = await compose({ project: meta.project, file: meta.composeFile }, args, { timeout: 60_000, reject: false });
+    if (r.exitCode === 0) {
+      let lines = stripAnsi(r.stdout).split("\n").filter((l) => l !== "");
+      if (q.grep) lines = lines.filter((l) => l.includes(q.grep!));
+      return { source: "live", lines: lines.slice(-tail) };
+    }
+  }
+  const file = nodePath.join(stateDir, "compose.log");
+  try {
+    return { source: "file", lines: await tailFile(file, tail, lineFilter(q)) };
+  } catch {
+    return { source: "none", lines: [] };
+  }
+}
+
+/** Dump everything compose has to compose.log (escape codes stripped). */
+export async function dumpLogs(meta: Metadata, stateDir: string): Promise<void> {
+  const r = await compose({ project: meta.project, file: meta.composeFile }, ["logs", "--no-color", "--timestamps"], { timeout: 120_000, reject: false });
+  if (r.exitCode === 0 && r.stdout) await fs.writeFile(nodePath.join(stateDir, "compose.log"), stripAnsi(r.stdout) + "\n", { mode: 0o600 });
+}

@@ -1,0 +1,40 @@
+// metadata.json: what a bottle is and what state it is in. Never secrets.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { writeFileAtomic } from "../fs/atomic.js";
+
+export const BOTTLE_STATES = ["starting", "running", "stopping", "stopped", "failed"] as const;
+export type BottleState = (typeof BOTTLE_STATES)[number];
+
+export const metadataSchema = z.object({
+  slug: z.string(),
+  profile: z.string(),
+  project: z.string(),
+  composeFile: z.string(),
+  manifest: z.string(),
+  networks: z.array(z.object({ name: z.string(), subnet: z.string(), internal: z.boolean() })),
+  services: z.array(z.object({ service: z.string(), container: z.string(), image: z.string() })),
+  firewall: z.enum(["builtin", "pipelock"]),
+  packageVersion: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  state: z.enum(BOTTLE_STATES),
+  /** The pid of the process that started it (to tell a live start from a dead one). */
+  ownerPid: z.number().optional(),
+  error: z.string().optional(),
+  cloneUrls: z.array(z.object({ name: z.string(), url: z.string() })).default([]),
+});
+
+export type Metadata = z.output<typeof metadataSchema>;
+
+export function readMetadata(file: string): Metadata | undefined {
+  try {
+    return metadataSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeMetadata(file: string, m: Metadata): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify({ ...m, updatedAt: new Date().toISOString() }, null, 2)}\n`, 0o600);
+}

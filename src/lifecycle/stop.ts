@@ -1,0 +1,39 @@
+// stop (SPEC §6): idempotent. Keep the logs, take everything down, keep the
+// state dir for post-mortem unless asked to purge.
+import { promises as fs } from "node:fs";
+import nodePath from "node:path";
+import { composeDown } from "../docker/compose.js";
+import { removeNetwork } from "../docker/networks.js";
+import { stateRoot } from "../core/paths.js";
+import { requireBottle } from "./bottles.js";
+import { acquireLock } from "./lock.js";
+import { dumpLogs } from "./logs.js";
+import { writeMetadata, type Metadata } from "./metadata.js";
+
+export interface StopResult {
+  slug: string;
+  state: "stopped" | "purged";
+  wasState: Metadata["state"];
+  ms: number;
+}
+
+export async function stopBottle(slug: string, o: { purge?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<StopResult> {
+  const t0 = Date.now();
+  const root = stateRoot(o.env);
+  const meta = requireBottle(root, slug);
+  const stateDir = nodePath.join(root, meta.slug);
+  const lock = await acquireLock(root, meta.slug);
+  try {
+    const p = { project: meta.project, file: meta.composeFile };
+    if (meta.state !== "stopped") {
+      await dumpLogs(meta, stateDir).catch(() => {});
+      await composeDown(p);
+      for (const n of meta.networks) await removeNetwork(n.name);
+      await writeMetadata(nodePath.join(stateDir, "metadata.json"), { ...meta, state: "stopped" });
+    }
+    if (o.purge) await fs.rm(stateDir, { recursive: true, force: true });
+    return { slug: meta.slug, state: o.purge ? "purged" : "stopped", wasState: meta.state, ms: Date.now() - t0 };
+  } finally {
+    await lock.release();
+  }
+}

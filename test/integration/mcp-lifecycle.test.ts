@@ -12,7 +12,7 @@ const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-mcp-life-"));
 const manifest = nodePath.join(dir, "bottle.yaml");
 writeFileSync(manifest, "version: 1\nagents:\n  mcp:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n");
 const slug = `mcp-${process.pid.toString(16).slice(-4)}`;
-const text = (r: { content?: unknown }) => (r.content as Array<{ text: string }>)[0]!.text;
+const text = (r: unknown) => ((r as { content: Array<{ text: string }> }).content)[0]!.text;
 
 describeDocker("lifecycle tools over MCP stdio", () => {
   let client: Client;

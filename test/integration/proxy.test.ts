@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { docker } from "../../src/docker/run.js";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/docker/networks.js";
+import { createBottleNetworks, removeNetwork } from "../../src/docker/networks.js";
 import type { NetworkPlan } from "../../src/plan/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";
@@ -65,16 +65,21 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: ROOT, stdio: "pipe" });
     await docker(["build", "--pull=false", "-q", "-t", IMAGE, "-f", "Dockerfile.egress", "."], { cwd: ROOT, timeout: 300_000 });
 
-    // Networks as the lifecycle makes them: pre-created, explicit subnets, labelled.
-    const [internalSubnet, egressSubnet] = pickFreeSubnets("10.214.0.0/16", await usedSubnets(), 2, Math.floor(Math.random() * 16));
+    // Networks as the lifecycle makes them: pre-created, explicit subnets, labelled
+    // (createBottleNetworks retries when a parallel run takes the same subnet).
     const labels = { "dev.bot-bottle.test": "proxy", "dev.bot-bottle.test-run": runId };
-    internalNet = { name: name("internal"), subnet: internalSubnet!, internal: true, bridge: `bbp${runId}i`, labels };
-    egressNet = { name: name("egress"), subnet: egressSubnet!, internal: false, bridge: `bbp${runId}e`, labels };
-    for (const n of [internalNet, egressNet]) {
-      await createNetwork(n);
-      networks.push(n);
-    }
-    const egressPrefix = egressSubnet!.split(".").slice(0, 3).join(".");
+    const nets = await createBottleNetworks(
+      (s) => ({
+        internal: { name: name("internal"), subnet: s.internal, internal: true, bridge: `bbp${runId}i`, labels },
+        egress: { name: name("egress"), subnet: s.egress, internal: false, bridge: `bbp${runId}e`, labels },
+      }),
+      "10.214.0.0/16",
+    );
+    internalNet = nets.internal;
+    egressNet = nets.egress;
+    networks.push(internalNet, egressNet);
+    const egressSubnet = egressNet.subnet;
+    const egressPrefix = egressSubnet.split(".").slice(0, 3).join(".");
     const dnsIp = `${egressPrefix}.53`;
 
     // Host-side files: CAs (keys 0600, owned by the container user), configs in directory mounts.

@@ -154,6 +154,11 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
 
     onInterceptedRequest(req, res, tunnel) {
       const started = Date.now();
+      // A reload that drops the host also ends requests on tunnels opened before it.
+      if (!isAllowed(state.current.destinations.allow, tunnel.host)) {
+        refuse(res, 403, "allowlist", `host "${tunnel.host}" is not in the allowlist`);
+        return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
+      }
       forward(req, res, "https", tunnel, req.url ?? "/", started).catch((err: unknown) => {
         if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
         log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });

@@ -2,7 +2,7 @@
 // the request-level behaviour (injection, Host games, refusals, DLP, reload)
 // without Docker. test/integration/proxy.test.ts proves the same in containers.
 import { createHash } from "node:crypto";
-import { mkdtemp, rename, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -91,6 +91,7 @@ describe("egress → firewall chain (in-process, loopback)", () => {
         routes: [
           { name: "api", host: "routed.test", path_prefix: "/api/", header: "Authorization", value: "Bearer ${TOKEN}" },
           { name: "missing", host: "routed.test", path_prefix: "/api/missing/", header: "X-Key", value: "${NOT_SET}" },
+          { name: "refused", host: "not-allowed.test", path_prefix: "/", header: "X-Key", value: "${TOKEN}" },
         ],
       }),
     );
@@ -104,6 +105,7 @@ describe("egress → firewall chain (in-process, loopback)", () => {
   afterAll(async () => {
     await Promise.all([egress?.close(), firewall?.close()]);
     upstream?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   const via = (spec: Partial<RequestSpec> & { url: string }) => send({ proxy: egressUrl, ca, ...spec });
@@ -145,6 +147,10 @@ describe("egress → firewall chain (in-process, loopback)", () => {
     const plain = await via({ url: "http://evil.test/x" });
     expect(plain.status).toBe(403);
     expect(plain.body).toContain("blocked by allowlist");
+    // A routed host the firewall refuses: egress's own tunnel is refused, and the agent reads why.
+    const routedRefused = await via({ url: "https://not-allowed.test/x" });
+    expect(routedRefused.status).toBe(403);
+    expect(routedRefused.body).toContain('blocked by allowlist: host "not-allowed.test" is not in the allowlist');
     const rebind = await via({ url: `https://rebind.test:${upPort}/` });
     expect(rebind.status).toBe(403);
     expect(rebind.body).toMatch(/blocked by ssrf: host "rebind.test" resolves to the private address 10\.9\.9\.9/);

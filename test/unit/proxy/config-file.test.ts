@@ -1,7 +1,7 @@
-import { mkdtemp, rename, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { egressConfigSchema } from "../../../src/sidecar-config/egress.js";
 import { firewallConfigSchema } from "../../../src/sidecar-config/firewall.js";
 import { parseArgs } from "../../../src/sidecars/proxy/cli-args.js";
@@ -15,8 +15,14 @@ const firewall = {
   dlp: { enabled: true, canary_env: [], canary_exempt: [] },
 };
 
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function tempFile(content: unknown): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "proxy-config-"));
+  dirs.push(dir);
   const file = join(dir, "config.json");
   await writeFile(file, typeof content === "string" ? content : JSON.stringify(content));
   return file;

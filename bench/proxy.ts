@@ -1,0 +1,216 @@
+// Proxy benchmark, all on loopback (run: node --import tsx bench/proxy.ts).
+//  A. HTTPS credential injection, 1 KB responses, 16 concurrent keep-alive
+//     clients: our egress → firewall chain vs mitmproxy (addon setting the
+//     same header), against direct requests. req/s, p50/p99 added latency,
+//     peak RSS of the proxy processes.
+//  B. CONNECT tunnelling: firewall mode vs squid with the same allowlist,
+//     fresh tunnel per request (set-up rate) and long tunnels (bulk MB/s).
+// Needs `node scripts/build.mjs` (run here if dist/ is missing) and, for the
+// baselines, Debian's mitmproxy and squid (`apt-get install -y mitmproxy
+// squid`); this script installs nothing and skips a missing baseline.
+import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createTestCa, writePem } from "../test/helpers/proxy/ca.js";
+import { startMitmproxy, startSquid, which } from "./proxy/baselines.js";
+import { freshConnectionClient, keepAliveClient, type Target } from "./proxy/clients.js";
+import { runLoad, type LoadResult } from "./proxy/load.js";
+import { peakRssMiB, start, stop, waitForPort, type Started } from "./proxy/processes.js";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const BUNDLE = join(ROOT, "dist/sidecars/proxy.js");
+const CONCURRENCY = 16;
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8000);
+const BULK_BYTES = 1024 * 1024;
+const TOKEN = `bench_${randomBytes(16).toString("hex")}`;
+
+interface Row {
+  scenario: string;
+  engine: string;
+  r: LoadResult;
+  rssMiB?: number;
+  base?: LoadResult;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+    s.on("error", rej);
+  });
+}
+
+const load = (once: () => Promise<number>) => runLoad({ concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, once });
+
+async function main(): Promise<void> {
+  if (!existsSync(BUNDLE)) execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: ROOT, stdio: "inherit" });
+  const dir = await mkdtemp(join(tmpdir(), "bench-proxy-"));
+  // Squid runs as its own user and must reach its config and log directory.
+  await chmod(dir, 0o755);
+  const running: Started[] = [];
+  // Ctrl-C must not leave proxies or squid running: stop what this script started.
+  process.once("SIGINT", () => {
+    void Promise.all(running.map(stop)).finally(() => process.exit(130));
+  });
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  try {
+    const [fwCa, egCa, upCa] = await Promise.all([createTestCa("bench firewall CA"), createTestCa("bench egress CA"), createTestCa("bench upstream CA")]);
+    const fw = await writePem(join(dir, "fw-ca"), fwCa);
+    const eg = await writePem(join(dir, "eg-ca"), egCa);
+    const up = await writePem(join(dir, "up-ca"), upCa);
+    const leaf = await writePem(join(dir, "upstream"), await upCa.issue(["localhost", "127.0.0.1"]));
+    const [upPort, fwPort, egPort, tunnelFwPort, mitmPort, squidPort] = await Promise.all(Array.from({ length: 6 }, freePort));
+
+    // A plain node process (no tsx loader in the measured path); Node ≥ 22.18 strips the types itself.
+    const stripTypes = (process.features as { typescript?: string | false }).typescript ? [] : ["--experimental-strip-types"];
+    const upstream = start("upstream", process.execPath, [...stripTypes, join(ROOT, "bench/proxy/upstream.ts"), String(upPort), leaf.cert, leaf.key]);
+    running.push(upstream);
+    await waitForPort(upPort!, upstream);
+
+    // Our chain, configured as a bottle would be: the routed host is passthrough at the firewall.
+    const firewallConfig = {
+      version: 1,
+      allow: ["localhost"],
+      allow_cidrs: ["127.0.0.0/8"],
+      intercept: { enabled: true, ca_cert: fw.cert, ca_key: fw.key, passthrough: ["localhost"] },
+      dlp: { enabled: true, canary_env: ["BENCH_TOKEN"], canary_exempt: [{ host: "localhost", header: "Authorization", env: "BENCH_TOKEN" }] },
+      upstream_ca_files: [up.cert],
+    };
+    await writeFile(join(dir, "firewall.json"), JSON.stringify(firewallConfig));
+    await writeFile(
+      join(dir, "egress.json"),
+      JSON.stringify({
+        version: 1,
+        upstream_proxy: `http://127.0.0.1:${fwPort}`,
+        ca_cert: eg.cert,
+        ca_key: eg.key,
+        upstream_ca_files: [fw.cert, up.cert],
+        routes: [{ name: "bench", host: "localhost", path_prefix: "/", header: "Authorization", value: "Bearer ${BENCH_TOKEN}" }],
+      }),
+    );
+    const env = { BENCH_TOKEN: TOKEN };
+    const firewall = start("firewall", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "firewall.json"), "--port", String(fwPort)], env);
+    const egress = start("egress", process.execPath, [BUNDLE, "egress", "--config", join(dir, "egress.json"), "--port", String(egPort)], env);
+    running.push(firewall, egress);
+    await Promise.all([waitForPort(fwPort!, firewall), waitForPort(egPort!, egress)]);
+
+    const target = (ca: string, extra: Partial<Target> = {}): Target => ({ host: "localhost", port: upPort!, path: "/", ca, ...extra });
+
+    // A. credential injection
+    process.stderr.write("A. direct HTTPS (baseline)…\n");
+    const direct = keepAliveClient(target(upCa.cert), CONCURRENCY);
+    const directA = await load(direct.once);
+    direct.close();
+    rows.push({ scenario: "HTTPS inject, 1 KB, c=16", engine: "direct (no proxy)", r: directA });
+
+    process.stderr.write("A. bot-bottle egress → firewall…\n");
+    const ours = keepAliveClient(target(egCa.cert, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: egPort! });
+    const oursA = await load(ours.once);
+    ours.close();
+    rows.push({ scenario: "HTTPS inject, 1 KB, c=16", engine: "bot-bottle egress→firewall", r: oursA, base: directA, rssMiB: peakRssMiB(egress.child.pid!) + peakRssMiB(firewall.child.pid!) });
+
+    const mitmBin = which("mitmdump");
+    let mitmA: LoadResult | undefined;
+    if (!mitmBin) notes.push("mitmproxy not installed (apt-get install -y mitmproxy): baseline skipped");
+    else {
+      process.stderr.write("A. mitmproxy…\n");
+      const mitmDir = join(dir, "mitm");
+      await mkdir(mitmDir);
+      const mitm = await startMitmproxy(mitmBin, mitmDir, mitmPort!, up.cert, TOKEN);
+      running.push(mitm.proc);
+      const client = keepAliveClient(target(mitm.caPem, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: mitmPort! });
+      mitmA = await load(client.once);
+      client.close();
+      rows.push({ scenario: "HTTPS inject, 1 KB, c=16", engine: "mitmproxy (addon)", r: mitmA, base: directA, rssMiB: peakRssMiB(mitm.proc.child.pid!) });
+      await stop(mitm.proc);
+    }
+    await Promise.all([stop(egress), stop(firewall)]);
+
+    // B. CONNECT tunnelling: a fresh firewall (its own RSS), same allowlist as squid.
+    await writeFile(join(dir, "tunnel-firewall.json"), JSON.stringify({ ...firewallConfig, dlp: { enabled: true, canary_env: [], canary_exempt: [] } }));
+    const tunnelFw = start("firewall (tunnel)", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)]);
+    running.push(tunnelFw);
+    await waitForPort(tunnelFwPort!, tunnelFw);
+
+    const squidBin = which("squid");
+    let squid: Started | undefined;
+    if (!squidBin) notes.push("squid not installed (apt-get install -y squid): baseline skipped");
+    else {
+      const squidDir = join(dir, "squid");
+      await mkdir(squidDir);
+      squid = await startSquid(squidBin, squidDir, squidPort!, ["localhost"]);
+      running.push(squid);
+    }
+
+    const tunnelEngines: Array<[string, { host: string; port: number } | undefined, Started | undefined]> = [
+      ["direct (no proxy)", undefined, undefined],
+      ["bot-bottle firewall", { host: "127.0.0.1", port: tunnelFwPort! }, tunnelFw],
+      ...(squid ? [["squid", { host: "127.0.0.1", port: squidPort! }, squid] as [string, { host: string; port: number }, Started]] : []),
+    ];
+    let directSetup: LoadResult | undefined;
+    let directBulk: LoadResult | undefined;
+    for (const [engine, proxy, proc] of tunnelEngines) {
+      process.stderr.write(`B. tunnels via ${engine}…\n`);
+      const setup = await load(freshConnectionClient(target(upCa.cert), proxy).once);
+      directSetup ??= setup;
+      rows.push({ scenario: "CONNECT, new tunnel+TLS per req", engine, r: setup, ...(proxy ? { base: directSetup } : {}) });
+      const bulkClient = keepAliveClient(target(upCa.cert, { path: `/bytes/${BULK_BYTES}` }), CONCURRENCY, proxy);
+      const bulk = await load(bulkClient.once);
+      bulkClient.close();
+      directBulk ??= bulk;
+      rows.push({ scenario: "CONNECT, 1 MiB over kept tunnels", engine, r: bulk, ...(proxy ? { base: directBulk } : {}), ...(proc ? { rssMiB: peakRssMiB(proc.child.pid!) } : {}) });
+    }
+
+    printTable(rows, notes);
+  } finally {
+    for (const p of running.reverse()) await stop(p);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function printTable(rows: Row[], notes: string[]): void {
+  const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(d));
+  const head = ["scenario", "engine", "req/s", "MiB/s", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "peak RSS MiB", "errors"];
+  const lines = rows.map((row) => [
+    row.scenario,
+    row.engine,
+    f(row.r.rps, 0),
+    f(row.r.bytesPerSec / 1048576, 1),
+    f(row.r.p50, 2),
+    f(row.r.p99, 2),
+    row.base ? f(row.r.p50 - row.base.p50, 2) : "-",
+    row.base ? f(row.r.p99 - row.base.p99, 2) : "-",
+    f(row.rssMiB, 0),
+    `${row.r.errors}${row.r.firstError ? ` (${row.r.firstError})` : ""}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(fmt(head));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const l of lines) console.log(fmt(l));
+
+  const find = (s: string, e: string) => rows.find((r) => r.scenario.startsWith(s) && r.engine.startsWith(e))?.r;
+  const ours = find("HTTPS", "bot-bottle");
+  const mitm = find("HTTPS", "mitmproxy");
+  if (ours && mitm) console.log(`\ninjection: bot-bottle/mitmproxy throughput ${(ours.rps / mitm.rps).toFixed(2)}× (target ≥ 2×); p99 ${ours.p99.toFixed(1)} ms vs ${mitm.p99.toFixed(1)} ms (target: lower)`);
+  for (const s of ["CONNECT, new", "CONNECT, 1 MiB"]) {
+    const fw = find(s, "bot-bottle");
+    const sq = find(s, "squid");
+    if (fw && sq) console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${((s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps)).toFixed(2)}× (target ≥ 0.8×)`);
+  }
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

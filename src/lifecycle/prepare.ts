@@ -6,7 +6,7 @@ import { rootCertificates } from "node:tls";
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { Plan } from "../plan/index.js";
 import type { RenderedBottle } from "../render/index.js";
-import { createCertificateAuthority } from "./ca.js";
+import { createCertificateAuthority } from "../security/ca.js";
 
 /** Directories holding only public material the agent or egress read. */
 const PUBLIC_DIR = 0o755;

@@ -1,7 +1,7 @@
-// @peculiar/x509, ready to use: the Reflect metadata it needs is installed
-// first and Node's WebCrypto is its crypto provider. Import x509 from here,
-// never from the package directly.
-import "./reflect-metadata.js";
+// @peculiar/x509, ready to use: its dependency injection (tsyringe) needs the
+// Reflect metadata polyfill loaded first, and Node's WebCrypto is its crypto
+// provider. Import x509 from here, never from the package directly.
+import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 

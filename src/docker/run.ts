@@ -46,8 +46,8 @@ export async function docker(args: string[], o: RunOptions = {}): Promise<RunRes
   if ((r as { code?: string }).code === "ENOENT") {
     throw new BottleError("docker", "the docker CLI was not found on PATH", "Install Docker (Engine or Desktop) with Compose v2, then run `bottle doctor`.");
   }
-  // "compose up" rather than "compose -p": name the subcommand that failed.
-  const what = args[0] === "compose" ? `compose ${args.slice(1).find((a, i, all) => !a.startsWith("-") && !all[i - 1]?.match(/^-[pf]$/)) ?? ""}` : args.slice(0, 2).join(" ");
+  // Name the subcommand: "compose up", not "compose -p".
+  const what = args.filter((a, i) => i === 0 || (!a.startsWith("-") && !/^-[pf]$/.test(args[i - 1] ?? ""))).slice(0, 2).join(" ");
   if (r.isCanceled) throw new BottleError("docker", `docker ${what} was cancelled`);
   if (result.timedOut) {
     throw new BottleError("docker", `docker ${what} timed out after ${Math.round((o.timeout ?? DEFAULT_TIMEOUT) / 1000)}s`, dockerHint(result.stderr));

@@ -44,7 +44,7 @@ function emit(v: Json, indent: string, out: string[]): void {
     if (val === undefined) continue;
     if (typeof val === "object" && val !== null && !isEmptyContainer(val)) {
       out.push(`${indent}${key(k)}:`);
-      emit(val, Array.isArray(val) ? `${indent}  ` : `${indent}  `, out);
+      emit(val, `${indent}  `, out);
     } else out.push(`${indent}${key(k)}: ${inline(val)}`);
   }
 }

@@ -1,28 +1,46 @@
 // Our sidecar images are built locally from Dockerfile.<name> in the package
-// root, tagged with the package version, and never pulled.
+// root, tagged with the package version, and never pulled. Each image carries
+// a label with the hash of what it was built from (the Dockerfile and the
+// bundles in dist/sidecars), so an image left over from older code with the
+// same version is rebuilt rather than silently reused.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import nodePath from "node:path";
 import { docker } from "../docker/run.js";
 import type { BuiltImage, Plan } from "../plan/index.js";
 
-const building = new Map<string, Promise<void>>();
+export const SOURCE_LABEL = "dev.bot-bottle.source";
 
-export async function imageExists(image: string, signal?: AbortSignal): Promise<boolean> {
-  const r = await docker(["image", "inspect", "--format", "{{.Id}}", image], { reject: false, timeout: 30_000, ...(signal ? { signal } : {}) });
-  return r.exitCode === 0;
-}
+const building = new Map<string, Promise<void>>();
 
 export function builtImages(plan: Plan): BuiltImage[] {
   const all = [plan.firewall.build, plan.egress?.build, plan.gitGate?.build, plan.supervise?.build].filter((b): b is BuiltImage => b !== undefined);
   return [...new Map(all.map((b) => [b.image, b])).values()];
 }
 
-/** Build each missing image once, even when several starts ask at the same time. */
+/** Hash of the Dockerfile and every sidecar bundle it may copy. */
+export function sourceHash(b: BuiltImage): string {
+  const h = createHash("sha256").update(readFileSync(nodePath.join(b.context, b.dockerfile)));
+  const dist = nodePath.join(b.context, "dist", "sidecars");
+  for (const f of readdirSync(dist).sort()) h.update(f).update(readFileSync(nodePath.join(dist, f)));
+  return h.digest("hex").slice(0, 16);
+}
+
+async function builtFrom(image: string, signal?: AbortSignal): Promise<string | undefined> {
+  const r = await docker(["image", "inspect", "--format", `{{index .Config.Labels "${SOURCE_LABEL}"}}`, image], { reject: false, timeout: 30_000, ...(signal ? { signal } : {}) });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Build each missing or outdated image once, even when several starts ask at the same time. */
 export async function ensureImages(plan: Plan, onBuild: (image: string) => void, signal?: AbortSignal): Promise<void> {
   for (const b of builtImages(plan)) {
-    if (await imageExists(b.image, signal)) continue;
+    const hash = sourceHash(b);
+    if ((await builtFrom(b.image, signal)) === hash) continue;
     let p = building.get(b.image);
     if (!p) {
       onBuild(b.image);
-      p = docker(["build", "--pull=false", "-q", "-t", b.image, "-f", `${b.context}/${b.dockerfile}`, b.context], { timeout: 600_000, ...(signal ? { signal } : {}) }).then(() => undefined);
+      const args = ["build", "--pull=false", "-q", "--label", `${SOURCE_LABEL}=${hash}`, "-t", b.image, "-f", nodePath.join(b.context, b.dockerfile), b.context];
+      p = docker(args, { timeout: 600_000, ...(signal ? { signal } : {}) }).then(() => undefined);
       building.set(b.image, p);
       p.finally(() => building.delete(b.image)).catch(() => {});
     }

@@ -10,7 +10,9 @@ import { execInBottle } from "../../src/lifecycle/exec.js";
 import { listBottles } from "../../src/lifecycle/list.js";
 import { readLogs } from "../../src/lifecycle/logs.js";
 import { readMetadata } from "../../src/lifecycle/metadata.js";
+import { SOURCE_LABEL, sourceHash } from "../../src/lifecycle/images.js";
 import { startBottle } from "../../src/lifecycle/start.js";
+import { PACKAGE_VERSION } from "../../src/version.js";
 import { stopBottle } from "../../src/lifecycle/stop.js";
 import { describeDocker } from "../helpers/docker.js";
 
@@ -55,6 +57,11 @@ describeDocker("bottle lifecycle on real Docker", () => {
     const started = await startBottle({ profile: "life", manifest, slug, env, onProgress: (s) => steps.push(s) });
     expect(started.metadata.state).toBe("running");
     expect(steps).toEqual(expect.arrayContaining(["images", "networks", "prepare", "up", "health", "done"]));
+
+    // The sidecar image was built from the current bundle, not reused from older code.
+    const image = `bot-bottle/egress:${PACKAGE_VERSION}`;
+    const label = await docker(["image", "inspect", "--format", `{{index .Config.Labels "${SOURCE_LABEL}"}}`, image]);
+    expect(label.stdout).toBe(sourceHash({ image, dockerfile: "Dockerfile.egress", context: nodePath.resolve(import.meta.dirname, "../..") }));
 
     const listed = (await listBottles(env)).find((b) => b.slug === slug);
     expect(listed?.state).toBe("running");

@@ -2,7 +2,14 @@
 import { parseArgs } from "node:util";
 import nodePath from "node:path";
 import { runDoctor } from "../core/doctor.js";
-import { packageRoot } from "../core/paths.js";
+import { packageRoot, stateRoot } from "../core/paths.js";
+import { requireBottle } from "../lifecycle/bottles.js";
+import { cleanup } from "../lifecycle/cleanup.js";
+import { execInBottle } from "../lifecycle/exec.js";
+import { listBottles } from "../lifecycle/list.js";
+import { followLogs, readLogs } from "../lifecycle/logs.js";
+import { startBottle } from "../lifecycle/start.js";
+import { stopBottle } from "../lifecycle/stop.js";
 import { renderProfile, type RenderOutcome } from "../core/render.js";
 import { BottleError, toBottleError } from "../errors.js";
 import { runStdioServer } from "../mcp/server.js";
@@ -17,12 +24,22 @@ Usage:
   bottle [mcp]                      run the MCP server on stdio (default)
   bottle render <profile> [--manifest FILE] [--slug SLUG] [--json]
                                     show the compose file and sidecar configs a bottle would run
+  bottle start <profile> [--manifest FILE] [--slug SLUG] [--json]
+                                    start a bottle (progress on stderr)
+  bottle stop <slug> [--purge] [--json]
+  bottle list [--json]
+  bottle logs <slug> [--service S] [--tail N] [--since T] [--grep TEXT] [-f] [--json]
+  bottle exec <slug> [--timeout SECONDS] [--stdin] [--json] -- <command> [args...]
+                                    exits with the command's exit code (--stdin feeds ours to it)
+  bottle cleanup [--purge] [--json] remove orphaned containers, networks and locks
   bottle demo [--json]              render the built-in demo profile
   bottle doctor [--json]            check Node, Docker, Compose v2 and the state dir
   bottle --version | --help
 
-Environment: BOTTLE_MANIFEST (default ./bottle.yaml), BOTTLE_STATE_DIR, BOTTLE_LOG_LEVEL.
-Planned (not built yet): start, stop, logs, list, exec, cleanup, proposals, decide.`;
+Environment: BOTTLE_MANIFEST (default ./bottle.yaml), BOTTLE_STATE_DIR,
+BOTTLE_SUBNET_POOL (default 10.213.0.0/16), BOTTLE_LOG_LEVEL.
+Exit codes: 0 ok, 1 failed, 2 bad input or manifest, 3 no such profile or bottle.
+Planned: proposals, decide.`;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -37,6 +54,19 @@ async function main(argv: string[]): Promise<number> {
       return renderVerb(["demo", "--manifest", nodePath.join(packageRoot(), "examples", "bottle.yaml"), ...rest]);
     case "doctor":
       return doctorVerb(rest);
+    case "start":
+      return startVerb(rest);
+    case "stop":
+      return stopVerb(rest);
+    case "list":
+    case "ls":
+      return listVerb(rest);
+    case "logs":
+      return logsVerb(rest);
+    case "exec":
+      return execVerb(rest);
+    case "cleanup":
+      return cleanupVerb(rest);
     case "--version":
     case "-v":
       process.stdout.write(`${PACKAGE_VERSION}\n`);
@@ -96,6 +126,102 @@ async function doctorVerb(args: string[]): Promise<number> {
     }
   }
   return checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
+}
+
+const print = (json: boolean, data: unknown, human: string) => process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : human.endsWith("\n") ? human : `${human}\n`);
+
+function one(positionals: string[], usage: string): string {
+  if (positionals.length !== 1) throw new BottleError("bad-input", `usage: ${usage}`);
+  return positionals[0]!;
+}
+
+async function startVerb(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { manifest: { type: "string", short: "m" }, slug: { type: "string" }, json: { type: "boolean", default: false } } });
+  const profile = one(positionals, "bottle start <profile> [--manifest FILE] [--slug SLUG] [--json]");
+  const ac = new AbortController();
+  process.once("SIGINT", () => ac.abort());
+  const r = await startBottle({
+    profile,
+    ...(values.manifest ? { manifest: values.manifest } : {}),
+    ...(values.slug !== undefined ? { slug: values.slug } : {}),
+    signal: ac.signal,
+    onProgress: (step, message) => process.stderr.write(`[${step}] ${message}\n`),
+  });
+  const s = r.summary;
+  print(values.json, { summary: s, metadata: r.metadata }, [`bottle ${s.slug} is running (${s.services.map((x) => x.service).join(", ")})`, `  exec:  bottle exec ${s.slug} -- <command>`, `  logs:  bottle logs ${s.slug}`, `  stop:  bottle stop ${s.slug}`, ...s.cloneUrls.map((c) => `  git:   ${c.url}`)].join("\n"));
+  return EXIT.ok;
+}
+
+async function stopVerb(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { purge: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
+  const r = await stopBottle(one(positionals, "bottle stop <slug> [--purge] [--json]"), { purge: values.purge });
+  print(values.json, r, `bottle ${r.slug} ${r.state} (was ${r.wasState}) in ${r.ms} ms`);
+  return EXIT.ok;
+}
+
+async function listVerb(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false } } });
+  const bottles = await listBottles();
+  const rows = bottles.map((b) => `${b.slug.padEnd(28)} ${b.state.padEnd(9)} ${b.profile.padEnd(16)} ${b.detail ?? b.containers.map((c) => c.service).join(",")}`);
+  print(values.json, { bottles }, bottles.length ? [`${"SLUG".padEnd(28)} ${"STATE".padEnd(9)} ${"PROFILE".padEnd(16)} DETAIL`, ...rows].join("\n") : "no bottles");
+  return EXIT.ok;
+}
+
+async function logsVerb(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { service: { type: "string" }, tail: { type: "string" }, since: { type: "string" }, grep: { type: "string" }, follow: { type: "boolean", short: "f", default: false }, json: { type: "boolean", default: false } },
+  });
+  const slug = one(positionals, "bottle logs <slug> [--service S] [--tail N] [--since T] [--grep TEXT] [-f] [--json]");
+  const tail = values.tail === undefined ? undefined : Number(values.tail);
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 1)) throw new BottleError("bad-input", `--tail must be a positive whole number, got "${values.tail}"`);
+  const q = { ...(values.service ? { service: values.service } : {}), ...(tail ? { tail } : {}), ...(values.since ? { since: values.since } : {}), ...(values.grep ? { grep: values.grep } : {}) };
+  const root = stateRoot();
+  const meta = requireBottle(root, slug);
+  if (values.follow && meta.state === "running") {
+    const ac = new AbortController();
+    process.once("SIGINT", () => ac.abort());
+    await followLogs(meta, q, (line) => process.stdout.write(`${line}\n`), ac.signal);
+    return EXIT.ok;
+  }
+  const r = await readLogs(meta, nodePath.join(root, meta.slug), q);
+  print(values.json, r, r.lines.join("\n"));
+  return EXIT.ok;
+}
+
+async function execVerb(args: string[]): Promise<number> {
+  const dash = args.indexOf("--");
+  if (dash < 0) throw new BottleError("bad-input", "usage: bottle exec <slug> [--timeout SECONDS] [--stdin] [--json] -- <command> [args...]");
+  const { values, positionals } = parseArgs({ args: args.slice(0, dash), allowPositionals: true, options: { timeout: { type: "string" }, stdin: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
+  const slug = one(positionals, "bottle exec <slug> [--timeout SECONDS] [--stdin] [--json] -- <command> [args...]");
+  const seconds = values.timeout === undefined ? 600 : Number(values.timeout);
+  if (!(seconds > 0)) throw new BottleError("bad-input", `--timeout must be a positive number of seconds, got "${values.timeout}"`);
+  const ac = new AbortController();
+  process.once("SIGINT", () => ac.abort());
+  const stdin = values.stdin ? await readStdin() : undefined;
+  const r = await execInBottle(slug, args.slice(dash + 1), { timeoutMs: Math.round(seconds * 1000), signal: ac.signal, ...(stdin ? { stdin } : {}) });
+  if (values.json) print(true, r, "");
+  else {
+    if (r.stdout) process.stdout.write(r.stdout.endsWith("\n") ? r.stdout : `${r.stdout}\n`);
+    if (r.stderr) process.stderr.write(r.stderr.endsWith("\n") ? r.stderr : `${r.stderr}\n`);
+    if (r.timedOut) process.stderr.write(`bottle: timed out after ${seconds}s\n`);
+  }
+  return r.exitCode;
+}
+
+async function readStdin(): Promise<string> {
+  let s = "";
+  for await (const chunk of process.stdin) s += chunk;
+  return s;
+}
+
+async function cleanupVerb(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { purge: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
+  const r = await cleanup({ purge: values.purge });
+  const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`)];
+  print(values.json, r, lines.length ? lines.join("\n") : "nothing to clean up");
+  return EXIT.ok;
 }
 
 function exitCodeFor(err: BottleError): number {

@@ -69,3 +69,20 @@ export function dockerHint(stderr: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A long-running docker command whose stdout is streamed line by line (e.g.
+ * `compose logs -f`). Ends when the command does or when `signal` aborts.
+ */
+export async function dockerLines(args: string[], onLine: (line: string) => void, signal?: AbortSignal): Promise<number> {
+  const child = execa("docker", args, { reject: false, stdin: "ignore", forceKillAfterDelay: 2_000, ...(signal ? { cancelSignal: signal } : {}) });
+  let carry = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    const parts = (carry + d.toString()).split("\n");
+    carry = parts.pop() ?? "";
+    for (const p of parts) onLine(p);
+  });
+  const r = await child;
+  if (carry) onLine(carry);
+  return typeof r.exitCode === "number" ? r.exitCode : -1;
+}

@@ -1,6 +1,7 @@
 // list (SPEC §6): state dirs joined with what Docker reports by label.
 import { docker } from "../docker/run.js";
 import { stateRoot } from "../core/paths.js";
+import { LABELS, stateRootId } from "../plan/index.js";
 import { knownSlugs, metadataFile } from "./bottles.js";
 import { readMetadata } from "./metadata.js";
 import { pidAlive } from "./lock.js";
@@ -19,15 +20,17 @@ export interface ListedBottle {
 
 export async function listBottles(env?: NodeJS.ProcessEnv): Promise<ListedBottle[]> {
   const root = stateRoot(env);
+  // Only this state root's objects: another root's bottles are not our orphans.
+  const mine = `label=${LABELS.stateRoot}=${stateRootId(root)}`;
   const [ps, nets] = await Promise.all([
-    docker(["ps", "-a", "--filter", "label=dev.bot-bottle.slug", "--format", "{{json .}}"], { timeout: 30_000 }),
-    docker(["network", "ls", "--filter", "label=dev.bot-bottle.slug", "--format", "{{.Name}}\t{{.Labels}}"], { timeout: 30_000 }),
+    docker(["ps", "-a", "--filter", mine, "--format", "{{json .}}"], { timeout: 30_000 }),
+    docker(["network", "ls", "--filter", mine, "--format", `{{.Name}}\t{{.Label "${LABELS.slug}"}}`], { timeout: 30_000 }),
   ]);
   const containers = new Map<string, ListedBottle["containers"]>();
   for (const line of ps.stdout.split("\n").filter(Boolean)) {
     const c = JSON.parse(line) as { Names: string; Labels: string; State: string; Status: string };
     const labels = Object.fromEntries(c.Labels.split(",").map((kv) => kv.split("=") as [string, string]));
-    const slug = labels["dev.bot-bottle.slug"];
+    const slug = labels[LABELS.slug];
     if (!slug) continue;
     const health = /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1];
     const list = containers.get(slug) ?? [];
@@ -36,8 +39,7 @@ export async function listBottles(env?: NodeJS.ProcessEnv): Promise<ListedBottle
   }
   const networks = new Map<string, string[]>();
   for (const line of nets.stdout.split("\n").filter(Boolean)) {
-    const [name, labels] = line.split("\t");
-    const slug = /dev\.bot-bottle\.slug=([a-z0-9-]+)/.exec(labels ?? "")?.[1];
+    const [name, slug] = line.split("\t");
     if (slug && name) networks.set(slug, [...(networks.get(slug) ?? []), name]);
   }
 

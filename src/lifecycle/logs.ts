@@ -1,6 +1,7 @@
 // Logs: live from compose while running, from compose.log after stop.
 import { promises as fs } from "node:fs";
 import { compose } from "../docker/compose.js";
+import { dockerLines } from "../docker/run.js";
 import { BottleError } from "../errors.js";
 import type { Metadata } from "./metadata.js";
 import nodePath from "node:path";
@@ -104,4 +105,15 @@ export async function readLogs(meta: Metadata, stateDir: string, q: LogQuery): P
 export async function dumpLogs(meta: Metadata, stateDir: string): Promise<void> {
   const r = await compose({ project: meta.project, file: meta.composeFile }, ["logs", "--no-color", "--timestamps"], { timeout: 120_000, reject: false });
   if (r.exitCode === 0 && r.stdout) await fs.writeFile(nodePath.join(stateDir, "compose.log"), stripAnsi(r.stdout) + "\n", { mode: 0o600 });
+}
+
+/** Follow a running bottle's logs until it stops or `signal` aborts. */
+export async function followLogs(meta: Metadata, q: LogQuery, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+  const args = ["compose", "-p", meta.project, "-f", meta.composeFile, "logs", "--no-color", "--timestamps", "--follow", "--tail", String(Math.min(q.tail ?? 50, MAX_TAIL))];
+  if (q.since) args.push("--since", q.since);
+  if (q.service) args.push(q.service);
+  await dockerLines(args, (raw) => {
+    const line = stripAnsi(raw);
+    if (!q.grep || line.includes(q.grep)) onLine(line);
+  }, signal);
 }

@@ -4,7 +4,9 @@ import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { composeDown } from "../docker/compose.js";
 import { removeNetwork } from "../docker/networks.js";
+import { removeBottleObjects } from "../docker/objects.js";
 import { stateRoot } from "../core/paths.js";
+import { stateRootId } from "../plan/index.js";
 import { requireBottle } from "./bottles.js";
 import { acquireLock } from "./lock.js";
 import { dumpLogs } from "./logs.js";
@@ -26,9 +28,15 @@ export async function stopBottle(slug: string, o: { purge?: boolean; env?: NodeJ
   try {
     const p = { project: meta.project, file: meta.composeFile };
     if (meta.state !== "stopped") {
-      await dumpLogs(meta, stateDir).catch(() => {});
-      await composeDown(p);
-      for (const n of meta.networks) await removeNetwork(n.name);
+      const hasCompose = await fs.stat(meta.composeFile).then(() => true, () => false);
+      if (hasCompose) {
+        await dumpLogs(meta, stateDir).catch(() => {});
+        await composeDown(p);
+        for (const n of meta.networks) await removeNetwork(n.name);
+      }
+      // Anything still labelled with this slug (or everything, when a start
+      // died before writing a compose file).
+      await removeBottleObjects(meta.slug, stateRootId(root));
       await writeMetadata(nodePath.join(stateDir, "metadata.json"), { ...meta, state: "stopped" });
     }
     if (o.purge) await fs.rm(stateDir, { recursive: true, force: true });

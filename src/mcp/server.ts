@@ -2,6 +2,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { logger } from "../log.js";
 import { PACKAGE_VERSION } from "../version.js";
+import { registerResources } from "./resources.js";
 import { registerTools } from "./tools/index.js";
 
 export function createServer(): McpServer {
@@ -9,11 +10,12 @@ export function createServer(): McpServer {
     { name: "bot-bottle", title: "bot-bottle", version: PACKAGE_VERSION },
     {
       instructions:
-        "bot-bottle runs sandboxed sub-agents ('bottles') in Docker. Each bottle is an agent container that reaches the network only through a firewall (allowlist, SSRF and secret-leak checks) and an egress proxy that injects credentials the agent never sees. Use bottle_render to preview a profile from the manifest.",
-      capabilities: { logging: {} },
+        "bot-bottle runs sandboxed sub-agents ('bottles') in Docker. Each bottle is an agent container that reaches the network only through a firewall (allowlist, SSRF and secret-leak checks) and an egress proxy that injects credentials the agent never sees. Use bottle_render to preview a profile, bottle_start to start one, bottle_exec to run work in it, bottle_logs to read what happened and bottle_stop when done. bottle_list shows every bottle; bottle_cleanup removes orphans.",
+      capabilities: { logging: {}, resources: {} },
     },
   );
   registerTools(server);
+  registerResources(server);
   return server;
 }
 

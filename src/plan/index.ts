@@ -1,2 +1,3 @@
 export * from "./plan.js";
 export * from "./slug.js";
+export * from "./labels.js";

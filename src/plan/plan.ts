@@ -6,6 +6,7 @@ import { statSync } from "node:fs";
 import nodePath from "node:path";
 import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../version.js";
+import { bottleLabels } from "./labels.js";
 import { defaultSlug, validateSlug } from "./slug.js";
 
 export const PORTS = {
@@ -203,7 +204,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const slug = o.slug === undefined ? defaultSlug(o.profileName, o.random) : validateSlug(o.slug);
   const p = o.profile;
   const stateDir = nodePath.join(o.stateRoot, slug);
-  const labels = { "dev.bot-bottle.slug": slug, "dev.bot-bottle.profile": o.profileName };
+  const labels = bottleLabels(slug, o.profileName, o.stateRoot);
   const subnets = o.subnets ?? PREVIEW_SUBNETS;
   const hostUser = o.hostUser ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const built = (name: string): BuiltImage => ({

@@ -45,6 +45,18 @@ describeDocker("lifecycle tools over MCP stdio", () => {
     expect(logs.isError).toBeFalsy();
     expect((logs.structuredContent as { source: string }).source).toBe("live");
 
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["bottle://{slug}/compose", "bottle://{slug}/logs", "bottle://{slug}/metadata"]);
+    const { resources } = await client.listResources();
+    expect(resources.map((r) => r.uri)).toContain(`bottle://${slug}/metadata`);
+    const metaRes = await client.readResource({ uri: `bottle://${slug}/metadata` });
+    expect(JSON.parse((metaRes.contents[0] as { text: string }).text)).toMatchObject({ slug, state: "running" });
+    const composeRes = await client.readResource({ uri: `bottle://${slug}/compose` });
+    expect((composeRes.contents[0] as { text: string }).text).toContain(`name: bottle-${slug}`);
+    const done = await client.complete({ ref: { type: "ref/resource", uri: "bottle://{slug}/logs" }, argument: { name: "slug", value: slug.slice(0, 4) } });
+    expect(done.completion.values).toContain(slug);
+    await expect(client.readResource({ uri: "bottle://no-such/metadata" })).rejects.toThrow(/no bottle "no-such"/);
+
     const stopped = await client.callTool({ name: "bottle_stop", arguments: { slug } });
     expect(stopped.structuredContent).toMatchObject({ slug, state: "stopped", wasState: "running" });
   });
@@ -63,10 +75,29 @@ describeDocker("lifecycle tools over MCP stdio", () => {
       { name: "bottle_start", arguments: { profile: "nope" } },
       { name: "bottle_start", arguments: { profile: 7 } },
       { name: "bottle_exec", arguments: { slug, argv: ["true"] } }, // stopped bottle
+      { name: "bottle_exec", arguments: { slug: "../../../root", argv: ["true"] } },
+      { name: "bottle_exec", arguments: { slug, argv: "true" } },
+      { name: "bottle_exec", arguments: { slug, argv: ["true"], timeout_ms: -5 } },
+      { name: "bottle_exec", arguments: { slug, argv: ["true"], timeout_ms: 1.5 } },
+      { name: "bottle_logs", arguments: { slug: "UPPER" } },
+      { name: "bottle_logs", arguments: { slug, tail: 10 ** 9 } },
+      { name: "bottle_logs", arguments: { slug, tail: "ten" } },
+      { name: "bottle_logs", arguments: {} },
+      { name: "bottle_stop", arguments: { slug: "" } },
+      { name: "bottle_stop", arguments: { slug: "a".repeat(41) } },
+      { name: "bottle_stop", arguments: { slug: "x/../y" } },
+      { name: "bottle_stop", arguments: { slug, purge: "yes" } },
+      { name: "bottle_start", arguments: { profile: "mcp", slug: "-leading-dash" } },
+      { name: "bottle_start", arguments: { profile: "mcp", manifest: "/nonexistent/bottle.yaml" } },
+      { name: "bottle_render", arguments: { profile: "mcp", slug: "bad slug" } },
     ];
+    const stateBefore = JSON.stringify((await client.callTool({ name: "bottle_list", arguments: {} })).structuredContent);
     for (const call of bad) {
       const r = await client.callTool(call);
       expect(r.isError, JSON.stringify(call)).toBe(true);
     }
+    expect(bad.length).toBeGreaterThanOrEqual(20);
+    // Bad input changes nothing.
+    expect(JSON.stringify((await client.callTool({ name: "bottle_list", arguments: {} })).structuredContent)).toBe(stateBefore);
   });
 });

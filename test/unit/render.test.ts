@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PIPELOCK_IMAGE, TRUST_BUNDLE } from "../../src/plan/index.js";
+import { PIPELOCK_IMAGE, stateRootId, TRUST_BUNDLE } from "../../src/plan/index.js";
 import { renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../src/render/index.js";
 import { firewallConfigSchema } from "../../src/sidecar-config/firewall.js";
 import { egressConfigSchema } from "../../src/sidecar-config/egress.js";
@@ -36,11 +36,15 @@ describe("renderer rules (SPEC §5)", () => {
     expect(c.networks.egress).toEqual({ external: true, name: "bottle-everything-7f3a-egress" });
   });
 
-  it("labels every service with slug and profile", () => {
+  it("labels every service and network with slug, profile and state root", () => {
+    const expected = { "dev.bot-bottle.slug": "everything-7f3a", "dev.bot-bottle.profile": "everything", "dev.bot-bottle.state-root": stateRootId("/state") };
     const c = renderCompose(planOf("everything"));
-    for (const svc of Object.values(c.services)) expect(svc.labels).toEqual({ "dev.bot-bottle.slug": "everything-7f3a", "dev.bot-bottle.profile": "everything" });
+    for (const svc of Object.values(c.services)) expect(svc.labels).toEqual(expected);
     const plan = planOf("everything");
-    expect(plan.networks.internal.labels).toEqual({ "dev.bot-bottle.slug": "everything-7f3a", "dev.bot-bottle.profile": "everything" });
+    expect(plan.networks.internal.labels).toEqual(expected);
+    expect(plan.networks.egress.labels).toEqual(expected);
+    expect(stateRootId("/state")).not.toBe(stateRootId("/other"));
+    expect(stateRootId("/state/")).toBe(stateRootId("/state"));
   });
 
   it("includes services only when the profile needs them", () => {
@@ -175,7 +179,7 @@ describe("renderer rules (SPEC §5)", () => {
   it("renders the builtin firewall from our image in firewall mode", () => {
     const fw = renderCompose(planOf("minimal")).services.firewall!;
     expect(fw.command).toEqual(["firewall", "--config", "/etc/bottle/firewall/config.json", "--port", "3128"]);
-    expect(fw.healthcheck!.test).toEqual(["CMD", "node", "/app/proxy.js", "health", "--port", "3128"]);
+    expect(fw.healthcheck!.test).toEqual(["CMD", "node", "/app/health.js", "3128"]);
   });
 
   it("renders pipelock pinned, with run --config --listen and its own healthcheck", () => {

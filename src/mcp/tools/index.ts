@@ -1,5 +1,5 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { registerExecTool, registerListTool, registerLogsTool, registerStartTool, registerStopTool } from "./lifecycle.js";
+import { registerCleanupTool, registerExecTool, registerListTool, registerLogsTool, registerStartTool, registerStopTool } from "./lifecycle.js";
 import { registerRenderTool } from "./render.js";
 
 export function registerTools(server: McpServer): void {
@@ -9,4 +9,5 @@ export function registerTools(server: McpServer): void {
   registerListTool(server);
   registerLogsTool(server);
   registerExecTool(server);
+  registerCleanupTool(server);
 }

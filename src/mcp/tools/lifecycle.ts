@@ -1,8 +1,8 @@
-// Lifecycle tools: thin adapters over src/lifecycle. Planned for issue 4;
-// start/stop/list/logs/exec are wired, cleanup and resources are not yet.
+// Lifecycle tools: thin adapters over src/lifecycle.
 import { z } from "zod";
 import { stateRoot } from "../../core/paths.js";
 import { requireBottle } from "../../lifecycle/bottles.js";
+import { cleanup } from "../../lifecycle/cleanup.js";
 import { execInBottle, MAX_EXEC_TIMEOUT_MS } from "../../lifecycle/exec.js";
 import { listBottles } from "../../lifecycle/list.js";
 import { MAX_TAIL, readLogs } from "../../lifecycle/logs.js";
@@ -104,5 +104,23 @@ export const registerExecTool = defineTool({
   handler: async ({ slug: s, argv, timeout_ms, stdin }, ctx) => {
     const r = await execInBottle(s, argv, { timeoutMs: timeout_ms, signal: ctx.signal, ...(stdin !== undefined ? { stdin } : {}) });
     return { structured: r, text: `exit ${r.exitCode} in ${r.durationMs} ms${r.timedOut ? " (timed out)" : ""}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` };
+  },
+});
+
+export const registerCleanupTool = defineTool({
+  name: "bottle_cleanup",
+  title: "Clean up orphans",
+  description: "Remove Docker objects no live bottle owns (containers/networks without state, bottles whose start died, leftovers of stopped ones) and stale locks. Never touches running bottles.",
+  kind: "destructive",
+  idempotent: true,
+  input: z.object({ purge: z.boolean().default(false).describe("Also delete the state dirs of what is cleaned up.") }),
+  output: z.object({
+    removed: z.array(z.object({ slug: z.string(), reason: z.string(), containers: z.array(z.string()), networks: z.array(z.string()) })),
+    staleLocks: z.array(z.string()),
+  }),
+  handler: async ({ purge }) => {
+    const r = await cleanup({ purge });
+    const text = r.removed.length || r.staleLocks.length ? [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((s) => `removed stale lock ${s}`)].join("\n") : "Nothing to clean up.";
+    return { structured: r, text };
   },
 });

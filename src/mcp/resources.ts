@@ -1,0 +1,47 @@
+// Resources: bottle://{slug}/logs | compose | metadata, listed from the state
+// root, with slug completion.
+import { readFile } from "node:fs/promises";
+import nodePath from "node:path";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { stateRoot } from "../core/paths.js";
+import { knownSlugs, requireBottle } from "../lifecycle/bottles.js";
+import { readLogs } from "../lifecycle/logs.js";
+
+type Kind = "logs" | "compose" | "metadata";
+
+const KINDS: Record<Kind, { mimeType: string; description: string }> = {
+  logs: { mimeType: "text/plain", description: "The last 500 log lines of every service (live while running, saved after stop)." },
+  compose: { mimeType: "application/yaml", description: "The bottle's rendered docker-compose.yml (no secret values)." },
+  metadata: { mimeType: "application/json", description: "The bottle's metadata.json: state, services, networks, subnets." },
+};
+
+async function read(kind: Kind, slug: string): Promise<string> {
+  const root = stateRoot();
+  const meta = requireBottle(root, slug);
+  const dir = nodePath.join(root, meta.slug);
+  switch (kind) {
+    case "logs":
+      return (await readLogs(meta, dir, { tail: 500 })).lines.join("\n");
+    case "compose":
+      return readFile(meta.composeFile, "utf8");
+    case "metadata":
+      return readFile(nodePath.join(dir, "metadata.json"), "utf8");
+  }
+}
+
+export function registerResources(server: McpServer): void {
+  for (const kind of Object.keys(KINDS) as Kind[]) {
+    const { mimeType, description } = KINDS[kind];
+    server.registerResource(
+      `bottle-${kind}`,
+      new ResourceTemplate(`bottle://{slug}/${kind}`, {
+        list: async () => ({
+          resources: knownSlugs(stateRoot()).map((slug) => ({ uri: `bottle://${slug}/${kind}`, name: `${slug} ${kind}`, mimeType })),
+        }),
+        complete: { slug: async (value) => knownSlugs(stateRoot()).filter((s) => s.startsWith(value)) },
+      }),
+      { title: `Bottle ${kind}`, description, mimeType },
+      async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType, text: await read(kind, String(vars.slug)) }] }),
+    );
+  }
+}

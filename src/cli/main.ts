@@ -219,7 +219,7 @@ async function readStdin(): Promise<string> {
 async function cleanupVerb(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { purge: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
   const r = await cleanup({ purge: values.purge });
-  const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`)];
+  const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`), ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`)];
   print(values.json, r, lines.length ? lines.join("\n") : "nothing to clean up");
   return EXIT.ok;
 }

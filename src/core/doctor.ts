@@ -2,6 +2,7 @@
 // what is wrong and how to fix it.
 import { constants, promises as fs } from "node:fs";
 import nodePath from "node:path";
+import { hostIsolationSupport } from "../docker/host-isolation.js";
 import { docker } from "../docker/run.js";
 import { stateRoot } from "./paths.js";
 
@@ -13,8 +14,8 @@ export interface Check {
 }
 
 export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<Check[]> {
-  const [dockerCheck, composeCheck, stateCheck] = await Promise.all([checkDocker(), checkCompose(), checkStateRoot(stateRoot(env))]);
-  return [checkNode(process.versions.node), dockerCheck, composeCheck, stateCheck];
+  const [dockerCheck, composeCheck, stateCheck, isolation] = await Promise.all([checkDocker(), checkCompose(), checkStateRoot(stateRoot(env)), checkHostIsolation(env)]);
+  return [checkNode(process.versions.node), dockerCheck, composeCheck, stateCheck, isolation];
 }
 
 export function checkNode(version: string): Check {
@@ -76,4 +77,17 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** SPEC §10 #2: can bottles reach ports the Docker host binds on 0.0.0.0? */
+export async function checkHostIsolation(env: NodeJS.ProcessEnv = process.env): Promise<Check> {
+  const s = await hostIsolationSupport(env);
+  return s.supported
+    ? { name: "host", ok: true, detail: `agents cannot reach host ports: ${s.reason}` }
+    : {
+        name: "host",
+        ok: false,
+        detail: `agents can reach ports the Docker host binds on 0.0.0.0 through their network's gateway: ${s.reason}`,
+        fix: "Run bot-bottle as root on the engine's host (it then adds `iptables -I INPUT -i <bridge> -j REJECT` per bottle), or bind host services to 127.0.0.1 only.",
+      };
 }

@@ -1,6 +1,6 @@
-// The one subprocess wrapper for docker and docker compose. Every call has a
-// timeout and a kill fallback, accepts an abort signal, and reports failures
-// as a short message plus the last lines of stderr (not a wall of text).
+// The one subprocess wrapper (docker, docker compose, iptables). Every call
+// has a timeout and a kill fallback, accepts an abort signal, and reports
+// failures as a short message plus the last lines of stderr (not a wall of text).
 import { execa, type Options } from "execa";
 import { BottleError } from "../errors.js";
 
@@ -25,7 +25,11 @@ export interface RunResult {
 
 const DEFAULT_TIMEOUT = 120_000;
 
-export async function docker(args: string[], o: RunOptions = {}): Promise<RunResult> {
+export function docker(args: string[], o: RunOptions = {}): Promise<RunResult> {
+  return run("docker", args, o);
+}
+
+export async function run(file: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   const opts: Options = {
     timeout: o.timeout ?? DEFAULT_TIMEOUT,
     forceKillAfterDelay: 2_000,
@@ -36,7 +40,7 @@ export async function docker(args: string[], o: RunOptions = {}): Promise<RunRes
     ...(o.input !== undefined ? { input: o.input } : { stdin: "ignore" as const }),
     ...(o.cwd ? { cwd: o.cwd } : {}),
   };
-  const r = await execa("docker", args, opts);
+  const r = await execa(file, args, opts);
   const result: RunResult = {
     exitCode: typeof r.exitCode === "number" ? r.exitCode : -1,
     stdout: String(r.stdout ?? ""),
@@ -44,17 +48,16 @@ export async function docker(args: string[], o: RunOptions = {}): Promise<RunRes
     timedOut: Boolean(r.timedOut),
   };
   if ((r as { code?: string }).code === "ENOENT") {
-    throw new BottleError("docker", "the docker CLI was not found on PATH", "Install Docker (Engine or Desktop) with Compose v2, then run `bottle doctor`.");
+    throw file === "docker"
+      ? new BottleError("docker", "the docker CLI was not found on PATH", "Install Docker (Engine or Desktop) with Compose v2, then run `bottle doctor`.")
+      : new BottleError("internal", `${file} was not found on PATH`);
   }
-  // Name the subcommand: "compose up", not "compose -p".
-  const what = args.filter((a, i) => i === 0 || (!a.startsWith("-") && !/^-[pf]$/.test(args[i - 1] ?? ""))).slice(0, 2).join(" ");
-  if (r.isCanceled) throw new BottleError("docker", `docker ${what} was cancelled`);
-  if (result.timedOut) {
-    throw new BottleError("docker", `docker ${what} timed out after ${Math.round((o.timeout ?? DEFAULT_TIMEOUT) / 1000)}s`, dockerHint(result.stderr));
-  }
-  if (result.exitCode !== 0 && o.reject !== false) {
-    throw new BottleError("docker", `docker ${what} failed (exit ${result.exitCode}): ${lastLines(result.stderr, 8)}`, dockerHint(result.stderr));
-  }
+  // Name the subcommand: "docker compose up", not "docker compose -p".
+  const what = [file, ...args.filter((a, i) => i === 0 || (!a.startsWith("-") && !/^-[pf]$/.test(args[i - 1] ?? ""))).slice(0, 2)].join(" ");
+  const hint = file === "docker" ? dockerHint(result.stderr) : undefined;
+  if (r.isCanceled) throw new BottleError("docker", `${what} was cancelled`);
+  if (result.timedOut) throw new BottleError("docker", `${what} timed out after ${Math.round((o.timeout ?? DEFAULT_TIMEOUT) / 1000)}s`, hint);
+  if (result.exitCode !== 0 && o.reject !== false) throw new BottleError("docker", `${what} failed (exit ${result.exitCode}): ${lastLines(result.stderr, 8)}`, hint);
   return result;
 }
 

@@ -6,6 +6,7 @@ import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { stateRoot } from "../core/paths.js";
 import { stateRootId } from "../plan/index.js";
+import { isolatedBridges, releaseBridge } from "../docker/host-isolation.js";
 import { removeBottleObjects } from "../docker/objects.js";
 import { metadataFile } from "./bottles.js";
 import { listBottles } from "./list.js";
@@ -15,6 +16,8 @@ import { readMetadata, writeMetadata } from "./metadata.js";
 export interface CleanupResult {
   removed: Array<{ slug: string; reason: string; containers: string[]; networks: string[] }>;
   staleLocks: string[];
+  /** Host firewall rules left for bridges that no longer exist. */
+  staleRules: string[];
 }
 
 export interface CleanupOptions {
@@ -26,7 +29,7 @@ export interface CleanupOptions {
 export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
   const env = o.env;
   const root = stateRoot(env);
-  const result: CleanupResult = { removed: [], staleLocks: [] };
+  const result: CleanupResult = { removed: [], staleLocks: [], staleRules: [] };
   const lockDir = nodePath.join(root, ".locks");
   for (const f of await fs.readdir(lockDir).catch(() => [] as string[])) {
     const file = nodePath.join(lockDir, f);
@@ -54,6 +57,13 @@ export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
       }
     } finally {
       await lock.release();
+    }
+  }
+  for (const bridge of await isolatedBridges()) {
+    const exists = await fs.stat(`/sys/class/net/${bridge}`).then(() => true, () => false);
+    if (!exists) {
+      await releaseBridge(bridge);
+      result.staleRules.push(bridge);
     }
   }
   return result;

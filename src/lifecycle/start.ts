@@ -3,6 +3,7 @@
 // nothing is left running, and says why with the tail of compose's stderr.
 import { promises as fs } from "node:fs";
 import { composeDown, composeUp } from "../docker/compose.js";
+import { hostIsolationSupport, isolateBridge, releaseBridge } from "../docker/host-isolation.js";
 import { createBottleNetworks, removeNetwork } from "../docker/networks.js";
 import { lastLines } from "../docker/run.js";
 import { BottleError, toBottleError } from "../errors.js";
@@ -72,6 +73,9 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     const nets = await createBottleNetworks((subnets) => planFor(subnets).networks, pool, o.signal);
     networksCreated = true;
     plan = planFor({ internal: nets.internal.subnet, egress: nets.egress.subnet });
+    const isolation = await hostIsolationSupport(env);
+    if (isolation.supported) await isolateBridge(plan.networks.internal.bridge);
+    else logger.warn({ slug, reason: isolation.reason }, "host ports stay reachable from this bottle's agent (run `bottle doctor`)");
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
     await prepareStateDir(plan, renderBottle(plan));
@@ -106,6 +110,7 @@ async function rollback(plan: Plan, meta: Metadata, networksCreated: boolean, e:
   }
   if (networksCreated) {
     for (const n of [plan.networks.internal, plan.networks.egress]) await removeNetwork(n.name).catch(() => {});
+    await releaseBridge(plan.networks.internal.bridge).catch(() => {});
   }
   await writeMetadata(plan.paths.metadataFile, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
 }

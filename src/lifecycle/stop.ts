@@ -3,10 +3,11 @@
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { composeDown } from "../docker/compose.js";
+import { releaseBridge } from "../docker/host-isolation.js";
 import { removeNetwork } from "../docker/networks.js";
 import { removeBottleObjects } from "../docker/objects.js";
 import { stateRoot } from "../core/paths.js";
-import { stateRootId } from "../plan/index.js";
+import { bridgeName, stateRootId } from "../plan/index.js";
 import { requireBottle } from "./bottles.js";
 import { acquireLock } from "./lock.js";
 import { dumpLogs } from "./logs.js";
@@ -37,6 +38,7 @@ export async function stopBottle(slug: string, o: { purge?: boolean; env?: NodeJ
       // Anything still labelled with this slug (or everything, when a start
       // died before writing a compose file).
       await removeBottleObjects(meta.slug, stateRootId(root));
+      for (const n of meta.networks) if (n.internal) await releaseBridge(bridgeName(n.name)).catch(() => {});
       await writeMetadata(nodePath.join(stateDir, "metadata.json"), { ...meta, state: "stopped" });
     }
     if (o.purge) await fs.rm(stateDir, { recursive: true, force: true });

@@ -66,7 +66,7 @@ describe("bottle CLI", () => {
   it("doctor reports each check as ok or problem", async () => {
     const r = await run(["doctor", "--json"], env);
     const out = JSON.parse(r.stdout);
-    expect(out.checks.map((c: { name: string }) => c.name)).toEqual(["node", "docker", "compose", "state"]);
+    expect(out.checks.map((c: { name: string }) => c.name)).toEqual(["node", "docker", "compose", "state", "host"]);
     expect(r.code).toBe(out.ok ? 0 : 1);
     const dead = await run(["doctor", "--json"], { ...env, DOCKER_HOST: `unix://${dir}/no-such.sock` });
     expect(dead.code).toBe(1);

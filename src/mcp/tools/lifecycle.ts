@@ -117,10 +117,11 @@ export const registerCleanupTool = defineTool({
   output: z.object({
     removed: z.array(z.object({ slug: z.string(), reason: z.string(), containers: z.array(z.string()), networks: z.array(z.string()) })),
     staleLocks: z.array(z.string()),
+    staleRules: z.array(z.string()),
   }),
   handler: async ({ purge }) => {
     const r = await cleanup({ purge });
-    const text = r.removed.length || r.staleLocks.length ? [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((s) => `removed stale lock ${s}`)].join("\n") : "Nothing to clean up.";
+    const text = r.removed.length || r.staleLocks.length || r.staleRules.length ? [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((s) => `removed stale lock ${s}`), ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`)].join("\n") : "Nothing to clean up.";
     return { structured: r, text };
   },
 });

@@ -4,7 +4,7 @@ import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { rootCertificates } from "node:tls";
 import { writeFileAtomic } from "../fs/atomic.js";
-import type { Plan } from "../plan/index.js";
+import { upstreamCaName, type Plan } from "../plan/index.js";
 import type { RenderedBottle } from "../render/index.js";
 import { createCertificateAuthority } from "../security/ca.js";
 
@@ -39,6 +39,9 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle): Pro
     await writeFileAtomic(nodePath.join(p.egressCaDir, "ca.key"), egressCa.keyPem, 0o600);
     await writeFileAtomic(nodePath.join(p.trustDir, "egress-ca.pem"), egressCa.certPem, 0o644);
     bundle.push(egressCa.certPem.trim());
+  }
+  for (const [i, file] of plan.firewall.trustFiles.entries()) {
+    await writeFileAtomic(nodePath.join(p.trustDir, upstreamCaName(i)), await fs.readFile(file, "utf8"), 0o644);
   }
   await writeFileAtomic(nodePath.join(p.trustDir, "bundle.pem"), `${bundle.join("\n")}\n`, 0o644);
 

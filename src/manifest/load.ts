@@ -157,6 +157,7 @@ function resolvePaths(m: Manifest, baseDir: string, home: string): Manifest {
       ...p,
       build: p.build && { context: r(p.build.context), dockerfile: p.build.dockerfile },
       env_file: p.env_file && r(p.env_file),
+      network: { ...p.network, trust: p.network.trust.map(r) },
       git: {
         upstreams: p.git.upstreams.map((u) => ({
           ...u,

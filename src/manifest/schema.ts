@@ -96,6 +96,8 @@ export const profileSchema = z
       .strictObject({
         allow: z.array(domainPattern).default([]),
         allow_cidrs: z.array(cidr).default([]),
+        /** Extra CA certificates (PEM files) to trust for upstream TLS, e.g. an internal CA. */
+        trust: z.array(path).default([]),
       })
       .prefault({}),
     egress: z.strictObject({ routes: z.array(routeSchema).default([]) }).prefault({}),

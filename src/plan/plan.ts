@@ -35,6 +35,9 @@ export const MOUNTS = {
 
 export const TRUST_BUNDLE = `${MOUNTS.trust}/bundle.pem`;
 
+/** Where the i-th extra upstream CA (network.trust) lands in the trust dir. */
+export const upstreamCaName = (i: number) => `upstream-ca-${i}.pem`;
+
 export const DEFAULT_SUBNET_POOL = "10.213.0.0/16";
 
 export interface Subnets {
@@ -73,6 +76,8 @@ export interface FirewallPlan extends ServiceBase {
   /** Domains the firewall lets through: the profile's plus every routed host. */
   allow: string[];
   allowCidrs: string[];
+  /** Host paths of extra CA files trusted for upstream TLS (copied into the trust dir). */
+  trustFiles: string[];
   /** Hosts where egress injects credentials: never intercepted by the firewall. */
   passthrough: string[];
   /** Env names whose values the firewall watches for (egress credentials). */
@@ -253,6 +258,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
     ...(engine === "builtin" ? { build: built("egress") } : {}),
     allow: unique([...p.network.allow.map((d) => d.toLowerCase()), ...routedHosts]),
     allowCidrs: [...p.network.allow_cidrs],
+    trustFiles: [...p.network.trust],
     passthrough: routedHosts,
     canaryEnv: egressEnv,
     canaryExempt: routes.flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),

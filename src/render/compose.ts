@@ -78,7 +78,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           init: true,
           user,
           environment: [...fw.canaryEnv],
-          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
+          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
           healthcheck: { test: ["CMD", "node", "/app/health.js", String(fw.port)], ...HEALTH },
           labels,

@@ -1,5 +1,5 @@
 // Sidecar configs that depend only on the plan. Pure, like the compose renderer.
-import { MOUNTS, type Plan } from "../plan/index.js";
+import { MOUNTS, upstreamCaName, type Plan } from "../plan/index.js";
 import type { EgressConfig } from "../sidecar-config/egress.js";
 import type { FirewallConfig } from "../sidecar-config/firewall.js";
 
@@ -11,6 +11,9 @@ const EGRESS_CA = { cert: `${MOUNTS.egressCa}/ca.pem`, key: `${MOUNTS.egressCa}/
 /** Public half of the firewall CA, readable by egress (and the agent). */
 export const FIREWALL_CA_PUBLIC = `${MOUNTS.trust}/firewall-ca.pem`;
 
+/** The profile's extra upstream CAs, as mounted in the trust dir. */
+const upstreamCas = (plan: Plan) => plan.firewall.trustFiles.map((_, i) => `${MOUNTS.trust}/${upstreamCaName(i)}`);
+
 export function renderFirewallConfig(plan: Plan): FirewallConfig {
   const fw = plan.firewall;
   return {
@@ -19,7 +22,7 @@ export function renderFirewallConfig(plan: Plan): FirewallConfig {
     allow_cidrs: fw.allowCidrs,
     intercept: { enabled: true, ca_cert: FIREWALL_CA.cert, ca_key: FIREWALL_CA.key, passthrough: fw.passthrough },
     dlp: { enabled: true, canary_env: fw.canaryEnv, canary_exempt: fw.canaryExempt },
-    upstream_ca_files: [],
+    upstream_ca_files: upstreamCas(plan),
   };
 }
 
@@ -63,7 +66,7 @@ export function renderEgressConfig(plan: Plan): EgressConfig | undefined {
     upstream_proxy: `http://${plan.firewall.containerName}:${plan.firewall.port}`,
     ca_cert: EGRESS_CA.cert,
     ca_key: EGRESS_CA.key,
-    upstream_ca_files: [FIREWALL_CA_PUBLIC],
+    upstream_ca_files: [FIREWALL_CA_PUBLIC, ...upstreamCas(plan)],
     routes: plan.egress.routes.map((r) => ({ name: r.name, host: r.host, path_prefix: r.pathPrefix, header: r.header, value: r.valueTemplate })),
   };
 }

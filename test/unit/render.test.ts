@@ -78,6 +78,8 @@ describe("renderer rules (SPEC §5)", () => {
   it("mounts config as directories, never single files, for reloadable sidecars", () => {
     const s = renderCompose(planOf("everything")).services;
     expect(s.firewall!.volumes!.map((v) => v.source)).toEqual(["/state/everything-7f3a/firewall", "/state/everything-7f3a/firewall-ca"]);
+    const builtin = renderCompose(planOf("minimal")).services;
+    expect(builtin.firewall!.volumes!.map((v) => v.source)).toEqual(["/state/minimal-7f3a/firewall", "/state/minimal-7f3a/firewall-ca", "/state/minimal-7f3a/trust"]);
     expect(s.egress!.volumes!.map((v) => v.source)).toEqual(["/state/everything-7f3a/egress", "/state/everything-7f3a/egress-ca", "/state/everything-7f3a/trust"]);
   });
 
@@ -232,6 +234,20 @@ describe("sidecar configs", () => {
     expect(c.allow).toContain("api.github.com");
     expect(c.intercept.passthrough).toEqual(["api.github.com", "api.openai.com"]);
     expect(c.dlp.canary_env).toEqual(["GITHUB_TOKEN", "OPENAI_KEY"]);
+  });
+
+  it("trusts the profile's extra upstream CAs in the firewall and egress", () => {
+    const plan = planOf(`version: 1
+agents:
+  t:
+    image: x
+    network: { allow: [a.test], trust: [./internal-ca.pem, ~/other.pem] }
+    egress:
+      routes: [{ host: api.test, header: Authorization, value: "Bearer \${T}" }]
+`);
+    expect(plan.firewall.trustFiles).toEqual(["/manifests/internal-ca.pem", "/home/user/other.pem"]);
+    expect(renderFirewallConfig(plan).upstream_ca_files).toEqual(["/etc/bottle/trust/upstream-ca-0.pem", "/etc/bottle/trust/upstream-ca-1.pem"]);
+    expect(renderEgressConfig(plan)!.upstream_ca_files).toEqual(["/etc/bottle/trust/firewall-ca.pem", "/etc/bottle/trust/upstream-ca-0.pem", "/etc/bottle/trust/upstream-ca-1.pem"]);
   });
 
   it("egress config validates against the sidecar's schema and holds templates, not values", () => {

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import nodePath from "node:path";
 import { runDoctor } from "../core/doctor.js";
+import { runDemo } from "../demo/run.js";
 import { packageRoot, stateRoot } from "../core/paths.js";
 import { requireBottle } from "../lifecycle/bottles.js";
 import { cleanup } from "../lifecycle/cleanup.js";
@@ -32,7 +33,8 @@ Usage:
   bottle exec <slug> [--timeout SECONDS] [--stdin] [--json] -- <command> [args...]
                                     exits with the command's exit code (--stdin feeds ours to it)
   bottle cleanup [--purge] [--json] remove orphaned containers, networks and locks
-  bottle demo [--json]              render the built-in demo profile
+  bottle demo [--json]              start the demo bottle, show an allowed, a refused and an
+                                    injected request from inside it, print logs, stop it
   bottle doctor [--json]            check Node, Docker, Compose v2 and the state dir
   bottle --version | --help
 
@@ -51,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     case "render":
       return renderVerb(rest);
     case "demo":
-      return renderVerb(["demo", "--manifest", nodePath.join(packageRoot(), "examples", "bottle.yaml"), ...rest]);
+      return demoVerb(rest);
     case "doctor":
       return doctorVerb(rest);
     case "start":
@@ -113,6 +115,13 @@ function humanRender(r: RenderOutcome): string {
     "",
   ];
   return lines.join("\n");
+}
+
+async function demoVerb(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false } } });
+  const r = await runDemo({ say: (line) => process.stderr.write(`demo: ${line}\n`), onProgress: (step, message) => process.stderr.write(`[${step}] ${message}\n`) });
+  print(values.json, r, ["", "--- inside the agent", r.agentOutput, "", "--- firewall and egress decisions (last lines)", ...r.logs, "", `bottle ${r.slug} stopped in ${r.stopMs} ms`].join("\n"));
+  return EXIT.ok;
 }
 
 async function doctorVerb(args: string[]): Promise<number> {

@@ -57,8 +57,8 @@ describe("bottle CLI", () => {
     expect(missing.stderr).toContain("none.yaml: file not found");
   });
 
-  it("renders the built-in demo", async () => {
-    const r = await run(["demo", "--json"]);
+  it("renders the built-in demo manifest", async () => {
+    const r = await run(["render", "demo", "--json", "--manifest", nodePath.resolve(import.meta.dirname, "../../examples/bottle.yaml")]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).summary.profile).toBe("demo");
   });

@@ -51,6 +51,16 @@ const SIDECAR_CAP_DROP = ["ALL"];
 const AGENT_CAP_DROP = ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"];
 const HARDENING = { security_opt: ["no-new-privileges:true"], restart: "no" as const, stop_grace_period: "2s" };
 
+/**
+ * Healthcheck for our node sidecars: GET /health over bash's /dev/tcp. Docker
+ * runs it every second per sidecar for the life of the bottle, so it must be
+ * nearly free: a node process per check cost ~50 MB and a noticeable slice of
+ * a core each, which dozens of bottles turn into the machine's main load.
+ */
+export function httpHealthcheck(port: number): string[] {
+  return ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '`];
+}
+
 const bind = (source: string, target: string, read_only = true): ComposeBind => ({ type: "bind", source, target, read_only });
 const builtImage = (b: BuiltImage) => ({ image: b.image, build: { context: b.context, dockerfile: b.dockerfile }, pull_policy: "never" as const });
 
@@ -80,7 +90,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           environment: [...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
-          healthcheck: { test: ["CMD", "node", "/app/health.js", String(fw.port)], ...HEALTH },
+          healthcheck: { test: httpHealthcheck(fw.port), ...HEALTH },
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -123,7 +133,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       volumes: [bind(paths.egressConfigDir, MOUNTS.egressConfig), bind(paths.egressCaDir, MOUNTS.egressCa), bind(paths.trustDir, MOUNTS.trust)],
       networks: { internal: { aliases: ["egress"] }, egress: {} },
       depends_on: { firewall: { condition: "service_healthy" } },
-      healthcheck: { test: ["CMD", "node", "/app/health.js", String(eg.port)], ...HEALTH },
+      healthcheck: { test: httpHealthcheck(eg.port), ...HEALTH },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,
@@ -167,7 +177,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       user,
       volumes: [bind(paths.queueDir, MOUNTS.queue, false), bind(paths.accessDir, MOUNTS.access)],
       networks: { internal: { aliases: ["supervise"] } },
-      healthcheck: { test: ["CMD", "node", "/app/health.js", String(sv.port)], ...HEALTH },
+      healthcheck: { test: httpHealthcheck(sv.port), ...HEALTH },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,

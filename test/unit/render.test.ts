@@ -4,7 +4,7 @@ import nodePath from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PIPELOCK_IMAGE, stateRootId, TRUST_BUNDLE } from "../../src/plan/index.js";
-import { renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../src/render/index.js";
+import { httpHealthcheck, renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../src/render/index.js";
 import { firewallConfigSchema } from "../../src/sidecar-config/firewall.js";
 import { egressConfigSchema } from "../../src/sidecar-config/egress.js";
 import { PACKAGE_VERSION } from "../../src/version.js";
@@ -181,7 +181,8 @@ describe("renderer rules (SPEC §5)", () => {
   it("renders the builtin firewall from our image in firewall mode", () => {
     const fw = renderCompose(planOf("minimal")).services.firewall!;
     expect(fw.command).toEqual(["firewall", "--config", "/etc/bottle/firewall/config.json", "--port", "3128"]);
-    expect(fw.healthcheck!.test).toEqual(["CMD", "node", "/app/health.js", "3128"]);
+    expect(fw.healthcheck!.test).toEqual(httpHealthcheck(3128));
+    expect(fw.healthcheck!.test.join(" ")).toContain("/dev/tcp/127.0.0.1/3128");
   });
 
   it("renders pipelock pinned, with run --config --listen and its own healthcheck", () => {

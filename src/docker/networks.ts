@@ -65,11 +65,12 @@ export async function createNetwork(net: NetworkPlan, signal?: AbortSignal): Pro
   await docker(args, { timeout: 30_000, ...(signal ? { signal } : {}) });
 }
 
-export async function removeNetwork(name: string): Promise<void> {
-  const r = await docker(["network", "rm", name], { timeout: 30_000, reject: false });
-  if (r.exitCode !== 0 && !/not found|No such network/i.test(r.stderr)) {
-    throw new BottleError("docker", `could not remove network ${name}: ${r.stderr.trim()}`);
-  }
+/** Remove networks in one call; ones already gone are fine. */
+export async function removeNetwork(...names: string[]): Promise<void> {
+  if (!names.length) return;
+  const r = await docker(["network", "rm", ...names], { timeout: 30_000, reject: false });
+  const real = r.stderr.split("\n").filter((l) => l.trim() && !/not found|No such network/i.test(l));
+  if (r.exitCode !== 0 && real.length) throw new BottleError("docker", `could not remove network(s) ${names.join(", ")}: ${real.join("; ")}`);
 }
 
 /**

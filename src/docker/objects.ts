@@ -19,9 +19,8 @@ export async function networksOf(slug: string, rootId: string): Promise<string[]
 
 /** Remove every container and network of this bottle. Returns what was removed. */
 export async function removeBottleObjects(slug: string, rootId: string): Promise<{ containers: string[]; networks: string[] }> {
-  const containers = await containersOf(slug, rootId);
+  const [containers, networks] = await Promise.all([containersOf(slug, rootId), networksOf(slug, rootId)]);
   if (containers.length) await docker(["rm", "-f", "-v", ...containers], { timeout: 120_000 });
-  const networks = await networksOf(slug, rootId);
-  for (const n of networks) await removeNetwork(n);
+  await removeNetwork(...networks);
   return { containers, networks };
 }

@@ -19,33 +19,50 @@ export interface LogQuery {
 }
 
 export const MAX_TAIL = 10_000;
-const MAX_BYTES = 1_000_000;
+/** A filtered tail scans at most this much of the file, from the end. */
+export const MAX_SCAN_BYTES = 256 * 1024 * 1024;
 
-/** The last `n` lines of a file, read backwards in chunks: never the whole file. */
-export async function tailFile(file: string, n: number, filter?: (line: string) => boolean): Promise<string[]> {
+export interface Tail {
+  lines: string[];
+  /** True when the scan stopped at MAX_SCAN_BYTES before finding `n` lines. */
+  truncated: boolean;
+}
+
+/**
+ * The last `n` lines of a file (that pass `filter`), read backwards in
+ * chunks: never the whole file. Lines are split on raw bytes and decoded
+ * whole, so a multi-byte character across a chunk edge stays intact.
+ */
+export async function tailFile(file: string, n: number, filter?: (line: string) => boolean): Promise<Tail> {
   const fh = await fs.open(file, "r");
   try {
     const { size } = await fh.stat();
     const lines: string[] = [];
     let pos = size;
-    let carry = "";
-    let bytes = 0;
-    const chunk = Buffer.alloc(64 * 1024);
-    while (pos > 0 && lines.length < n && bytes < 64 * MAX_BYTES) {
-      const len = Math.min(chunk.length, pos);
-      pos -= len;
-      await fh.read(chunk, 0, len, pos);
-      bytes += len;
-      const parts = (chunk.toString("utf8", 0, len) + carry).split("\n");
-      carry = parts.shift() ?? "";
-      for (let i = parts.length - 1; i >= 0 && lines.length < n; i--) {
-        const l = parts[i]!;
-        if (l === "" && i === parts.length - 1 && lines.length === 0) continue; // trailing newline
-        if (!filter || filter(l)) lines.push(l);
+    let carry: Buffer = Buffer.alloc(0);
+    let first = true;
+    const take = (raw: Buffer) => {
+      const line = raw.toString("utf8");
+      if (first) {
+        first = false;
+        if (line === "") return; // the file's trailing newline
       }
+      if (!filter || filter(line)) lines.push(line);
+    };
+    while (pos > 0 && lines.length < n && size - pos < MAX_SCAN_BYTES) {
+      const len = Math.min(64 * 1024, pos);
+      pos -= len;
+      const chunk = Buffer.alloc(len);
+      await fh.read(chunk, 0, len, pos);
+      let buf = carry.length ? Buffer.concat([chunk, carry]) : chunk;
+      for (let nl = buf.lastIndexOf(0x0a); nl >= 0 && lines.length < n; nl = buf.lastIndexOf(0x0a)) {
+        take(buf.subarray(nl + 1));
+        buf = buf.subarray(0, nl);
+      }
+      carry = Buffer.from(buf);
     }
-    if (pos === 0 && carry && lines.length < n && (!filter || filter(carry))) lines.push(carry);
-    return lines.reverse();
+    if (pos === 0 && lines.length < n && (carry.length || !first)) take(carry);
+    return { lines: lines.reverse(), truncated: pos > 0 && lines.length < n };
   } finally {
     await fh.close();
   }
@@ -75,7 +92,14 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-export async function readLogs(meta: Metadata, stateDir: string, q: LogQuery): Promise<{ source: "live" | "file" | "none"; lines: string[] }> {
+export interface LogResult {
+  source: "live" | "file" | "none";
+  lines: string[];
+  /** The saved log was larger than we scan for a filtered query; older lines were not searched. */
+  truncated?: boolean;
+}
+
+export async function readLogs(meta: Metadata, stateDir: string, q: LogQuery): Promise<LogResult> {
   const tail = Math.min(q.tail ?? 200, MAX_TAIL);
   const services = meta.services.map((s) => s.service);
   if (q.service && !services.includes(q.service)) {
@@ -95,7 +119,8 @@ export async function readLogs(meta: Metadata, stateDir: string, q: LogQuery): P
   }
   const file = nodePath.join(stateDir, "compose.log");
   try {
-    return { source: "file", lines: await tailFile(file, tail, lineFilter(q)) };
+    const t = await tailFile(file, tail, lineFilter(q));
+    return { source: "file", lines: t.lines, ...(t.truncated ? { truncated: true } : {}) };
   } catch {
     return { source: "none", lines: [] };
   }

@@ -33,7 +33,7 @@ export async function stopBottle(slug: string, o: { purge?: boolean; env?: NodeJ
       if (hasCompose) {
         await dumpLogs(meta, stateDir).catch(() => {});
         await composeDown(p);
-        for (const n of meta.networks) await removeNetwork(n.name);
+        await removeNetwork(...meta.networks.map((n) => n.name));
       }
       // Anything still labelled with this slug (or everything, when a start
       // died before writing a compose file).

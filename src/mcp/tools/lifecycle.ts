@@ -80,7 +80,7 @@ export const registerLogsTool = defineTool({
     since: z.string().max(64).optional(),
     grep: z.string().max(500).optional(),
   }),
-  output: z.object({ source: z.string(), lines: z.array(z.string()) }),
+  output: z.object({ source: z.string(), lines: z.array(z.string()), truncated: z.boolean().optional() }),
   handler: async ({ slug: s, ...q }) => {
     const root = stateRoot();
     const meta = requireBottle(root, s);

@@ -2,6 +2,7 @@
 import { MOUNTS, upstreamCaName, type Plan } from "../plan/index.js";
 import type { EgressConfig } from "../sidecar-config/egress.js";
 import type { FirewallConfig } from "../sidecar-config/firewall.js";
+import type { GitGateConfig } from "../sidecar-config/git-gate.js";
 
 export const PIPELOCK_CONFIG_FILE = "pipelock.yaml";
 export const GIT_GATE_CONFIG_FILE = "config.json";
@@ -71,17 +72,7 @@ export function renderEgressConfig(plan: Plan): EgressConfig | undefined {
   };
 }
 
-export interface GitGateConfig {
-  version: 1;
-  port: number;
-  upstreams: Array<{
-    name: string;
-    url: string;
-    identity_file: string;
-    known_hosts_file: string;
-    policy: { push_refs: string[]; protected: string[]; allow_force: boolean; allow_delete: boolean; max_push_bytes: number };
-  }>;
-}
+export type { GitGateConfig } from "../sidecar-config/git-gate.js";
 
 export function renderGitGateConfig(plan: Plan): GitGateConfig | undefined {
   if (!plan.gitGate) return undefined;

@@ -1,0 +1,31 @@
+// The git gate's entry point (bundled to /app/git-gate.js in Dockerfile.git-gate):
+//   git-gate.js serve --config <file>   the server (git daemon + startup fetch)
+//   git-gate.js pre-receive             the hook git runs for every push
+import { runPreReceive } from "./pre-receive.js";
+import { serve } from "./serve.js";
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (cmd === "serve") {
+    const i = rest.indexOf("--config");
+    await serve(i >= 0 && rest[i + 1] ? rest[i + 1]! : "/etc/bottle/git-gate/config.json");
+    return;
+  }
+  if (cmd === "pre-receive") {
+    process.exitCode = await runPreReceive(await readStdin());
+    return;
+  }
+  process.stderr.write("usage: git-gate.js serve [--config <file>] | pre-receive\n");
+  process.exitCode = 2;
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`bot-bottle git-gate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,15 +1,28 @@
 // `npm run bench [-- name ...]`: run the named benchmarks (default: all that
 // need nothing beyond this repo) and print a table for each.
 import { benchColdStart } from "./cold-start.js";
+import { benchGitGate } from "./git-gate.js";
+import { benchLogs, benchScale, benchStart } from "./lifecycle.js";
 import { benchRender } from "./render.js";
+import { benchSupervise } from "./supervise.js";
 
 const BENCHES: Record<string, () => unknown> = {
   render: benchRender,
   "cold-start": benchColdStart,
+  // Lifecycle on the real Docker engine (issue 4); run them by name.
+  start: benchStart,
+  scale: benchScale,
+  logs: benchLogs,
+  // Git gate push vs direct SSH push (issue 5); real Docker.
+  "git-gate": benchGitGate,
+  supervise: benchSupervise,
 };
 
+/** What `npm run bench` runs with no names: nothing that needs Docker. */
+const DEFAULT = ["render", "cold-start"];
+
 const wanted = process.argv.slice(2);
-const names = wanted.length ? wanted : Object.keys(BENCHES);
+const names = wanted.length ? wanted : DEFAULT;
 for (const n of names) {
   const fn = BENCHES[n];
   if (!fn) {

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import nodePath from "node:path";
 import { runDoctor } from "../core/doctor.js";
 import { runDemo } from "../demo/run.js";
+import { decide, expireGrants, inbox } from "../supervise/decide.js";
 import { packageRoot, stateRoot } from "../core/paths.js";
 import { requireBottle } from "../lifecycle/bottles.js";
 import { cleanup } from "../lifecycle/cleanup.js";
@@ -41,7 +42,10 @@ Usage:
 Environment: BOTTLE_MANIFEST (default ./bottle.yaml), BOTTLE_STATE_DIR,
 BOTTLE_SUBNET_POOL (default 10.213.0.0/16), BOTTLE_LOG_LEVEL.
 Exit codes: 0 ok, 1 failed, 2 bad input or manifest, 3 no such profile or bottle.
-Planned: proposals, decide.`;
+  bottle proposals [<slug>] [--all] [--json]
+                                    agents' access requests (pending; --all adds decided ones)
+  bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--json]
+                                    decide one; approval applies it without restarting anything`;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -69,6 +73,10 @@ async function main(argv: string[]): Promise<number> {
       return execVerb(rest);
     case "cleanup":
       return cleanupVerb(rest);
+    case "proposals":
+      return proposalsVerb(rest);
+    case "decide":
+      return decideVerb(rest);
     case "--version":
     case "-v":
       process.stdout.write(`${PACKAGE_VERSION}\n`);
@@ -230,6 +238,27 @@ async function cleanupVerb(args: string[]): Promise<number> {
   const r = await cleanup({ purge: values.purge });
   const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`), ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`)];
   print(values.json, r, lines.length ? lines.join("\n") : "nothing to clean up");
+  return EXIT.ok;
+}
+
+async function proposalsVerb(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { all: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
+  if (positionals.length > 1) throw new BottleError("bad-input", "usage: bottle proposals [<slug>] [--all] [--json]");
+  await expireGrants();
+  const entries = await inbox({ ...(positionals[0] ? { slug: positionals[0] } : {}), includeDecided: values.all });
+  const lines = entries.map((e) => `${e.slug.padEnd(24)} ${e.proposal.id}  ${e.status.padEnd(8)} ${e.proposal.kind.padEnd(12)} ${e.proposal.target}\n${"".padEnd(26)}reason: ${e.proposal.reason}`);
+  print(values.json, { proposals: entries }, lines.length ? lines.join("\n") : "no pending proposals");
+  return EXIT.ok;
+}
+
+async function decideVerb(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { note: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean", default: false } } });
+  const [slug, id, verdict] = positionals;
+  if (positionals.length !== 3 || (verdict !== "approve" && verdict !== "deny")) throw new BottleError("bad-input", "usage: bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--json]");
+  const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0)) throw new BottleError("bad-input", `--ttl must be a positive whole number of seconds, got "${values.ttl}"`);
+  const r = await decide({ slug: slug!, id: id!, verdict: verdict === "approve" ? "approved" : "denied", ...(values.note !== undefined ? { note: values.note } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) });
+  print(values.json, r, `${id} ${r.decision.verdict}${r.applied ? " and applied" : ""}${r.decision.expiresAt ? ` until ${r.decision.expiresAt}` : ""}`);
   return EXIT.ok;
 }
 

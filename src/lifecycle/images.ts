@@ -1,10 +1,10 @@
 // Our sidecar images are built locally from Dockerfile.<name> in the package
 // root, tagged with the package version, and never pulled. Each image carries
 // a label with the hash of what it was built from (the Dockerfile and the
-// bundles in dist/sidecars), so an image left over from older code with the
+// dist/ files it copies), so an image left over from older code with the
 // same version is rebuilt rather than silently reused.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import nodePath from "node:path";
 import { docker } from "../docker/run.js";
 import type { BuiltImage, Plan } from "../plan/index.js";
@@ -18,11 +18,11 @@ export function builtImages(plan: Plan): BuiltImage[] {
   return [...new Map(all.map((b) => [b.image, b])).values()];
 }
 
-/** Hash of the Dockerfile and every sidecar bundle it may copy. */
+/** Hash of the Dockerfile and every dist/ file it copies. */
 export function sourceHash(b: BuiltImage): string {
-  const h = createHash("sha256").update(readFileSync(nodePath.join(b.context, b.dockerfile)));
-  const dist = nodePath.join(b.context, "dist", "sidecars");
-  for (const f of readdirSync(dist).sort()) h.update(f).update(readFileSync(nodePath.join(dist, f)));
+  const dockerfile = readFileSync(nodePath.join(b.context, b.dockerfile), "utf8");
+  const h = createHash("sha256").update(dockerfile);
+  for (const f of [...new Set(dockerfile.match(/\bdist\/[\w./-]+/g) ?? [])].sort()) h.update(f).update(readFileSync(nodePath.join(b.context, f)));
   return h.digest("hex").slice(0, 16);
 }
 

@@ -5,7 +5,10 @@ import nodePath from "node:path";
 import { rootCertificates } from "node:tls";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { upstreamCaName, type Plan } from "../plan/index.js";
-import type { RenderedBottle } from "../render/index.js";
+import { renderEgressConfig, renderFirewallConfig, renderGitGateConfig, renderPipelockConfig, type RenderedBottle } from "../render/index.js";
+import { ACCESS_FILE, MCP_CONFIG_FILE, mcpClientConfig } from "../supervise/access.js";
+import { effectiveConfigs, writeBase, type BaseConfigs } from "../supervise/grants.js";
+import { ensureQueue } from "../supervise/queue.js";
 import { createCertificateAuthority } from "../security/ca.js";
 
 /** Directories holding only public material the agent or egress read. */
@@ -49,6 +52,22 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle): Pro
   for (const u of plan.gitGate?.upstreams ?? []) {
     const line = u.knownHosts.kind === "inline" ? `${u.knownHosts.line}\n` : await fs.readFile(u.knownHosts.path, "utf8");
     await writeFileAtomic(nodePath.join(p.gitGateConfigDir, "known_hosts", u.name), line, 0o600);
+  }
+  // What supervise grants are added to, and the agent's view of its access.
+  const egress = renderEgressConfig(plan);
+  const gitGate = renderGitGateConfig(plan);
+  const base: BaseConfigs = {
+    engine: plan.firewall.engine,
+    firewall: plan.firewall.engine === "builtin" ? renderFirewallConfig(plan) : renderPipelockConfig(plan),
+    ...(egress ? { egress } : {}),
+    ...(gitGate ? { gitGate } : {}),
+    egressEnv: plan.egress?.envNames ?? [],
+  };
+  await writeBase(p.stateDir, base);
+  await writeFileAtomic(nodePath.join(p.accessDir, ACCESS_FILE), `${JSON.stringify(effectiveConfigs(base, [], new Date()).access, null, 2)}\n`, 0o644);
+  if (plan.supervise) {
+    await writeFileAtomic(nodePath.join(p.accessDir, MCP_CONFIG_FILE), `${JSON.stringify(mcpClientConfig(plan.supervise.url), null, 2)}\n`, 0o644);
+    await ensureQueue(p.queueDir);
   }
   await writeFileAtomic(p.composeFile, rendered.composeYaml, 0o600);
 }

@@ -9,10 +9,12 @@ import { lastLines } from "../docker/run.js";
 import { BottleError, toBottleError } from "../errors.js";
 import { logger } from "../log.js";
 import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
-import { DEFAULT_SUBNET_POOL, defaultSlug, resolvePlan, validateSlug, type Plan } from "../plan/index.js";
+import { BASELINE_ENGINE, DEFAULT_SUBNET_POOL, defaultSlug, resolvePlan, validateSlug, type Plan } from "../plan/index.js";
 import { renderBottle } from "../render/index.js";
 import { packageRoot, stateRoot } from "../core/paths.js";
 import { summarize, type PlanSummary } from "../core/render.js";
+import { failedServiceDetail } from "./failure.js";
+import { engineFeatures } from "../docker/engine.js";
 import { ensureImages } from "./images.js";
 import { acquireLock } from "./lock.js";
 import { readMetadata, writeMetadata, type Metadata } from "./metadata.js";
@@ -45,8 +47,9 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
   const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
   const root = stateRoot(env);
   const pool = env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
+  let engine = BASELINE_ENGINE; // until the engine is asked, after the lock
   const planFor = (subnets?: { internal: string; egress: string }): Plan =>
-    resolvePlan({ profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, slug, stateRoot: root, packageRoot: packageRoot(), ...(subnets ? { subnets } : {}) });
+    resolvePlan({ profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, slug, stateRoot: root, packageRoot: packageRoot(), engine, ...(subnets ? { subnets } : {}) });
   const preview = planFor();
 
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
@@ -66,6 +69,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     meta = toMetadata(preview, file, "starting", now);
     await writeMetadata(preview.paths.metadataFile, meta);
 
+    engine = await engineFeatures();
     progress("images", "checking sidecar images");
     await ensureImages(preview, (image) => progress("images", `building ${image}`), o.signal);
 
@@ -92,27 +96,31 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     progress("done", `bottle ${slug} is running`);
     return { summary: summarize(plan, file, false), metadata: meta };
   } catch (err) {
-    const e = toBottleError(err);
-    if (meta) await rollback(plan, meta, networksCreated, e);
+    let e = toBottleError(err);
+    if (meta) e = await rollback(plan, meta, networksCreated, e);
     throw e;
   } finally {
     await lock.release();
   }
 }
 
-async function rollback(plan: Plan, meta: Metadata, networksCreated: boolean, e: BottleError): Promise<void> {
+/** Take down what the start made; returns the error, with failed services' own reasons added. */
+async function rollback(plan: Plan, meta: Metadata, networksCreated: boolean, e: BottleError): Promise<BottleError> {
   logger.warn({ slug: plan.slug, err: e.message }, "start failed; rolling back");
   const p = { project: plan.project, file: plan.paths.composeFile };
   const composeExists = await fs.stat(p.file).then(() => true, () => false);
   if (composeExists) {
+    const detail = await failedServiceDetail(p).catch(() => undefined);
+    if (detail) e = new BottleError(e.code, `${e.message}\n${detail}`, e.hint);
     await dumpLogs(meta, plan.paths.stateDir).catch(() => {});
     await composeDown(p, { reject: false }).catch(() => {});
   }
   if (networksCreated) {
-    for (const n of [plan.networks.internal, plan.networks.egress]) await removeNetwork(n.name).catch(() => {});
+    await removeNetwork(plan.networks.internal.name, plan.networks.egress.name).catch(() => {});
     await releaseBridge(plan.networks.internal.bridge).catch(() => {});
   }
   await writeMetadata(plan.paths.metadataFile, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
+  return e;
 }
 
 export function toMetadata(plan: Plan, manifest: string, state: Metadata["state"], createdAt: string): Metadata {

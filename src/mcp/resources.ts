@@ -6,13 +6,15 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 import { stateRoot } from "../core/paths.js";
 import { knownSlugs, requireBottle } from "../lifecycle/bottles.js";
 import { readLogs } from "../lifecycle/logs.js";
+import { inbox } from "../supervise/decide.js";
 
-type Kind = "logs" | "compose" | "metadata";
+type Kind = "logs" | "compose" | "metadata" | "proposals";
 
 const KINDS: Record<Kind, { mimeType: string; description: string }> = {
   logs: { mimeType: "text/plain", description: "The last 500 log lines of every service (live while running, saved after stop)." },
   compose: { mimeType: "application/yaml", description: "The bottle's rendered docker-compose.yml (no secret values)." },
   metadata: { mimeType: "application/json", description: "The bottle's metadata.json: state, services, networks, subnets." },
+  proposals: { mimeType: "application/json", description: "The agent's access requests and their decisions. Subscribe to be notified when one arrives." },
 };
 
 async function read(kind: Kind, slug: string): Promise<string> {
@@ -26,6 +28,8 @@ async function read(kind: Kind, slug: string): Promise<string> {
       return readFile(meta.composeFile, "utf8");
     case "metadata":
       return readFile(nodePath.join(dir, "metadata.json"), "utf8");
+    case "proposals":
+      return JSON.stringify(await inbox({ slug: meta.slug, includeDecided: true }), null, 2);
   }
 }
 

@@ -4,6 +4,7 @@ import { logger } from "../log.js";
 import { PACKAGE_VERSION } from "../version.js";
 import { registerResources } from "./resources.js";
 import { registerTools } from "./tools/index.js";
+import { watchProposals } from "./watch.js";
 
 export function createServer(): McpServer {
   const server = new McpServer(
@@ -11,7 +12,7 @@ export function createServer(): McpServer {
     {
       instructions:
         "bot-bottle runs sandboxed sub-agents ('bottles') in Docker. Each bottle is an agent container that reaches the network only through a firewall (allowlist, SSRF and secret-leak checks) and an egress proxy that injects credentials the agent never sees. Use bottle_render to preview a profile, bottle_start to start one, bottle_exec to run work in it, bottle_logs to read what happened and bottle_stop when done. bottle_list shows every bottle; bottle_cleanup removes orphans.",
-      capabilities: { logging: {}, resources: {} },
+      capabilities: { logging: {}, resources: { subscribe: true, listChanged: false } },
     },
   );
   registerTools(server);
@@ -22,6 +23,7 @@ export function createServer(): McpServer {
 /** Serve over stdio until stdin ends (the SDK's transport alone would not notice). */
 export async function runStdioServer(): Promise<void> {
   const server = createServer();
+  watchProposals(server);
   const transport = new StdioServerTransport();
   let closing = false;
   const close = async (why: string) => {

@@ -162,6 +162,8 @@ export interface Plan {
   project: string;
   packageVersion: string;
   labels: Record<string, string>;
+  /** What the Docker engine supports (render stays pure; start asks the engine). */
+  engine: EngineFeatures;
   /** The uid:gid our sidecars run as, so they can read 0600 files we wrote. */
   hostUser: { uid: number; gid: number };
   paths: PlanPaths;
@@ -172,6 +174,14 @@ export interface Plan {
   supervise?: SupervisePlan;
   agent: AgentPlan;
 }
+
+export interface EngineFeatures {
+  /** Engine API >= 1.44 (Docker 25): healthcheck start_interval. */
+  healthStartInterval: boolean;
+}
+
+/** What we assume without asking the engine: what every supported engine takes. */
+export const BASELINE_ENGINE: EngineFeatures = { healthStartInterval: false };
 
 export interface ResolveOptions {
   profileName: string;
@@ -185,6 +195,7 @@ export interface ResolveOptions {
   /** Folder holding Dockerfile.<name> (the installed package root). */
   packageRoot: string;
   hostUser?: { uid: number; gid: number };
+  engine?: EngineFeatures;
   /** For tests: the random part of a default slug. */
   random?: () => string;
 }
@@ -317,6 +328,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
     project: projectName(slug),
     packageVersion: PACKAGE_VERSION,
     labels,
+    engine: o.engine ?? BASELINE_ENGINE,
     hostUser,
     paths,
     networks: { internal: network("internal", subnets.internal), egress: network("egress", subnets.egress) },

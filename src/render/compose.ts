@@ -3,7 +3,7 @@
 import { MOUNTS, TRUST_BUNDLE, type BuiltImage, type Plan } from "../plan/index.js";
 import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
 import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
-import { PIPELOCK_CONFIG_FILE } from "./sidecar-configs.js";
+import { GIT_GATE_CONFIG_FILE, PIPELOCK_CONFIG_FILE } from "./sidecar-configs.js";
 
 export interface ComposeBind {
   type: "bind";
@@ -27,7 +27,7 @@ export interface ComposeService {
   networks: Record<string, { aliases?: string[] }>;
   extra_hosts?: string[];
   depends_on?: Record<string, { condition: "service_healthy" | "service_started" }>;
-  healthcheck?: { test: string[]; interval: string; timeout: string; retries: number; start_period: string };
+  healthcheck?: { test: string[]; interval: string; start_interval?: string; timeout: string; retries: number; start_period: string };
   labels: Record<string, string>;
   security_opt: string[];
   cap_drop: string[];
@@ -46,7 +46,17 @@ export interface ComposeFile {
   networks: Record<"internal" | "egress", { external: true; name: string }>;
 }
 
-const HEALTH = { interval: "1s", timeout: "3s", retries: 30, start_period: "60s" } as const;
+/**
+ * Docker runs a healthcheck at `interval` for the container's whole life, and
+ * each check is an exec in the container (tens of ms of CPU). Engines 25+
+ * take `start_interval`: probe every second while starting, then rarely.
+ * Older engines reject that key, so there we probe every second throughout.
+ */
+function healthTiming(plan: Plan): Omit<NonNullable<ComposeService["healthcheck"]>, "test"> {
+  return plan.engine.healthStartInterval
+    ? { interval: "30s", start_interval: "1s", timeout: "3s", retries: 3, start_period: "120s" }
+    : { interval: "1s", timeout: "3s", retries: 30, start_period: "60s" };
+}
 const SIDECAR_CAP_DROP = ["ALL"];
 const AGENT_CAP_DROP = ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"];
 const HARDENING = { security_opt: ["no-new-privileges:true"], restart: "no" as const, stop_grace_period: "2s" };
@@ -73,9 +83,24 @@ export function agentNoProxy(plan: Plan): string {
   return ["localhost", "127.0.0.1", ...(plan.supervise ? ["supervise"] : []), ...(plan.gitGate ? [plan.gitGate.containerName] : [])].join(",");
 }
 
+/**
+ * Git config through the environment (GIT_CONFIG_COUNT, git >= 2.31): the
+ * upstream's real URL is rewritten to the gate, so `git clone <upstream url>`
+ * and pushes to it go through the gate, as does `git clone git://<gate>/<name>`.
+ */
+export function agentGitEnv(plan: Plan): string[] {
+  const upstreams = plan.gitGate?.upstreams ?? [];
+  if (!upstreams.length) return [];
+  return [
+    `GIT_CONFIG_COUNT=${upstreams.length}`,
+    ...upstreams.flatMap((u, i) => [`GIT_CONFIG_KEY_${i}=url.${u.cloneUrl}.insteadOf`, `GIT_CONFIG_VALUE_${i}=${u.url}`]),
+  ];
+}
+
 export function renderCompose(plan: Plan): ComposeFile {
   const { labels, paths } = plan;
   const user = `${plan.hostUser.uid}:${plan.hostUser.gid}`;
+  const health = healthTiming(plan);
   const services: Record<string, ComposeService> = {};
   const fw = plan.firewall;
 
@@ -90,7 +115,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           environment: [...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
-          healthcheck: { test: httpHealthcheck(fw.port), ...HEALTH },
+          healthcheck: { test: httpHealthcheck(fw.port), ...health },
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -109,7 +134,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           environment: ["PIPELOCK_HOME=/tmp/pipelock", ...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
-          healthcheck: { test: ["CMD", "/pipelock", "healthcheck", "--addr", `127.0.0.1:${fw.port}`], ...HEALTH },
+          healthcheck: { test: ["CMD", "/pipelock", "healthcheck", "--addr", `127.0.0.1:${fw.port}`], ...health },
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -133,7 +158,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       volumes: [bind(paths.egressConfigDir, MOUNTS.egressConfig), bind(paths.egressCaDir, MOUNTS.egressCa), bind(paths.trustDir, MOUNTS.trust)],
       networks: { internal: { aliases: ["egress"] }, egress: {} },
       depends_on: { firewall: { condition: "service_healthy" } },
-      healthcheck: { test: httpHealthcheck(eg.port), ...HEALTH },
+      healthcheck: { test: httpHealthcheck(eg.port), ...health },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,
@@ -149,7 +174,11 @@ export function renderCompose(plan: Plan): ComposeFile {
     services["git-gate"] = {
       ...builtImage(gg.build),
       container_name: gg.containerName,
+      command: ["serve", "--config", `${MOUNTS.gitGateConfig}/${GIT_GATE_CONFIG_FILE}`],
       init: true,
+      // The host uid:gid reads the 0600 identity file without any capability;
+      // the image gives ssh a passwd entry for it (nss_wrapper).
+      user,
       volumes: [
         bind(paths.gitGateConfigDir, MOUNTS.gitGateConfig),
         // The push identity is mounted here and nowhere else.
@@ -157,12 +186,12 @@ export function renderCompose(plan: Plan): ComposeFile {
       ],
       networks: { internal: { aliases: [gg.containerName] }, egress: {} },
       ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: gg.upstreams.filter((u) => u.address).map((u) => `${u.host}:${u.address}`) } : {}),
-      healthcheck: { test: ["CMD", "/usr/local/bin/git-gate-health"], ...HEALTH },
+      healthcheck: { test: ["CMD", "/usr/local/bin/git-gate-health"], ...health },
       labels,
       ...HARDENING,
-      // git daemon drops to nobody and ssh needs a passwd entry: keep the
-      // setuid/setgid and file-owner capabilities, drop the rest.
-      cap_drop: ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"],
+      // Writable root: the bare repositories under /srv/git can be large, so
+      // they live on disk rather than in a memory-backed tmpfs.
+      cap_drop: SIDECAR_CAP_DROP,
       pids_limit: 256,
       mem_limit: "1g",
     };
@@ -173,11 +202,12 @@ export function renderCompose(plan: Plan): ComposeFile {
     services.supervise = {
       ...builtImage(sv.build),
       container_name: sv.containerName,
+      command: ["--port", String(sv.port), "--queue", MOUNTS.queue, "--access", MOUNTS.access],
       init: true,
       user,
       volumes: [bind(paths.queueDir, MOUNTS.queue, false), bind(paths.accessDir, MOUNTS.access)],
       networks: { internal: { aliases: ["supervise"] } },
-      healthcheck: { test: httpHealthcheck(sv.port), ...HEALTH },
+      healthcheck: { test: httpHealthcheck(sv.port), ...health },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,
@@ -209,6 +239,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       `no_proxy=${noProxy}`,
       ...["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"].map((k) => `${k}=${TRUST_BUNDLE}`),
       ...(plan.supervise ? [`BOTTLE_SUPERVISE_URL=${plan.supervise.url}`, `BOTTLE_MCP_CONFIG=${MOUNTS.access}/mcp.json`] : []),
+      ...agentGitEnv(plan),
       // Bare names: values come from the environment of `docker compose up`.
       ...a.forwardEnv,
     ],

@@ -139,6 +139,14 @@ describe("renderer rules (SPEC §5)", () => {
     for (const name of ["firewall", "egress", "git-gate", "supervise"]) expect(s[name]!.healthcheck?.test[0]).toBe("CMD");
   });
 
+  it("probes health every second throughout on old engines, rarely after start on engines with start_interval", () => {
+    const old = renderCompose(planOf("egress")).services.firewall!.healthcheck!;
+    expect(old).toMatchObject({ interval: "1s", retries: 30 });
+    expect(old.start_interval).toBeUndefined();
+    const modern = renderCompose(planOf("egress", { engine: { healthStartInterval: true } })).services;
+    for (const name of ["firewall", "egress"]) expect(modern[name]!.healthcheck).toMatchObject({ interval: "30s", start_interval: "1s" });
+  });
+
   it("asks for gVisor only when the profile does", () => {
     expect(renderCompose(planOf("everything")).services.agent!.runtime).toBe("runsc");
     expect(renderCompose(planOf("minimal")).services.agent!.runtime).toBeUndefined();

@@ -1,0 +1,63 @@
+// Time from bottle_decide (approve) to the first request that passes the
+// firewall, median over 20 approvals (issue 6; target < 500 ms). A poller
+// inside the agent requests each host every 20 ms and stamps the first 200;
+// the host stamps the start of each decide. Same machine, same clock.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import nodePath from "node:path";
+import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../src/docker/networks.js";
+import { docker } from "../src/docker/run.js";
+import { execInBottle } from "../src/lifecycle/exec.js";
+import { startBottle } from "../src/lifecycle/start.js";
+import { stopBottle } from "../src/lifecycle/stop.js";
+import { bridgeName } from "../src/plan/index.js";
+import { decide, queueDir } from "../src/supervise/decide.js";
+import { writeProposal } from "../src/supervise/queue.js";
+import { median, percentile, printTable } from "./table.js";
+
+const N = 20;
+const POOL = "10.225.0.0/16";
+
+export async function benchSupervise(): Promise<void> {
+  const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-bench-sup-"));
+  const env = { ...process.env, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), BOTTLE_SUBNET_POOL: POOL };
+  const slug = `bench-sup-${process.pid.toString(16).slice(-4)}`;
+  const net = `bb-bench-sup-up-${process.pid}`;
+  const hosts = Array.from({ length: N }, (_, i) => `grant${i}.example.test`);
+  const [subnet] = pickFreeSubnets(POOL, await usedSubnets(), 1, 50);
+  await createNetwork({ name: net, subnet: subnet!, internal: true, bridge: bridgeName(net), labels: { "dev.bot-bottle.test": "bench-supervise" } });
+  try {
+    await docker(["run", "-d", "--name", net, "--label", "dev.bot-bottle.test=bench-supervise", "--network", net, ...hosts.flatMap((h) => ["--network-alias", h]), "local/busybox", "sh", "-c", "mkdir -p /www && echo ok > /www/index.html && httpd -f -p 80 -h /www"]);
+    const manifest = nodePath.join(dir, "bottle.yaml");
+    writeFileSync(manifest, `version: 1\nagents:\n  bench:\n    image: node:24-bookworm-slim\n    supervise: true\n    network: { allow: [allowed.test], allow_cidrs: [${subnet}] }\n`);
+    await startBottle({ profile: "bench", manifest, slug, env });
+    await docker(["network", "connect", net, `bottle-firewall-${slug}`]);
+
+    // The poller: for each host in turn, GET every 20 ms until a 200; print host + time.
+    const poller = `const http=require('http');const u=new URL(process.env.HTTP_PROXY);const hosts=${JSON.stringify(hosts)};
+const get=h=>new Promise(r=>{const q=http.get({host:u.hostname,port:u.port,path:'http://'+h+'/',agent:false},s=>{s.resume();s.on('end',()=>r(s.statusCode))});q.on('error',()=>r(0))});
+(async()=>{for(const h of hosts){for(;;){if(await get(h)===200){console.log(h+' '+Date.now());break}await new Promise(r=>setTimeout(r,20))}}})()`;
+    const polling = execInBottle(slug, ["node", "-e", poller], { hostEnv: env, timeoutMs: 600_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0: Record<string, number> = {};
+    for (const h of hosts) {
+      const p = await writeProposal(queueDir(env.BOTTLE_STATE_DIR!, slug), { kind: "domain", target: h, reason: "bench" });
+      t0[h] = Date.now();
+      await decide({ slug, id: p.id, verdict: "approved", env });
+      await new Promise((r) => setTimeout(r, 300)); // let the poller see it before the next one
+    }
+    const out = await polling;
+    const deltas = out.stdout.split("\n").filter(Boolean).map((l) => {
+      const [h, ts] = l.split(" ");
+      return Number(ts) - t0[h!]!;
+    });
+    if (deltas.length !== N) throw new Error(`poller saw ${deltas.length}/${N} grants: ${out.stderr}`);
+    printTable(`Supervise: approve -> first request through the firewall (${N} approvals, 20 ms poll)`, [
+      { what: "decide (apply + SIGHUP + reload confirmed) -> first 200", n: N, "median ms": median(deltas), "p95 ms": percentile(deltas, 95), "max ms": Math.max(...deltas), target: "< 500 ms median", ok: median(deltas) < 500 ? "yes" : "NO" },
+    ]);
+  } finally {
+    await stopBottle(slug, { env, purge: true }).catch(() => {});
+    await docker(["rm", "-f", net], { reject: false });
+    await removeNetwork(net).catch(() => {});
+  }
+}

@@ -1,0 +1,60 @@
+// Push, not poll: clients that subscribe to bottle://{slug}/proposals get a
+// resources/updated notification (and a log message) when the agent files a
+// proposal. The same tick withdraws expired grants.
+import { readdir } from "node:fs/promises";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { stateRoot } from "../core/paths.js";
+import { logger } from "../log.js";
+import { expireGrants, queueDir } from "../supervise/decide.js";
+import { queuePaths } from "../supervise/queue.js";
+
+const URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/proposals$/;
+const TICK_MS = 250;
+
+export function watchProposals(server: McpServer): () => void {
+  const subscribed = new Map<string, Set<string>>(); // uri -> proposal files seen
+  const low = server.server;
+
+  const seen = async (slug: string) => new Set((await readdir(queuePaths(queueDir(stateRoot(), slug)).proposals).catch(() => [] as string[])).filter((f) => f.endsWith(".json")));
+
+  low.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    const m = URI.exec(req.params.uri);
+    if (m) subscribed.set(req.params.uri, await seen(m[1]!));
+    return {};
+  });
+  low.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+    subscribed.delete(req.params.uri);
+    return {};
+  });
+
+  let busy = false;
+  let lastSweep = 0;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void (async () => {
+      for (const [uri, before] of subscribed) {
+        const slug = URI.exec(uri)![1]!;
+        const now = await seen(slug);
+        const fresh = [...now].filter((f) => !before.has(f));
+        subscribed.set(uri, now);
+        if (!fresh.length) continue;
+        await low.sendResourceUpdated({ uri }).catch(() => {});
+        await server.sendLoggingMessage({ level: "notice", logger: "bot-bottle", data: `bottle ${slug} filed ${fresh.length} access request(s): ${fresh.map((f) => f.replace(/\.json$/, "")).join(", ")}; see bottle_proposals` }).catch(() => {});
+      }
+      if (Date.now() - lastSweep > 1000) {
+        lastSweep = Date.now();
+        const n = await expireGrants().catch((err: Error) => {
+          logger.warn({ err: err.message }, "expiring grants failed");
+          return 0;
+        });
+        if (n) logger.info({ n }, "withdrew expired grants");
+      }
+    })().finally(() => {
+      busy = false;
+    });
+  }, TICK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,22 @@
+// The agent's read-only view of what it may reach now (access/current.json),
+// written by the host, read by the supervise sidecar's current_access tool.
+import { z } from "zod";
+
+export const ACCESS_FILE = "current.json";
+export const MCP_CONFIG_FILE = "mcp.json";
+
+export const accessSchema = z.object({
+  domains: z.array(z.string()),
+  /** Routes by name: never the credential, only which header egress sets. */
+  routes: z.array(z.object({ name: z.string(), host: z.string(), path_prefix: z.string(), header: z.string() })),
+  git_refs: z.array(z.string()),
+  grants: z.array(z.object({ id: z.string(), kind: z.string(), target: z.string(), expiresAt: z.string().optional() })),
+  updatedAt: z.string(),
+});
+
+export type Access = z.output<typeof accessSchema>;
+
+/** The file `claude --mcp-config <file>` accepts, pointing at supervise. */
+export function mcpClientConfig(url: string): Record<string, unknown> {
+  return { mcpServers: { "bottle-supervise": { type: "http", url } } };
+}

@@ -1,0 +1,153 @@
+// Host side of supervise: grants on top of the configs a bottle started with.
+// The effective sidecar configs are always base + active grants, recomputed
+// and written by temp-then-rename into the mounted directories, then the
+// sidecar gets a SIGHUP and we wait until it says it reloaded.
+import { promises as fs } from "node:fs";
+import nodePath from "node:path";
+import { z } from "zod";
+import { docker } from "../docker/run.js";
+import { BottleError } from "../errors.js";
+import { writeFileAtomic } from "../fs/atomic.js";
+import { ENV_REF_RE } from "../manifest/schema.js";
+import { toYaml } from "../render/yaml.js";
+import type { EgressConfig } from "../sidecar-config/egress.js";
+import type { FirewallConfig } from "../sidecar-config/firewall.js";
+import type { GitGateConfig } from "../render/sidecar-configs.js";
+import { ACCESS_FILE, type Access } from "./access.js";
+import type { Proposal } from "./queue.js";
+
+export const grantSchema = z.object({
+  id: z.string(),
+  kind: z.enum(["domain", "egress_route", "git_ref", "other"]),
+  target: z.string(),
+  route: z.object({ path_prefix: z.string(), header: z.string(), value: z.string() }).optional(),
+  grantedAt: z.string(),
+  expiresAt: z.string().optional(),
+});
+export type Grant = z.output<typeof grantSchema>;
+
+/** The configs a bottle started with, kept outside any mount (state dir `base/`). */
+export interface BaseConfigs {
+  engine: "builtin" | "pipelock";
+  firewall: FirewallConfig | Record<string, unknown>;
+  egress?: EgressConfig;
+  gitGate?: GitGateConfig;
+  /** Env names egress holds: the only credentials a granted route may use. */
+  egressEnv: string[];
+}
+
+export const basePaths = (stateDir: string) => ({ dir: nodePath.join(stateDir, "base"), file: nodePath.join(stateDir, "base", "configs.json"), grants: nodePath.join(stateDir, "grants.json") });
+
+export async function writeBase(stateDir: string, base: BaseConfigs): Promise<void> {
+  await fs.mkdir(basePaths(stateDir).dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(basePaths(stateDir).file, JSON.stringify(base), 0o600);
+}
+
+export async function readBase(stateDir: string): Promise<BaseConfigs> {
+  return JSON.parse(await fs.readFile(basePaths(stateDir).file, "utf8")) as BaseConfigs;
+}
+
+export async function readGrants(stateDir: string): Promise<Grant[]> {
+  try {
+    return z.array(grantSchema).parse(JSON.parse(await fs.readFile(basePaths(stateDir).grants, "utf8")));
+  } catch {
+    return [];
+  }
+}
+
+export async function writeGrants(stateDir: string, grants: Grant[]): Promise<void> {
+  await writeFileAtomic(basePaths(stateDir).grants, `${JSON.stringify(grants, null, 2)}\n`, 0o600);
+}
+
+/** Why a proposal cannot be granted as asked, or undefined if it can. */
+export function grantProblem(p: Proposal, base: BaseConfigs): string | undefined {
+  if (p.kind === "egress_route") {
+    if (!base.egress) return "this bottle has no egress sidecar (its profile has no egress routes), so no route can be added";
+    if (!p.route) return "an egress_route proposal must say which header and value template to set";
+    const names = [...p.route.value.matchAll(ENV_REF_RE)].map((m) => m[1]!);
+    if (!names.length) return "the route value must reference a credential env var, like \"Bearer ${GITHUB_TOKEN}\"";
+    const unknown = names.filter((n) => !base.egressEnv.includes(n));
+    if (unknown.length) return `the route names ${unknown.map((n) => `$${n}`).join(", ")}, which the profile does not forward to egress (it forwards: ${base.egressEnv.join(", ") || "nothing"})`;
+  }
+  if (p.kind === "git_ref" && !base.gitGate) return "this bottle has no git gate";
+  return undefined;
+}
+
+const union = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+
+/** Pure: base + grants -> effective configs and the agent's view. */
+export function effectiveConfigs(base: BaseConfigs, grants: Grant[], now: Date) {
+  const domains = grants.filter((g) => g.kind === "domain").map((g) => g.target);
+  const routes = grants.filter((g) => g.kind === "egress_route" && g.route).map((g) => ({ name: `grant-${g.id}`, host: g.target, path_prefix: g.route!.path_prefix, header: g.route!.header, value: g.route!.value }));
+  const refs = grants.filter((g) => g.kind === "git_ref").map((g) => g.target);
+  const routedHosts = routes.map((r) => r.host);
+
+  let firewall: FirewallConfig | Record<string, unknown>;
+  if (base.engine === "builtin") {
+    const fw = base.firewall as FirewallConfig;
+    firewall = {
+      ...fw,
+      allow: union(fw.allow, [...domains, ...routedHosts]),
+      intercept: { ...fw.intercept, passthrough: union(fw.intercept.passthrough, routedHosts) },
+      dlp: { ...fw.dlp, canary_exempt: [...fw.dlp.canary_exempt, ...routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => ({ host: r.host, header: r.header, env: m[1]! })))] },
+    };
+  } else {
+    const pl = base.firewall as { api_allowlist: string[]; tls_interception: { passthrough_domains: string[] } };
+    const allow = union(pl.api_allowlist.filter((d) => d !== "nothing-allowed.invalid"), [...domains, ...routedHosts]);
+    firewall = { ...pl, api_allowlist: allow.length ? allow : pl.api_allowlist, tls_interception: { ...pl.tls_interception, passthrough_domains: union(pl.tls_interception.passthrough_domains, routedHosts) } };
+  }
+  const egress = base.egress ? { ...base.egress, routes: [...base.egress.routes, ...routes] } : undefined;
+  const gitGate = base.gitGate ? { ...base.gitGate, upstreams: base.gitGate.upstreams.map((u) => ({ ...u, policy: { ...u.policy, push_refs: union(u.policy.push_refs, refs) } })) } : undefined;
+  const access: Access = {
+    domains: base.engine === "builtin" ? (firewall as FirewallConfig).allow : (firewall as { api_allowlist: string[] }).api_allowlist,
+    routes: (egress?.routes ?? []).map((r) => ({ name: r.name, host: r.host, path_prefix: r.path_prefix, header: r.header })),
+    git_refs: union(gitGate?.upstreams.flatMap((u) => u.policy.push_refs) ?? [], []),
+    grants: grants.map((g) => ({ id: g.id, kind: g.kind, target: g.target, ...(g.expiresAt ? { expiresAt: g.expiresAt } : {}) })),
+    updatedAt: now.toISOString(),
+  };
+  return { firewall, egress, gitGate, access };
+}
+
+export interface ApplyTarget {
+  slug: string;
+  stateDir: string;
+}
+
+/** Write the effective configs, SIGHUP the sidecars that changed, wait for them to reload. */
+export async function applyGrants(t: ApplyTarget, grants: Grant[]): Promise<void> {
+  const base = await readBase(t.stateDir);
+  const eff = effectiveConfigs(base, grants, new Date());
+  const jobs: Array<Promise<void>> = [];
+  const fwFile = base.engine === "builtin" ? nodePath.join(t.stateDir, "firewall", "config.json") : nodePath.join(t.stateDir, "firewall", "pipelock.yaml");
+  const fwText = base.engine === "builtin" ? `${JSON.stringify(eff.firewall, null, 2)}\n` : toYaml(eff.firewall as Record<string, unknown>);
+  jobs.push(rewriteAndReload(fwFile, fwText, `bottle-firewall-${t.slug}`, base.engine === "builtin"));
+  if (eff.egress) jobs.push(rewriteAndReload(nodePath.join(t.stateDir, "egress", "config.json"), `${JSON.stringify(eff.egress, null, 2)}\n`, `bottle-egress-${t.slug}`, true));
+  if (eff.gitGate) jobs.push(rewriteAndReload(nodePath.join(t.stateDir, "git-gate", "config.json"), `${JSON.stringify(eff.gitGate, null, 2)}\n`, `bottle-git-gate-${t.slug}`, false));
+  await Promise.all(jobs);
+  await writeFileAtomic(nodePath.join(t.stateDir, "access", ACCESS_FILE), `${JSON.stringify(eff.access, null, 2)}\n`, 0o644);
+}
+
+async function rewriteAndReload(file: string, text: string, container: string, confirm: boolean): Promise<void> {
+  const current = await fs.readFile(file, "utf8").catch(() => "");
+  if (current === text) return;
+  await writeFileAtomic(file, text, 0o600);
+  // Our proxies log config_reloaded / config_reload_refused after a SIGHUP;
+  // count them in a window that starts before the signal, so an earlier
+  // reload (or clock skew with a remote engine) cannot be mistaken for this one.
+  const since = new Date(Date.now() - 5000).toISOString();
+  const count = async () => {
+    const r = await docker(["logs", "--since", since, container], { timeout: 15_000, reject: false });
+    const out = r.stdout + r.stderr;
+    return { ok: out.split('"config_reloaded"').length - 1, refused: out.split('"config_reload_refused"').length - 1 };
+  };
+  const before = confirm ? await count() : { ok: 0, refused: 0 };
+  await docker(["kill", "--signal", "HUP", container], { timeout: 15_000 });
+  if (!confirm) return;
+  for (let i = 0; i < 50; i++) {
+    const now = await count();
+    if (now.refused > before.refused) throw new BottleError("internal", `${container} refused the new config; the grant was not applied`);
+    if (now.ok > before.ok) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new BottleError("internal", `${container} did not confirm the reload within 2.5 s`);
+}

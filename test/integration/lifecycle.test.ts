@@ -71,6 +71,13 @@ describeDocker("bottle lifecycle on real Docker", () => {
     expect(blocked.exitCode).toBe(0);
     expect(blocked.stdout).toMatch(/^403 .*blocked by allowlist.*blocked\.test/);
 
+    // SPEC §10 #1: no route out but the proxies. The firewall's address on the
+    // egress network stands in for "outside": the agent must not reach it directly.
+    const fwInspect = JSON.parse((await docker(["inspect", `bottle-firewall-${slug}`])).stdout)[0];
+    const outside = fwInspect.NetworkSettings.Networks[`bottle-${slug}-egress`].IPAddress as string;
+    const direct = await execInBottle(slug, ["node", "-e", `const s=require('net').connect({host:'${outside}',port:3128,timeout:3000});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',e=>console.log(e.code))`], { hostEnv: env });
+    expect(direct.stdout).toMatch(/^(timeout|ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
+
     const failing = await execInBottle(slug, ["sh", "-c", "echo out; echo err >&2; exit 7"], { hostEnv: env });
     expect(failing).toMatchObject({ exitCode: 7, stdout: "out", stderr: "err", timedOut: false });
 
@@ -82,7 +89,7 @@ describeDocker("bottle lifecycle on real Docker", () => {
     expect(statSync(stateDir).mode & 0o777).toBe(0o700);
     expect(statSync(nodePath.join(stateDir, "firewall-ca", "ca.key")).mode & 0o777).toBe(0o600);
     expect(readFileSync(nodePath.join(stateDir, "firewall-ca", "ca.key"), "utf8")).toContain("-----BEGIN EC PRIVATE KEY-----");
-    expect(readFileSync(nodePath.join(stateDir, "exec.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+    expect(readFileSync(nodePath.join(stateDir, "exec.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
 
     const t0 = Date.now();
     const stopped = await stopBottle(slug, { env });

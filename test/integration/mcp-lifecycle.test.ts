@@ -46,7 +46,7 @@ describeDocker("lifecycle tools over MCP stdio", () => {
     expect((logs.structuredContent as { source: string }).source).toBe("live");
 
     const { resourceTemplates } = await client.listResourceTemplates();
-    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["bottle://{slug}/compose", "bottle://{slug}/logs", "bottle://{slug}/metadata"]);
+    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["bottle://{slug}/compose", "bottle://{slug}/logs", "bottle://{slug}/metadata", "bottle://{slug}/proposals"]);
     const { resources } = await client.listResources();
     expect(resources.map((r) => r.uri)).toContain(`bottle://${slug}/metadata`);
     const metaRes = await client.readResource({ uri: `bottle://${slug}/metadata` });

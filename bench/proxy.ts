@@ -4,7 +4,12 @@
 //     same header), against direct requests. req/s, p50/p99 added latency,
 //     peak RSS of the proxy processes.
 //  B. CONNECT tunnelling: firewall mode vs squid with the same allowlist,
-//     fresh tunnel per request (set-up rate) and long tunnels (bulk MB/s).
+//     fresh tunnel per request (set-up rate) and long tunnels (bulk MB/s),
+//     the engines taking turns in interleaved windows.
+// Proxies log to files in the temp dir (squid its access.log, ours their
+// stdout), not through pipes into this process, which is the load generator.
+// "proxy CPU ms/req" is the proxy processes' user+system time over the
+// measured window per request: less sensitive to a busy machine than req/s.
 // Needs `node scripts/build.mjs` (run here if dist/ is missing) and, for the
 // baselines, Debian's mitmproxy and squid (`apt-get install -y mitmproxy
 // squid`); this script installs nothing and skips a missing baseline.
@@ -18,14 +23,16 @@ import { join, resolve } from "node:path";
 import { createTestCa, writePem } from "../test/helpers/proxy/ca.js";
 import { startMitmproxy, startSquid, which } from "./proxy/baselines.js";
 import { freshConnectionClient, keepAliveClient, type Target } from "./proxy/clients.js";
-import { runLoad, type LoadResult } from "./proxy/load.js";
-import { peakRssMiB, start, stop, waitForPort, type Started } from "./proxy/processes.js";
+import { mergeLoads, runLoad, type LoadResult } from "./proxy/load.js";
+import { cpuMs, peakRssMiB, start, stop, waitForPort, type Started } from "./proxy/processes.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const BUNDLE = join(ROOT, "dist/sidecars/proxy.js");
 const CONCURRENCY = 16;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8000);
+/** Section B splits each engine's DURATION_MS into this many interleaved windows. */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 4));
 const BULK_BYTES = 1024 * 1024;
 const TOKEN = `bench_${randomBytes(16).toString("hex")}`;
 
@@ -48,7 +55,7 @@ function freePort(): Promise<number> {
   });
 }
 
-const load = (once: () => Promise<number>) => runLoad({ concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, once });
+const load = (once: () => Promise<number>, probe?: () => number) => runLoad({ concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, once, ...(probe ? { probe } : {}) });
 
 async function main(): Promise<void> {
   if (!existsSync(BUNDLE)) execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: ROOT, stdio: "inherit" });
@@ -98,8 +105,8 @@ async function main(): Promise<void> {
       }),
     );
     const env = { BENCH_TOKEN: TOKEN };
-    const firewall = start("firewall", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "firewall.json"), "--port", String(fwPort)], env);
-    const egress = start("egress", process.execPath, [BUNDLE, "egress", "--config", join(dir, "egress.json"), "--port", String(egPort)], env);
+    const firewall = start("firewall", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "firewall.json"), "--port", String(fwPort)], env, join(dir, "firewall.log"));
+    const egress = start("egress", process.execPath, [BUNDLE, "egress", "--config", join(dir, "egress.json"), "--port", String(egPort)], env, join(dir, "egress.log"));
     running.push(firewall, egress);
     await Promise.all([waitForPort(fwPort!, firewall), waitForPort(egPort!, egress)]);
 
@@ -114,7 +121,7 @@ async function main(): Promise<void> {
 
     process.stderr.write("A. bot-bottle egress → firewall…\n");
     const ours = keepAliveClient(target(egCa.cert, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: egPort! });
-    const oursA = await load(ours.once);
+    const oursA = await load(ours.once, () => cpuMs(egress.child.pid!) + cpuMs(firewall.child.pid!));
     ours.close();
     rows.push({ scenario: "HTTPS inject, 1 KB, c=16", engine: "bot-bottle egress→firewall", r: oursA, base: directA, rssMiB: peakRssMiB(egress.child.pid!) + peakRssMiB(firewall.child.pid!) });
 
@@ -128,7 +135,7 @@ async function main(): Promise<void> {
       const mitm = await startMitmproxy(mitmBin, mitmDir, mitmPort!, up.cert, TOKEN);
       running.push(mitm.proc);
       const client = keepAliveClient(target(mitm.caPem, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: mitmPort! });
-      mitmA = await load(client.once);
+      mitmA = await load(client.once, () => cpuMs(mitm.proc.child.pid!));
       client.close();
       rows.push({ scenario: "HTTPS inject, 1 KB, c=16", engine: "mitmproxy (addon)", r: mitmA, base: directA, rssMiB: peakRssMiB(mitm.proc.child.pid!) });
       await stop(mitm.proc);
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
 
     // B. CONNECT tunnelling: a fresh firewall (its own RSS), same allowlist as squid.
     await writeFile(join(dir, "tunnel-firewall.json"), JSON.stringify({ ...firewallConfig, dlp: { enabled: true, canary_env: [], canary_exempt: [] } }));
-    const tunnelFw = start("firewall (tunnel)", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)]);
+    const tunnelFw = start("firewall (tunnel)", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)], {}, join(dir, "tunnel-firewall.log"));
     running.push(tunnelFw);
     await waitForPort(tunnelFwPort!, tunnelFw);
 
@@ -151,23 +158,42 @@ async function main(): Promise<void> {
       running.push(squid);
     }
 
-    const tunnelEngines: Array<[string, { host: string; port: number } | undefined, Started | undefined]> = [
-      ["direct (no proxy)", undefined, undefined],
-      ["bot-bottle firewall", { host: "127.0.0.1", port: tunnelFwPort! }, tunnelFw],
-      ...(squid ? [["squid", { host: "127.0.0.1", port: squidPort! }, squid] as [string, { host: string; port: number }, Started]] : []),
+    const tunnelEngines: Array<{ engine: string; proxy?: { host: string; port: number }; proc?: Started }> = [
+      { engine: "direct (no proxy)" },
+      { engine: "bot-bottle firewall", proxy: { host: "127.0.0.1", port: tunnelFwPort! }, proc: tunnelFw },
+      ...(squid ? [{ engine: "squid", proxy: { host: "127.0.0.1", port: squidPort! }, proc: squid }] : []),
     ];
-    let directSetup: LoadResult | undefined;
-    let directBulk: LoadResult | undefined;
-    for (const [engine, proxy, proc] of tunnelEngines) {
-      process.stderr.write(`B. tunnels via ${engine}…\n`);
-      const setup = await load(freshConnectionClient(target(upCa.cert), proxy).once);
-      directSetup ??= setup;
-      rows.push({ scenario: "CONNECT, new tunnel+TLS per req", engine, r: setup, ...(proxy ? { base: directSetup } : {}) });
-      const bulkClient = keepAliveClient(target(upCa.cert, { path: `/bytes/${BULK_BYTES}` }), CONCURRENCY, proxy);
-      const bulk = await load(bulkClient.once);
-      bulkClient.close();
-      directBulk ??= bulk;
-      rows.push({ scenario: "CONNECT, 1 MiB over kept tunnels", engine, r: bulk, ...(proxy ? { base: directBulk } : {}), ...(proc ? { rssMiB: peakRssMiB(proc.child.pid!) } : {}) });
+    const scenarios: Array<{ scenario: string; client: (proxy?: { host: string; port: number }) => { once: () => Promise<number>; close?: () => void } }> = [
+      { scenario: "CONNECT, new tunnel+TLS per req", client: (proxy) => freshConnectionClient(target(upCa.cert), proxy) },
+      { scenario: "CONNECT, 1 MiB over kept tunnels", client: (proxy) => keepAliveClient(target(upCa.cert, { path: `/bytes/${BULK_BYTES}` }), CONCURRENCY, proxy) },
+    ];
+    // Engines take turns in short windows (order rotated each round) rather
+    // than one long run each, so a slow spell on a shared machine lands on
+    // all of them alike; each engine is warmed up first with the same load.
+    for (const { scenario, client } of scenarios) {
+      process.stderr.write(`B. ${scenario}: ${tunnelEngines.map((e) => e.engine).join(", ")} × ${ROUNDS} rounds…\n`);
+      const clients = tunnelEngines.map((e) => client(e.proxy));
+      for (const c of clients) await runLoad({ concurrency: CONCURRENCY, warmupMs: 0, durationMs: WARMUP_MS, once: c.once });
+      const parts: LoadResult[][] = tunnelEngines.map(() => []);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let k = 0; k < tunnelEngines.length; k++) {
+          const i = (k + round) % tunnelEngines.length;
+          const proc = tunnelEngines[i]!.proc;
+          parts[i]!.push(await runLoad({ concurrency: CONCURRENCY, warmupMs: 0, durationMs: DURATION_MS / ROUNDS, once: clients[i]!.once, ...(proc ? { probe: () => cpuMs(proc.child.pid!) } : {}) }));
+        }
+      }
+      for (const c of clients) c.close?.();
+      const merged = parts.map(mergeLoads);
+      tunnelEngines.forEach(({ engine, proxy, proc }, i) => {
+        rows.push({ scenario, engine, r: merged[i]!, ...(proxy ? { base: merged[0]! } : {}), ...(proc && scenario.includes("MiB") ? { rssMiB: peakRssMiB(proc.child.pid!) } : {}) });
+      });
+      const fwIdx = tunnelEngines.findIndex((e) => e.engine.startsWith("bot-bottle"));
+      const sqIdx = tunnelEngines.findIndex((e) => e.engine === "squid");
+      if (sqIdx >= 0) {
+        const rate = (r: LoadResult) => (scenario.includes("MiB") ? r.bytesPerSec : r.rps);
+        const perRound = parts[fwIdx]!.map((r, k) => (rate(r) / rate(parts[sqIdx]![k]!)).toFixed(2));
+        notes.push(`${scenario}: firewall/squid per round ${perRound.join(", ")}`);
+      }
     }
 
     printTable(rows, notes);
@@ -179,7 +205,7 @@ async function main(): Promise<void> {
 
 function printTable(rows: Row[], notes: string[]): void {
   const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(d));
-  const head = ["scenario", "engine", "req/s", "MiB/s", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "peak RSS MiB", "errors"];
+  const head = ["scenario", "engine", "req/s", "MiB/s", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "proxy CPU ms/req", "peak RSS MiB", "errors"];
   const lines = rows.map((row) => [
     row.scenario,
     row.engine,
@@ -189,6 +215,7 @@ function printTable(rows: Row[], notes: string[]): void {
     f(row.r.p99, 2),
     row.base ? f(row.r.p50 - row.base.p50, 2) : "-",
     row.base ? f(row.r.p99 - row.base.p99, 2) : "-",
+    row.r.probed !== undefined ? f(row.r.probed / row.r.requests, 2) : "-",
     f(row.rssMiB, 0),
     `${row.r.errors}${row.r.firstError ? ` (${row.r.firstError})` : ""}`,
   ]);

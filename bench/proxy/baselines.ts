@@ -32,7 +32,7 @@ addons = [Inject()]
 
 export async function startMitmproxy(bin: string, dir: string, port: number, upstreamCa: string, token: string): Promise<{ proc: Started; caPem: string }> {
   await writeFile(join(dir, "inject.py"), MITM_ADDON);
-  const proc = start("mitmdump", bin, ["-q", "--listen-host", "127.0.0.1", "-p", String(port), "--set", `confdir=${dir}`, "--set", `ssl_verify_upstream_trusted_ca=${upstreamCa}`, "-s", join(dir, "inject.py")], { BENCH_TOKEN: token });
+  const proc = start("mitmdump", bin, ["-q", "--listen-host", "127.0.0.1", "-p", String(port), "--set", `confdir=${dir}`, "--set", `ssl_verify_upstream_trusted_ca=${upstreamCa}`, "-s", join(dir, "inject.py")], { BENCH_TOKEN: token }, join(dir, "mitmdump.out"));
   await waitForPort(port, proc, 60_000);
   return { proc, caPem: await readFile(join(dir, "mitmproxy-ca-cert.pem"), "utf8") };
 }
@@ -50,6 +50,8 @@ export async function startSquid(bin: string, dir: string, port: number, allow: 
     "cache deny all",
     "cache_mem 8 MB",
     `hosts_file ${join(dir, "hosts")}`,
+    // One line per request, written as it happens (buffered_logs is off by
+    // default): the same duty as our JSON decision lines, also to a file.
     `access_log stdio:${join(dir, "access.log")}`,
     `cache_log ${join(dir, "cache.log")}`,
     `pid_filename ${join(dir, "squid.pid")}`,
@@ -57,7 +59,7 @@ export async function startSquid(bin: string, dir: string, port: number, allow: 
     "shutdown_lifetime 0 seconds",
   ].join("\n");
   await writeFile(join(dir, "squid.conf"), `${conf}\n`);
-  const proc = start("squid", bin, ["-N", "-f", join(dir, "squid.conf")]);
+  const proc = start("squid", bin, ["-N", "-f", join(dir, "squid.conf")], {}, join(dir, "squid.out"));
   await waitForPort(port, proc, 30_000);
   return proc;
 }

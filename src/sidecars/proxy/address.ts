@@ -33,12 +33,16 @@ export function parseAddress(host: string): Address | undefined {
   return v4 === undefined ? undefined : new ipaddr.IPv4(v4);
 }
 
+const INET_ATON_CHARS = /^[0-9a-fx.]+$/i;
+
 /**
  * inet_aton(3): 1–4 dot-separated parts, each decimal, octal (leading 0) or
  * hex (0x); the last part fills the remaining bytes. `127.1`, `0x7f.1`,
  * `0177.0.0.1` and `2130706433` are all 127.0.0.1.
  */
 export function parseInetAton(s: string): number[] | undefined {
+  // Every part below is made of these characters only: a quick no for names.
+  if (!INET_ATON_CHARS.test(s)) return undefined;
   const parts = s.split(".");
   if (parts.length < 1 || parts.length > 4) return undefined;
   const nums: number[] = [];

@@ -35,6 +35,32 @@ export interface DestinationPolicy {
   resolve: Resolver;
 }
 
+/** One resolved answer, classified: its canonical form and why it is refused (undefined: may be dialed). */
+interface AnswerVerdict {
+  address: string;
+  blocked: string | undefined;
+}
+
+/**
+ * Verdicts for resolver answers, per allowCidrs list (a reload builds a new
+ * list, so a new cache). A pure function of the address text and the list,
+ * remembered because the same few answers come back for every connection.
+ */
+const answerVerdicts = new WeakMap<readonly ParsedCidr[], Map<string, AnswerVerdict | null>>();
+const MAX_REMEMBERED_ANSWERS = 1_000;
+
+function classifyAnswer(answer: string, allowCidrs: readonly ParsedCidr[]): AnswerVerdict | null {
+  let verdicts = answerVerdicts.get(allowCidrs);
+  if (!verdicts) answerVerdicts.set(allowCidrs, (verdicts = new Map()));
+  let v = verdicts.get(answer);
+  if (v !== undefined) return v;
+  const parsed = parseAddress(answer);
+  v = parsed ? { address: parsed.toString(), blocked: refusalForAddress(parsed, allowCidrs) } : null;
+  if (verdicts.size >= MAX_REMEMBERED_ANSWERS) verdicts.clear();
+  verdicts.set(answer, v);
+  return v;
+}
+
 export type Destination =
   | { ok: true; host: string; address: string }
   | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
@@ -58,11 +84,10 @@ export async function checkDestination(policy: DestinationPolicy, rawHost: strin
   }
   let firstRefusal: string | undefined;
   for (const a of answers) {
-    const parsed = parseAddress(a);
-    if (!parsed) continue;
-    const blocked = refusalForAddress(parsed, policy.allowCidrs);
-    if (!blocked) return { ok: true, host: name, address: parsed.toString() };
-    firstRefusal ??= `host "${name}" resolves to the ${blocked} address ${parsed.toString()}`;
+    const v = classifyAnswer(a, policy.allowCidrs);
+    if (!v) continue;
+    if (!v.blocked) return { ok: true, host: name, address: v.address };
+    firstRefusal ??= `host "${name}" resolves to the ${v.blocked} address ${v.address}`;
   }
   return { ok: false, status: 403, rule: "ssrf", host: name, reason: firstRefusal ?? `host "${name}" has no usable address` };
 }

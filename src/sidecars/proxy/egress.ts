@@ -92,7 +92,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
       }
       // Unrouted: forward the CONNECT itself, so the client sees the
       // firewall's own answer (200, or 403 with its reason) byte for byte.
-      dial(s.firewall.host, s.firewall.port).then(
+      dial(s.firewall.host, s.firewall.port, undefined, true).then(
         async (fw) => {
           fw.write(`CONNECT ${req.url} HTTP/1.1\r\nHost: ${req.url}\r\n\r\n`);
           const { up, down } = await proxy.splice(socket, head, fw, false);

@@ -137,7 +137,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
         }
         let upstream;
         try {
-          upstream = await dial(dest.address, target.port);
+          upstream = await dial(dest.address, target.port, undefined, true);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? "error";
           writeRawResponse(socket, 502, `bot-bottle firewall: cannot connect to "${dest.host}" port ${target.port} (${code})`);

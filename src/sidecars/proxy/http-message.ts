@@ -16,6 +16,65 @@ export interface AbsoluteTarget extends HostPort {
 // RFC 9110 §7.6.1 plus the de-facto Proxy-Connection and Keep-Alive.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade"]);
 
+/** What a CONNECT request carries besides its socket (http.IncomingMessage fits). */
+export interface ConnectRequest {
+  /** The request target (authority) as sent. */
+  url: string;
+  /** Header names and values, flat, as sent (latin1, like node's parser). */
+  rawHeaders: readonly string[];
+}
+
+/** Node's default --max-http-header-size: the same bound for heads parsed here. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+export type ConnectHead =
+  | { kind: "incomplete" }
+  | { kind: "invalid"; status: 400 | 431; reason: string }
+  | (ConnectRequest & { kind: "connect"; /** Offset of the first byte after the head. */ end: number });
+
+// The target: visible ASCII only (parseConnectTarget then wants host:port).
+const CONNECT_REQUEST_LINE = /^CONNECT ([\x21-\x7e]+) HTTP\/1\.[01]$/;
+// RFC 9110 §5.1: field-name is a token; the value may hold visible ASCII,
+// obs-text, SP and HTAB, nothing else (no CR, LF, NUL or other controls, so
+// no obs-fold or bare-LF line games). Both checks are linear-time.
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Strip optional whitespace (SP and HTAB only, as HTTP defines it). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return s.slice(a, b);
+}
+
+/**
+ * A CONNECT request head read straight off a client socket (the proxies'
+ * hot path skips node's HTTP server for it). Strict on purpose: anything
+ * that is not plainly `CONNECT authority HTTP/1.x` followed by well-formed
+ * CRLF-terminated header lines is refused. `from` lets a caller that
+ * appends chunks resume the terminator search instead of rescanning.
+ */
+export function parseConnectHead(buf: Buffer, from = 0): ConnectHead {
+  const headEnd = buf.indexOf("\r\n\r\n", Math.max(0, from - 3));
+  if (headEnd < 0) return buf.length > MAX_HEAD_BYTES ? { kind: "invalid", status: 431, reason: "request head too large" } : { kind: "incomplete" };
+  if (headEnd + 4 > MAX_HEAD_BYTES) return { kind: "invalid", status: 431, reason: "request head too large" };
+  const lines = buf.toString("latin1", 0, headEnd).split("\r\n");
+  const requestLine = CONNECT_REQUEST_LINE.exec(lines[0]!);
+  if (!requestLine) return { kind: "invalid", status: 400, reason: "malformed CONNECT request line" };
+  const rawHeaders: string[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    const value = trimOws(line.slice(colon + 1));
+    if (colon <= 0 || !FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) return { kind: "invalid", status: 400, reason: "malformed header line" };
+    rawHeaders.push(name, value);
+  }
+  return { kind: "connect", url: requestLine[1]!, rawHeaders, end: headEnd + 4 };
+}
+
 /** `host:port` of a CONNECT request; undefined when malformed. */
 export function parseConnectTarget(authority: string | undefined): HostPort | undefined {
   const m = /^(\[[^\]]+\]|[^:/?#\s[\]]+):(\d{1,5})$/.exec(authority ?? "");
@@ -70,7 +129,7 @@ export function headerPairs(raw: readonly string[]): Array<[string, string]> {
   return out;
 }
 
-const REASONS: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 413: "Content Too Large", 502: "Bad Gateway", 504: "Gateway Timeout" };
+const REASONS: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 504: "Gateway Timeout" };
 
 /** A complete plain-text response on a socket that is not (or no longer) an http.ServerResponse. */
 export function writeRawResponse(socket: Duplex, status: number, body: string): void {

@@ -5,7 +5,53 @@
 export type LogFields = Record<string, string | number | boolean | undefined>;
 export type EventLog = (event: string, fields?: LogFields) => void;
 
-export function createEventLog(mode: string, write: (line: string) => void = (l) => process.stdout.write(l)): EventLog {
+/**
+ * Lines logged within a few milliseconds, written to stdout together. A busy
+ * proxy logs a line or two per connection; stdout is a pipe (docker's log
+ * driver), where every write is a blocking system call, so one write per
+ * batch instead of one per line saves most of that cost. Order is kept, a
+ * line waits at most FLUSH_MS (less once PENDING_MAX is reached), and
+ * whatever is pending is written before the process exits.
+ */
+const FLUSH_MS = 10;
+const PENDING_MAX = 256;
+
+class LineBatcher {
+  #pending: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #exitHooked = false;
+
+  constructor(private readonly out: (text: string) => void) {}
+
+  write(line: string): void {
+    this.#pending.push(line);
+    if (this.#pending.length >= PENDING_MAX) return this.flush();
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
+    if (!this.#exitHooked) {
+      this.#exitHooked = true;
+      process.once("exit", () => this.flush());
+    }
+  }
+
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length === 0) return;
+    const text = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join("");
+    this.#pending = [];
+    this.out(text);
+  }
+}
+
+const stdoutLines = new LineBatcher((text) => process.stdout.write(text));
+
+/** Write pending log lines now (before a deliberate process.exit, for instance). */
+export function flushLog(): void {
+  stdoutLines.flush();
+}
+
+export function createEventLog(mode: string, write: (line: string) => void = (l) => stdoutLines.write(l)): EventLog {
   return (event, fields = {}) => {
     write(`${JSON.stringify({ ts: new Date().toISOString(), mode, event, ...fields })}\n`);
   };

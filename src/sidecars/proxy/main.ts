@@ -7,7 +7,7 @@ import { parseArgs, USAGE } from "./cli-args.js";
 import { ConfigError, ReloadableState } from "./config-file.js";
 import { buildEgressState, createEgress } from "./egress.js";
 import { buildFirewallState, createFirewall } from "./firewall.js";
-import { createEventLog } from "./log.js";
+import { createEventLog, flushLog } from "./log.js";
 import type { ProxyServer } from "./proxy-server.js";
 
 function health(port: number): Promise<number> {
@@ -64,6 +64,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     // Startup failures (bad config, unreadable CA) go out as one JSON line and a non-zero exit.
     const message = err instanceof Error ? err.message : String(err);
+    flushLog();
     process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), event: "fatal", message })}\n`);
     process.exit(2);
   },

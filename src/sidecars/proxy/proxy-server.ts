@@ -2,22 +2,31 @@
 // absolute-form requests, CONNECT and /health, plus an unlistened server that
 // receives decrypted requests from intercepted (MITM) tunnels. Policy lives in
 // the mode's handlers; this file only moves bytes.
+//
+// CONNECT is the hot path (one per HTTPS connection an agent opens), so a
+// connection whose first bytes are `CONNECT ` never enters node's HTTP
+// machinery: its head is parsed here (strictly, bounded, with the same
+// header timeout) and handed to onConnect. Everything else is given to the
+// http.Server exactly as it arrived.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket, type SecureContext } from "node:tls";
-import { parseAbsoluteTarget, parseConnectTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
+import { parseAbsoluteTarget, parseConnectHead, parseConnectTarget, writeRawResponse, type AbsoluteTarget, type ConnectRequest, type HostPort } from "./http-message.js";
 
 export interface ProxyHandlers<T> {
   /** Plain-HTTP forward-proxy request (absolute-form target). */
   onHttpRequest(req: IncomingMessage, res: ServerResponse, target: AbsoluteTarget): void;
-  onConnect(req: IncomingMessage, socket: Duplex, head: Buffer, target: HostPort): void;
+  onConnect(req: ConnectRequest, socket: Duplex, head: Buffer, target: HostPort): void;
   /** A request decrypted from a tunnel the handler chose to intercept. */
   onInterceptedRequest(req: IncomingMessage, res: ServerResponse, tunnel: T): void;
   health(): Record<string, unknown>;
 }
 
 const CONNECTED = "HTTP/1.1 200 Connection Established\r\n\r\n";
+const CONNECT_PREFIX = Buffer.from("CONNECT ");
+/** How long a client may take to send a complete request head (node's headersTimeout default). */
+const HEAD_TIMEOUT_MS = 60_000;
 const NOT_A_PROXY_REQUEST = "bot-bottle proxy: expected an absolute-form http:// request or CONNECT (set this address as HTTP_PROXY/HTTPS_PROXY)";
 
 export class ProxyServer<T> {
@@ -25,13 +34,27 @@ export class ProxyServer<T> {
   readonly #mitm: Server;
   readonly #tunnels = new WeakMap<object, T>();
   readonly #open = new Set<Duplex>();
+  /** Connections whose first request head is still arriving: since when, and how to stop reading it. */
+  readonly #awaitingHead = new Map<Socket, { since: number; stop: () => void }>();
+  readonly #headTimer: NodeJS.Timeout;
 
   constructor(private readonly handlers: ProxyHandlers<T>) {
-    const options = { keepAliveTimeout: 65_000, headersTimeout: 60_000, requestTimeout: 0, noDelay: true };
+    const options = { keepAliveTimeout: 65_000, headersTimeout: HEAD_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
     this.server = createServer(options, (req, res) => this.#onRequest(req, res));
-    this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onConnect(req, socket, head));
-    this.server.on("connection", (s: Socket) => this.#track(s));
+    // The http.Server keeps listening (its timeouts, connection tracking and
+    // close() stay as they are); only its 'connection' listener is put
+    // behind the CONNECT check, and called for every other connection.
+    const [httpConnection, ...others] = this.server.listeners("connection") as Array<(s: Socket) => void>;
+    if (!httpConnection || others.length) throw new Error("http.Server has an unexpected set of 'connection' listeners");
+    this.server.removeListener("connection", httpConnection);
+    this.server.on("connection", (s: Socket) => {
+      this.#track(s);
+      this.#readFirstHead(s, httpConnection);
+    });
+    // A CONNECT that follows other requests on a kept-alive connection still arrives here.
+    this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onConnect({ url: req.url ?? "", rawHeaders: req.rawHeaders }, socket, head));
     this.server.on("clientError", (_err, socket: Duplex) => writeRawResponse(socket, 400, "bot-bottle proxy: malformed request"));
+    this.#headTimer = setInterval(() => this.#expireSlowHeads(), 5_000).unref();
     this.#mitm = createServer(options, (req, res) => {
       const tunnel = this.#tunnels.get(req.socket);
       if (tunnel === undefined) return void res.destroy();
@@ -51,6 +74,7 @@ export class ProxyServer<T> {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#headTimer);
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     for (const s of this.#open) s.destroy();
     await closed;
@@ -71,6 +95,7 @@ export class ProxyServer<T> {
    * connected or connecting). Resolves with byte counts when both sides end.
    */
   splice(socket: Duplex, head: Buffer, upstream: Socket, sendEstablished = true): Promise<{ up: number; down: number }> {
+    const relay = relays.get(upstream);
     return new Promise((resolve) => {
       let done = false;
       const finish = () => {
@@ -78,13 +103,15 @@ export class ProxyServer<T> {
         done = true;
         socket.destroy();
         upstream.destroy();
+        relay?.release();
         // The sockets' own byte counters: cheaper than a second 'data' listener per chunk.
         resolve({ up: upstream.bytesWritten, down: upstream.bytesRead });
       };
       if (sendEstablished) socket.write(CONNECTED);
       if (head.length) upstream.write(head);
       socket.pipe(upstream);
-      upstream.pipe(socket);
+      if (relay) relay.attach(socket);
+      else upstream.pipe(socket);
       socket.on("error", finish).on("close", finish);
       upstream.on("error", finish).on("close", finish);
     });
@@ -93,6 +120,66 @@ export class ProxyServer<T> {
   #track(s: Socket): void {
     this.#open.add(s);
     s.once("close", () => this.#open.delete(s));
+  }
+
+  /**
+   * Read a new connection's first bytes. `CONNECT ` → parse the head here
+   * and go to onConnect; anything else → the http.Server's own connection
+   * listener, then the bytes read so far, as if it had read them itself.
+   */
+  #readFirstHead(socket: Socket, httpConnection: (s: Socket) => void): void {
+    let buf: Buffer | undefined;
+    const stop = () => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onEnd);
+      socket.off("close", stop);
+      this.#awaitingHead.delete(socket);
+    };
+    const onEnd = () => {
+      stop();
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer) => {
+      const from = buf?.length ?? 0;
+      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+      const n = Math.min(buf.length, CONNECT_PREFIX.length);
+      if (buf.compare(CONNECT_PREFIX, 0, n, 0, n) !== 0) {
+        stop();
+        httpConnection.call(this.server, socket);
+        // The parser now listens for 'data': give it what was already read.
+        socket.emit("data", buf);
+        return;
+      }
+      if (n < CONNECT_PREFIX.length) return;
+      const head = parseConnectHead(buf, from);
+      if (head.kind === "incomplete") return;
+      stop();
+      if (head.kind === "invalid") {
+        socket.on("error", () => socket.destroy());
+        return writeRawResponse(socket, head.status, `bot-bottle proxy: ${head.reason}`);
+      }
+      // Like node's server after 'connect': bytes that arrive before the
+      // handler reads (or pipes) the socket wait in its buffer.
+      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+      this.#onConnect(head, socket, buf.subarray(head.end));
+    };
+    this.#awaitingHead.set(socket, { since: Date.now(), stop });
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onEnd);
+    socket.on("close", stop);
+  }
+
+  #expireSlowHeads(): void {
+    const deadline = Date.now() - HEAD_TIMEOUT_MS;
+    for (const [socket, { since, stop }] of this.#awaitingHead) {
+      if (since > deadline) continue;
+      stop();
+      socket.on("error", () => socket.destroy());
+      writeRawResponse(socket, 408, "bot-bottle proxy: request head not received in time");
+      socket.destroySoon();
+    }
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -105,29 +192,117 @@ export class ProxyServer<T> {
     this.handlers.onHttpRequest(req, res, target);
   }
 
-  #onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  #onConnect(req: ConnectRequest, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    (socket as Socket).setNoDelay?.(true);
     const target = parseConnectTarget(req.url);
     if (!target) return writeRawResponse(socket, 400, "bot-bottle proxy: CONNECT needs a host:port target");
     this.handlers.onConnect(req, socket, head, target);
   }
 }
 
-/** A TCP connection that resolves once connected (or rejects with the dial error). */
-export function dial(host: string, port: number, timeoutMs = 10_000): Promise<Socket> {
+/**
+ * Upstream → client bytes of a spliced tunnel (the download direction, where
+ * bulk data goes). Node gives every socket read a fresh 64 KiB buffer; at
+ * hundreds of MB/s that external memory churn alone sets off a full
+ * (mark-compact) GC every few dozen MiB. This reads into one buffer per
+ * tunnel instead, reused whenever the client socket has nothing queued (so
+ * no pending write can still point into it), a fresh one otherwise. Closed
+ * tunnels hand their buffer back to a small pool, so short tunnels do not
+ * churn 64 KiB each either.
+ */
+class DownstreamRelay {
+  static readonly BUFFER_BYTES = 64 * 1024;
+  static readonly #pool: Buffer[] = [];
+  static readonly #POOL_MAX = 64;
+  #own: Buffer | undefined = DownstreamRelay.#pool.pop() ?? Buffer.allocUnsafe(DownstreamRelay.BUFFER_BYTES);
+  #client: Duplex | undefined;
+  #early: Buffer[] = [];
+  #upstream: Socket | undefined;
+
+  readonly onread = {
+    buffer: (): Buffer => (this.#own === undefined || (this.#client !== undefined && this.#client.writableLength > 0) ? Buffer.allocUnsafe(DownstreamRelay.BUFFER_BYTES) : this.#own),
+    callback: (n: number, buf: Buffer): boolean => {
+      const chunk = buf.subarray(0, n);
+      if (this.#client) return this.#client.write(chunk);
+      // Bytes that arrive before the client is attached wait (copied: the
+      // buffer is reused), and reading stops until attach().
+      this.#early.push(buf === this.#own ? Buffer.from(chunk) : chunk);
+      return false;
+    },
+  };
+
+  bind(upstream: Socket): void {
+    this.#upstream = upstream;
+  }
+
+  /** Both sockets are destroyed: keep the buffer for the next tunnel unless a write may still hold it. */
+  release(): void {
+    const own = this.#own;
+    this.#own = undefined;
+    if (own && (this.#client?.writableLength ?? 0) === 0 && DownstreamRelay.#pool.length < DownstreamRelay.#POOL_MAX) DownstreamRelay.#pool.push(own);
+  }
+
+  attach(client: Duplex): void {
+    const upstream = this.#upstream!;
+    this.#client = client;
+    for (const c of this.#early) client.write(c);
+    this.#early = [];
+    client.on("drain", () => upstream.resume());
+    upstream.once("end", () => client.end());
+    if (client.writableLength <= client.writableHighWaterMark) upstream.resume();
+  }
+}
+
+const relays = new WeakMap<Socket, DownstreamRelay>();
+
+/**
+ * Connect timeouts of dials in progress, checked by one shared sweep instead
+ * of a timer armed and cancelled per connection (to within DIAL_SWEEP_MS).
+ */
+const pendingDials = new Map<Socket, { deadline: number; expire: () => void }>();
+const DIAL_SWEEP_MS = 250;
+let dialSweep: NodeJS.Timeout | undefined;
+
+function sweepDials(): void {
+  const now = Date.now();
+  for (const [s, d] of pendingDials) {
+    if (d.deadline > now) continue;
+    pendingDials.delete(s);
+    d.expire();
+  }
+  if (pendingDials.size === 0) {
+    clearInterval(dialSweep);
+    dialSweep = undefined;
+  }
+}
+
+/**
+ * A TCP connection that resolves once connected (or rejects with the dial
+ * error). With `forSplice`, what it reads is meant for splice(): it goes to
+ * the client through a reused buffer rather than as 'data' events.
+ */
+export function dial(host: string, port: number, timeoutMs = 10_000, forSplice = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host, port, noDelay: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(Object.assign(new Error(`connect timeout to ${host}:${port}`), { code: "ETIMEDOUT" }));
-    }, timeoutMs);
+    const relay = forSplice ? new DownstreamRelay() : undefined;
+    const s = netConnect({ host, port, noDelay: true, ...(relay ? { onread: relay.onread } : {}) });
+    if (relay) {
+      relay.bind(s);
+      relays.set(s, relay);
+    }
+    pendingDials.set(s, {
+      deadline: Date.now() + timeoutMs,
+      expire: () => {
+        s.destroy();
+        reject(Object.assign(new Error(`connect timeout to ${host}:${port}`), { code: "ETIMEDOUT" }));
+      },
+    });
+    dialSweep ??= setInterval(sweepDials, DIAL_SWEEP_MS).unref();
     s.once("connect", () => {
-      clearTimeout(timer);
+      pendingDials.delete(s);
       resolve(s);
     });
     s.once("error", (err) => {
-      clearTimeout(timer);
+      pendingDials.delete(s);
       reject(err);
     });
   });

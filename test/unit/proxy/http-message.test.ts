@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { authorityOf, endToEndHeaders, parseAbsoluteTarget, parseConnectTarget } from "../../../src/sidecars/proxy/http-message.js";
+import { authorityOf, endToEndHeaders, parseAbsoluteTarget, parseConnectHead, parseConnectTarget } from "../../../src/sidecars/proxy/http-message.js";
 
 describe("request targets", () => {
   it("parses absolute-form http targets keeping the host as written", () => {
@@ -29,5 +29,49 @@ describe("endToEndHeaders", () => {
   it("drops hop-by-hop, Connection-listed, Host and the named headers, keeping duplicates", () => {
     const raw = ["Host", "lie.test", "Connection", "keep-alive, X-Hop", "X-Hop", "1", "Proxy-Authorization", "Basic x", "authorization", "Bearer client", "AUTHORIZATION", "Bearer again", "Accept", "a", "Set-Cookie", "1", "Set-Cookie", "2", "Transfer-Encoding", "chunked"];
     expect(endToEndHeaders(raw, new Set(["authorization"]))).toEqual(["Accept", "a", "Set-Cookie", "1", "Set-Cookie", "2"]);
+  });
+});
+
+describe("parseConnectHead", () => {
+  const head = (s: string) => parseConnectHead(Buffer.from(s, "latin1"));
+  it("parses the request line and header lines, trimming only SP and HTAB", () => {
+    expect(head("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-A:\t v \u00a0\r\n\r\nrest")).toEqual({
+      kind: "connect",
+      url: "example.com:443",
+      rawHeaders: ["Host", "example.com:443", "X-A", "v \u00a0"],
+      end: 70,
+    });
+    expect(head("CONNECT [::1]:443 HTTP/1.0\r\n\r\n")).toEqual({ kind: "connect", url: "[::1]:443", rawHeaders: [], end: 30 });
+  });
+  it("waits for the end of the head, within the size bound", () => {
+    expect(head("CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n")).toEqual({ kind: "incomplete" });
+    expect(head(`CONNECT a:1 HTTP/1.1\r\nX: ${"a".repeat(17_000)}`)).toMatchObject({ kind: "invalid", status: 431 });
+    expect(head(`CONNECT a:1 HTTP/1.1\r\nX: ${"a".repeat(17_000)}\r\n\r\n`)).toMatchObject({ kind: "invalid", status: 431 });
+  });
+  it("finds a terminator split across chunks when resuming", () => {
+    const buf = Buffer.from("CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect(parseConnectHead(buf, buf.length - 2)).toMatchObject({ kind: "connect", url: "a:1" });
+  });
+  it.each([
+    "CONNECT a:1 HTTP/1.1\nHost: a\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\nHost: a\n\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\n folded\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\nHost : a\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\n: a\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\nno colon\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\nX: a\rb\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1\r\nX: a\u0000b\r\n\r\n",
+    "CONNECT  a:1 HTTP/1.1\r\n\r\n",
+    "CONNECT a:1 HTTP/1.1 \r\n\r\n",
+    "CONNECT a:1 HTTP/1.2\r\n\r\n",
+    "connect a:1 HTTP/1.1\r\n\r\n",
+    "CONNECT a\u0001:1 HTTP/1.1\r\n\r\n",
+  ])("refuses %j", (s) => {
+    expect(head(s)).toMatchObject({ kind: "invalid", status: 400 });
+  });
+  it("stays linear on hostile whitespace", () => {
+    const t = performance.now();
+    head(`CONNECT a:1 HTTP/1.1\r\nX: ${" ".repeat(16_000)}x\r\n\r\n`);
+    expect(performance.now() - t).toBeLessThan(200);
   });
 });

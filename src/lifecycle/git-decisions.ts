@@ -24,24 +24,16 @@ export const gitDecisionSchema = z.object({
 
 export type GitDecision = z.output<typeof gitDecisionSchema>;
 
-const logLine = z.object({
-  ts: z.string(),
-  mode: z.literal("git-gate"),
-  event: z.literal("push"),
-  push: z.string(),
-  upstream: z.string(),
-  ref: z.string(),
-  old: z.string(),
-  new: z.string(),
-  change: z.enum(["create", "update", "delete"]),
-  verdict: z.enum(["accepted", "refused"]),
-  rule: z.string().optional(),
-  reason: z.string().optional(),
-  upstream_result: z.enum(["ok", "refused", "not-attempted"]),
-  upstream_message: z.string().optional(),
-  bytes: z.number().optional(),
-  ms: z.record(z.string(), z.number()).optional(),
-});
+/** The gate's JSON log line: the same fields, in its snake_case, plus ts/mode/event. */
+const logLine = gitDecisionSchema
+  .omit({ time: true, upstreamResult: true, upstreamMessage: true })
+  .extend({
+    ts: z.string(),
+    mode: z.literal("git-gate"),
+    event: z.literal("push"),
+    upstream_result: gitDecisionSchema.shape.upstreamResult,
+    upstream_message: z.string().optional(),
+  });
 
 /** Decision records from compose log lines ("<container> | <time> {json}" or bare JSON); other lines are skipped. */
 export function parseGitDecisions(lines: readonly string[]): GitDecision[] {
@@ -57,23 +49,8 @@ export function parseGitDecisions(lines: readonly string[]): GitDecision[] {
     }
     const r = logLine.safeParse(raw);
     if (!r.success) continue;
-    const d = r.data;
-    out.push({
-      time: d.ts,
-      push: d.push,
-      upstream: d.upstream,
-      ref: d.ref,
-      old: d.old,
-      new: d.new,
-      change: d.change,
-      verdict: d.verdict,
-      ...(d.rule !== undefined ? { rule: d.rule } : {}),
-      ...(d.reason !== undefined ? { reason: d.reason } : {}),
-      upstreamResult: d.upstream_result,
-      ...(d.upstream_message !== undefined ? { upstreamMessage: d.upstream_message } : {}),
-      ...(d.bytes !== undefined ? { bytes: d.bytes } : {}),
-      ...(d.ms !== undefined ? { ms: d.ms } : {}),
-    });
+    const { ts, mode: _mode, event: _event, upstream_result, upstream_message, ...same } = r.data;
+    out.push({ time: ts, ...same, upstreamResult: upstream_result, ...(upstream_message !== undefined ? { upstreamMessage: upstream_message } : {}) });
   }
   return out;
 }

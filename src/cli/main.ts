@@ -1,7 +1,7 @@
 // `bottle <verb>`: the human face of the same core functions the MCP tools use.
 import { parseArgs } from "node:util";
 import nodePath from "node:path";
-import { runDoctor } from "../core/doctor.js";
+import { reviewManifest, runDoctor } from "../core/doctor.js";
 import { runDemo } from "../demo/run.js";
 import { decide, expireGrants, inbox } from "../supervise/decide.js";
 import { packageRoot, stateRoot } from "../core/paths.js";
@@ -13,6 +13,7 @@ import { followLogs, readLogs } from "../lifecycle/logs.js";
 import { startBottle } from "../lifecycle/start.js";
 import { stopBottle } from "../lifecycle/stop.js";
 import { renderProfile, type RenderOutcome } from "../core/render.js";
+import { warningText } from "../plan/credential-warnings.js";
 import { BottleError, toBottleError } from "../errors.js";
 import { runStdioServer } from "../mcp/server.js";
 import { PACKAGE_VERSION } from "../version.js";
@@ -36,7 +37,9 @@ Usage:
   bottle cleanup [--purge] [--json] remove orphaned containers, networks and locks
   bottle demo [--json]              start the demo bottle, show an allowed, a refused and an
                                     injected request from inside it, print logs, stop it
-  bottle doctor [--json]            check Node, Docker, Compose v2 and the state dir
+  bottle doctor [--manifest FILE] [--json]
+                                    check Node, Docker, Compose v2, the state dir and the manifest
+                                    (if one is named or ./bottle.yaml exists)
   bottle --version | --help
 
 Environment: BOTTLE_MANIFEST (default ./bottle.yaml), BOTTLE_STATE_DIR,
@@ -100,7 +103,7 @@ function renderVerb(args: string[]): number {
   });
   if (positionals.length !== 1) throw new BottleError("bad-input", "usage: bottle render <profile> [--manifest FILE] [--slug SLUG] [--json]");
   const r = renderProfile({ profile: positionals[0]!, ...(values.manifest ? { manifest: values.manifest } : {}), ...(values.slug !== undefined ? { slug: values.slug } : {}) });
-  process.stdout.write(values.json ? `${JSON.stringify({ summary: r.summary, compose: r.composeYaml, files: r.files }, null, 2)}\n` : humanRender(r));
+  process.stdout.write(values.json ? `${JSON.stringify({ summary: r.summary, compose: r.composeYaml, files: r.files, warnings: r.warnings }, null, 2)}\n` : humanRender(r));
   return EXIT.ok;
 }
 
@@ -116,6 +119,7 @@ function humanRender(r: RenderOutcome): string {
     `  allow      ${s.allow.join(", ") || "(nothing)"}`,
     ...s.routes.map((x) => `  route      ${x.host}${x.pathPrefix} sets ${x.header} from ${x.env.map((e) => `$${e}`).join(", ")}`),
     ...s.cloneUrls.map((c) => `  git        ${c.name}: ${c.url}`),
+    ...r.warnings.map((w) => `  warning    ${indent(warningText(w), 13)}`),
     "",
     "--- docker-compose.yml",
     r.composeYaml.trimEnd(),
@@ -125,6 +129,9 @@ function humanRender(r: RenderOutcome): string {
   return lines.join("\n");
 }
 
+/** Continuation lines of a multi-line value, aligned under its first line. */
+const indent = (text: string, by: number) => text.split("\n").join(`\n${" ".repeat(by)}`);
+
 async function demoVerb(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false } } });
   const r = await runDemo({ say: (line) => process.stderr.write(`demo: ${line}\n`), onProgress: (step, message) => process.stderr.write(`[${step}] ${message}\n`) });
@@ -133,16 +140,19 @@ async function demoVerb(args: string[]): Promise<number> {
 }
 
 async function doctorVerb(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ args, options: { manifest: { type: "string", short: "m" }, json: { type: "boolean", default: false } } });
   const checks = await runDoctor();
-  if (values.json) process.stdout.write(`${JSON.stringify({ ok: checks.every((c) => c.ok), checks }, null, 2)}\n`);
+  const manifest = reviewManifest(values.manifest ? { manifest: values.manifest } : {});
+  const ok = checks.every((c) => c.ok) && (manifest?.ok ?? true);
+  if (values.json) process.stdout.write(`${JSON.stringify({ ok, checks, ...(manifest ? { manifest } : {}) }, null, 2)}\n`);
   else {
-    for (const c of checks) {
+    for (const c of manifest ? [...checks, { name: "manifest", ok: manifest.ok, detail: manifest.detail, ...(manifest.fix ? { fix: manifest.fix } : {}) }] : checks) {
       process.stdout.write(`${c.ok ? "ok     " : "problem"}  ${c.name.padEnd(8)} ${c.detail}\n`);
       if (!c.ok && c.fix) process.stdout.write(`         ${"".padEnd(8)} fix: ${c.fix}\n`);
     }
+    for (const w of manifest?.warnings ?? []) process.stdout.write(`warning  ${"manifest".padEnd(8)} ${indent(`profile "${w.profile}": ${warningText(w)}`, 18)}\n`);
   }
-  return checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
+  return ok ? EXIT.ok : EXIT.failed;
 }
 
 const print = (json: boolean, data: unknown, human: string) => process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : human.endsWith("\n") ? human : `${human}\n`);

@@ -1,10 +1,14 @@
 // `bottle doctor`: is this machine ready to run bottles? Each check says ok or
 // what is wrong and how to fix it.
-import { constants, promises as fs } from "node:fs";
+import { constants, existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { hostIsolationSupport } from "../docker/host-isolation.js";
 import { docker } from "../docker/run.js";
-import { stateRoot } from "./paths.js";
+import { toBottleError } from "../errors.js";
+import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
+import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
+import { resolvePlan } from "../plan/index.js";
+import { packageRoot, stateRoot } from "./paths.js";
 
 export interface Check {
   name: string;
@@ -90,4 +94,38 @@ export async function checkHostIsolation(env: NodeJS.ProcessEnv = process.env): 
         detail: `agents can reach ports the Docker host binds on 0.0.0.0 through their network's gateway: ${s.reason}`,
         fix: "Run bot-bottle as root on the engine's host (it then adds `iptables -I INPUT -i <bridge> -j REJECT` per bottle), or bind host services to 127.0.0.1 only.",
       };
+}
+
+export interface ManifestReview {
+  file: string;
+  /** False when the manifest cannot be read or is invalid. */
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  /** Per profile: settings that will not work as meant (they do not make doctor fail). */
+  warnings: Array<CredentialWarning & { profile: string }>;
+}
+
+/**
+ * The manifest a start would use (--manifest, else BOTTLE_MANIFEST, else
+ * ./bottle.yaml): does it load, and what in its profiles will not work as
+ * meant? Undefined when none was named and ./bottle.yaml does not exist.
+ */
+export function reviewManifest(o: { manifest?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ManifestReview | undefined {
+  const env = o.env ?? process.env;
+  const file = manifestPath(o.manifest, env, o.cwd);
+  if (o.manifest === undefined && env.BOTTLE_MANIFEST === undefined && !existsSync(file)) return undefined;
+  try {
+    const loaded = loadManifest(file);
+    const profiles = Object.keys(loaded.manifest.agents);
+    const warnings = profiles.flatMap((name) => {
+      // The same plan a render or start resolves, so the warnings match theirs.
+      const plan = resolvePlan({ profileName: name, profile: getProfile(loaded, name), defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: stateRoot(env), packageRoot: packageRoot(), random: () => "0000" });
+      return credentialWarnings(credentialInput(plan)).map((w) => ({ profile: name, ...w }));
+    });
+    return { file, ok: true, detail: `${file} is valid (${profiles.length === 1 ? "profile" : "profiles"} ${profiles.join(", ")})`, warnings };
+  } catch (err) {
+    const e = toBottleError(err);
+    return { file, ok: false, detail: e.message, fix: e.hint ?? "Fix the manifest as the message says (the README's Manifest section shows every key).", warnings: [] };
+  }
 }

@@ -2,6 +2,7 @@
 // compose and sidecar configs. No side effects.
 import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
 import { resolvePlan, type Plan, type Subnets } from "../plan/index.js";
+import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { agentProxyUrl, renderBottle, type RenderedFile } from "../render/index.js";
 import { packageRoot, stateRoot } from "./paths.js";
 
@@ -40,6 +41,8 @@ export interface RenderOutcome {
   summary: PlanSummary;
   composeYaml: string;
   files: RenderedFile[];
+  /** Things in the profile that will not work as the user likely expects (computed, not logged). */
+  warnings: CredentialWarning[];
 }
 
 export function renderProfile(req: RenderRequest): RenderOutcome {
@@ -57,7 +60,7 @@ export function renderProfile(req: RenderRequest): RenderOutcome {
     packageRoot: packageRoot(),
   });
   const rendered = renderBottle(plan);
-  return { plan, summary: summarize(plan, file, !req.subnets), composeYaml: rendered.composeYaml, files: rendered.files };
+  return { plan, summary: summarize(plan, file, !req.subnets), composeYaml: rendered.composeYaml, files: rendered.files, warnings: credentialWarnings(credentialInput(plan)) };
 }
 
 export function summarize(plan: Plan, manifest: string, subnetsArePreview: boolean): PlanSummary {

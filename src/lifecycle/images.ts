@@ -46,4 +46,27 @@ export async function ensureImages(plan: Plan, onBuild: (image: string) => void,
     }
     await p;
   }
+  await ensureAgentImage(plan, onBuild, signal);
+}
+
+/**
+ * A profile's own agent image (`build:` in the manifest). `compose up` runs
+ * with --no-build, so without this a profile that builds its agent could
+ * never start. Its context is the user's folder, which we do not hash:
+ * docker's layer cache decides what to redo, and an unchanged build is a
+ * cache hit that takes about a second.
+ */
+async function ensureAgentImage(plan: Plan, onBuild: (image: string) => void, signal?: AbortSignal): Promise<void> {
+  const b = plan.agent.build;
+  if (!b) return;
+  const image = plan.agent.image;
+  let p = building.get(image);
+  if (!p) {
+    onBuild(image);
+    const dockerfile = nodePath.resolve(b.context, b.dockerfile ?? "Dockerfile");
+    p = docker(["build", "--pull=false", "-q", "-t", image, "-f", dockerfile, b.context], { timeout: 1_800_000, ...(signal ? { signal } : {}) }).then(() => undefined);
+    building.set(image, p);
+    p.finally(() => building.delete(image)).catch(() => {});
+  }
+  await p;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { renderProfile } from "../../core/render.js";
+import { warningText } from "../../plan/credential-warnings.js";
 import { defineTool } from "../define-tool.js";
 
 const summarySchema = z.object({
@@ -20,10 +21,19 @@ const summarySchema = z.object({
   secretEnv: z.array(z.string()),
 });
 
+const warningSchema = z.object({
+  kind: z.enum(["forwarded", "routed"]),
+  variable: z.string(),
+  hosts: z.array(z.string()),
+  route: z.object({ host: z.string(), header: z.string(), value: z.string() }).optional(),
+  message: z.string(),
+});
+
 export const renderOutputSchema = z.object({
   summary: summarySchema,
   compose: z.string().describe("The docker-compose.yml the bottle would run (YAML)."),
   files: z.array(z.object({ sidecar: z.enum(["firewall", "egress", "git-gate"]), path: z.string(), content: z.string() })).describe("Sidecar config files, with the state-dir path each is written to."),
+  warnings: z.array(warningSchema).describe("Profile settings that will not work as intended, e.g. a forwarded credential the firewall's DLP will refuse; each says what to change."),
 });
 
 export const registerRenderTool = defineTool({
@@ -46,9 +56,10 @@ export const registerRenderTool = defineTool({
       `Rendered profile "${s.profile}" as bottle ${s.slug} (project ${s.project}, firewall ${s.firewall}).`,
       `Services: ${s.services.map((x) => `${x.service} (${x.image})`).join(", ")}.`,
       `Agent proxy: ${s.agentProxy}. Allowed: ${s.allow.join(", ") || "(nothing)"}.`,
+      ...r.warnings.map((w) => `Warning: ${warningText(w)}`),
       "",
       r.composeYaml,
     ].join("\n");
-    return { structured: { summary: s, compose: r.composeYaml, files: r.files }, text };
+    return { structured: { summary: s, compose: r.composeYaml, files: r.files, warnings: r.warnings }, text };
   },
 });

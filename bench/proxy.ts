@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         ca_cert: eg.cert,
         ca_key: eg.key,
         upstream_ca_files: [fw.cert, up.cert],
-        routes: [{ name: "bench", host: "localhost", path_prefix: "/", header: "Authorization", value: "Bearer ${BENCH_TOKEN}" }],
+        routes: [{ name: "bench", host: "localhost", port: upPort, path_prefix: "/", header: "Authorization", value: "Bearer ${BENCH_TOKEN}" }],
       }),
     );
     const env = { BENCH_TOKEN: TOKEN };

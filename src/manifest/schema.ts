@@ -35,6 +35,8 @@ export const RUNTIMES = ["runc", "runsc"] as const;
 export const routeSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "expected a route name ([a-z0-9._-])" }).optional(),
   host: hostname,
+  /** The destination port the route applies to (CONNECT target's port). */
+  port: z.int({ error: "expected a port number" }).min(1).max(65535).default(443),
   path_prefix: z
     .string()
     .regex(/^\/[^\s?#]*$/, { error: 'expected a path prefix starting with "/"' })
@@ -100,7 +102,17 @@ export const profileSchema = z
         trust: z.array(path).default([]),
       })
       .prefault({}),
-    egress: z.strictObject({ routes: z.array(routeSchema).default([]) }).prefault({}),
+    egress: z
+      .strictObject({
+        routes: z.array(routeSchema).default([]),
+        /**
+         * More hosts a supervise grant may send a credential to. Without an
+         * entry, a granted route may use a credential only for the hosts and
+         * path prefixes the profile's own routes send it to.
+         */
+        credentials: z.record(envName, z.strictObject({ hosts: z.array(domainPattern).min(1, { error: "expected at least one host" }) })).default({}),
+      })
+      .prefault({}),
     git: z.strictObject({ upstreams: z.array(upstreamSchema).default([]) }).prefault({}),
     supervise: z.boolean().default(false),
     resources: resourcesSchema.prefault({}),
@@ -112,10 +124,14 @@ export const profileSchema = z
       if (names.has(u.name)) ctx.addIssue({ code: "custom", path: ["git", "upstreams", i, "name"], message: `expected a unique upstream name ("${u.name}" is used twice)` });
       names.add(u.name);
     });
+    const routed = new Set(p.egress.routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)));
+    for (const env of Object.keys(p.egress.credentials)) {
+      if (!routed.has(env)) ctx.addIssue({ code: "custom", path: ["egress", "credentials", env], message: `expected a variable one of the egress routes uses (egress holds only those; routes use: ${[...routed].join(", ") || "none"})` });
+    }
     const routeNames = new Set<string>();
     p.egress.routes.forEach((r, i) => {
-      const name = r.name ?? `${r.host}${r.path_prefix}`;
-      if (routeNames.has(name)) ctx.addIssue({ code: "custom", path: ["egress", "routes", i], message: `expected a unique route (host ${r.host} with path_prefix ${r.path_prefix} appears twice)` });
+      const name = r.name ?? `${r.host}:${r.port}${r.path_prefix}`;
+      if (routeNames.has(name)) ctx.addIssue({ code: "custom", path: ["egress", "routes", i], message: `expected a unique route (host ${r.host} port ${r.port} with path_prefix ${r.path_prefix} appears twice)` });
       routeNames.add(name);
     });
   });

@@ -88,6 +88,7 @@ export interface FirewallPlan extends ServiceBase {
 export interface EgressRoutePlan {
   name: string;
   host: string;
+  port: number;
   pathPrefix: string;
   header: string;
   /** Template like "Bearer ${GITHUB_TOKEN}"; resolved only inside the egress sidecar. */
@@ -101,6 +102,8 @@ export interface EgressPlan extends ServiceBase {
   routes: EgressRoutePlan[];
   /** Secret env names egress holds (bare names in the compose file). */
   envNames: string[];
+  /** `egress.credentials`: more hosts a supervise grant may send each credential to. */
+  credentialHosts?: Record<string, string[]>;
 }
 
 export interface GitUpstreamPlan {
@@ -250,6 +253,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const routes: EgressRoutePlan[] = p.egress.routes.map((r) => ({
     name: r.name ?? `${r.host}${r.path_prefix === "/" ? "" : r.path_prefix}`.replace(/[^a-z0-9._/-]/gi, "-").toLowerCase(),
     host: r.host.toLowerCase(),
+    port: r.port,
     pathPrefix: r.path_prefix,
     header: r.header,
     valueTemplate: r.value,
@@ -276,7 +280,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   };
 
   const egress: EgressPlan | undefined = routes.length
-    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes, envNames: egressEnv }
+    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes, envNames: egressEnv, ...credentialHosts(p) }
     : undefined;
 
   const gateName = containerName("git-gate", slug);
@@ -356,4 +360,10 @@ function nonEmptyFile(path: string): boolean {
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
+}
+
+/** Only present when the manifest lists some, so plans without it are unchanged. */
+function credentialHosts(p: Profile): { credentialHosts?: Record<string, string[]> } {
+  const entries = Object.entries(p.egress.credentials).map(([env, c]) => [env, unique(c.hosts.map((h) => h.toLowerCase()))] as const);
+  return entries.length ? { credentialHosts: Object.fromEntries(entries) } : {};
 }

@@ -2,6 +2,7 @@
 import { MOUNTS, upstreamCaName, type Plan } from "../plan/index.js";
 import type { EgressConfig } from "../sidecar-config/egress.js";
 import type { FirewallConfig } from "../sidecar-config/firewall.js";
+import { DEFAULT_PROXY_LIMITS } from "../sidecar-config/proxy-limits.js";
 import type { GitGateConfig } from "../sidecar-config/git-gate.js";
 
 export const PIPELOCK_CONFIG_FILE = "pipelock.yaml";
@@ -24,6 +25,7 @@ export function renderFirewallConfig(plan: Plan): FirewallConfig {
     intercept: { enabled: true, ca_cert: FIREWALL_CA.cert, ca_key: FIREWALL_CA.key, passthrough: fw.passthrough },
     dlp: { enabled: true, canary_env: fw.canaryEnv, canary_exempt: fw.canaryExempt },
     upstream_ca_files: upstreamCas(plan),
+    limits: { ...DEFAULT_PROXY_LIMITS },
   };
 }
 
@@ -68,7 +70,8 @@ export function renderEgressConfig(plan: Plan): EgressConfig | undefined {
     ca_cert: EGRESS_CA.cert,
     ca_key: EGRESS_CA.key,
     upstream_ca_files: [FIREWALL_CA_PUBLIC, ...upstreamCas(plan)],
-    routes: plan.egress.routes.map((r) => ({ name: r.name, host: r.host, path_prefix: r.pathPrefix, header: r.header, value: r.valueTemplate })),
+    routes: plan.egress.routes.map((r) => ({ name: r.name, host: r.host, port: r.port, path_prefix: r.pathPrefix, header: r.header, value: r.valueTemplate })),
+    limits: { ...DEFAULT_PROXY_LIMITS },
   };
 }
 

@@ -1,6 +1,7 @@
 // The egress sidecar's config file: credential-injecting routes plus where to
 // send traffic next. Rendered on the host, validated again in the sidecar.
 import { z } from "zod";
+import { proxyLimitsSchema } from "./proxy-limits.js";
 import { routeSchema } from "../manifest/schema.js";
 
 export const EGRESS_CONFIG_FILE = "config.json";
@@ -18,6 +19,7 @@ export const egressConfigSchema = z.strictObject({
   /** CA files to trust upstream in addition to public roots (the firewall's CA). */
   upstream_ca_files: z.array(z.string()),
   routes: z.array(egressRouteSchema),
+  limits: proxyLimitsSchema,
 });
 
 export type EgressConfig = z.output<typeof egressConfigSchema>;

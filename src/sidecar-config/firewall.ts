@@ -1,6 +1,7 @@
 // The builtin firewall's config file. Rendered on the host from the plan,
 // validated again by the sidecar when it loads or reloads it (SPEC §3).
 import { z } from "zod";
+import { proxyLimitsSchema } from "./proxy-limits.js";
 import { cidr, domainPattern, envName, hostname } from "../manifest/schema.js";
 
 export const FIREWALL_CONFIG_FILE = "config.json";
@@ -28,6 +29,7 @@ export const firewallConfigSchema = z.strictObject({
   }),
   /** Extra CA files to trust for upstream TLS, on top of the public roots. */
   upstream_ca_files: z.array(z.string()).default([]),
+  limits: proxyLimitsSchema,
 });
 
 export type FirewallConfig = z.output<typeof firewallConfigSchema>;

@@ -113,8 +113,8 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
       ca_key: "/etc/bottle/egress-ca/ca.key",
       upstream_ca_files: ["/etc/bottle/trust/firewall-ca.pem", "/etc/bottle/trust/upstream-ca.pem"],
       routes: [
-        { name: "api", host: "routed.test", path_prefix: "/api/", header: "Authorization", value: "Bearer ${TEST_TOKEN}" },
-        { name: "missing", host: "routed.test", path_prefix: "/api/missing/", header: "X-Key", value: "${MISSING_VAR}" },
+        { name: "api", host: "routed.test", port: 8443, path_prefix: "/api/", header: "Authorization", value: "Bearer ${TEST_TOKEN}" },
+        { name: "missing", host: "routed.test", port: 8443, path_prefix: "/api/missing/", header: "X-Key", value: "${MISSING_VAR}" },
       ],
     };
     await writeConfig("fw-config", firewallConfig);
@@ -313,7 +313,7 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     const fwStarted = await startedAt(fw);
     const egStarted = await startedAt(eg);
 
-    await writeConfig("eg-config", { ...egressConfig, routes: [...(egressConfig.routes as object[]), { name: "v2", host: "other.test", path_prefix: "/v2/", header: "X-Api-Key", value: "${TEST_TOKEN}" }] });
+    await writeConfig("eg-config", { ...egressConfig, routes: [...(egressConfig.routes as object[]), { name: "v2", host: "other.test", port: 8443, path_prefix: "/v2/", header: "X-Api-Key", value: "${TEST_TOKEN}" }] });
     await writeConfig("fw-config", { ...firewallConfig, allow: ["routed.test", "other.test"], intercept: { ...(firewallConfig.intercept as object), passthrough: ["routed.test", "other.test"] }, dlp: { ...(firewallConfig.dlp as object), canary_exempt: [] } });
     await docker(["kill", "-s", "HUP", eg]);
     await docker(["kill", "-s", "HUP", fw]);

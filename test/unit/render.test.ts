@@ -263,7 +263,7 @@ agents:
     const c = renderEgressConfig(planOf("everything"))!;
     expect(egressConfigSchema.parse(c)).toEqual(c);
     expect(c.upstream_proxy).toBe("http://bottle-firewall-everything-7f3a:8888");
-    expect(c.routes[0]).toEqual({ name: "github", host: "api.github.com", path_prefix: "/repos/acme/", header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" });
+    expect(c.routes[0]).toEqual({ name: "github", host: "api.github.com", port: 443, path_prefix: "/repos/acme/", header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" });
   });
 });
 

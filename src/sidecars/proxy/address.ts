@@ -97,6 +97,9 @@ const BLOCKED_V6: readonly BlockedRange[] = [
   // IPv4-compatible (deprecated) and NAT64/6to4/Teredo embed IPv4 addresses
   // whose reach we cannot judge from here: refuse them all.
   { cidr: "::/96", label: "IPv4-compatible" },
+  // IPv4-translated (SIIT, RFC 2765): ::ffff:0:a.b.c.d. (IPv4-mapped
+  // ::ffff:a.b.c.d is judged as the IPv4 address it maps.)
+  { cidr: "::ffff:0:0:0/96", label: "IPv4-translated" },
   { cidr: "64:ff9b::/96", label: "NAT64" },
   { cidr: "64:ff9b:1::/48", label: "NAT64" },
   { cidr: "100::/64", label: "discard" },

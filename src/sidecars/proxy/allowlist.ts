@@ -1,6 +1,7 @@
 // Domain allowlist: exact names and `*.suffix` patterns. `*.example.com`
 // matches any subdomain at any depth but not `example.com` itself, the way
 // TLS wildcards and most proxy allowlists read it (list both to allow both).
+import { isIP } from "node:net";
 
 export interface Allowlist {
   exact: Set<string>;
@@ -18,7 +19,12 @@ export function compileAllowlist(patterns: readonly string[]): Allowlist {
   return { exact, suffixes };
 }
 
-/** `host` must already be canonical (lowercase, no trailing dot): see parseHost. */
+/**
+ * `host` must already be canonical (lowercase, no trailing dot): see
+ * parseHost. A wildcard never matches an IP literal (`*.0.0.1` is not a
+ * way to allow 127.0.0.1): addresses are allowed only by exact entry.
+ */
 export function isAllowed(list: Allowlist, host: string): boolean {
-  return list.exact.has(host) || list.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
+  if (list.exact.has(host)) return true;
+  return list.suffixes.length > 0 && isIP(host) === 0 && list.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
 }

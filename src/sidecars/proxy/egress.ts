@@ -7,15 +7,20 @@ import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
-import { egressConfigSchema, type EgressConfig } from "../../sidecar-config/egress.js";
+import type { Readable, Transform } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from "node:zlib";
+import { egressConfigSchema, type EgressConfig, type EgressRouteConfig } from "../../sidecar-config/egress.js";
 import { parseHost } from "./address.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
-import { authorityOf, endToEndHeaders, type AbsoluteTarget, type HostPort } from "./http-message.js";
-import type { EventLog } from "./log.js";
-import { dial, ProxyServer } from "./proxy-server.js";
-import { relayResponse } from "./relay.js";
-import { compileRoutes, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpFinding, type DlpPolicy } from "./dlp.js";
+import { headerValue, scanHostNames } from "./host-names.js";
+import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
+import type { EventLog, LogFields } from "./log.js";
+import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
+import { credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
+import { readBody, relayResponse } from "./relay.js";
+import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
 import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
 
 export interface EgressState {
@@ -26,6 +31,12 @@ export interface EgressState {
   firewall: { host: string; port: number };
   tunnelAgent: ConnectTunnelAgent;
   httpAgent: HttpAgent;
+  /**
+   * DLP for what egress sees in clear: requests to routed hosts (which the
+   * firewall tunnels untouched, so egress is the only one who can scan them)
+   * and every host name. The credentials egress holds are its canaries.
+   */
+  dlp: DlpPolicy;
 }
 
 interface RoutedTunnel {
@@ -33,11 +44,16 @@ interface RoutedTunnel {
   port: number;
 }
 
-export async function buildEgressState(configFile: string): Promise<EgressState> {
+/** Env names the routes' header templates reference. */
+const routeEnvNames = (routes: readonly EgressRouteConfig[]) => [...new Set(routes.flatMap((r) => [...r.value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!)))];
+
+export async function buildEgressState(configFile: string, env: NodeJS.ProcessEnv = process.env): Promise<EgressState> {
   const config = await loadConfigFile(configFile, egressConfigSchema);
   const url = new URL(config.upstream_proxy);
   const firewall = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80) };
   const [issuer, trust] = await Promise.all([loadCertificateAuthority(config.ca_cert, config.ca_key), loadUpstreamTrust(config.upstream_ca_files)]);
+  // Unset or short values are reported by the route itself when used; no warnings here.
+  const { policy: dlp } = buildDlpPolicy({ enabled: true, canary_env: routeEnvNames(config.routes), canary_exempt: [] }, env);
   return {
     config,
     routes: compileRoutes(config.routes),
@@ -46,6 +62,7 @@ export async function buildEgressState(configFile: string): Promise<EgressState>
     firewall,
     tunnelAgent: new ConnectTunnelAgent(firewall.host, firewall.port),
     httpAgent: new HttpAgent({ keepAlive: true, maxFreeSockets: 64 }),
+    dlp,
   };
 }
 
@@ -55,97 +72,216 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
     res.end(message.endsWith("\n") ? message : `${message}\n`);
   };
 
-  const proxy: ProxyServer<RoutedTunnel> = new ProxyServer<RoutedTunnel>({
-    health: () => ({ mode: "egress", routes: state.current.config.routes.length }),
+  const proxy: ProxyServer<RoutedTunnel> = new ProxyServer<RoutedTunnel>(
+    {
+      health: () => ({ mode: "egress", routes: state.current.config.routes.length, connections: proxy.connections }),
+      onLimit: (limit, detail) => log("limit", { limit, ...(detail as LogFields) }),
 
-    // Plain HTTP goes to the firewall as a proxy request. Routes are never
-    // applied here: a credential must not cross the network in cleartext.
-    onHttpRequest(req: IncomingMessage, res: ServerResponse, target: AbsoluteTarget) {
-      const started = Date.now();
-      const s = state.current;
-      const headers = endToEndHeaders(req.rawHeaders);
-      headers.push("Host", authorityOf(target.host, target.port, 80));
-      const upstream = httpRequest({ host: s.firewall.host, port: s.firewall.port, method: req.method, path: req.url, headers, agent: s.httpAgent });
-      const host = parseHost(target.host).name;
-      relayResponse(req, res, upstream, undefined, (o) => {
-        if (o.error && !res.headersSent) reply(res, 502, `bot-bottle egress: cannot reach the firewall (${o.error})`);
-        log("request", { host, port: target.port, method: req.method ?? "", scheme: "http", route: "", status: o.status ?? 502, bytes: o.bytes, ms: Date.now() - started, ...(o.error ? { error: o.error } : {}) });
-      });
-    },
+      // Plain HTTP goes to the firewall as a proxy request. Routes are never
+      // applied here: a credential must not cross the network in cleartext.
+      onHttpRequest(req: IncomingMessage, res: ServerResponse, target: AbsoluteTarget) {
+        const started = Date.now();
+        const s = state.current;
+        const host = parseHost(target.host).name;
+        const inName = scanHostNames(s.dlp, [target.host, req.headers.host]);
+        if (inName) {
+          reply(res, 403, `bot-bottle egress: blocked by dlp: ${describeFinding(inName)}`);
+          return log("request", { host: "(withheld)", port: target.port, method: req.method ?? "", scheme: "http", route: "", decision: "blocked", rule: "dlp", dlp_rule: inName.rule, status: 403, ms: Date.now() - started });
+        }
+        const headers = endToEndHeaders(req.rawHeaders);
+        headers.push("Host", authorityOf(target.host, target.port, 80));
+        const upstream = httpRequest({ host: s.firewall.host, port: s.firewall.port, method: req.method, path: req.url, headers, agent: s.httpAgent });
+        relayResponse(req, res, upstream, undefined, (o) => {
+          if (o.error && !res.headersSent) reply(res, 502, `bot-bottle egress: cannot reach the firewall (${o.error})`);
+          log("request", { host, port: target.port, method: req.method ?? "", scheme: "http", route: "", status: o.status ?? 502, bytes: o.bytes, ms: Date.now() - started, ...(o.error ? { error: o.error } : {}) });
+        });
+      },
 
-    onConnect(req, socket: Duplex, head, target: HostPort) {
-      const started = Date.now();
-      const s = state.current;
-      const host = parseHost(target.host).name;
-      if (s.routes.has(host)) {
-        s.issuer.contextFor(host).then(
-          (ctx) => {
-            proxy.intercept(socket, head, { host, port: target.port }, ctx);
-            log("connect", { host, port: target.port, tls: "intercepted", status: 200, ms: Date.now() - started });
+      onConnect(req, socket: Duplex, head, target: HostPort) {
+        const started = Date.now();
+        const s = state.current;
+        // Before anything else: a secret in the name would leave in the firewall's DNS query.
+        const inName = scanHostNames(s.dlp, [target.host, headerValue(req.rawHeaders, "host")]);
+        if (inName) {
+          writeRawResponse(socket, 403, `bot-bottle egress: blocked by dlp: CONNECT: ${describeFinding(inName)}`);
+          return log("connect", { host: "(withheld)", port: target.port, decision: "blocked", rule: "dlp", dlp_rule: inName.rule, status: 403, ms: Date.now() - started });
+        }
+        const host = parseHost(target.host).name;
+        if (isRouted(s.routes, host, target.port)) {
+          s.issuer.contextFor(host).then(
+            (ctx) => {
+              proxy.intercept(socket, head, { host, port: target.port }, ctx);
+              log("connect", { host, port: target.port, tls: "intercepted", status: 200, ms: Date.now() - started });
+            },
+            (err: Error) => {
+              socket.destroy();
+              log("error", { where: "certificate", host, message: err.message });
+            },
+          );
+          return;
+        }
+        // Unrouted: forward the CONNECT itself, so the client sees the
+        // firewall's own answer (200, or 403 with its reason) byte for byte.
+        dial(s.firewall.host, s.firewall.port, undefined, true).then(
+          async (fw) => {
+            fw.write(`CONNECT ${req.url} HTTP/1.1\r\nHost: ${req.url}\r\n\r\n`);
+            const { up, down } = await proxy.splice(socket, head, fw, false);
+            log("tunnel_closed", { host, port: target.port, route: "", bytes_up: up, bytes: down, ms: Date.now() - started });
           },
-          (err: Error) => {
-            socket.destroy();
-            log("error", { where: "certificate", host, message: err.message });
+          (err: NodeJS.ErrnoException) => {
+            socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nbot-bottle egress: cannot reach the firewall (${err.code ?? "error"})\n`);
+            log("connect", { host, port: target.port, status: 502, error: err.code ?? "error", ms: Date.now() - started });
           },
         );
-        return;
-      }
-      // Unrouted: forward the CONNECT itself, so the client sees the
-      // firewall's own answer (200, or 403 with its reason) byte for byte.
-      dial(s.firewall.host, s.firewall.port, undefined, true).then(
-        async (fw) => {
-          fw.write(`CONNECT ${req.url} HTTP/1.1\r\nHost: ${req.url}\r\n\r\n`);
-          const { up, down } = await proxy.splice(socket, head, fw, false);
-          log("tunnel_closed", { host, port: target.port, route: "", bytes_up: up, bytes: down, ms: Date.now() - started });
-        },
-        (err: NodeJS.ErrnoException) => {
-          socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nbot-bottle egress: cannot reach the firewall (${err.code ?? "error"})\n`);
-          log("connect", { host, port: target.port, status: 502, error: err.code ?? "error", ms: Date.now() - started });
-        },
-      );
-    },
+      },
 
-    onInterceptedRequest(req, res, tunnel) {
-      const started = Date.now();
-      const s = state.current;
-      const base = { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https" };
-      const norm = normalizeTarget(req.url ?? "");
-      if (!norm) {
-        reply(res, 400, "bot-bottle egress: expected an origin-form request target");
-        return log("request", { ...base, route: "", status: 400, ms: Date.now() - started });
-      }
-      const route = selectRoute(s.routes, tunnel.host, norm.pathname);
-      const routeFields = { route: route?.name ?? "", path_prefix: route?.path_prefix ?? "", header: route?.header.toLowerCase() ?? "" };
-      const headers = endToEndHeaders(req.rawHeaders, route ? new Set([route.header.toLowerCase()]) : undefined);
-      if (route) {
-        const rendered = renderHeaderValue(route.value, env);
-        if (!rendered.ok) {
-          reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${rendered.reason}`);
-          return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
+      onInterceptedRequest(req, res, tunnel) {
+        const started = Date.now();
+        const s = state.current;
+        const base = { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https" };
+        const refuse = (status: number, message: string, fields: LogFields = {}) => {
+          reply(res, status, `bot-bottle egress: ${message}`);
+          log("request", { ...base, route: "", status, decision: "blocked", ...fields, ms: Date.now() - started });
+        };
+        const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
+        if (!target.ok) return refuse(400, target.reason, { rule: "tunnel-target" });
+        const norm = normalizeTarget(target.target);
+        if (!norm) return refuse(400, "expected an origin-form request target", { rule: "tunnel-target" });
+        const choice = selectRoute(s.routes, tunnel.host, tunnel.port, norm.pathname);
+        if ("refused" in choice) return refuse(400, choice.refused, { rule: "route-path" });
+        const route = choice.route;
+        const routeFields = { route: route?.name ?? "", path_prefix: route?.path_prefix ?? "", header: route?.header.toLowerCase() ?? "" };
+        const dropped = route ? new Set([route.header.toLowerCase()]) : undefined;
+        let rendered: { value: string; needles: Buffer[] } | undefined;
+        if (route) {
+          const r = renderHeaderValue(route.value, env);
+          if (!r.ok) {
+            reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${r.reason}`);
+            return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
+          }
+          rendered = { value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) };
         }
-        headers.push(route.header, rendered.value);
-      }
-      headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
-      const options: TlsRequestOptions = {
-        host: tunnel.host,
-        port: tunnel.port,
-        method: req.method,
-        path: norm.target,
-        headers,
-        agent: s.tunnelAgent,
-        secureContext: s.trust,
-        ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-      };
-      const upstream = httpsRequest(options);
-      relayResponse(req, res, upstream, undefined, (o) => {
-        if (o.error && !res.headersSent) {
-          // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
-          if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
-          else reply(res, 502, `bot-bottle egress: request to "${tunnel.host}" failed: ${o.error}`);
-        }
-        log("request", { ...base, ...routeFields, status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502), bytes: o.bytes, ms: Date.now() - started, ...(o.error ? { error: o.error } : {}) });
-      });
+        void scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped).then((scan) => {
+          if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
+          if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
+          const headers = endToEndHeaders(req.rawHeaders, dropped);
+          if (route && rendered) headers.push(route.header, rendered.value);
+          headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
+          const options: TlsRequestOptions = {
+            host: tunnel.host,
+            port: tunnel.port,
+            method: req.method,
+            path: norm.target,
+            headers,
+            agent: s.tunnelAgent,
+            secureContext: s.trust,
+            ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+          };
+          const upstream = httpsRequest(options);
+          let masked = 0;
+          const transformResponse = rendered
+            ? (upRes: IncomingMessage, h: string[]) => {
+                const t = redactedResponse(upRes, h, rendered.needles);
+                if ("masked" in t) masked = t.masked;
+                return t;
+              }
+            : undefined;
+          relayResponse(
+            req,
+            res,
+            upstream,
+            scan.body,
+            (o) => {
+              if (o.error && !res.headersSent) {
+                // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
+                if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
+                else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: request to "${tunnel.host}" failed: ${o.error}`);
+              }
+              log("request", {
+                ...base,
+                ...routeFields,
+                status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502),
+                bytes: o.bytes,
+                ms: Date.now() - started,
+                ...(masked ? { credential_masked: masked } : {}),
+                ...(o.error ? { error: o.error } : {}),
+              });
+            },
+            { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
+          );
+        }, (err: unknown) => {
+          if (!res.headersSent) reply(res, 502, "bot-bottle egress: failed to handle the request");
+          log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
+        });
+      },
     },
-  });
+    toProxyLimits(state.current.config.limits),
+  );
   return proxy;
+}
+
+type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { body: Buffer | undefined };
+
+/**
+ * DLP over the agent's own request to a routed host, before egress adds
+ * the credential: URL, headers (less the one egress replaces) and body.
+ */
+async function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined): Promise<AgentScan> {
+  const read = await readBody(req, MAX_SCANNED_BODY);
+  if (read === "too-large") return { tooLarge: true };
+  const body = read.length || req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined ? read : undefined;
+  const headers = headerPairs(req.rawHeaders).filter(([n]) => !dropped?.has(n.toLowerCase()));
+  const contentEncoding = req.headers["content-encoding"];
+  const finding = scanRequest(policy, { host, url: target, headers, ...(body ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}) });
+  return finding ? { finding } : { body };
+}
+
+/**
+ * The response to an injected request, with the credential masked in
+ * headers and body. A compressed body is decoded first (and sent decoded),
+ * since a credential inside gzip cannot be found as bytes; an encoding we
+ * cannot decode is refused rather than passed unchecked.
+ */
+function redactedResponse(upRes: IncomingMessage, headers: string[], needles: Buffer[]): { headers: string[]; body: Readable; masked: number } | { refusal: string } {
+  const encodings = (upRes.headers["content-encoding"] ?? "")
+    .split(",")
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e && e !== "identity");
+  const decoders: Transform[] = [];
+  for (const e of encodings.reverse()) {
+    const d = decoderFor(e);
+    if (!d) return { refusal: `bot-bottle egress: the response is ${e}-encoded, which egress cannot check for an echoed credential` };
+    decoders.push(d);
+  }
+  const { headers: out, masked } = redactHeaders(
+    decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers,
+    needles,
+  );
+  const redact = new RedactStream(needles);
+  let body: Readable = upRes;
+  for (const d of decoders) body = body.pipe(d);
+  body = body.pipe(redact);
+  return { headers: out, body, masked };
+}
+
+function decoderFor(encoding: string): Transform | undefined {
+  switch (encoding) {
+    case "gzip":
+    case "x-gzip":
+      return createGunzip();
+    case "deflate":
+      return createInflate();
+    case "br":
+      return createBrotliDecompress();
+    case "zstd":
+      return typeof createZstdDecompress === "function" ? createZstdDecompress() : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function dropHeaders(raw: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (!names.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  return out;
 }

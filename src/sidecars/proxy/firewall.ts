@@ -8,15 +8,16 @@ import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import { firewallConfigSchema, type FirewallConfig } from "../../sidecar-config/firewall.js";
-import { parseCidrs } from "./address.js";
+import { parseCidrs, parseHost } from "./address.js";
 import { compileAllowlist, isAllowed, type Allowlist } from "./allowlist.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, ReloadableState } from "./config-file.js";
 import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
 import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpPolicy } from "./dlp.js";
-import { authorityOf, endToEndHeaders, headerPairs, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
-import type { EventLog } from "./log.js";
-import { dial, ProxyServer } from "./proxy-server.js";
+import { headerValue, scanHostNames } from "./host-names.js";
+import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
+import type { EventLog, LogFields } from "./log.js";
+import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { readBody, relayResponse } from "./relay.js";
 
 export interface FirewallState {
@@ -97,11 +98,18 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
   };
 
   const proxy: ProxyServer<CheckedTunnel> = new ProxyServer<CheckedTunnel>({
-    health: () => ({ mode: "firewall", allow: state.current.config.allow.length }),
+    health: () => ({ mode: "firewall", allow: state.current.config.allow.length, connections: proxy.connections }),
+    onLimit: (limit, detail) => log("limit", { limit, ...(detail as LogFields) }),
 
     onHttpRequest(req, res, target: AbsoluteTarget) {
       const started = Date.now();
       void (async () => {
+        // Names first, before the lookup that would carry them out.
+        const inName = scanHostNames(state.current.dlp, [target.host, req.headers.host]);
+        if (inName) {
+          refuse(res, 403, "dlp", describeFinding(inName));
+          return log("request", { decision: "blocked", rule: "dlp", dlp_rule: inName.rule, location: inName.location, host: "(withheld)", port: target.port, method: req.method ?? "", scheme: "http", status: 403, ms: Date.now() - started });
+        }
         const dest = await checkDestination(state.current.destinations, target.host);
         if (!dest.ok) {
           refuse(res, dest.status, dest.rule, dest.reason);
@@ -118,17 +126,19 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       const started = Date.now();
       void (async () => {
         const s = state.current;
+        // Agents can smuggle data in the CONNECT target, its Host header and
+        // its other headers: all scanned before the name is resolved.
+        const inName = scanHostNames(s.dlp, [target.host, headerValue(req.rawHeaders, "host")]);
+        const finding = inName ?? scanRequest(s.dlp, { host: parseHost(target.host).name, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
+        if (finding) {
+          writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT: ${describeFinding(finding)}`);
+          return log("connect", { host: "(withheld)", port: target.port, method: "CONNECT", decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, status: 403, ms: Date.now() - started });
+        }
         const dest = await checkDestination(s.destinations, target.host);
         const base = { host: dest.host, port: target.port, method: "CONNECT" };
         if (!dest.ok) {
           writeRawResponse(socket, dest.status, `bot-bottle firewall: blocked by ${dest.rule}: ${dest.reason}`);
           return log("connect", { ...base, decision: "blocked", rule: dest.rule, status: dest.status, ms: Date.now() - started });
-        }
-        // Agents can smuggle data in the CONNECT line and its headers too.
-        const finding = scanRequest(s.dlp, { host: dest.host, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
-        if (finding) {
-          writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT to "${dest.host}": ${describeFinding(finding)}`);
-          return log("connect", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, status: 403, ms: Date.now() - started });
         }
         const tunnel = { host: dest.host, address: dest.address, port: target.port };
         if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
@@ -144,8 +154,11 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
           return log("connect", { ...base, decision: "failed", rule: "upstream", error: code, status: 502, ms: Date.now() - started });
         }
         log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "passthrough", status: 200, ms: Date.now() - started });
-        const { up, down } = await proxy.splice(socket, head, upstream);
-        log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: up, bytes: down, ms: Date.now() - started });
+        // Passthrough is still held to the checked host: the SNI in the
+        // client's ClientHello must name it (a shared frontend routes by SNI).
+        const outcome = await proxy.passthrough(socket, head, upstream, dest.host, isIP(dest.host) !== 0);
+        if (!outcome.ok) return log("tunnel_refused", { host: dest.host, port: target.port, rule: "sni", reason: outcome.reason, ms: Date.now() - started });
+        log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: outcome.up, bytes: outcome.down, ms: Date.now() - started });
       })().catch((err: unknown) => {
         writeRawResponse(socket, 502, "bot-bottle firewall: failed to handle CONNECT");
         log("error", { where: "connect", message: String((err as Error)?.message ?? err) });
@@ -159,11 +172,17 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
         refuse(res, 403, "allowlist", `host "${tunnel.host}" is not in the allowlist`);
         return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
       }
-      forward(req, res, "https", tunnel, req.url ?? "/", started).catch((err: unknown) => {
+      // Inside a tunnel only the tunnel's own authority is served.
+      const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
+      if (!target.ok) {
+        refuse(res, 400, "tunnel-target", target.reason);
+        return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "tunnel-target", status: 400, ms: 0 });
+      }
+      forward(req, res, "https", tunnel, target.target, started).catch((err: unknown) => {
         if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
         log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
       });
     },
-  });
+  }, toProxyLimits(state.current.config.limits));
   return proxy;
 }

@@ -97,6 +97,32 @@ export function parseAbsoluteTarget(url: string | undefined): AbsoluteTarget | u
   return { host: m[1]!, port, path: rest.startsWith("?") ? `/${rest}` : rest };
 }
 
+export type TunnelTarget = { ok: true; target: string } | { ok: false; reason: string };
+
+/**
+ * The one rule for request targets inside a CONNECT tunnel (both proxies):
+ * origin-form (`/path?query`) passes as is; absolute-form passes only when
+ * its authority is the tunnel's own (then it is rewritten to origin-form);
+ * anything else (another host, `*`, authority-form) is refused. Forwarding a
+ * foreign absolute-form target would let a shared frontend (CDN, ingress)
+ * that routes by the target reach a host the tunnel was never checked for.
+ * `tunnelHost` must be canonical (see parseHost).
+ */
+export function tunnelRequestTarget(url: string | undefined, tunnelHost: string, tunnelPort: number, canonicalHost: (raw: string) => string): TunnelTarget {
+  const target = url ?? "";
+  if (target.startsWith("/")) return { ok: true, target };
+  const m = /^https?:\/\/(?:[^@/?#]*@)?(\[[^\]]+\]|[^:/?#[\]]+)(?::(\d{1,5}))?([/?][^#]*)?(?:#.*)?$/i.exec(target);
+  if (!m) return { ok: false, reason: "inside a tunnel only origin-form request targets (/path) are forwarded" };
+  const scheme = target.slice(0, target.indexOf(":")).toLowerCase();
+  const port = m[2] ? Number(m[2]) : scheme === "https" ? 443 : 80;
+  if (/^https?:\/\/[^/?#]*@/i.test(target)) return { ok: false, reason: "request target carries userinfo" };
+  if (canonicalHost(m[1]!) !== tunnelHost || port !== tunnelPort) {
+    return { ok: false, reason: `request target names another authority than the tunnel's ("${authorityOf(tunnelHost, tunnelPort, 0)}")` };
+  }
+  const rest = m[3] ?? "/";
+  return { ok: true, target: rest.startsWith("?") ? `/${rest}` : rest };
+}
+
 /** The Host header value for a canonical host. */
 export function authorityOf(host: string, port: number, defaultPort: number): string {
   const h = host.includes(":") ? `[${host}]` : host;

@@ -5,10 +5,21 @@
 import { get } from "node:http";
 import { parseArgs, USAGE } from "./cli-args.js";
 import { ConfigError, ReloadableState } from "./config-file.js";
-import { buildEgressState, createEgress } from "./egress.js";
-import { buildFirewallState, createFirewall } from "./firewall.js";
+import type { ProxyLimitsConfig } from "../../sidecar-config/proxy-limits.js";
+import { buildEgressState, createEgress, type EgressState } from "./egress.js";
+import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
 import { createEventLog, flushLog } from "./log.js";
-import type { ProxyServer } from "./proxy-server.js";
+import { toProxyLimits, type ProxyServer } from "./proxy-server.js";
+
+// Node's default action for SIGHUP is to exit, and the host may reload us
+// while we are still starting (an approval right after start). Take the
+// signal over before anything else runs; a reload asked for before the first
+// config is loaded is done once it is.
+let hangupPending = false;
+let onHangup = () => {
+  hangupPending = true;
+};
+process.on("SIGHUP", () => onHangup());
 
 function health(port: number): Promise<number> {
   return new Promise((resolve) => {
@@ -23,18 +34,28 @@ function health(port: number): Promise<number> {
 
 async function serve(mode: "firewall" | "egress", configFile: string, port: number): Promise<void> {
   const log = createEventLog(mode);
-  const onReload = (err?: Error) =>
-    err ? log("config_reload_refused", { file: configFile, message: err.message }) : log("config_reloaded", { file: configFile });
-  let proxy: ProxyServer<unknown>;
+  let proxy: ProxyServer<unknown> | undefined;
+  const onReload = (limits: () => ProxyLimitsConfig) => (err?: Error) => {
+    if (err) return log("config_reload_refused", { file: configFile, message: err.message });
+    proxy?.setLimits(toProxyLimits(limits()));
+    log("config_reloaded", { file: configFile });
+  };
   if (mode === "firewall") {
-    const state = await ReloadableState.create(() => buildFirewallState(configFile, process.env, log), onReload);
+    const state: ReloadableState<FirewallState> = await ReloadableState.create(
+      () => buildFirewallState(configFile, process.env, log),
+      onReload(() => state.current.config.limits),
+    );
     proxy = createFirewall(state, log) as ProxyServer<unknown>;
-    process.on("SIGHUP", () => void state.reload());
+    onHangup = () => void state.reload();
   } else {
-    const state = await ReloadableState.create(() => buildEgressState(configFile), onReload);
+    const state: ReloadableState<EgressState> = await ReloadableState.create(
+      () => buildEgressState(configFile, process.env),
+      onReload(() => state.current.config.limits),
+    );
     proxy = createEgress(state, log) as ProxyServer<unknown>;
-    process.on("SIGHUP", () => void state.reload());
+    onHangup = () => void state.reload();
   }
+  if (hangupPending) onHangup();
   await proxy.listen(port);
   log("listening", { port });
   const stop = () => {

@@ -12,6 +12,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket, type SecureContext } from "node:tls";
+import { DEFAULT_PROXY_LIMITS, type ProxyLimitsConfig } from "../../sidecar-config/proxy-limits.js";
+import { ALERT_UNRECOGNIZED_NAME, parseClientHello } from "./client-hello.js";
 import { parseAbsoluteTarget, parseConnectHead, parseConnectTarget, writeRawResponse, type AbsoluteTarget, type ConnectRequest, type HostPort } from "./http-message.js";
 
 export interface ProxyHandlers<T> {
@@ -21,12 +23,36 @@ export interface ProxyHandlers<T> {
   /** A request decrypted from a tunnel the handler chose to intercept. */
   onInterceptedRequest(req: IncomingMessage, res: ServerResponse, tunnel: T): void;
   health(): Record<string, unknown>;
+  /** A connection was cut by a limit (cap, or a timeout of some connection state): for the decision log. */
+  onLimit?(limit: LimitKind, detail: Record<string, unknown>): void;
 }
+
+export type LimitKind = "max_connections" | "head_timeout" | "handshake_timeout" | "idle_timeout";
+
+/**
+ * Per proxy process, i.e. per bottle. Every connection state has a timeout:
+ * the request head, the TLS ClientHello of a tunnel, and idleness (no byte
+ * either way) once established; and the number of open client connections
+ * is capped, so one agent cannot exhaust the sidecar's sockets or memory.
+ */
+export interface ProxyLimits {
+  maxConnections: number;
+  headTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export function toProxyLimits(c: ProxyLimitsConfig): ProxyLimits {
+  return { maxConnections: c.max_connections, headTimeoutMs: c.head_timeout_s * 1000, handshakeTimeoutMs: c.handshake_timeout_s * 1000, idleTimeoutMs: c.idle_timeout_s * 1000 };
+}
+
+export const DEFAULT_LIMITS: ProxyLimits = toProxyLimits(DEFAULT_PROXY_LIMITS);
+
+/** What a passthrough tunnel came to: spliced (with byte counts) or refused before any byte went upstream. */
+export type PassthroughOutcome = { ok: true; sni: string | undefined; up: number; down: number } | { ok: false; reason: string };
 
 const CONNECTED = "HTTP/1.1 200 Connection Established\r\n\r\n";
 const CONNECT_PREFIX = Buffer.from("CONNECT ");
-/** How long a client may take to send a complete request head (node's headersTimeout default). */
-const HEAD_TIMEOUT_MS = 60_000;
 const NOT_A_PROXY_REQUEST = "bot-bottle proxy: expected an absolute-form http:// request or CONNECT (set this address as HTTP_PROXY/HTTPS_PROXY)";
 
 export class ProxyServer<T> {
@@ -37,9 +63,15 @@ export class ProxyServer<T> {
   /** Connections whose first request head is still arriving: since when, and how to stop reading it. */
   readonly #awaitingHead = new Map<Socket, { since: number; stop: () => void }>();
   readonly #headTimer: NodeJS.Timeout;
+  #limits: ProxyLimits = DEFAULT_LIMITS;
 
-  constructor(private readonly handlers: ProxyHandlers<T>) {
-    const options = { keepAliveTimeout: 65_000, headersTimeout: HEAD_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
+  constructor(
+    private readonly handlers: ProxyHandlers<T>,
+    limits: ProxyLimits = DEFAULT_LIMITS,
+  ) {
+    // Node checks head timeouts in a sweep (every 30 s by default): often
+    // enough that a short head timeout means what it says.
+    const options = { keepAliveTimeout: 65_000, requestTimeout: 0, noDelay: true, connectionsCheckingInterval: 500 };
     this.server = createServer(options, (req, res) => this.#onRequest(req, res));
     // The http.Server keeps listening (its timeouts, connection tracking and
     // close() stay as they are); only its 'connection' listener is put
@@ -48,19 +80,51 @@ export class ProxyServer<T> {
     if (!httpConnection || others.length) throw new Error("http.Server has an unexpected set of 'connection' listeners");
     this.server.removeListener("connection", httpConnection);
     this.server.on("connection", (s: Socket) => {
+      if (this.#open.size >= this.#limits.maxConnections) return this.#refuseOverCap(s);
       this.#track(s);
       this.#readFirstHead(s, httpConnection);
     });
     // A CONNECT that follows other requests on a kept-alive connection still arrives here.
     this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onConnect({ url: req.url ?? "", rawHeaders: req.rawHeaders }, socket, head));
     this.server.on("clientError", (_err, socket: Duplex) => writeRawResponse(socket, 400, "bot-bottle proxy: malformed request"));
-    this.#headTimer = setInterval(() => this.#expireSlowHeads(), 5_000).unref();
+    this.#headTimer = setInterval(() => this.#expireSlowHeads(), 1_000).unref();
     this.#mitm = createServer(options, (req, res) => {
       const tunnel = this.#tunnels.get(req.socket);
       if (tunnel === undefined) return void res.destroy();
       this.handlers.onInterceptedRequest(req, res, tunnel);
     });
-    this.#mitm.on("clientError", (_err, socket: Duplex) => socket.destroy());
+    this.#mitm.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Node's own head timeout on a decrypted connection: say so, like the outer server does.
+      if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+        this.handlers.onLimit?.("head_timeout", { tls: "intercepted" });
+        return writeRawResponse(socket, 408, "bot-bottle proxy: request head not received in time");
+      }
+      writeRawResponse(socket, 400, "bot-bottle proxy: malformed request");
+    });
+    // The decrypting server never listens (connections are handed to it), so
+    // node would never start the sweep that enforces headersTimeout on its
+    // connections; 'listening' is what starts it.
+    this.#mitm.emit("listening");
+    this.setLimits(limits);
+  }
+
+  /** Apply (new) limits: the cap and timeouts count for connections from now on. */
+  setLimits(limits: ProxyLimits): void {
+    this.#limits = limits;
+    for (const srv of [this.server, this.#mitm]) {
+      srv.headersTimeout = limits.headTimeoutMs;
+      // Idle: no byte either way on a kept-alive or busy connection.
+      srv.timeout = limits.idleTimeoutMs;
+    }
+  }
+
+  get limits(): ProxyLimits {
+    return this.#limits;
+  }
+
+  /** Open client connections (for /health and tests). */
+  get connections(): number {
+    return this.#open.size;
   }
 
   listen(port: number, host = "0.0.0.0"): Promise<void> {
@@ -86,8 +150,76 @@ export class ProxyServer<T> {
     if (head.length) socket.unshift(head);
     const tls = new TLSSocket(socket as Socket, { isServer: true, secureContext: context, ALPNProtocols: ["http/1.1"] });
     tls.on("error", () => socket.destroy());
+    // Until the handshake is done, the (shorter) handshake timeout applies;
+    // after it, the decrypting server's own idle and head timeouts.
+    const handshake = setTimeout(() => {
+      this.handlers.onLimit?.("handshake_timeout", { tls: "intercepted" });
+      socket.destroy();
+    }, this.#limits.handshakeTimeoutMs).unref();
+    tls.once("secure", () => clearTimeout(handshake));
+    tls.once("close", () => clearTimeout(handshake));
     this.#tunnels.set(tls, tunnel);
     this.#mitm.emit("connection", tls);
+  }
+
+  /**
+   * Answer CONNECT with 200, read the client's TLS ClientHello without
+   * terminating TLS, and splice to `upstream` only if the SNI it asks for is
+   * `host` (case-insensitive, trailing dot ignored). A missing SNI passes
+   * only when `ipLiteral` (clients send none for IP addresses). Anything
+   * that is not a TLS ClientHello, or a mismatch, ends the tunnel with a TLS
+   * alert before a single byte reaches the upstream.
+   */
+  passthrough(socket: Duplex, head: Buffer, upstream: Socket, host: string, ipLiteral: boolean): Promise<PassthroughOutcome> {
+    socket.write(CONNECTED);
+    return new Promise((resolve) => {
+      let buf = head;
+      let settled = false;
+      const refuse = (reason: string, alert: boolean) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        upstream.destroy();
+        if (alert && socket.writable) {
+          socket.end(ALERT_UNRECOGNIZED_NAME);
+          setTimeout(() => socket.destroy(), 1_000).unref();
+        } else socket.destroy();
+        resolve({ ok: false, reason });
+      };
+      const timer = setTimeout(() => {
+        this.handlers.onLimit?.("handshake_timeout", { tls: "passthrough", host });
+        refuse("no TLS ClientHello in time", false);
+      }, this.#limits.handshakeTimeoutMs).unref();
+      const onClose = () => refuse("the client closed the tunnel before its ClientHello", false);
+      const cleanup = () => {
+        clearTimeout(timer);
+        socket.off("data", onData);
+        socket.off("close", onClose);
+        socket.off("end", onClose);
+      };
+      const check = () => {
+        const hello = parseClientHello(buf);
+        if (hello.kind === "incomplete") return;
+        if (hello.kind === "invalid") return refuse(hello.reason, true);
+        const names = hello.serverNames.map((n) => n.toLowerCase().replace(/\.+$/, ""));
+        if (names.length === 0 && !ipLiteral) return refuse(`the ClientHello names no server (SNI); "${host}" was CONNECTed`, true);
+        const other = names.find((n) => n !== host);
+        if (other !== undefined) return refuse(`the ClientHello asks for "${other}" (SNI) but "${host}" was CONNECTed`, true);
+        settled = true;
+        cleanup();
+        socket.pause();
+        const sni = names[0];
+        void this.splice(socket, buf, upstream, false).then(({ up, down }) => resolve({ ok: true, sni, up, down }));
+      };
+      const onData = (chunk: Buffer) => {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        check();
+      };
+      socket.on("data", onData);
+      socket.once("close", onClose);
+      socket.once("end", onClose);
+      if (buf.length) check();
+    });
   }
 
   /**
@@ -108,6 +240,12 @@ export class ProxyServer<T> {
         resolve({ up: upstream.bytesWritten, down: upstream.bytesRead });
       };
       if (sendEstablished) socket.write(CONNECTED);
+      // Idle: every read from and write to the client resets this, so it
+      // fires only when neither side has moved a byte for the whole period.
+      (socket as Partial<Socket>).setTimeout?.(this.#limits.idleTimeoutMs, () => {
+        this.handlers.onLimit?.("idle_timeout", { tls: "passthrough" });
+        finish();
+      });
       if (head.length) upstream.write(head);
       socket.pipe(upstream);
       if (relay) relay.attach(socket);
@@ -115,6 +253,15 @@ export class ProxyServer<T> {
       socket.on("error", finish).on("close", finish);
       upstream.on("error", finish).on("close", finish);
     });
+  }
+
+  /** Over the cap: tell the agent plainly (it reads this as the answer to its request) and close. */
+  #refuseOverCap(s: Socket): void {
+    const max = this.#limits.maxConnections;
+    this.handlers.onLimit?.("max_connections", { max });
+    s.on("error", () => s.destroy());
+    writeRawResponse(s, 503, `bot-bottle proxy: too many open connections from this bottle (limit ${max}); close idle connections and retry`);
+    s.destroySoon();
   }
 
   #track(s: Socket): void {
@@ -172,10 +319,11 @@ export class ProxyServer<T> {
   }
 
   #expireSlowHeads(): void {
-    const deadline = Date.now() - HEAD_TIMEOUT_MS;
+    const deadline = Date.now() - this.#limits.headTimeoutMs;
     for (const [socket, { since, stop }] of this.#awaitingHead) {
       if (since > deadline) continue;
       stop();
+      this.handlers.onLimit?.("head_timeout", {});
       socket.on("error", () => socket.destroy());
       writeRawResponse(socket, 408, "bot-bottle proxy: request head not received in time");
       socket.destroySoon();

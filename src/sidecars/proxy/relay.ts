@@ -2,6 +2,7 @@
 // ClientRequest: body in (buffered or streamed), response out, with the
 // numbers the decision log needs.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { endToEndHeaders } from "./http-message.js";
 
 export interface RelayOutcome {
@@ -34,7 +35,19 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer | "t
   });
 }
 
-export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void): void {
+/** How a relay may shape the response on its way to the client. */
+export interface RelayOptions {
+  /** Upstream silence (no byte either way) after which the exchange fails with 504. */
+  idleTimeoutMs?: number;
+  /**
+   * Replace the response's end-to-end headers and body stream (egress masks
+   * echoed credentials this way). Return undefined to refuse the response:
+   * the client then gets `refusal` as a 502.
+   */
+  transformResponse?: (upRes: IncomingMessage, headers: string[]) => { headers: string[]; body: Readable } | { refusal: string };
+}
+
+export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void, options: RelayOptions = {}): void {
   let finished = false;
   let bytes = 0;
   let status: number | undefined;
@@ -43,15 +56,35 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
     finished = true;
     done({ ...(status !== undefined ? { status } : {}), bytes, ...(error ? { error } : {}), ...(cause ? { cause } : {}) });
   };
+  if (options.idleTimeoutMs) {
+    upstream.setTimeout(options.idleTimeoutMs, () => upstream.destroy(Object.assign(new Error("upstream idle timeout"), { code: "ETIMEDOUT" })));
+  }
   upstream.on("response", (upRes) => {
     status = upRes.statusCode ?? 502;
-    res.writeHead(status, upRes.statusMessage, endToEndHeaders(upRes.rawHeaders));
+    let headers = endToEndHeaders(upRes.rawHeaders);
+    let out: Readable = upRes;
+    if (options.transformResponse) {
+      const t = options.transformResponse(upRes, headers);
+      if ("refusal" in t) {
+        upRes.destroy();
+        status = 502;
+        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${t.refusal}\n`);
+        return end("response refused");
+      }
+      headers = t.headers;
+      out = t.body;
+      if (out !== upRes) out.on("error", () => {
+        res.destroy();
+        end("response aborted");
+      });
+    }
+    res.writeHead(status, upRes.statusMessage, headers);
     upRes.on("data", (c: Buffer) => (bytes += c.length));
     upRes.on("error", () => {
       res.destroy();
       end("response aborted");
     });
-    upRes.pipe(res);
+    out.pipe(res);
     res.once("finish", () => end());
   });
   upstream.on("error", (err: NodeJS.ErrnoException) => {

@@ -3,21 +3,76 @@
 // header value it injects.
 import type { EgressRouteConfig } from "../../sidecar-config/egress.js";
 
+/** Routes by `host:port` (lowercase host), longest path prefix first. */
 export type RouteTable = Map<string, EgressRouteConfig[]>;
 
-/** Routes by lowercase host, longest path prefix first. */
+const key = (host: string, port: number) => `${host.toLowerCase()}:${port}`;
+
 export function compileRoutes(routes: readonly EgressRouteConfig[]): RouteTable {
   const table: RouteTable = new Map();
   for (const r of routes) {
-    const host = r.host.toLowerCase();
-    table.set(host, [...(table.get(host) ?? []), r]);
+    const k = key(r.host, r.port);
+    table.set(k, [...(table.get(k) ?? []), r]);
   }
   for (const list of table.values()) list.sort((a, b) => b.path_prefix.length - a.path_prefix.length);
   return table;
 }
 
-export function selectRoute(table: RouteTable, host: string, pathname: string): EgressRouteConfig | undefined {
-  return table.get(host)?.find((r) => pathname.startsWith(r.path_prefix));
+/** Whether egress intercepts a CONNECT to host:port (some route names exactly that destination). */
+export function isRouted(table: RouteTable, host: string, port: number): boolean {
+  return table.has(key(host, port));
+}
+
+/**
+ * `pathname` is under `prefix` on a segment boundary: `/repos/acme` covers
+ * `/repos/acme` and `/repos/acme/x`, never `/repos/acme-evil`.
+ */
+export function underPrefix(pathname: string, prefix: string): boolean {
+  if (!pathname.startsWith(prefix)) return false;
+  return prefix.endsWith("/") || pathname.length === prefix.length || pathname[prefix.length] === "/";
+}
+
+export type RouteChoice = { route: EgressRouteConfig | undefined } | { refused: string };
+
+/**
+ * The route for a request (by the tunnel's real host and port and the
+ * normalised path). A route applies only when the path is under its prefix
+ * both as sent (normalised) and fully percent-decoded: an upstream that
+ * decodes `%2f` or `%2e` before routing must not see a path outside the
+ * prefix the credential is scoped to. When the two disagree the request is
+ * refused rather than sent with or without the credential.
+ */
+export function selectRoute(table: RouteTable, host: string, port: number, pathname: string): RouteChoice {
+  const route = table.get(key(host, port))?.find((r) => underPrefix(pathname, r.path_prefix));
+  if (!route) return { route: undefined };
+  const decoded = decodedPath(pathname);
+  if (decoded === undefined || !underPrefix(decoded, route.path_prefix)) {
+    return { refused: `the path leaves route "${route.name}"'s prefix ${route.path_prefix} once percent-decoded; send it without encoded separators or dot segments` };
+  }
+  return { route };
+}
+
+/**
+ * What a decoding upstream may take the path to mean: percent-decoded
+ * (up to three rounds, for double encoding), backslashes as slashes, dot
+ * segments resolved. Undefined when it does not decode to a valid path.
+ */
+export function decodedPath(pathname: string): string | undefined {
+  let p = pathname;
+  for (let round = 0; round < 3 && p.includes("%"); round++) {
+    try {
+      p = decodeURIComponent(p);
+    } catch {
+      return undefined;
+    }
+  }
+  if (/[\0\r\n]/.test(p)) return undefined;
+  p = p.replace(/\\/g, "/");
+  try {
+    return new URL(p.replace(/[?#%]/g, encodeURIComponent), "https://route.invalid").pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -68,6 +68,11 @@ describe("blockedRangeOf", () => {
     ["ff02::1", "multicast"],
     ["::ffff:10.0.0.1", "private"],
     ["64:ff9b::7f00:1", "NAT64"],
+    // IPv4-translated (::ffff:0:0:0/96): loopback, metadata and even public ones are refused as a range.
+    ["::ffff:0:7f00:1", "IPv4-translated"],
+    ["::ffff:0:a9fe:a9fe", "IPv4-translated"],
+    ["::ffff:0:808:808", "IPv4-translated"],
+    ["[0:0:0:0:ffff:0:127.0.0.1]", "IPv4-translated"],
     ["2002:7f00:1::", "6to4"],
     ["1.1.1.1", undefined],
     ["172.32.0.1", undefined],

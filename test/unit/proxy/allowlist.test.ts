@@ -16,4 +16,13 @@ describe("allowlist", () => {
   ])("%s → %s", (host, allowed) => {
     expect(isAllowed(list, host)).toBe(allowed);
   });
+
+  it("never lets a wildcard match an IP literal", () => {
+    const ips = compileAllowlist(["*.0.0.1", "*.1", "10.0.0.5", "*.ffff:7f00:1"]);
+    expect(isAllowed(ips, "127.0.0.1")).toBe(false);
+    expect(isAllowed(ips, "10.0.0.1")).toBe(false);
+    expect(isAllowed(ips, "::ffff:7f00:1")).toBe(false);
+    expect(isAllowed(ips, "10.0.0.5")).toBe(true);
+    expect(isAllowed(ips, "a.0.0.1")).toBe(true);
+  });
 });

@@ -89,8 +89,8 @@ describe("egress → firewall chain (in-process, loopback)", () => {
         ca_key: egFiles.key,
         upstream_ca_files: [upFiles.cert, fwFiles.cert],
         routes: [
-          { name: "api", host: "routed.test", path_prefix: "/api/", header: "Authorization", value: "Bearer ${TOKEN}" },
-          { name: "missing", host: "routed.test", path_prefix: "/api/missing/", header: "X-Key", value: "${NOT_SET}" },
+          { name: "api", host: "routed.test", port: upPort, path_prefix: "/api/", header: "Authorization", value: "Bearer ${TOKEN}" },
+          { name: "missing", host: "routed.test", port: upPort, path_prefix: "/api/missing/", header: "X-Key", value: "${NOT_SET}" },
           { name: "refused", host: "not-allowed.test", path_prefix: "/", header: "X-Key", value: "${TOKEN}" },
         ],
       }),

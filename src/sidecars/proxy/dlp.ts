@@ -1,23 +1,32 @@
-// Request DLP for the firewall: secret shapes (src/security/secrets.ts) and
-// canaries (literal values of env vars the firewall holds) in the URL, the
-// headers and the body. A finding says where and what kind, never the value.
-import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
-import { canaryNeedles, findCanary, findSecrets, MIN_CANARY_LENGTH, type CanaryNeedle, type SecretEncoding } from "../../security/secrets.js";
+// Request DLP for the firewall (and egress): secret shapes and canaries
+// (literal values of env vars the sidecar holds) in the host name, the URL,
+// the headers and the body, through every encoding the scanner knows, and
+// across the pieces a request splits into (query values, header values,
+// JSON strings, host labels). A body the firewall cannot decode is refused,
+// never passed unscanned. A finding says where and what kind, never the value.
+import { brotliDecompressSync, constants as zc, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
+import { domainToUnicode } from "node:url";
+import { MIN_CANARY_LENGTH, SecretScanner, UNDECODABLE_RULE, percentDecode, type ModelCredential, type SecretEncoding, type SecretFinding } from "../../security/secrets.js";
 import type { FirewallConfig } from "../../sidecar-config/firewall.js";
 
 export interface DlpPolicy {
   enabled: boolean;
-  canaries: Array<{ env: string; value: string; needles: CanaryNeedle[] }>;
+  canaries: Array<{ env: string; value: string }>;
   /** host → header (lowercase) → env names whose value may appear there. */
   exempt: Map<string, Map<string, Set<string>>>;
+  /** The built-in rules plus this policy's canaries. */
+  scanner: SecretScanner;
 }
 
 export interface DlpFinding {
+  /** Rule id ("github-token", "canary:TOKEN"), or "dlp-undecodable" for content that cannot be scanned. */
   rule: string;
   description: string;
-  /** "url", "body", or `header "<name>"`. */
+  /** "url", "body", `header "<name>"`, "host name", or a joined view such as "query values (joined)". */
   location: string;
   encoding: SecretEncoding;
+  /** What the user can do instead, when there is a supported way (model keys, forwarded credentials). */
+  hint?: string;
 }
 
 export interface RequestParts {
@@ -28,10 +37,19 @@ export interface RequestParts {
   headers: ReadonlyArray<[string, string]>;
   body?: Buffer;
   contentEncoding?: string;
+  contentType?: string;
 }
 
-/** Bodies are scanned whole; larger ones are refused rather than passed unscanned. */
+/** Bodies are read whole up to this size; larger ones are refused rather than passed unscanned. */
 export const MAX_SCANNED_BODY = 32 * 1024 * 1024;
+/** A compressed body may inflate to this much; past it the request is refused (a bomb never allocates more). */
+export const MAX_DECODED_BODY = 64 * 1024 * 1024;
+/** Joined views (query values, headers, JSON strings) hold at most this much text. */
+const MAX_JOINED = 1024 * 1024;
+/** Long JSON strings contribute their ends to the joined view (a split secret meets at an end). */
+const JSON_PIECE_EDGE = 512;
+/** Query parameters beyond this many are joined whole only, not pair by pair. */
+const MAX_PAIRED_PARAMS = 10;
 
 export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEnv): { policy: DlpPolicy; warnings: string[] } {
   const warnings: string[] = [];
@@ -40,7 +58,7 @@ export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEn
     const value = env[name];
     if (!value) warnings.push(`canary env ${name} is not set; nothing to watch for`);
     else if (value.length < MIN_CANARY_LENGTH) warnings.push(`canary env ${name} is shorter than ${MIN_CANARY_LENGTH} characters; ignored`);
-    else canaries.push({ env: name, value, needles: canaryNeedles(value) });
+    else canaries.push({ env: name, value });
   }
   const exempt: DlpPolicy["exempt"] = new Map();
   for (const e of cfg.canary_exempt) {
@@ -51,60 +69,318 @@ export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEn
     byHeader.set(e.header.toLowerCase(), envs);
     exempt.set(host, byHeader);
   }
-  return { policy: { enabled: cfg.enabled, canaries, exempt }, warnings };
+  return { policy: { enabled: cfg.enabled, canaries, exempt, scanner: new SecretScanner(canaries) }, warnings };
 }
 
-/** The first secret in the request, or undefined when it may pass. */
+/** The first secret in the request (or a body that cannot be scanned), or undefined when it may pass. */
 export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | undefined {
   if (!policy.enabled) return undefined;
-  const exemptHere = policy.exempt.get(req.host);
-  const check = (location: string, text: string, exemptEnvs?: Set<string>): DlpFinding | undefined => {
-    let scanned = text;
-    for (const c of policy.canaries) {
-      if (exemptEnvs?.has(c.env)) {
-        // The injected credential may itself look like a token: blank it
-        // before the shape scan too, or the exemption would be moot.
-        scanned = scanned.split(c.value).join(" ");
-        continue;
-      }
-      const encoding = findCanary(text, c.needles);
-      if (encoding) return { rule: `canary:${c.env}`, description: `the value of ${c.env}`, location, encoding };
-    }
-    const [hit] = findSecrets(scanned);
-    return hit ? { rule: hit.rule, description: hit.description, location, encoding: hit.encoding } : undefined;
-  };
+  const { scanner } = policy;
+  const host = req.host.toLowerCase();
+  const exemptHere = policy.exempt.get(host);
+  const found = (location: string, hits: SecretFinding[]) => (hits[0] ? toFinding(hits[0], location, host) : undefined);
 
-  const inUrl = check("url", req.url);
+  // 1. The URL, whole, then its query values and path segments joined.
+  const inUrl = found("url", scanner.scanText(req.url, { firstOnly: true }));
   if (inUrl) return inUrl;
-  for (const [name, value] of req.headers) {
-    const found = check(`header "${name.toLowerCase()}"`, `${name}: ${value}`, exemptHere?.get(name.toLowerCase()));
-    if (found) return found;
+  const { values, keys, segments } = splitUrl(req.url);
+  const joined = scanJoined(scanner, values, "query values (joined)", host) ?? scanJoined(scanner, keys, "query names (joined)", host) ?? scanJoined(scanner, segments, "path segments (joined)", host);
+  if (joined) return joined;
+  if (values.length > 2 && values.length <= MAX_PAIRED_PARAMS) {
+    // Pieces with a noise parameter between them: every ordered pair.
+    for (let i = 0; i < values.length; i++)
+      for (let j = i + 2; j < values.length; j++) {
+        const pair = found("query values (joined)", scanner.scanPieces([values[i]!, values[j]!], { firstOnly: true }));
+        if (pair) return pair;
+      }
   }
-  if (req.body?.length) return check("body", decodeBody(req.body, req.contentEncoding).toString("utf8"));
+
+  // 2. Headers one by one, then joined (values; names with their values).
+  const headers = req.headers.map(([name, value]): [string, string] => [name, blankExempt(policy, exemptHere?.get(name.toLowerCase()), value)]);
+  for (const [name, value] of headers) {
+    const hit = found(`header "${name.toLowerCase()}"`, scanner.scanText(`${name}: ${value}`, { firstOnly: true }));
+    if (hit) return hit;
+  }
+  if (headers.length > 1) {
+    const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flatMap(([n, v]) => [n, v]), "header names and values (joined)", host);
+    if (hit) return hit;
+  }
+
+  // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.
+  if (!req.body?.length) return undefined;
+  const decoded = decodeBody(req.body, req.contentEncoding);
+  if (!decoded.ok) return { rule: UNDECODABLE_RULE, description: decoded.reason, location: "body", encoding: decoded.encoding };
+  const body = decoded.body;
+  const inBody = found("body", scanner.scanBytes(body, { firstOnly: true }));
+  if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
+  const text = bodyText(body);
+  if (text === undefined) return undefined;
+  if (looksLikeJson(text)) return scanJoined(scanner, jsonStrings(text), "body JSON strings (joined)", host);
+  if (looksLikeForm(text, req.contentType)) {
+    const form = splitQuery(text);
+    return scanJoined(scanner, form.values, "form values (joined)", host) ?? scanJoined(scanner, form.keys, "form names (joined)", host);
+  }
   return undefined;
 }
 
-/** Undo Content-Encoding so compression cannot hide a secret; unknown encodings are scanned as sent. */
-function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
-  const opts = { maxOutputLength: MAX_SCANNED_BODY * 4 };
-  try {
-    switch (encoding?.trim().toLowerCase()) {
-      case "gzip":
-      case "x-gzip":
-        return gunzipSync(body, opts);
-      case "deflate":
-        return inflateSync(body, opts);
-      case "br":
-        return brotliDecompressSync(body, opts);
-      default:
-        return body;
-    }
-  } catch {
-    return body;
-  }
+/**
+ * A host name we are about to look up or connect to (CONNECT target,
+ * absolute-form URL, Host header). Scanned before any DNS query, since the
+ * query itself would carry a secret to the name's authoritative server:
+ * the whole name (also its Unicode form), each label through every decoding
+ * (base32 and hex labels are the classic DNS-exfiltration spellings), and
+ * the labels joined (a key split over several labels).
+ */
+export function scanHostName(policy: DlpPolicy, host: string): DlpFinding | undefined {
+  if (!policy.enabled) return undefined;
+  let name = host.trim();
+  if (name.startsWith("[")) return undefined; // an IPv6 literal carries no labels
+  name = name.replace(/:\d*$/, "").replace(/\.$/, "");
+  if (!name) return undefined;
+  const { scanner } = policy;
+  const where = name.toLowerCase();
+  const unicode = name.includes("xn--") ? domainToUnicode(name.toLowerCase()) : "";
+  const views = unicode && unicode !== name.toLowerCase() ? `${name}\n${unicode}` : name;
+  const whole = scanner.scanText(views, { firstOnly: true });
+  if (whole[0]) return toFinding(whole[0], "host name", where);
+  const labels = name.split(".").filter(Boolean);
+  if (labels.length < 2) return undefined;
+  const pieces = scanner.scanPieces(labels, { firstOnly: true });
+  return pieces[0] ? toFinding(pieces[0], "host name (labels joined)", where) : undefined;
 }
 
 export function describeFinding(f: DlpFinding): string {
+  if (f.rule === UNDECODABLE_RULE) return `${f.location} cannot be scanned: ${f.description} [rule ${f.rule}]`;
   const enc = f.encoding === "plain" ? "" : ` (${f.encoding})`;
-  return `${f.location} carries ${f.description}${enc} [rule ${f.rule}]`;
+  return `${f.location} carries ${f.description}${enc} [rule ${f.rule}]${f.hint ? `; ${f.hint}` : ""}`;
+}
+
+// ---- findings and advice --------------------------------------------------------
+
+const ENV_VENDOR: Array<[RegExp, ModelCredential]> = [
+  [/ANTHROPIC|CLAUDE/, { vendor: "Anthropic", hosts: ["anthropic.com"], header: "x-api-key", value: "" }],
+  [/OPENAI/, { vendor: "OpenAI", hosts: ["openai.com"], header: "Authorization", value: "Bearer " }],
+  [/GEMINI|GOOGLE_API/, { vendor: "Google", hosts: ["googleapis.com"], header: "x-goog-api-key", value: "" }],
+  [/OPENROUTER/, { vendor: "OpenRouter", hosts: ["openrouter.ai"], header: "Authorization", value: "Bearer " }],
+  [/GROQ/, { vendor: "Groq", hosts: ["groq.com"], header: "Authorization", value: "Bearer " }],
+  [/MISTRAL/, { vendor: "Mistral", hosts: ["mistral.ai"], header: "Authorization", value: "Bearer " }],
+];
+
+const hostIn = (host: string, suffixes: readonly string[]) => suffixes.some((s) => host === s || host.endsWith(`.${s}`));
+
+const ROUTE_ADVICE = "instead of forward_env (the agent then holds a placeholder and egress injects the real key)";
+
+/**
+ * What to tell the user when the agent sends a credential: a model key sent
+ * to its own API is the supported case for an egress route; anywhere else
+ * the advice is only conditional, so the firewall never suggests routing a
+ * key to a host it does not belong to.
+ */
+function adviceFor(f: SecretFinding, host: string): string | undefined {
+  if (f.model && hostIn(host, f.model.hosts)) {
+    return `to give the agent a model API key, add an egress route for ${host} with header ${f.model.header} and value ${f.model.value} ${ROUTE_ADVICE}`;
+  }
+  if (f.rule.startsWith("canary:")) {
+    const env = f.rule.slice("canary:".length);
+    const vendor = ENV_VENDOR.find(([re]) => re.test(env))?.[1];
+    if (vendor && hostIn(host, vendor.hosts)) {
+      return `to give the agent a model API key, add an egress route for ${host} with header ${vendor.header} and value ${vendor.value}\${${env}} ${ROUTE_ADVICE}`;
+    }
+    return `if ${env} is meant for ${host}, give it to the agent through an egress route for that host (value \${${env}}) ${ROUTE_ADVICE}`;
+  }
+  return undefined;
+}
+
+function toFinding(f: SecretFinding, location: string, host: string): DlpFinding {
+  const hint = f.rule === UNDECODABLE_RULE ? undefined : adviceFor(f, host);
+  return { rule: f.rule, description: f.description, location, encoding: f.encoding, ...(hint ? { hint } : {}) };
+}
+
+function scanJoined(scanner: SecretScanner, pieces: string[], location: string, host: string): DlpFinding | undefined {
+  if (pieces.length < 2) return undefined;
+  let size = 0;
+  const kept: string[] = [];
+  for (const p of pieces) {
+    if (!p) continue;
+    size += p.length;
+    if (size > MAX_JOINED) break;
+    kept.push(p);
+  }
+  if (kept.length < 2) return undefined;
+  const hits = scanner.scanPieces(kept, { firstOnly: true });
+  return hits[0] ? toFinding(hits[0], location, host) : undefined;
+}
+
+/** The exempt header's canary values blanked (that header to that host is where egress injects them). */
+function blankExempt(policy: DlpPolicy, envs: Set<string> | undefined, value: string): string {
+  if (!envs) return value;
+  let out = value;
+  for (const c of policy.canaries) if (envs.has(c.env)) out = out.split(c.value).join(" ");
+  return out;
+}
+
+// ---- request pieces -----------------------------------------------------------------
+
+const safeDecode = (s: string) => percentDecode(s);
+
+function splitQuery(q: string): { keys: string[]; values: string[] } {
+  const keys: string[] = [];
+  const values: string[] = [];
+  for (const part of q.split(/[&;]/)) {
+    if (!part) continue;
+    const eq = part.indexOf("=");
+    keys.push(safeDecode(eq < 0 ? part : part.slice(0, eq)));
+    if (eq >= 0) values.push(safeDecode(part.slice(eq + 1)));
+  }
+  return { keys, values };
+}
+
+function splitUrl(url: string): { keys: string[]; values: string[]; segments: string[] } {
+  const hash = url.indexOf("#");
+  const noFrag = hash < 0 ? url : url.slice(0, hash);
+  const q = noFrag.indexOf("?");
+  const path = q < 0 ? noFrag : noFrag.slice(0, q);
+  const query = q < 0 ? "" : noFrag.slice(q + 1);
+  const fragment = hash < 0 ? "" : url.slice(hash + 1);
+  const { keys, values } = splitQuery(query);
+  if (fragment) values.push(...splitQuery(fragment).values);
+  return { keys, values, segments: path.split("/").filter(Boolean).map(safeDecode) };
+}
+
+/** Body bytes as text, for the structured views (JSON strings, form fields); undefined for binary. */
+function bodyText(body: Buffer): string | undefined {
+  if (body.length > MAX_DECODED_BODY) return undefined;
+  const head = body.subarray(0, 1024);
+  if (head.includes(0)) return undefined;
+  return body.toString("utf8");
+}
+
+const looksLikeJson = (t: string) => /^\s*[[{"]/.test(t.slice(0, 64));
+const looksLikeForm = (t: string, contentType?: string) => /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, 4096));
+
+/**
+ * The string literals of a JSON text, keys and values in order, unescaped.
+ * A linear scan, not JSON.parse: it never builds the document, tolerates a
+ * truncated or invalid body, and keeps only the ends of long strings (their
+ * middles were scanned with the body).
+ */
+export function jsonStrings(text: string): string[] {
+  const out: string[] = [];
+  let total = 0;
+  for (let i = text.indexOf('"'); i >= 0 && total < MAX_JOINED; ) {
+    let j = i + 1;
+    let escaped = false;
+    while (j < text.length) {
+      const c = text.charCodeAt(j);
+      if (c === 92) {
+        escaped = true;
+        j += 2;
+        continue;
+      }
+      if (c === 34) break;
+      j++;
+    }
+    const raw = j - i - 1 > 2 * JSON_PIECE_EDGE ? `${text.slice(i + 1, i + 1 + JSON_PIECE_EDGE)}\n\n${text.slice(j - JSON_PIECE_EDGE, j)}` : text.slice(i + 1, j);
+    const value = escaped ? unescapeJsonString(raw) : raw;
+    out.push(value);
+    total += value.length;
+    i = text.indexOf('"', j + 1);
+  }
+  return out;
+}
+
+function unescapeJsonString(s: string): string {
+  try {
+    return JSON.parse(`"${s}"`) as string;
+  } catch {
+    return s.replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/\\(.)/g, "$1");
+  }
+}
+
+// ---- bodies ------------------------------------------------------------------------------
+
+type Decoded = { ok: true; body: Buffer; encoding: string } | { ok: false; reason: string; encoding: string };
+
+type Inflate = (b: Buffer, o: { maxOutputLength: number }) => Buffer;
+const zstd: Inflate = (b, o) => zstdDecompressSync(b, o);
+const inflateAny: Inflate = (b, o) => {
+  try {
+    return inflateSync(b, o);
+  } catch (err) {
+    // "deflate" is zlib-wrapped by the RFC, raw by some clients.
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw err;
+    return inflateRawSync(b, o);
+  }
+};
+const CODINGS: Record<string, Inflate> = {
+  gzip: gunzipSync,
+  "x-gzip": gunzipSync,
+  deflate: inflateAny,
+  br: brotliDecompressSync,
+  zstd,
+};
+
+/** Compressed or archive formats recognised by their first bytes, whatever the headers say. */
+function sniff(b: Buffer): { name: string; inflate?: Inflate; strong: boolean } | undefined {
+  if (b.length < 4) return undefined;
+  if (b[0] === 0x1f && b[1] === 0x8b) return { name: "gzip", inflate: gunzipSync, strong: true };
+  if (b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd) return { name: "zstd", inflate: zstd, strong: true };
+  if ((b[0]! & 0x0f) === 8 && b[0]! >> 4 <= 7 && ((b[0]! << 8) | b[1]!) % 31 === 0) return { name: "zlib", inflate: inflateSync, strong: false };
+  if (b[0] === 0x42 && b[1] === 0x5a && b[2] === 0x68 && b[3]! >= 0x31 && b[3]! <= 0x39) return { name: "bzip2", strong: true };
+  if (b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58) return { name: "xz", strong: true };
+  if (b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04) return { name: "zip", strong: true };
+  if (b[0] === 0x37 && b[1] === 0x7a && b[2] === 0xbc && b[3] === 0xaf) return { name: "7z", strong: true };
+  return undefined;
+}
+
+const MAX_LAYERS = 4;
+
+function inflate(fn: Inflate, body: Buffer, what: string, encoding: string): Decoded {
+  try {
+    return { ok: true, body: fn(body, { maxOutputLength: MAX_DECODED_BODY }), encoding };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return { ok: false, reason: `the ${what} body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
+    return { ok: false, reason: `the ${what} body is truncated or corrupt`, encoding };
+  }
+}
+
+/**
+ * Undo the Content-Encoding (stacked codings in reverse order of
+ * application), then any compression recognised by magic bytes. Anything
+ * that cannot be decoded whole is an error: the caller refuses the request.
+ */
+export function decodeBody(body: Buffer, contentEncoding: string | undefined): Decoded {
+  const codings = (contentEncoding ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
+  let cur = body;
+  const applied: string[] = [];
+  for (const coding of codings.reverse()) {
+    const fn = CODINGS[coding];
+    if (!fn) return { ok: false, reason: `Content-Encoding "${coding}" is not one the firewall can decode (gzip, deflate, br, zstd)`, encoding: coding };
+    const d = inflate(fn, cur, `Content-Encoding ${coding}`, [...applied, coding].join("+"));
+    if (!d.ok) return d;
+    applied.push(coding);
+    cur = d.body;
+  }
+  for (let layer = 0; layer < MAX_LAYERS; layer++) {
+    const kind = sniff(cur);
+    if (!kind) break;
+    const encoding = [...applied, kind.name].join("+");
+    if (!kind.inflate) return { ok: false, reason: `the body is ${kind.name} data (by its magic bytes), which the firewall cannot decode to scan`, encoding };
+    if (!kind.strong) {
+      // Two bytes are weak evidence: decode what a zlib stream yields, else treat the body as it is.
+      try {
+        cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: MAX_DECODED_BODY, finishFlush: zc.Z_SYNC_FLUSH })]);
+        applied.push(kind.name);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return { ok: false, reason: `the zlib data in the body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
+      }
+      break;
+    }
+    const d = inflate(kind.inflate, cur, `${kind.name} (by its magic bytes)`, encoding);
+    if (!d.ok) return d;
+    applied.push(kind.name);
+    cur = d.body;
+  }
+  return { ok: true, body: cur, encoding: applied.length ? applied.join("+") : "identity" };
 }

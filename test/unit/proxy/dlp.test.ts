@@ -1,6 +1,6 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { canaryNeedles, findCanary, findSecrets, percentDecode } from "../../../src/security/secrets.js";
+import { findSecrets, percentDecode, SecretScanner } from "../../../src/security/secrets.js";
 import { buildDlpPolicy, describeFinding, scanRequest } from "../../../src/sidecars/proxy/dlp.js";
 import { SAMPLE_RULE, SECRET_SAMPLES } from "../../helpers/proxy/secret-samples.js";
 
@@ -49,15 +49,18 @@ describe("findSecrets", () => {
 
 describe("canaries", () => {
   const value = "s3cr3t-canary-Value/+=9";
-  const needles = canaryNeedles(value);
+  const scanner = new SecretScanner([{ env: "CANARY", value }]);
+  const canary = (text: string) => scanner.scanText(text).find((f) => f.rule === "canary:CANARY")?.encoding;
   it("finds the literal, URL-encoded and base64 at any alignment", () => {
-    expect(findCanary(`x${value}y`, needles)).toBe("plain");
-    expect(findCanary(`q=${encodeURIComponent(value)}`, needles)).toBe("url-encoded");
+    expect(canary(`x${value}y`)).toBe("plain");
+    expect(canary(`q=${encodeURIComponent(value)}`)).toBe("url-encoded");
     for (const prefix of ["", "a", "ab", "abc", "user:"]) {
-      expect(findCanary(Buffer.from(`${prefix}${value}tail`).toString("base64"), needles), prefix).toBe("base64");
-      expect(findCanary(Buffer.from(`${prefix}${value}`).toString("base64url"), needles), prefix).toBe("base64");
+      expect(canary(Buffer.from(`${prefix}${value}tail`).toString("base64")), prefix).toBe("base64");
+      expect(canary(Buffer.from(`${prefix}${value}`).toString("base64url")), prefix).toBe("base64");
+      // Glued to other base64 characters, so the run's own alignment is not the value's.
+      expect(canary(`QUJD${prefix.length ? "x" : ""}${Buffer.from(`${prefix}${value}`).toString("base64")}`), prefix).toBe("base64");
     }
-    expect(findCanary("nothing here", needles)).toBeUndefined();
+    expect(canary("nothing here")).toBeUndefined();
   });
 });
 

@@ -1,0 +1,362 @@
+// The spellings a secret can hide behind, each undone where it occurs: a
+// decoder finds the regions of a text written in its encoding and returns
+// them decoded (pieces joined by a blank line, which no token rule crosses).
+// All of them are single forward passes over the text with bounded
+// look-around; none allocates more than the region it decodes.
+import { isAscii, isUtf8 } from "node:buffer";
+import { B64_ANY, charClass, HEX, inClass } from "./chars.js";
+
+/** Joins decoded pieces: a blank line, so no token continues across two pieces. */
+export const PIECE_SEPARATOR = "\n\n";
+
+/** Shortest base64 run decoded as a whole (15 bytes); shorter spellings are found by needles (engine.ts). */
+export const MIN_B64_RUN = 20;
+const MIN_HEX_RUN = 24;
+const MIN_B32_WORD = 16;
+/** Printable stretches shorter than this in decoded binary cannot hold a secret worth reporting. */
+const MIN_STRETCH = 8;
+
+export interface Run {
+  start: number;
+  end: number;
+  /** The run continues across line breaks (its alignment shifts at each). */
+  wrapped: boolean;
+}
+
+const STRETCH = /[\x00\t\n\r\x20-\x7e]{8,}/g;
+
+/**
+ * Decoded bytes as text to scan. UTF-8 text is kept whole; binary (which a
+ * base64 body of an image or a token followed by random bytes decodes to)
+ * keeps its printable ASCII stretches, so a key next to binary is still seen.
+ */
+export function bytesToScanText(b: Buffer): string {
+  if (b.length === 0) return "";
+  if (isAscii(b)) return b.toString("latin1");
+  if (isUtf8(b)) return b.toString("utf8");
+  const l1 = b.toString("latin1");
+  const parts: string[] = [];
+  STRETCH.lastIndex = 0;
+  for (let m = STRETCH.exec(l1); m; m = STRETCH.exec(l1)) parts.push(m[0]);
+  return parts.length ? parts.join(PIECE_SEPARATOR) : "";
+}
+
+/** Region edges for escape-style encodings: whitespace, quotes and angle brackets. */
+const isEdge = (c: number) => c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
+
+/**
+ * Regions around each occurrence of `marker` that `valid` accepts, expanded
+ * to the surrounding edges; each region is handed to `decode` once (a later
+ * marker inside an already decoded region is skipped), so the pass is linear.
+ */
+function eachRegion(t: string, marker: string, valid: (i: number) => boolean, edge: (t: string, i: number, dir: 1 | -1) => boolean, decode: (region: string) => string | undefined, out: string[]): void {
+  let done = 0;
+  let i = t.indexOf(marker);
+  while (i >= 0) {
+    if (valid(i)) {
+      let l = i;
+      while (l > done && !edge(t, l - 1, -1)) l--;
+      let r = i + 1;
+      while (r < t.length && !edge(t, r, 1)) r++;
+      const d = decode(t.slice(l, r));
+      if (d !== undefined) out.push(d);
+      done = r;
+      i = t.indexOf(marker, r);
+    } else i = t.indexOf(marker, i + 1);
+  }
+}
+
+const plainEdge = (t: string, i: number) => isEdge(t.charCodeAt(i));
+const hexVal = (c: number) => (c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1);
+const isHexAt = (t: string, i: number) => hexVal(t.charCodeAt(i)) >= 0 && hexVal(t.charCodeAt(i + 1)) >= 0;
+
+// ---- percent-encoding -------------------------------------------------------------
+
+const MAX_PERCENT_ROUNDS = 8;
+
+/** One round of lenient percent-decoding (malformed escapes stay as written; "+" stays "+"). */
+function percentRound(s: string): string {
+  const bytes: number[] = [];
+  let out = "";
+  let last = 0;
+  for (let i = s.indexOf("%"); i >= 0; i = s.indexOf("%", i)) {
+    if (!isHexAt(s, i + 1)) {
+      i++;
+      continue;
+    }
+    out += s.slice(last, i);
+    bytes.length = 0;
+    while (s.charCodeAt(i) === 37 && isHexAt(s, i + 1)) {
+      bytes.push(hexVal(s.charCodeAt(i + 1)) * 16 + hexVal(s.charCodeAt(i + 2)));
+      i += 3;
+    }
+    out += bytesToScanText(Buffer.from(bytes)) || Buffer.from(bytes).toString("latin1");
+    last = i;
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
+
+/** Percent-encoded regions, decoded until stable (double and triple encoding are cheap dodges). */
+export function decodePercent(t: string, out: string[]): void {
+  eachRegion(t, "%", (i) => isHexAt(t, i + 1), plainEdge, (region) => {
+    let cur = region;
+    for (let round = 0; round < MAX_PERCENT_ROUNDS; round++) {
+      const next = percentRound(cur);
+      if (next === cur) break;
+      cur = next;
+    }
+    return cur === region ? undefined : cur;
+  }, out);
+}
+
+// ---- JSON / JavaScript string escapes ------------------------------------------------
+
+const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f", v: "\v", "0": "\0", "/": "/", "\\": "\\", '"': '"', "'": "'" };
+
+function unescapeJson(s: string): string {
+  let out = "";
+  let last = 0;
+  for (let i = s.indexOf("\\"); i >= 0 && i < s.length - 1; i = s.indexOf("\\", i)) {
+    out += s.slice(last, i);
+    const c = s[i + 1]!;
+    if (c === "u" && /^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) {
+      out += String.fromCharCode(parseInt(s.slice(i + 2, i + 6), 16));
+      i += 6;
+    } else if (c === "u" && s[i + 2] === "{" && /^[0-9a-fA-F]{1,6}\}/.test(s.slice(i + 3, i + 10))) {
+      const close = s.indexOf("}", i);
+      out += String.fromCodePoint(Math.min(0x10ffff, parseInt(s.slice(i + 3, close), 16)));
+      i = close + 1;
+    } else if (c === "x" && isHexAt(s, i + 2)) {
+      out += String.fromCharCode(hexVal(s.charCodeAt(i + 2)) * 16 + hexVal(s.charCodeAt(i + 3)));
+      i += 4;
+    } else {
+      out += SIMPLE_ESCAPES[c] ?? c;
+      i += 2;
+    }
+    last = i;
+  }
+  return out + s.slice(last);
+}
+
+/** Regions with backslash escapes: \uXXXX, \xHH, \n (wrapped base64 inside a JSON string), \/ … */
+export function decodeJsonEscapes(t: string, out: string[]): void {
+  const escEdge = (s: string, i: number, dir: 1 | -1) => {
+    const c = s.charCodeAt(i);
+    // An escaped quote belongs to the region; an unescaped one ends it.
+    if (c === 34 || c === 39) return !(dir === 1 ? s.charCodeAt(i - 1) === 92 : s.charCodeAt(i - 1) === 92);
+    return c <= 32 || c === 60 || c === 62;
+  };
+  eachRegion(t, "\\", (i) => /[uxnrt/\\"'0bfv]/.test(t[i + 1] ?? ""), escEdge, (region) => {
+    const d = unescapeJson(region);
+    return d === region ? undefined : d;
+  }, out);
+}
+
+// ---- HTML entities ------------------------------------------------------------------------
+
+const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", sol: "/", colon: ":", period: ".", lowbar: "_", hyphen: "-", dash: "-", equals: "=", plus: "+", num: "#", percnt: "%", excl: "!", nbsp: " " };
+const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{2,8}));?/g;
+
+export function decodeHtmlEntities(t: string, out: string[]): void {
+  eachRegion(t, "&", (i) => t.charCodeAt(i + 1) === 35 || /^[a-zA-Z]{2,8};/.test(t.slice(i + 1, i + 11)), (s, i) => {
+    const c = s.charCodeAt(i);
+    return c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
+  }, (region) => {
+    const d = region.replace(ENTITY, (m, dec: string | undefined, hex: string | undefined, name: string | undefined) => {
+      if (dec || hex) {
+        const cp = parseInt(dec ?? hex!, dec ? 10 : 16);
+        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+      }
+      return NAMED_ENTITIES[name!.toLowerCase()] ?? m;
+    });
+    return d === region ? undefined : d;
+  }, out);
+}
+
+// ---- quoted-printable ------------------------------------------------------------------------
+
+/** Soft line breaks ("=\r\n") rejoin a token the encoder wrapped; "=HH" escapes are decoded. */
+export function decodeQuotedPrintable(t: string, out: string[]): void {
+  // A region runs across soft line breaks; other whitespace ends it.
+  const qpEdge = (s: string, i: number, dir: 1 | -1) => {
+    const c = s.charCodeAt(i);
+    if (c === 10 || c === 13) {
+      if (dir === 1) return !(s.charCodeAt(i - 1) === 61 || (c === 10 && s.charCodeAt(i - 1) === 13 && s.charCodeAt(i - 2) === 61));
+      const eq = c === 10 && s.charCodeAt(i - 1) === 13 ? i - 2 : i - 1;
+      return s.charCodeAt(eq) !== 61;
+    }
+    return c <= 32;
+  };
+  eachRegion(t, "=", (i) => {
+    const c = t.charCodeAt(i + 1);
+    return c === 10 || (c === 13 && t.charCodeAt(i + 2) === 10) || (isHexAt(t, i + 1) && /^[0-9A-F]{2}$/.test(t.slice(i + 1, i + 3)) && (t.slice(i + 1, i + 3) === "3D" || t.charCodeAt(i + 1) >= 56));
+  }, qpEdge, (region) => {
+    const d = region.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    return d === region ? undefined : bytesToScanText(Buffer.from(d, "latin1"));
+  }, out);
+}
+
+// ---- base64 -----------------------------------------------------------------------------------
+
+/**
+ * Maximal runs of base64 characters (either alphabet) at least `min` long.
+ * A line break between two base64 characters continues the run (base64
+ * wrapped at 64 or 76 columns, as PEM and MIME write it).
+ */
+export function base64Runs(t: string, min: number): Run[] {
+  const runs: Run[] = [];
+  const n = t.length;
+  let start = -1;
+  let wrapped = false;
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 128 && B64_ANY[c] === 1) {
+      if (start < 0) {
+        start = i;
+        wrapped = false;
+      }
+      continue;
+    }
+    if (start >= 0 && (c === 10 || c === 13)) {
+      let j = i + 1;
+      if (c === 13 && t.charCodeAt(j) === 10) j++;
+      if (j < n && inClass(B64_ANY, t.charCodeAt(j))) {
+        wrapped = true;
+        i = j - 1;
+        continue;
+      }
+    }
+    if (start >= 0) {
+      let end = i;
+      while (end < n && end - i < 2 && t.charCodeAt(end) === 61) end++;
+      if (end - start >= min) runs.push({ start, end, wrapped });
+      start = -1;
+    }
+  }
+  if (start >= 0 && n - start >= min) runs.push({ start, end: n, wrapped });
+  return runs;
+}
+
+/** Base64-decode `s` (either alphabet; line breaks skipped by Node's decoder). */
+export const base64Bytes = (s: string) => Buffer.from(s, "base64");
+
+export function decodeBase64Runs(t: string, runs: readonly Run[], out: string[]): void {
+  for (const r of runs) {
+    const d = bytesToScanText(base64Bytes(t.slice(r.start, r.end)));
+    if (d.length >= MIN_STRETCH) out.push(d);
+  }
+}
+
+// ---- hex ----------------------------------------------------------------------------------------
+
+function hexBytes(s: string, from: number, to: number): Buffer {
+  const b = Buffer.allocUnsafe((to - from) >> 1);
+  for (let i = from, k = 0; i + 1 < to; i += 2, k++) b[k] = hexVal(s.charCodeAt(i)) * 16 + hexVal(s.charCodeAt(i + 1));
+  return b;
+}
+
+const HEX_DELIM = charClass(":, -");
+
+/**
+ * Runs of hex digits (both nibble alignments), and byte lists written with
+ * separators or prefixes: "73:6b:2d", "73 6b 2d", "\x73\x6b", "0x73,0x6b".
+ */
+export function decodeHex(t: string, out: string[]): void {
+  const n = t.length;
+  let start = -1;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? t.charCodeAt(i) : 0;
+    if (c < 128 && HEX[c] === 1) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0 && i - start >= MIN_HEX_RUN) {
+      for (const off of i - start > MIN_HEX_RUN ? [0, 1] : [0]) {
+        const d = bytesToScanText(hexBytes(t, start + off, i));
+        if (d.length >= MIN_STRETCH) out.push(d);
+      }
+    }
+    start = -1;
+  }
+  // Delimited byte lists: pairs of hex digits with a one-character separator or a \x / 0x prefix.
+  let bytes: number[] = [];
+  const flush = () => {
+    if (bytes.length >= MIN_HEX_RUN / 2) {
+      const d = bytesToScanText(Buffer.from(bytes));
+      if (d.length >= MIN_STRETCH) out.push(d);
+    }
+    bytes = [];
+  };
+  for (let i = 0; i < n; ) {
+    let j = i;
+    if ((t.charCodeAt(j) === 92 || t.charCodeAt(j) === 48) && (t.charCodeAt(j + 1) | 32) === 120) j += 2;
+    if (isHexAt(t, j) && !inClass(HEX, t.charCodeAt(j + 2))) {
+      bytes.push(hexVal(t.charCodeAt(j)) * 16 + hexVal(t.charCodeAt(j + 1)));
+      j += 2;
+      if (inClass(HEX_DELIM, t.charCodeAt(j))) j++;
+      i = j;
+      continue;
+    }
+    if (bytes.length) flush();
+    i = j === i ? i + 1 : j;
+  }
+  flush();
+}
+
+// ---- base32 -------------------------------------------------------------------------------------
+
+const B32_STD = new Int8Array(128).fill(-1);
+const B32_HEX = new Int8Array(128).fill(-1);
+for (let v = 0; v < 32; v++) {
+  const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[v]!;
+  const hex = "0123456789ABCDEFGHIJKLMNOPQRSTUV"[v]!;
+  B32_STD[std.charCodeAt(0)] = v;
+  B32_STD[std.toLowerCase().charCodeAt(0)] = v;
+  B32_HEX[hex.charCodeAt(0)] = v;
+  B32_HEX[hex.toLowerCase().charCodeAt(0)] = v;
+}
+const B32_WORD = charClass("A-Za-z0-9=");
+
+function base32Bytes(s: string, from: number, to: number, table: Int8Array): Buffer | undefined {
+  const out = Buffer.allocUnsafe(Math.floor(((to - from) * 5) / 8));
+  let acc = 0;
+  let bits = 0;
+  let k = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 61) break;
+    const v = table[c]!;
+    if (v < 0) return undefined;
+    acc = ((acc << 5) | v) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out[k++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out.subarray(0, k);
+}
+
+/** Whole words (delimited by anything but letters, digits and "=") in either base32 alphabet, any case. */
+export function decodeBase32(t: string, out: string[]): void {
+  const n = t.length;
+  let start = -1;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? t.charCodeAt(i) : 0;
+    if (c < 128 && B32_WORD[c] === 1) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0 && i - start >= MIN_B32_WORD && i - start <= 1 << 16) {
+      for (const table of [B32_STD, B32_HEX]) {
+        const b = base32Bytes(t, start, i, table);
+        if (b) {
+          const d = bytesToScanText(b);
+          if (d.length >= MIN_STRETCH) out.push(d);
+        }
+      }
+    }
+    start = -1;
+  }
+}
+

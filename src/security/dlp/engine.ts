@@ -1,0 +1,327 @@
+// The scanner: normalised text, every rule in one linear pass, then each
+// decoding the text contains, recursively (a key base64-encoded inside a
+// percent-encoded query is two layers). Large inputs are scanned in windows
+// that overlap by more than the longest secret spelling we look for, so
+// memory stays bounded whatever the input size, and the total work per
+// window is capped: content nested past that cap is reported as unscannable
+// rather than passed unscanned.
+import { isAscii, isUtf8 } from "node:buffer";
+import { B64_ANY, inClass } from "./chars.js";
+import { base64Bytes, base64Runs, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, MIN_B64_RUN, PIECE_SEPARATOR, type Run } from "./decoders.js";
+import { Matcher, type ModelCredential, type Rule } from "./matcher.js";
+import { normalizeForDlp } from "./normalize.js";
+import { canaryRule, SECRET_RULES, UNDECODABLE_RULE, withJoins } from "./rules.js";
+
+/**
+ * How the secret was spelled where it was found: "plain", one decoding
+ * ("url-encoded", "base64", "hex", "base32", "json-escape", "html-entity",
+ * "quoted-printable", "utf-16"), or a chain of them outermost first
+ * ("url-encoded+base64").
+ */
+export type SecretEncoding = string;
+
+export interface SecretFinding {
+  rule: string;
+  description: string;
+  encoding: SecretEncoding;
+  /** Set when the secret is a model-API key (or a canary), for the refusal's advice. */
+  model?: ModelCredential;
+}
+
+export interface ScanOptions {
+  /** Stop at the first finding (the firewall refuses on one). */
+  firstOnly?: boolean;
+}
+
+/** Window size for large inputs, and how much consecutive windows share. */
+export const WINDOW = 512 * 1024;
+/** Longer than any spelling of a secret we match (a JWT, a PEM header in UTF-16 hex, a base64 key). */
+export const OVERLAP = 16 * 1024;
+/** Decoding layers under the input (base64 of hex of a key is two). */
+const MAX_DEPTH = 4;
+/** Work cap per window: characters of all views together, as a multiple of the window. */
+const WORK_FACTOR = 24;
+const WORK_SLACK = 256 * 1024;
+
+interface Needle {
+  rule: Rule;
+  /** Offset of the needle inside the aligned base64 of (pad bytes + trigger). */
+  coreOffset: number;
+}
+
+/** State of one scan call. */
+class Pass {
+  readonly found = new Map<string, SecretFinding>();
+  stop = false;
+  work = 0;
+  budget = 0;
+  constructor(readonly firstOnly: boolean) {}
+  add(f: SecretFinding): void {
+    const key = `${f.rule}/${f.encoding}`;
+    if (this.found.has(key)) return;
+    this.found.set(key, f);
+    if (this.firstOnly) this.stop = true;
+  }
+}
+
+/** Misaligned base64 hits collected during one matcher pass, decoded after it. */
+interface NeedleHit {
+  /** Index in the view where the aligned 4-character group holding the trigger starts. */
+  group: number;
+}
+
+export class SecretScanner {
+  private readonly matcher: Matcher;
+  private readonly needleOf = new Map<Rule, Needle>();
+  // Set while a view's matcher pass runs, read by the needle rules' verifiers.
+  private hits: NeedleHit[] = [];
+  private covered = [0, 0, 0, 0];
+
+  constructor(canaries: ReadonlyArray<{ env: string; value: string }> = []) {
+    const rules: Rule[] = [...canaries.map((c) => canaryRule(c.env, normalizeForDlp(c.value))), ...SECRET_RULES];
+    this.matcher = new Matcher([...rules, ...this.needles(rules)]);
+  }
+
+  /**
+   * Rules that spot a trigger's base64 spelling at any byte alignment, so a
+   * key inside a longer base64 run (after a prefix such as "user:", or glued
+   * to other base64) is found without decoding the run at four offsets.
+   */
+  private needles(rules: readonly Rule[]): Rule[] {
+    const out: Rule[] = [];
+    for (const r of rules) {
+      if (r.id === UNDECODABLE_RULE) continue;
+      const spellings = new Map<string, number>();
+      for (const trig of r.triggers) {
+        const raw = Buffer.from(trig, "utf8");
+        for (let pad = 0; pad < 3; pad++) {
+          const b64 = Buffer.concat([Buffer.alloc(pad), raw]).toString("base64");
+          const start = Math.ceil((pad * 8) / 6);
+          const end = Math.floor(((pad + raw.length) * 8) / 6);
+          const core = b64.slice(start, end);
+          if (core.length < 3) continue;
+          spellings.set(core, start);
+          spellings.set(core.replace(/\+/g, "-").replace(/\//g, "_"), start);
+        }
+      }
+      for (const [core, coreOffset] of spellings) {
+        const needle: Rule = {
+          id: `${r.id}#b64`,
+          description: r.description,
+          triggers: [core],
+          caseSensitive: true,
+          verify: (s, at, after) => {
+            const group = at - coreOffset;
+            if (group < 0) return after;
+            const lane = group & 3;
+            if (group < this.covered[lane]!) return after;
+            this.covered[lane] = group + NEEDLE_SPAN;
+            this.hits.push({ group });
+            return after;
+          },
+        };
+        this.needleOf.set(needle, { rule: r, coreOffset });
+        out.push(needle);
+      }
+    }
+    return out;
+  }
+
+  /** Every secret in `text` (at most one finding per rule and encoding). */
+  scanText(text: string, opts: ScanOptions = {}): SecretFinding[] {
+    const pass = new Pass(!!opts.firstOnly);
+    for (let start = 0; start < text.length || start === 0; start += WINDOW) {
+      const piece = start === 0 && text.length <= WINDOW + OVERLAP ? text : text.slice(start, start + WINDOW + OVERLAP);
+      this.window(pass, piece);
+      if (pass.stop || start + WINDOW + OVERLAP >= text.length) break;
+    }
+    return [...pass.found.values()];
+  }
+
+  /**
+   * Secrets spread over `pieces` (query values, header values, JSON strings,
+   * host labels): the pieces are scanned joined in order, a token may begin
+   * at any join, and bounded tokens need only their minimum length (the
+   * join's neighbour is not the token's real edge). Decodings of the joined
+   * text are scanned too. The caller caps the total size.
+   */
+  scanPieces(pieces: readonly string[], opts: ScanOptions = {}): SecretFinding[] {
+    const pass = new Pass(!!opts.firstOnly);
+    const joins = new Set<number>();
+    let text = "";
+    for (const p of pieces) {
+      if (text) joins.add(text.length);
+      text += normalizeForDlp(p);
+    }
+    pass.budget = text.length * WORK_FACTOR + WORK_SLACK;
+    this.view(pass, text, "", 0, joins);
+    return [...pass.found.values()];
+  }
+
+  /** Every secret in `bytes` (text, UTF-16 text or binary with text inside), window by window. */
+  scanBytes(bytes: Buffer, opts: ScanOptions = {}): SecretFinding[] {
+    const stream = this.stream(opts);
+    stream.push(bytes);
+    return stream.end();
+  }
+
+  /** Incremental scan of a byte stream in bounded memory (the git gate's blobs). */
+  stream(opts: ScanOptions = {}): ByteScan {
+    return new ByteScan(this, new Pass(!!opts.firstOnly));
+  }
+
+  /** @internal Scan one window of bytes. */
+  scanByteWindow(pass: Pass, w: Buffer): void {
+    let text: string;
+    if (isAscii(w)) text = w.toString("latin1");
+    else if (isUtf8(w)) text = w.toString("utf8");
+    else text = bytesToScanText(w);
+    this.window(pass, text);
+    // UTF-16 text (Windows files, some git blobs): its code units read at both byte alignments.
+    if (!pass.stop && looksUtf16(w)) {
+      this.view(pass, w.toString("utf16le"), "utf-16", 1);
+      if (!pass.stop && w.length > 1) this.view(pass, w.subarray(1).toString("utf16le"), "utf-16", 1);
+    }
+  }
+
+  private window(pass: Pass, text: string): void {
+    pass.work = 0;
+    pass.budget = text.length * WORK_FACTOR + WORK_SLACK;
+    this.view(pass, text, "", 0);
+  }
+
+  /** Match every rule on one view of the text, then each decoding found in it, one layer deeper. */
+  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>): void {
+    if (pass.stop || raw.length < 3) return;
+    pass.work += raw.length;
+    if (pass.work > pass.budget) {
+      pass.add({ rule: UNDECODABLE_RULE, description: "content nested in more layers of encoding than the scanner unpacks", encoding: chain || "plain" });
+      pass.stop = true;
+      return;
+    }
+    // Joined pieces were normalised one by one (the join positions must stay put).
+    const t = joins ? raw : normalizeForDlp(raw);
+    const encoding = chain || "plain";
+    const savedHits = this.hits;
+    const savedCovered = this.covered;
+    this.hits = [];
+    this.covered = [0, 0, 0, 0];
+    withJoins(joins, () =>
+      this.matcher.run(t, !!joins, {
+        onMatch: (rule) => {
+          if (this.needleOf.has(rule)) return false;
+          pass.add({ rule: rule.id, description: rule.description, encoding, ...(rule.model ? { model: rule.model } : {}) });
+          return pass.stop;
+        },
+      }),
+    );
+    const hits = this.hits;
+    this.hits = savedHits;
+    this.covered = savedCovered;
+    if (pass.stop || depth >= MAX_DEPTH) return;
+
+    const next = chain ? `${chain}+` : "";
+    const decoded = (name: string, pieces: string[]) => {
+      if (pieces.length && !pass.stop) this.view(pass, pieces.length === 1 ? pieces[0]! : pieces.join(PIECE_SEPARATOR), next + name, depth + 1);
+    };
+    const has = (ch: string) => t.includes(ch);
+
+    if (has("%")) decoded("url-encoded", collect((o) => decodePercent(t, o)));
+    if (has("\\")) decoded("json-escape", collect((o) => decodeJsonEscapes(t, o)));
+    if (has("&")) decoded("html-entity", collect((o) => decodeHtmlEntities(t, o)));
+    if (has("=")) decoded("quoted-printable", collect((o) => decodeQuotedPrintable(t, o)));
+    const runs = base64Runs(t, MIN_B64_RUN);
+    decoded("base64", collect((o) => {
+      decodeBase64Runs(t, runs, o);
+      for (const h of hits) if (!alignedWithRun(runs, h.group)) o.push(decodeNeedleWindow(t, h.group));
+    }));
+    decoded("hex", collect((o) => decodeHex(t, o)));
+    decoded("base32", collect((o) => decodeBase32(t, o)));
+  }
+}
+
+const collect = (fill: (out: string[]) => void) => {
+  const out: string[] = [];
+  fill(out);
+  return out.filter((s) => s.length >= 3);
+};
+
+/** Bytes of base64 decoded around a misaligned hit: enough for the longest token and some context before it. */
+const NEEDLE_SPAN = 4 * 400;
+const NEEDLE_BEFORE = 4 * 24;
+
+/** A hit inside a fully decoded run at the run's own alignment was already seen decoded. */
+function alignedWithRun(runs: readonly Run[], group: number): boolean {
+  let lo = 0;
+  let hi = runs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = runs[mid]!;
+    if (group < r.start) hi = mid - 1;
+    else if (group >= r.end) lo = mid + 1;
+    // Wrapped runs shift alignment at each line break: decode hits in them locally.
+    else return (group - r.start) % 4 === 0 && !r.wrapped;
+  }
+  return false;
+}
+
+function decodeNeedleWindow(t: string, group: number): string {
+  let start = group;
+  while (start > 0 && group - start < NEEDLE_BEFORE && inClass(B64_ANY, t.charCodeAt(start - 1))) start--;
+  start += (group - start) & 3;
+  let end = group;
+  while (end < t.length && end - group < NEEDLE_SPAN && inClass(B64_ANY, t.charCodeAt(end))) end++;
+  return bytesToScanText(base64Bytes(t.slice(start, end)));
+}
+
+function looksUtf16(w: Buffer): boolean {
+  if (w.indexOf(0) < 0) return false;
+  const n = Math.min(w.length, 64 * 1024);
+  let zeros = 0;
+  for (let i = 0; i < n; i++) if (w[i] === 0) zeros++;
+  return zeros * 5 > n;
+}
+
+/** Incremental byte scanning: windows of WINDOW bytes, each overlapping the last by OVERLAP. */
+export class ByteScan {
+  private pending: Buffer[] = [];
+  private size = 0;
+  private scanned = false;
+
+  constructor(private readonly scanner: SecretScanner, private readonly pass: Pass) {}
+
+  /** Feed bytes; false once a finding makes the rest moot (firstOnly). */
+  push(chunk: Buffer): boolean {
+    if (this.pass.stop) return false;
+    this.pending.push(chunk);
+    this.size += chunk.length;
+    while (this.size >= WINDOW + OVERLAP && !this.pass.stop) {
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.size);
+      let cut = WINDOW + OVERLAP;
+      // End the window on a UTF-8 character boundary so the text stays valid.
+      while (cut > WINDOW && (all[cut]! & 0xc0) === 0x80) cut--;
+      this.scanner.scanByteWindow(this.pass, all.subarray(0, cut));
+      this.scanned = true;
+      const rest = all.subarray(cut - OVERLAP);
+      this.pending = [rest];
+      this.size = rest.length;
+    }
+    return !this.pass.stop;
+  }
+
+  /** Scan what is left and return every finding. */
+  end(): SecretFinding[] {
+    if (!this.pass.stop && (this.size > (this.scanned ? OVERLAP : 0) || !this.scanned)) {
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.size);
+      if (all.length) this.scanner.scanByteWindow(this.pass, all);
+    }
+    this.pending = [];
+    this.size = 0;
+    return [...this.pass.found.values()];
+  }
+
+  get findings(): SecretFinding[] {
+    return [...this.pass.found.values()];
+  }
+}
+

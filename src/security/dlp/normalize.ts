@@ -1,0 +1,75 @@
+// The text every secret rule is matched against: what a reader (or a
+// server) would take the characters to be, not how they were spelled.
+// Secrets are ASCII, so anything that only changes how ASCII is *drawn* is
+// undone: compatibility forms (fullwidth, ligatures, mathematical letters)
+// by NFKC, look-alike letters from other scripts by a fold table, and
+// characters that draw nothing (zero-width, bidi controls, tags, variation
+// selectors, C0/C1 controls such as NUL) are dropped. Line breaks and tabs
+// stay: they separate tokens, and the token scanners step over a single
+// line break themselves where a token was wrapped.
+
+/** Anything outside printable ASCII and the three whitespace controls. */
+const NEEDS_WORK = /[^\t\n\r\x20-\x7e]/;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * Controls (but not \t \n \r), format characters (zero-width, bidi, soft
+ * hyphen, word joiner, BOM, the tags block), variation selectors, filler
+ * characters and the exotic spaces used to split a key without a visible gap.
+ */
+const INVISIBLE = /(?![\t\n\r])[\p{Cc}\p{Cf}\u115f\u1160\u3164\uffa0\ufe00-\ufe0f\u{e0100}-\u{e01ef}\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/gu;
+const COMBINING = /\p{Mn}/u;
+const COMBINING_ALL = /\p{Mn}/gu;
+
+// Letters from other scripts that render like Latin ones (after NFKC, which
+// already folds fullwidth and mathematical forms). Focused on what key
+// prefixes are made of.
+const CONFUSABLE_PAIRS: Array<[string, string]> = [
+  // Cyrillic
+  ["АВСЕНІЈКМОРЅТХУ", "ABCEHIJKMOPSTXY"],
+  ["асеһіјкморѕтухԁԛԝн", "acehijkmopstyxdqwh"],
+  ["ӏԌ", "lG"],
+  // Greek
+  ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"],
+  ["αβεικνορτυχ", "abeikvoptux"],
+  // Armenian
+  ["ՕՍհոռօսաց", "OShnnosag"],
+  // Cherokee capitals
+  ["ᎪᎢᏢᏚᎡᎳᏔᏞᎠᏴ", "AIPSEWTLDB"],
+  // Latin letters with an integral stroke, and small capitals (NFKC keeps both)
+  ["ØøĐđŁłĦħŦŧıȷ", "OoDdLlHhTtij"],
+  ["ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz"],
+  // Dashes and low lines standing in for the separators keys use
+  ["‐‑‒–—―−﹘﹣－‗", "----------_"],
+];
+
+const CONFUSABLES = new Map<string, string>();
+for (const [from, to] of CONFUSABLE_PAIRS) {
+  const f = [...from];
+  const t = [...to];
+  if (f.length !== t.length) throw new Error(`confusable table row ${from} / ${to} is uneven`);
+  f.forEach((c, i) => CONFUSABLES.set(c, t[i]!));
+}
+// Negative squared and regional-indicator capitals read as Latin letters.
+for (let i = 0; i < 26; i++) {
+  const latin = String.fromCharCode(65 + i);
+  CONFUSABLES.set(String.fromCodePoint(0x1f170 + i), latin);
+  CONFUSABLES.set(String.fromCodePoint(0x1f1e6 + i), latin);
+}
+const CONFUSABLE_RE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
+
+/** Normalise text for secret matching (see the top of this file). Cheap for plain ASCII. */
+export function normalizeForDlp(s: string): string {
+  if (!NEEDS_WORK.test(s)) return s;
+  let t = s.replace(INVISIBLE, "");
+  if (!NON_ASCII.test(t)) return t;
+  t = t.normalize("NFKC");
+  t = t.replace(CONFUSABLE_RE, (c) => CONFUSABLES.get(c) ?? c);
+  // Accents come off too ("ĕ" is "e" to a key parser that ignores marks).
+  if (NON_ASCII.test(t)) {
+    const d = t.normalize("NFD");
+    if (COMBINING.test(d)) t = d.replace(COMBINING_ALL, "");
+  }
+  // NFKC can itself produce format characters from compatibility forms.
+  return t.replace(INVISIBLE, "");
+}

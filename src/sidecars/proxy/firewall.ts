@@ -80,7 +80,8 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       }
       body = read;
       const contentEncoding = req.headers["content-encoding"];
-      const finding = scanRequest(s.dlp, { host: t.host, url: path, headers: headerPairs(req.rawHeaders), body, ...(contentEncoding ? { contentEncoding } : {}) });
+      const contentType = req.headers["content-type"];
+      const finding = scanRequest(s.dlp, { host: t.host, url: path, headers: headerPairs(req.rawHeaders), body, ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
       if (finding) {
         refuse(res, 403, "dlp", `request to "${t.host}": ${describeFinding(finding)}`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, encoding: finding.encoding, status: 403, ms: Date.now() - started });

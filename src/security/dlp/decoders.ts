@@ -4,26 +4,17 @@
 // All of them are single forward passes over the text with bounded
 // look-around; none allocates more than the region it decodes.
 import { isAscii, isUtf8 } from "node:buffer";
-import { B64_ANY, charClass, HEX, inClass } from "./chars.js";
+import { MIN_HEX_RUN } from "./matcher.js";
 
 /** Joins decoded pieces: a blank line, so no token continues across two pieces. */
 export const PIECE_SEPARATOR = "\n\n";
 
-/** Shortest base64 run decoded as a whole (15 bytes); shorter spellings are found by needles (engine.ts). */
-export const MIN_B64_RUN = 20;
-const MIN_HEX_RUN = 24;
-const MIN_B32_WORD = 16;
 /** Printable stretches shorter than this in decoded binary cannot hold a secret worth reporting. */
 const MIN_STRETCH = 8;
 
-export interface Run {
-  start: number;
-  end: number;
-  /** The run continues across line breaks (its alignment shifts at each). */
-  wrapped: boolean;
-}
-
-const STRETCH = /[\x00\t\n\r\x20-\x7e]{8,}/g;
+const PRINTABLE = new Uint8Array(256);
+for (let c = 0x20; c < 0x7f; c++) PRINTABLE[c] = 1;
+for (const c of [0, 9, 10, 13]) PRINTABLE[c] = 1;
 
 /**
  * Decoded bytes as text to scan. UTF-8 text is kept whole; binary (which a
@@ -34,10 +25,23 @@ export function bytesToScanText(b: Buffer): string {
   if (b.length === 0) return "";
   if (isAscii(b)) return b.toString("latin1");
   if (isUtf8(b)) return b.toString("utf8");
-  const l1 = b.toString("latin1");
   const parts: string[] = [];
-  STRETCH.lastIndex = 0;
-  for (let m = STRETCH.exec(l1); m; m = STRETCH.exec(l1)) parts.push(m[0]);
+  const n = b.length;
+  // Skip ahead by the minimum stretch: if the byte MIN_STRETCH-1 ahead is
+  // not printable, no long enough stretch starts before it.
+  let i = 0;
+  while (i + MIN_STRETCH <= n) {
+    if (!PRINTABLE[b[i + MIN_STRETCH - 1]!]) {
+      i += MIN_STRETCH;
+      continue;
+    }
+    let start = i + MIN_STRETCH - 1;
+    while (start > i && PRINTABLE[b[start - 1]!]) start--;
+    let end = i + MIN_STRETCH;
+    while (end < n && PRINTABLE[b[end]!]) end++;
+    if (end - start >= MIN_STRETCH) parts.push(b.toString("latin1", start, end));
+    i = end + 1;
+  }
   return parts.length ? parts.join(PIECE_SEPARATOR) : "";
 }
 
@@ -196,58 +200,18 @@ export function decodeQuotedPrintable(t: string, out: string[]): void {
   }, out);
 }
 
-// ---- base64 -----------------------------------------------------------------------------------
-
-/**
- * Maximal runs of base64 characters (either alphabet) at least `min` long.
- * A line break between two base64 characters continues the run (base64
- * wrapped at 64 or 76 columns, as PEM and MIME write it).
- */
-export function base64Runs(t: string, min: number): Run[] {
-  const runs: Run[] = [];
-  const n = t.length;
-  let start = -1;
-  let wrapped = false;
-  for (let i = 0; i < n; i++) {
-    const c = t.charCodeAt(i);
-    if (c < 128 && B64_ANY[c] === 1) {
-      if (start < 0) {
-        start = i;
-        wrapped = false;
-      }
-      continue;
-    }
-    if (start >= 0 && (c === 10 || c === 13)) {
-      let j = i + 1;
-      if (c === 13 && t.charCodeAt(j) === 10) j++;
-      if (j < n && inClass(B64_ANY, t.charCodeAt(j))) {
-        wrapped = true;
-        i = j - 1;
-        continue;
-      }
-    }
-    if (start >= 0) {
-      let end = i;
-      while (end < n && end - i < 2 && t.charCodeAt(end) === 61) end++;
-      if (end - start >= min) runs.push({ start, end, wrapped });
-      start = -1;
-    }
-  }
-  if (start >= 0 && n - start >= min) runs.push({ start, end: n, wrapped });
-  return runs;
-}
+// ---- base64, hex, base32 (regions found by the matcher's pass: see Runs in matcher.ts) ------------
 
 /** Base64-decode `s` (either alphabet; line breaks skipped by Node's decoder). */
 export const base64Bytes = (s: string) => Buffer.from(s, "base64");
 
-export function decodeBase64Runs(t: string, runs: readonly Run[], out: string[]): void {
-  for (const r of runs) {
-    const d = bytesToScanText(base64Bytes(t.slice(r.start, r.end)));
+/** Each base64 run decoded from its start (other alignments: the engine's needles). */
+export function decodeBase64Runs(t: string, runs: readonly number[], out: string[]): void {
+  for (let k = 0; k < runs.length; k += 3) {
+    const d = bytesToScanText(base64Bytes(t.slice(runs[k]!, runs[k + 1]!)));
     if (d.length >= MIN_STRETCH) out.push(d);
   }
 }
-
-// ---- hex ----------------------------------------------------------------------------------------
 
 function hexBytes(s: string, from: number, to: number): Buffer {
   const b = Buffer.allocUnsafe((to - from) >> 1);
@@ -255,55 +219,26 @@ function hexBytes(s: string, from: number, to: number): Buffer {
   return b;
 }
 
-const HEX_DELIM = charClass(":, -");
-
 /**
  * Runs of hex digits (both nibble alignments), and byte lists written with
  * separators or prefixes: "73:6b:2d", "73 6b 2d", "\x73\x6b", "0x73,0x6b".
  */
-export function decodeHex(t: string, out: string[]): void {
-  const n = t.length;
-  let start = -1;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? t.charCodeAt(i) : 0;
-    if (c < 128 && HEX[c] === 1) {
-      if (start < 0) start = i;
-      continue;
-    }
-    if (start >= 0 && i - start >= MIN_HEX_RUN) {
-      for (const off of i - start > MIN_HEX_RUN ? [0, 1] : [0]) {
-        const d = bytesToScanText(hexBytes(t, start + off, i));
-        if (d.length >= MIN_STRETCH) out.push(d);
-      }
-    }
-    start = -1;
-  }
-  // Delimited byte lists: pairs of hex digits with a one-character separator or a \x / 0x prefix.
-  let bytes: number[] = [];
-  const flush = () => {
-    if (bytes.length >= MIN_HEX_RUN / 2) {
-      const d = bytesToScanText(Buffer.from(bytes));
+export function decodeHex(t: string, runs: readonly number[], lists: readonly number[], out: string[]): void {
+  for (let k = 0; k < runs.length; k += 2) {
+    const start = runs[k]!;
+    const end = runs[k + 1]!;
+    for (const off of end - start > MIN_HEX_RUN ? [0, 1] : [0]) {
+      const d = bytesToScanText(hexBytes(t, start + off, end));
       if (d.length >= MIN_STRETCH) out.push(d);
     }
-    bytes = [];
-  };
-  for (let i = 0; i < n; ) {
-    let j = i;
-    if ((t.charCodeAt(j) === 92 || t.charCodeAt(j) === 48) && (t.charCodeAt(j + 1) | 32) === 120) j += 2;
-    if (isHexAt(t, j) && !inClass(HEX, t.charCodeAt(j + 2))) {
-      bytes.push(hexVal(t.charCodeAt(j)) * 16 + hexVal(t.charCodeAt(j + 1)));
-      j += 2;
-      if (inClass(HEX_DELIM, t.charCodeAt(j))) j++;
-      i = j;
-      continue;
-    }
-    if (bytes.length) flush();
-    i = j === i ? i + 1 : j;
   }
-  flush();
+  for (let k = 0; k < lists.length; k += 2) {
+    const list = t.slice(lists[k]!, lists[k + 1]!);
+    const digits = list.replace(/\\x|0x|[^0-9a-fA-F]/gi, "");
+    const d = bytesToScanText(hexBytes(digits, 0, digits.length));
+    if (d.length >= MIN_STRETCH) out.push(d);
+  }
 }
-
-// ---- base32 -------------------------------------------------------------------------------------
 
 const B32_STD = new Int8Array(128).fill(-1);
 const B32_HEX = new Int8Array(128).fill(-1);
@@ -315,7 +250,6 @@ for (let v = 0; v < 32; v++) {
   B32_HEX[hex.charCodeAt(0)] = v;
   B32_HEX[hex.toLowerCase().charCodeAt(0)] = v;
 }
-const B32_WORD = charClass("A-Za-z0-9=");
 
 function base32Bytes(s: string, from: number, to: number, table: Int8Array): Buffer | undefined {
   const out = Buffer.allocUnsafe(Math.floor(((to - from) * 5) / 8));
@@ -338,25 +272,17 @@ function base32Bytes(s: string, from: number, to: number, table: Int8Array): Buf
 }
 
 /** Whole words (delimited by anything but letters, digits and "=") in either base32 alphabet, any case. */
-export function decodeBase32(t: string, out: string[]): void {
-  const n = t.length;
-  let start = -1;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? t.charCodeAt(i) : 0;
-    if (c < 128 && B32_WORD[c] === 1) {
-      if (start < 0) start = i;
-      continue;
-    }
-    if (start >= 0 && i - start >= MIN_B32_WORD && i - start <= 1 << 16) {
-      for (const table of [B32_STD, B32_HEX]) {
-        const b = base32Bytes(t, start, i, table);
-        if (b) {
-          const d = bytesToScanText(b);
-          if (d.length >= MIN_STRETCH) out.push(d);
-        }
+export function decodeBase32(t: string, words: readonly number[], out: string[]): void {
+  for (let k = 0; k < words.length; k += 2) {
+    const start = words[k]!;
+    const end = words[k + 1]!;
+    if (end - start > 1 << 16) continue;
+    for (const table of [B32_STD, B32_HEX]) {
+      const b = base32Bytes(t, start, end, table);
+      if (b) {
+        const d = bytesToScanText(b);
+        if (d.length >= MIN_STRETCH) out.push(d);
       }
     }
-    start = -1;
   }
 }
-

@@ -7,8 +7,8 @@
 // rather than passed unscanned.
 import { isAscii, isUtf8 } from "node:buffer";
 import { B64_ANY, inClass } from "./chars.js";
-import { base64Bytes, base64Runs, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, MIN_B64_RUN, PIECE_SEPARATOR, type Run } from "./decoders.js";
-import { Matcher, type ModelCredential, type Rule } from "./matcher.js";
+import { base64Bytes, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, PIECE_SEPARATOR } from "./decoders.js";
+import { Matcher, type ModelCredential, type Rule, type Runs } from "./matcher.js";
 import { normalizeForDlp } from "./normalize.js";
 import { canaryRule, SECRET_RULES, UNDECODABLE_RULE, withJoins } from "./rules.js";
 
@@ -90,7 +90,7 @@ export class SecretScanner {
   private needles(rules: readonly Rule[]): Rule[] {
     const out: Rule[] = [];
     for (const r of rules) {
-      if (r.id === UNDECODABLE_RULE) continue;
+      if (r.noNeedles) continue;
       const spellings = new Map<string, number>();
       for (const trig of r.triggers) {
         const raw = Buffer.from(trig, "utf8");
@@ -99,7 +99,8 @@ export class SecretScanner {
           const start = Math.ceil((pad * 8) / 6);
           const end = Math.floor(((pad + raw.length) * 8) / 6);
           const core = b64.slice(start, end);
-          if (core.length < 3) continue;
+          // Three-character spellings occur by chance every few kilobytes of base64.
+          if (core.length < 4) continue;
           spellings.set(core, start);
           spellings.set(core.replace(/\+/g, "-").replace(/\//g, "_"), start);
         }
@@ -206,14 +207,20 @@ export class SecretScanner {
     const savedCovered = this.covered;
     this.hits = [];
     this.covered = [0, 0, 0, 0];
+    const runs: Runs = { b64: [], hex: [], hexLists: [], b32: [] };
     withJoins(joins, () =>
-      this.matcher.run(t, !!joins, {
-        onMatch: (rule) => {
-          if (this.needleOf.has(rule)) return false;
-          pass.add({ rule: rule.id, description: rule.description, encoding, ...(rule.model ? { model: rule.model } : {}) });
-          return pass.stop;
+      this.matcher.run(
+        t,
+        !!joins,
+        {
+          onMatch: (rule) => {
+            if (this.needleOf.has(rule)) return false;
+            pass.add({ rule: rule.id, description: rule.description, encoding, ...(rule.model ? { model: rule.model } : {}) });
+            return pass.stop;
+          },
         },
-      }),
+        depth < MAX_DEPTH ? runs : undefined,
+      ),
     );
     const hits = this.hits;
     this.hits = savedHits;
@@ -230,13 +237,12 @@ export class SecretScanner {
     if (has("\\")) decoded("json-escape", collect((o) => decodeJsonEscapes(t, o)));
     if (has("&")) decoded("html-entity", collect((o) => decodeHtmlEntities(t, o)));
     if (has("=")) decoded("quoted-printable", collect((o) => decodeQuotedPrintable(t, o)));
-    const runs = base64Runs(t, MIN_B64_RUN);
     decoded("base64", collect((o) => {
-      decodeBase64Runs(t, runs, o);
-      for (const h of hits) if (!alignedWithRun(runs, h.group)) o.push(decodeNeedleWindow(t, h.group));
+      decodeBase64Runs(t, runs.b64, o);
+      for (const h of hits) if (!alignedWithRun(runs.b64, h.group)) o.push(decodeNeedleWindow(t, h.group));
     }));
-    decoded("hex", collect((o) => decodeHex(t, o)));
-    decoded("base32", collect((o) => decodeBase32(t, o)));
+    if (runs.hex.length || runs.hexLists.length) decoded("hex", collect((o) => decodeHex(t, runs.hex, runs.hexLists, o)));
+    if (runs.b32.length) decoded("base32", collect((o) => decodeBase32(t, runs.b32, o)));
   }
 }
 
@@ -251,16 +257,16 @@ const NEEDLE_SPAN = 4 * 400;
 const NEEDLE_BEFORE = 4 * 24;
 
 /** A hit inside a fully decoded run at the run's own alignment was already seen decoded. */
-function alignedWithRun(runs: readonly Run[], group: number): boolean {
+function alignedWithRun(runs: readonly number[], group: number): boolean {
   let lo = 0;
-  let hi = runs.length - 1;
+  let hi = runs.length / 3 - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const r = runs[mid]!;
-    if (group < r.start) hi = mid - 1;
-    else if (group >= r.end) lo = mid + 1;
+    const start = runs[mid * 3]!;
+    if (group < start) hi = mid - 1;
+    else if (group >= runs[mid * 3 + 1]!) lo = mid + 1;
     // Wrapped runs shift alignment at each line break: decode hits in them locally.
-    else return (group - r.start) % 4 === 0 && !r.wrapped;
+    else return (group - start) % 4 === 0 && runs[mid * 3 + 2] === 0;
   }
   return false;
 }

@@ -270,6 +270,7 @@ const awsSecret: Rule = {
 const DISCORD_ID_START = [...withNext(withNext(["M", "N", "O"], "DTjz"), "AEIMQUYcgk")];
 const discordBot: Rule = {
   id: "discord-token",
+  noNeedles: true,
   description: "a Discord bot token",
   triggers: [...DISCORD_ID_START, "mfa."],
   caseSensitive: true,
@@ -288,6 +289,7 @@ const discordBot: Rule = {
 /** Telegram bot token: numeric bot id, ":", then 35 characters starting "AA". */
 const telegram: Rule = {
   id: "telegram-bot-token",
+  noNeedles: true,
   description: "a Telegram bot token",
   triggers: [":AA"],
   caseSensitive: true,
@@ -305,6 +307,7 @@ const telegram: Rule = {
 /** Microsoft Entra (Azure AD) client secret: 3 characters, a digit, "Q~", 31-34 more. */
 const azureAdSecret: Rule = {
   id: "azure-ad-client-secret",
+  noNeedles: true,
   description: "an Azure AD client secret",
   triggers: withNext([""], "0123456789").map((d) => `${d}Q~`),
   caseSensitive: true,

@@ -144,6 +144,8 @@ export class Matcher {
     let b64Start = -1;
     let b64Wrapped = 0;
     let lastNonHex = -1;
+    let hexLen = 0;
+    let hexOpen = -1;
     let b32From = -1;
     let b32Bad = 0;
     let listStart = -1;
@@ -159,6 +161,12 @@ export class Matcher {
       const code = i < n ? s.charCodeAt(i) : 0;
       if (track) {
         const k = code < 128 ? kind[code]! : 0;
+        // Hex runs anywhere (inside a longer token too), without a branch per character.
+        hexLen = (hexLen + 1) * ((k & K_HEX) >> 1);
+        if (hexOpen >= 0 && hexLen === 0) {
+          hexRuns!.push(hexOpen, i);
+          hexOpen = -1;
+        } else if (hexLen === MIN_HEX_RUN) hexOpen = i - MIN_HEX_RUN + 1;
         if (k & K_B64) {
           if (b64Start < 0) {
             b64Start = i;
@@ -198,7 +206,6 @@ export class Matcher {
             while (end < n && end - i < 6 && s.charCodeAt(end) === 61) end++;
             if (end - b64Start >= MIN_B64_RUN) b64Runs!.push(b64Start, Math.min(end, i + 2), b64Wrapped);
             const hexFrom = lastNonHex + 1;
-            if (i - hexFrom >= MIN_HEX_RUN) hexRuns!.push(hexFrom, i);
             if (!b32Bad && end - b32From >= MIN_B32_WORD) b32Runs!.push(b32From, end);
             // A two-digit group ("6b", "x6b", "0x6b"): one more byte of a list, or the start of one.
             if (i - hexFrom === 2 && i - b64Start <= 4) {

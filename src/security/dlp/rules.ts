@@ -177,7 +177,7 @@ const privateKey: Rule = {
 
 /** Obvious stand-ins for a credential in docs and templates. */
 const PLACEHOLDER = /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
-export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v);
+export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v) || /\.\.\.|…|placeholder|example|redacted/i.test(v);
 
 /** scheme://user:password@ for database and queue URLs (http basic-auth URLs are left alone, as pipelock does). */
 const DB_AUTH = /^([^:/?#\s@]{0,256}):([^@/?#\s]{1,256})@/;
@@ -200,12 +200,16 @@ const credentialParam: Rule = {
   description: "a credential parameter (password=, token=, secret=, api_key=)",
   triggers: ["password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "access_token", "auth_token", "client_secret"],
   verify(s, at, after) {
-    if (!PARAM_LEFT_OK(before(s, at))) return after;
+    const left = before(s, at);
+    if (!PARAM_LEFT_OK(left)) return after;
+    // After a query/form delimiter, spaces around "=" are tolerated (hand-written
+    // and decoded URLs); elsewhere it must be "key=value" (not "token = f(x)" in code).
+    const query = left === 63 || left === 38 || left === 59;
     let i = after;
-    while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
+    if (query) while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
     if (s.charCodeAt(i) !== 61) return after;
     i++;
-    while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
+    if (query) while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
     if (!inClass(PARAM_VALUE_START, s.charCodeAt(i))) return i;
     const start = i;
     const stop = Math.min(s.length, i + 256);
@@ -236,11 +240,9 @@ const envSecret: Rule = {
     if (j + 1 >= at || !(s.charCodeAt(j + 1) >= 65 && s.charCodeAt(j + 1) <= 90)) return after;
     let i = after;
     for (const tail of ["_ACCESS_KEY", "_KEY", "-KEY", "KEY"]) if (s.startsWith(tail, i)) { i += tail.length; break; }
-    if (inClass(WORD, s.charCodeAt(i))) return after;
-    while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
+    // NAME=value as env files and dumps write it ("const NAME = f()" in code is not one).
     if (s.charCodeAt(i) !== 61) return after;
     i++;
-    while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
     if (s.charCodeAt(i) === 34 || s.charCodeAt(i) === 39) i++;
     if (!inClass(ENV_VALUE_START, s.charCodeAt(i))) return after;
     const start = i;

@@ -101,10 +101,8 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
     const hit = found(`header "${name.toLowerCase()}"`, scanner.scanText(`${name}: ${value}`, { firstOnly: true }));
     if (hit) return hit;
   }
-  if (headers.length > 1) {
-    const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flatMap(([n, v]) => [n, v]), "header names and values (joined)", host);
-    if (hit) return hit;
-  }
+  const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flatMap(([n, v]) => [n, v]), "header names and values (joined)", host);
+  if (hit) return hit;
 
   // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.
   if (!req.body?.length) return undefined;
@@ -115,7 +113,10 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
   const text = bodyText(body);
   if (text === undefined) return undefined;
-  if (looksLikeJson(text)) return scanJoined(scanner, jsonStrings(text), "body JSON strings (joined)", host);
+  if (looksLikeJson(text)) {
+    const { keys, values } = jsonStrings(text);
+    return scanJoined(scanner, values, "body JSON strings (joined)", host) ?? scanJoined(scanner, keys, "body JSON keys (joined)", host);
+  }
   if (looksLikeForm(text, req.contentType)) {
     const form = splitQuery(text);
     return scanJoined(scanner, form.values, "form values (joined)", host) ?? scanJoined(scanner, form.keys, "form names (joined)", host);
@@ -259,13 +260,14 @@ const looksLikeJson = (t: string) => /^\s*[[{"]/.test(t.slice(0, 64));
 const looksLikeForm = (t: string, contentType?: string) => /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, 4096));
 
 /**
- * The string literals of a JSON text, keys and values in order, unescaped.
+ * The string literals of a JSON text, keys and values apart, in order, unescaped.
  * A linear scan, not JSON.parse: it never builds the document, tolerates a
  * truncated or invalid body, and keeps only the ends of long strings (their
  * middles were scanned with the body).
  */
-export function jsonStrings(text: string): string[] {
-  const out: string[] = [];
+export function jsonStrings(text: string): { keys: string[]; values: string[] } {
+  const keys: string[] = [];
+  const values: string[] = [];
   let total = 0;
   for (let i = text.indexOf('"'); i >= 0 && total < MAX_JOINED; ) {
     let j = i + 1;
@@ -282,11 +284,13 @@ export function jsonStrings(text: string): string[] {
     }
     const raw = j - i - 1 > 2 * JSON_PIECE_EDGE ? `${text.slice(i + 1, i + 1 + JSON_PIECE_EDGE)}\n\n${text.slice(j - JSON_PIECE_EDGE, j)}` : text.slice(i + 1, j);
     const value = escaped ? unescapeJsonString(raw) : raw;
-    out.push(value);
+    let k = j + 1;
+    while (k < text.length && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 10 || text.charCodeAt(k) === 13 || text.charCodeAt(k) === 9)) k++;
+    (text.charCodeAt(k) === 58 ? keys : values).push(value);
     total += value.length;
     i = text.indexOf('"', j + 1);
   }
-  return out;
+  return { keys, values };
 }
 
 function unescapeJsonString(s: string): string {

@@ -77,8 +77,12 @@ export class SecretScanner {
   private hits: NeedleHit[] = [];
   private covered = [0, 0, 0, 0];
 
-  constructor(canaries: ReadonlyArray<{ env: string; value: string }> = []) {
-    const rules: Rule[] = [...canaries.map((c) => canaryRule(c.env, normalizeForDlp(c.value))), ...SECRET_RULES];
+  /**
+   * `ignoreCanaryCase`: match canary values whatever their ASCII case (for
+   * host names, which clients and resolvers lower-case on the way).
+   */
+  constructor(canaries: ReadonlyArray<{ env: string; value: string }> = [], opts: { ignoreCanaryCase?: boolean } = {}) {
+    const rules: Rule[] = [...canaries.map((c) => canaryRule(c.env, normalizeForDlp(c.value), opts.ignoreCanaryCase)), ...SECRET_RULES];
     this.matcher = new Matcher([...rules, ...this.needles(rules)]);
   }
 
@@ -280,6 +284,9 @@ function decodeNeedleWindow(t: string, group: number): string {
   return bytesToScanText(base64Bytes(t.slice(start, end)));
 }
 
+const B64_BYTE = new Uint8Array(256);
+for (let c = 0; c < 128; c++) B64_BYTE[c] = B64_ANY[c]!;
+
 function looksUtf16(w: Buffer): boolean {
   if (w.indexOf(0) < 0) return false;
   const n = Math.min(w.length, 64 * 1024);
@@ -293,6 +300,8 @@ export class ByteScan {
   private pending: Buffer[] = [];
   private size = 0;
   private scanned = false;
+  /** Where the base64 run reaching the start of the pending bytes began, relative to them (≤ 0). */
+  private runOrigin = 0;
 
   constructor(private readonly scanner: SecretScanner, private readonly pass: Pass) {}
 
@@ -308,7 +317,15 @@ export class ByteScan {
       while (cut > WINDOW && (all[cut]! & 0xc0) === 0x80) cut--;
       this.scanner.scanByteWindow(this.pass, all.subarray(0, cut));
       this.scanned = true;
-      const rest = all.subarray(cut - OVERLAP);
+      // Start the next window on a base64 group boundary of the run crossing
+      // it, so whole-run decoding there keeps the blob's own alignment.
+      let next = cut - OVERLAP;
+      let runStart = next;
+      while (runStart > 0 && B64_BYTE[all[runStart - 1]!] === 1) runStart--;
+      const origin = runStart === 0 ? this.runOrigin : runStart;
+      next -= (((next - origin) % 4) + 4) % 4;
+      this.runOrigin = origin - next;
+      const rest = all.subarray(next);
       this.pending = [rest];
       this.size = rest.length;
     }

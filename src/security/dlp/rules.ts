@@ -443,12 +443,12 @@ export const SECRET_RULES: readonly Rule[] = [
 export const UNDECODABLE_RULE = "dlp-undecodable";
 
 /** The literal value of an env var the firewall holds, matched exactly like a shape. */
-export function canaryRule(env: string, value: string): Rule {
+export function canaryRule(env: string, value: string, ignoreCase = false): Rule {
   return {
     id: `canary:${env}`,
     description: `the value of ${env}`,
     triggers: [value],
-    caseSensitive: true,
+    caseSensitive: !ignoreCase,
     verify: () => MATCH,
   };
 }

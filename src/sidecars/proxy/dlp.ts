@@ -16,6 +16,8 @@ export interface DlpPolicy {
   exempt: Map<string, Map<string, Set<string>>>;
   /** The built-in rules plus this policy's canaries. */
   scanner: SecretScanner;
+  /** The same for host names: canaries matched whatever their case (DNS names are case-insensitive). */
+  hostScanner: SecretScanner;
 }
 
 export interface DlpFinding {
@@ -69,7 +71,9 @@ export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEn
     byHeader.set(e.header.toLowerCase(), envs);
     exempt.set(host, byHeader);
   }
-  return { policy: { enabled: cfg.enabled, canaries, exempt, scanner: new SecretScanner(canaries) }, warnings };
+  const scanner = new SecretScanner(canaries);
+  const hostScanner = canaries.length ? new SecretScanner(canaries, { ignoreCanaryCase: true }) : scanner;
+  return { policy: { enabled: cfg.enabled, canaries, exempt, scanner, hostScanner }, warnings };
 }
 
 /** The first secret in the request (or a body that cannot be scanned), or undefined when it may pass. */
@@ -138,7 +142,7 @@ export function scanHostName(policy: DlpPolicy, host: string): DlpFinding | unde
   if (name.startsWith("[")) return undefined; // an IPv6 literal carries no labels
   name = name.replace(/:\d*$/, "").replace(/\.$/, "");
   if (!name) return undefined;
-  const { scanner } = policy;
+  const scanner = policy.hostScanner;
   const where = name.toLowerCase();
   const unicode = name.includes("xn--") ? domainToUnicode(name.toLowerCase()) : "";
   const views = unicode && unicode !== name.toLowerCase() ? `${name}\n${unicode}` : name;
@@ -269,19 +273,25 @@ export function jsonStrings(text: string): { keys: string[]; values: string[] } 
   const keys: string[] = [];
   const values: string[] = [];
   let total = 0;
+  // Next backslash at or after the current string (4294967295 when none): found once, not per string.
+  let nextBackslash = -1;
   for (let i = text.indexOf('"'); i >= 0 && total < MAX_JOINED; ) {
-    let j = i + 1;
+    // The closing quote: the next one not escaped by an odd run of backslashes.
+    let j = text.indexOf('"', i + 1);
     let escaped = false;
-    while (j < text.length) {
-      const c = text.charCodeAt(j);
-      if (c === 92) {
-        escaped = true;
-        j += 2;
-        continue;
+    for (;;) {
+      if (j < 0) {
+        j = text.length;
+        break;
       }
-      if (c === 34) break;
-      j++;
+      let bs = 0;
+      while (text.charCodeAt(j - 1 - bs) === 92) bs++;
+      if (bs) escaped = true;
+      if (bs % 2 === 0) break;
+      j = text.indexOf('"', j + 1);
     }
+    if (nextBackslash < i) nextBackslash = text.indexOf("\\", i) >>> 0;
+    if (nextBackslash < j) escaped = true;
     const raw = j - i - 1 > 2 * JSON_PIECE_EDGE ? `${text.slice(i + 1, i + 1 + JSON_PIECE_EDGE)}\n\n${text.slice(j - JSON_PIECE_EDGE, j)}` : text.slice(i + 1, j);
     const value = escaped ? unescapeJsonString(raw) : raw;
     let k = j + 1;

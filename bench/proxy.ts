@@ -25,6 +25,7 @@ import { startMitmproxy, startSquid, which } from "./proxy/baselines.js";
 import { freshConnectionClient, keepAliveClient, type Target } from "./proxy/clients.js";
 import { mergeLoads, runLoad, type LoadResult } from "./proxy/load.js";
 import { cpuMs, peakRssMiB, start, stop, waitForPort, type Started } from "./proxy/processes.js";
+import { measureDlp } from "./dlp.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const BUNDLE = join(ROOT, "dist/sidecars/proxy.js");
@@ -197,6 +198,7 @@ async function main(): Promise<void> {
     }
 
     printTable(rows, notes);
+    printDlpRows();
   } finally {
     for (const p of running.reverse()) await stop(p);
     await rm(dir, { recursive: true, force: true });
@@ -235,6 +237,13 @@ function printTable(rows: Row[], notes: string[]): void {
     if (fw && sq) console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${((s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps)).toFixed(2)}× (target ≥ 0.8×)`);
   }
   for (const n of notes) console.log(`note: ${n}`);
+}
+
+/** The DLP row (issue 9): scan throughput and peak RSS, measured in its own process; needs no baseline. */
+function printDlpRows(): void {
+  process.stderr.write("DLP scan…\n");
+  console.log("");
+  for (const r of measureDlp()) console.log(`| ${r.scenario} | ${r["MB/s"]} MB/s per core | peak RSS ${r["peak RSS MiB"]} MiB | small request ${r["small request µs"]} µs | (targets ≥ 100 MB/s, < 128 MiB) |`);
 }
 
 main().catch((err: unknown) => {

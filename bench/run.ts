@@ -1,6 +1,7 @@
 // `npm run bench [-- name ...]`: run the named benchmarks (default: all that
 // need nothing beyond this repo) and print a table for each.
 import { benchColdStart } from "./cold-start.js";
+import { benchDlp } from "./dlp.js";
 import { benchGitGate } from "./git-gate.js";
 import { benchLogs, benchScale, benchStart } from "./lifecycle.js";
 import { benchRender } from "./render.js";
@@ -16,6 +17,8 @@ const BENCHES: Record<string, () => unknown> = {
   // Git gate push vs direct SSH push (issue 5); real Docker.
   "git-gate": benchGitGate,
   supervise: benchSupervise,
+  // DLP scan throughput and memory (issue 9); no Docker needed.
+  dlp: benchDlp,
 };
 
 /** What `npm run bench` runs with no names: nothing that needs Docker. */

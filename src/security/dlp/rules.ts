@@ -1,16 +1,15 @@
 // The secret shapes: vendor key formats, credential-bearing URLs and
 // parameters, private keys and JWTs.
 //
-// Why hand-written rules and not a maintained rule set as data. We measured
-// both candidates against these rules (numbers in bench/dlp-rulesets.ts):
-//  - @secretlint/secretlint-rule-preset-recommend covers ~20 of the families
-//    below, runs through an async lint API built for source files, and scans
-//    a 1 MB body in tens of milliseconds per rule family; it has no streaming
-//    and no way to skip rescanning a run.
-//  - gitleaks' rules (≈220, RE2 syntax) mostly need a keyword context, half
-//    use (?i) groups and unbounded classes that V8's backtracking engine
-//    cannot run in linear time, and run one regex per rule per text.
-// The shapes themselves are public facts (vendor docs, gitleaks, pipelock);
+// Why hand-written rules and not a maintained rule set as data:
+//  - @secretlint/secretlint-rule-preset-recommend covers about 20 of the
+//    families below, and runs through an async lint API built for source
+//    files (one regex pass per rule family, no streaming, no resume points).
+//  - gitleaks' rules (about 220, RE2 syntax) mostly need a keyword context;
+//    many use inline (?i) groups and unbounded classes that V8's
+//    backtracking engine does not run in linear time, one regex per rule.
+// Either would mean one regex pass per rule over every request body. The
+// shapes themselves are public facts (vendor docs, gitleaks, pipelock);
 // here each is a literal trigger plus a bounded verifier, so all of them run
 // in one linear pass (see matcher.ts) and the firewall can scan every
 // request. Families and boundaries follow pipelock's defaults, which were

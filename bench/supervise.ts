@@ -11,14 +11,18 @@ import { execInBottle } from "../src/lifecycle/exec.js";
 import { startBottle } from "../src/lifecycle/start.js";
 import { stopBottle } from "../src/lifecycle/stop.js";
 import { bridgeName } from "../src/plan/index.js";
-import { decide, queueDir } from "../src/supervise/decide.js";
+import { decide, inbox, queueDir } from "../src/supervise/decide.js";
+import { safeJson } from "../src/supervise/escape.js";
+import { formatInbox } from "../src/supervise/present.js";
 import { writeProposal } from "../src/supervise/queue.js";
+import { fakeBottle } from "../test/helpers/supervise.js";
 import { median, percentile, printTable } from "./table.js";
 
 const N = 20;
 const POOL = "10.225.0.0/16";
 
 export async function benchSupervise(): Promise<void> {
+  await benchInbox();
   const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-bench-sup-"));
   const env = { ...process.env, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), BOTTLE_SUBNET_POOL: POOL };
   const slug = `bench-sup-${process.pid.toString(16).slice(-4)}`;
@@ -60,4 +64,44 @@ const get=h=>new Promise(r=>{const q=http.get({host:u.hostname,port:u.port,path:
     await docker(["rm", "-f", net], { reject: false });
     await removeNetwork(net).catch(() => {});
   }
+}
+
+/**
+ * The inbox under a flooding agent (issue 10): 2,000 pending proposals with
+ * 2,000-character reasons full of escapes. Time and size of one page (the
+ * first, and a page of 200), and of walking every page. No Docker.
+ */
+export async function benchInbox(): Promise<void> {
+  const root = mkdtempSync(nodePath.join(tmpdir(), "bb-bench-inbox-"));
+  const env = { BOTTLE_STATE_DIR: root };
+  const q = await fakeBottle(root, "flood");
+  const reason = "\u001b[2J\u009b".repeat(400);
+  for (let i = 0; i < 2000; i++) await writeProposal(q, { kind: "other", target: `t${i}`, reason });
+  const timed = async (limit: number) => {
+    const ms: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      const page = await inbox({ env, limit });
+      bytes = safeJson(page).length + formatInbox(page, false).length;
+      ms.push(performance.now() - t);
+    }
+    return { ms, bytes };
+  };
+  const d = await timed(50);
+  const m = await timed(200);
+  const t0 = performance.now();
+  let pages = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await inbox({ env, limit: 200, ...(cursor ? { cursor } : {}) });
+    cursor = page.nextCursor;
+    pages++;
+  } while (cursor);
+  const walk = performance.now() - t0;
+  printTable("Supervise inbox: 2,000 pending proposals, 2,000-char reasons (10 runs each)", [
+    { what: "first page, default limit 50", "median ms": Math.round(median(d.ms)), "p95 ms": Math.round(percentile(d.ms, 95)), "page KiB (json + text)": Math.round(d.bytes / 1024), target: "< 10 MiB (stdio client limit)" },
+    { what: "first page, limit 200 (stops at ~1 MiB)", "median ms": Math.round(median(m.ms)), "p95 ms": Math.round(percentile(m.ms, 95)), "page KiB (json + text)": Math.round(m.bytes / 1024), target: "< 10 MiB" },
+    { what: `walk all ${pages} pages of 200 (one run, total)`, "median ms": Math.round(walk), "p95 ms": "", "page KiB (json + text)": "", target: "" },
+  ]);
 }

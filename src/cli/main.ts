@@ -4,6 +4,8 @@ import nodePath from "node:path";
 import { reviewManifest, runDoctor } from "../core/doctor.js";
 import { runDemo } from "../demo/run.js";
 import { decide, expireGrants, inbox } from "../supervise/decide.js";
+import { safeJson } from "../supervise/escape.js";
+import { decisionJson, formatDecision, formatInbox, inboxJson } from "../supervise/present.js";
 import { packageRoot, stateRoot } from "../core/paths.js";
 import { requireBottle } from "../lifecycle/bottles.js";
 import { cleanup } from "../lifecycle/cleanup.js";
@@ -45,13 +47,20 @@ Usage:
 Environment: BOTTLE_MANIFEST (default ./bottle.yaml), BOTTLE_STATE_DIR,
 BOTTLE_SUBNET_POOL (default 10.213.0.0/16), BOTTLE_LOG_LEVEL.
 Exit codes: 0 ok, 1 failed, 2 bad input or manifest, 3 no such profile or bottle.
-  bottle proposals [<slug>] [--all] [--json]
-                                    agents' access requests (pending; --all adds decided ones)
-  bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--json]
-                                    decide one; approval applies it without restarting anything`;
+  bottle proposals [<slug>] [--all] [--limit N] [--cursor C] [--json]
+                                    agents' access requests, oldest first, 50 a page (pending;
+                                    --all adds decided ones; --cursor pages on)
+  bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--force] [--json]
+                                    decide one; approval applies it without restarting anything;
+                                    --force approves a broad request (*.com, an IP address)`;
+
+const SWEEP_VERBS = new Set(["start", "stop", "list", "ls", "logs", "exec", "cleanup", "proposals", "decide", "git-log"]);
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  // Supervise grants with a TTL expire even when no MCP server runs: every
+  // verb that touches bottles withdraws due grants first.
+  if (verb !== undefined && SWEEP_VERBS.has(verb)) await expireGrants();
   switch (verb) {
     case undefined:
     case "mcp":
@@ -251,24 +260,24 @@ async function cleanupVerb(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+// Agent-supplied text is escaped in both views (safeJson also escapes C1 and bidi controls).
 async function proposalsVerb(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { all: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
-  if (positionals.length > 1) throw new BottleError("bad-input", "usage: bottle proposals [<slug>] [--all] [--json]");
-  await expireGrants();
-  const entries = await inbox({ ...(positionals[0] ? { slug: positionals[0] } : {}), includeDecided: values.all });
-  const lines = entries.map((e) => `${e.slug.padEnd(24)} ${e.proposal.id}  ${e.status.padEnd(8)} ${e.proposal.kind.padEnd(12)} ${e.proposal.target}\n${"".padEnd(26)}reason: ${e.proposal.reason}`);
-  print(values.json, { proposals: entries }, lines.length ? lines.join("\n") : "no pending proposals");
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { all: { type: "boolean", default: false }, limit: { type: "string" }, cursor: { type: "string" }, json: { type: "boolean", default: false } } });
+  if (positionals.length > 1) throw new BottleError("bad-input", "usage: bottle proposals [<slug>] [--all] [--limit N] [--cursor C] [--json]");
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  const page = await inbox({ ...(positionals[0] ? { slug: positionals[0] } : {}), includeDecided: values.all, ...(limit !== undefined ? { limit } : {}), ...(values.cursor !== undefined ? { cursor: values.cursor } : {}) });
+  process.stdout.write(`${values.json ? safeJson(inboxJson(page), 2) : formatInbox(page, values.all)}\n`);
   return EXIT.ok;
 }
 
 async function decideVerb(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { note: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean", default: false } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { note: { type: "string" }, ttl: { type: "string" }, force: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
   const [slug, id, verdict] = positionals;
-  if (positionals.length !== 3 || (verdict !== "approve" && verdict !== "deny")) throw new BottleError("bad-input", "usage: bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--json]");
+  if (positionals.length !== 3 || (verdict !== "approve" && verdict !== "deny")) throw new BottleError("bad-input", "usage: bottle decide <slug> <id> approve|deny [--note TEXT] [--ttl SECONDS] [--force] [--json]");
   const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0)) throw new BottleError("bad-input", `--ttl must be a positive whole number of seconds, got "${values.ttl}"`);
-  const r = await decide({ slug: slug!, id: id!, verdict: verdict === "approve" ? "approved" : "denied", ...(values.note !== undefined ? { note: values.note } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) });
-  print(values.json, r, `${id} ${r.decision.verdict}${r.applied ? " and applied" : ""}${r.decision.expiresAt ? ` until ${r.decision.expiresAt}` : ""}`);
+  const r = await decide({ slug: slug!, id: id!, verdict: verdict === "approve" ? "approved" : "denied", force: values.force, ...(values.note !== undefined ? { note: values.note } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) });
+  process.stdout.write(`${values.json ? safeJson(decisionJson(r), 2) : formatDecision(r)}\n`);
   return EXIT.ok;
 }
 

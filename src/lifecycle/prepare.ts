@@ -62,6 +62,7 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle): Pro
     ...(egress ? { egress } : {}),
     ...(gitGate ? { gitGate } : {}),
     egressEnv: plan.egress?.envNames ?? [],
+    ...(plan.egress?.credentialHosts ? { credentialHosts: plan.egress.credentialHosts } : {}),
   };
   await writeBase(p.stateDir, base);
   await writeFileAtomic(nodePath.join(p.accessDir, ACCESS_FILE), `${JSON.stringify(effectiveConfigs(base, [], new Date()).access, null, 2)}\n`, 0o644);

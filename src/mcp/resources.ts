@@ -7,6 +7,8 @@ import { stateRoot } from "../core/paths.js";
 import { knownSlugs, requireBottle } from "../lifecycle/bottles.js";
 import { readLogs } from "../lifecycle/logs.js";
 import { inbox } from "../supervise/decide.js";
+import { safeJson } from "../supervise/escape.js";
+import { inboxJson } from "../supervise/present.js";
 
 type Kind = "logs" | "compose" | "metadata" | "proposals";
 
@@ -29,7 +31,7 @@ async function read(kind: Kind, slug: string): Promise<string> {
     case "metadata":
       return readFile(nodePath.join(dir, "metadata.json"), "utf8");
     case "proposals":
-      return JSON.stringify(await inbox({ slug: meta.slug, includeDecided: true }), null, 2);
+      return safeJson(inboxJson(await inbox({ slug: meta.slug, includeDecided: true })), 2);
   }
 }
 

@@ -16,7 +16,7 @@ export function watchProposals(server: McpServer): () => void {
   const subscribed = new Map<string, Set<string>>(); // uri -> proposal files seen
   const low = server.server;
 
-  const seen = async (slug: string) => new Set((await readdir(queuePaths(queueDir(stateRoot(), slug)).proposals).catch(() => [] as string[])).filter((f) => f.endsWith(".json")));
+  const seen = async (slug: string) => new Set((await readdir(queuePaths(queueDir(stateRoot(), slug)).proposals).catch(() => [] as string[])).filter((f) => /^p-[0-9a-f]{12}\.json$/.test(f)));
 
   low.setRequestHandler(SubscribeRequestSchema, async (req) => {
     const m = URI.exec(req.params.uri);
@@ -41,11 +41,12 @@ export function watchProposals(server: McpServer): () => void {
         subscribed.set(uri, now);
         if (!fresh.length) continue;
         await low.sendResourceUpdated({ uri }).catch(() => {});
-        await server.sendLoggingMessage({ level: "notice", logger: "bot-bottle", data: `bottle ${slug} filed ${fresh.length} access request(s): ${fresh.map((f) => f.replace(/\.json$/, "")).join(", ")}; see bottle_proposals` }).catch(() => {});
+        await server.sendLoggingMessage({ level: "notice", logger: "bot-bottle", data: `bottle ${slug} filed ${fresh.length} access request(s): ${fresh.slice(0, 20).map((f) => f.replace(/\.json$/, "")).join(", ")}${fresh.length > 20 ? ", …" : ""}; see bottle_proposals` }).catch(() => {});
       }
       if (Date.now() - lastSweep > 1000) {
         lastSweep = Date.now();
-        const n = await expireGrants().catch((err: Error) => {
+        // A busy bottle is left to the next tick (the CLI and the tools sweep too).
+        const n = await expireGrants({ waitMs: 0 }).catch((err: Error) => {
           logger.warn({ err: err.message }, "expiring grants failed");
           return 0;
         });

@@ -1,38 +1,121 @@
-// The orchestrator's inbox: list proposals across bottles, decide them, and
-// withdraw grants whose time is up. Every step lands in the bottle's audit log.
+// The orchestrator's inbox: list proposals across bottles (paged), decide
+// them, and withdraw grants whose time is up. Every step lands in the
+// bottle's audit log. Deciding and withdrawing happen under the bottle's
+// lifecycle lock, so two deciders cannot both win and an expired grant is
+// never re-applied by a decision that read the grant list before the sweep.
+import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { stateRoot } from "../core/paths.js";
 import { BottleError } from "../errors.js";
 import { knownSlugs, metadataFile, requireBottle } from "../lifecycle/bottles.js";
 import { acquireLock } from "../lifecycle/lock.js";
 import { readMetadata } from "../lifecycle/metadata.js";
-import { applyGrants, grantProblem, readBase, readGrants, writeGrants, type Grant } from "./grants.js";
-import { audit, listProposals, readDecision, readProposal, validateTarget, writeDecision, type Decision, type Proposal } from "./queue.js";
+import { logger } from "../log.js";
+import { quote, safeJson } from "./escape.js";
+import { applyGrants, isLive, policyContext, readBase, readGrants, writeGrants, type Grant } from "./grants.js";
+import { PAGE_LIMITS } from "./limits.js";
+import { assessProposal } from "./policy.js";
+import { formatEntry } from "./present.js";
+import { audit, listProposals, queuePaths, readDecision, readProposal, writeDecision, type Decision, type Proposal } from "./queue.js";
 
 export interface InboxEntry {
   slug: string;
   proposal: Proposal;
   status: "pending" | "approved" | "denied" | "expired";
   decision?: Decision;
+  /** For a pending proposal: why an approval would be refused now. */
+  refusal?: string;
+  /** For a pending proposal: what makes it broad (approving needs force). */
+  flags: string[];
+}
+
+export interface InboxPage {
+  entries: InboxEntry[];
+  /** How many proposals match (every page). */
+  total: number;
+  /** How many matching proposals come before this page. */
+  offset: number;
+  /** Pass back to get the next page; absent on the last one. */
+  nextCursor?: string;
+}
+
+export interface InboxQuery {
+  slug?: string;
+  env?: NodeJS.ProcessEnv;
+  includeDecided?: boolean;
+  /** Entries per page (default 50, at most 200); a page also stops at about 1 MiB. */
+  limit?: number;
+  cursor?: string;
 }
 
 export const queueDir = (root: string, slug: string) => nodePath.join(root, slug, "queue");
 
-export async function inbox(o: { slug?: string; env?: NodeJS.ProcessEnv; includeDecided?: boolean } = {}): Promise<InboxEntry[]> {
+type Key = [createdAt: string, slug: string, id: string];
+const keyOf = (slug: string, p: Proposal): Key => [p.createdAt, slug, p.id];
+const compareKeys = (a: Key, b: Key) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]);
+const encodeCursor = (k: Key) => Buffer.from(JSON.stringify(k)).toString("base64url");
+
+function decodeCursor(cursor: string): Key {
+  try {
+    const k = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (Array.isArray(k) && k.length === 3 && k.every((x) => typeof x === "string")) return k as Key;
+  } catch {
+    // fall through
+  }
+  throw new BottleError("bad-input", "cursor is not one this inbox returned", "Pass next_cursor from the previous page, or no cursor for the first page.");
+}
+
+/** Proposals, oldest first, one page at a time: pending only unless includeDecided. */
+export async function inbox(o: InboxQuery = {}): Promise<InboxPage> {
   const root = stateRoot(o.env);
   const slugs = o.slug !== undefined ? [requireBottle(root, o.slug).slug] : knownSlugs(root);
-  const out: InboxEntry[] = [];
-  const now = Date.now();
+  const limit = o.limit ?? PAGE_LIMITS.defaultLimit;
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= PAGE_LIMITS.maxLimit)) throw new BottleError("bad-input", `limit must be a whole number from 1 to ${PAGE_LIMITS.maxLimit}`);
+  const after = o.cursor !== undefined ? decodeCursor(o.cursor) : undefined;
+  await expireGrants({ ...(o.env ? { env: o.env } : {}), slugs });
+
+  const all: Array<{ slug: string; proposal: Proposal; decided: boolean; key: Key }> = [];
   for (const slug of slugs) {
     const dir = queueDir(root, slug);
+    const decided = new Set((await fs.readdir(queuePaths(dir).decisions).catch(() => [] as string[])).map((n) => n.replace(/\.json$/, "")));
     for (const proposal of await listProposals(dir)) {
-      const decision = await readDecision(dir, proposal.id);
-      const status = !decision ? "pending" : decision.verdict === "denied" ? "denied" : decision.expiresAt && Date.parse(decision.expiresAt) <= now ? "expired" : "approved";
-      if (status !== "pending" && !o.includeDecided) continue;
-      out.push({ slug, proposal, status, ...(decision ? { decision } : {}) });
+      const isDecided = decided.has(proposal.id);
+      if (isDecided && !o.includeDecided) continue;
+      all.push({ slug, proposal, decided: isDecided, key: keyOf(slug, proposal) });
     }
   }
-  return out;
+  all.sort((a, b) => compareKeys(a.key, b.key));
+  const offset = after ? all.findIndex((x) => compareKeys(x.key, after) > 0) : 0;
+  const start = offset < 0 ? all.length : offset;
+
+  const contexts = new Map<string, ReturnType<typeof policyContext> | undefined>();
+  const contextFor = async (slug: string) => {
+    if (!contexts.has(slug)) contexts.set(slug, await readBase(nodePath.join(root, slug)).then(policyContext, () => undefined));
+    return contexts.get(slug);
+  };
+  const entries: InboxEntry[] = [];
+  let bytes = 0;
+  const now = Date.now();
+  for (const x of all.slice(start, start + limit)) {
+    const decision = x.decided ? await readDecision(queueDir(root, x.slug), x.proposal.id) : undefined;
+    const status: InboxEntry["status"] = !decision ? "pending" : decision.verdict === "denied" ? "denied" : decision.expiresAt && Date.parse(decision.expiresAt) <= now ? "expired" : "approved";
+    const entry: InboxEntry = { slug: x.slug, proposal: x.proposal, status, ...(decision ? { decision } : {}), flags: [] };
+    if (status === "pending") {
+      const ctx = await contextFor(x.slug);
+      if (ctx) {
+        const a = assessProposal(x.proposal, ctx);
+        if (a.refuse) entry.refusal = a.refuse;
+        entry.flags = a.flags;
+      }
+    }
+    // Structured and text forms both go out: count both against the page budget.
+    bytes += safeJson(entry).length + formatEntry(entry).join("\n").length;
+    if (entries.length && bytes > PAGE_LIMITS.maxBytes) break;
+    entries.push(entry);
+  }
+  const last = entries.at(-1);
+  const more = start + entries.length < all.length;
+  return { entries, total: all.length, offset: start, ...(more && last ? { nextCursor: encodeCursor(keyOf(last.slug, last.proposal)) } : {}) };
 }
 
 export interface DecideRequest {
@@ -42,92 +125,159 @@ export interface DecideRequest {
   note?: string;
   /** Seconds until an approval is withdrawn; none = until the bottle stops. */
   ttlSeconds?: number;
+  /** Approve a broad proposal (a public-suffix wildcard, an IP address) anyway. */
+  force?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
-export async function decide(r: DecideRequest): Promise<{ decision: Decision; applied: boolean }> {
-  const root = stateRoot(r.env);
-  const meta = requireBottle(root, r.slug);
-  const stateDir = nodePath.join(root, meta.slug);
-  const dir = queueDir(root, meta.slug);
-  const proposal = await readProposal(dir, r.id);
-  if (!proposal) {
-    const pending = (await listProposals(dir)).map((p) => p.id);
-    throw new BottleError("bad-input", `bottle "${meta.slug}" has no proposal "${r.id}"`, pending.length ? `Its proposals: ${pending.join(", ")}.` : "It has no proposals.");
-  }
-  if (await readDecision(dir, r.id)) throw new BottleError("conflict", `proposal ${r.id} was already decided`);
+export interface DecideResult {
+  decision: Decision;
+  applied: boolean;
+  proposal: Proposal;
+  /** What made it broad, when it was approved with force. */
+  flags: string[];
+}
+
+/** How long a decision waits for another operation on the same bottle to finish. */
+const DECIDE_LOCK_WAIT_MS = 30_000;
+
+export async function decide(r: DecideRequest): Promise<DecideResult> {
   if (r.ttlSeconds !== undefined && !(Number.isInteger(r.ttlSeconds) && r.ttlSeconds > 0 && r.ttlSeconds <= 30 * 86_400)) {
     throw new BottleError("bad-input", "ttl_seconds must be a whole number of seconds between 1 and 2592000 (30 days)");
   }
-  const now = new Date();
-  const decision: Decision = {
-    id: r.id,
-    verdict: r.verdict,
-    note: r.note ?? "",
-    decidedAt: now.toISOString(),
-    ...(r.verdict === "approved" && r.ttlSeconds ? { expiresAt: new Date(now.getTime() + r.ttlSeconds * 1000).toISOString() } : {}),
-  };
-  let applied = false;
-  if (r.verdict === "approved") {
-    if (meta.state !== "running") throw new BottleError("conflict", `bottle "${meta.slug}" is ${meta.state}; only a running bottle's proposals can be approved`);
-    const base = await readBase(stateDir);
-    const problem = validateTarget(proposal.kind, proposal.target) ?? grantProblem(proposal, base);
-    if (problem) {
-      await audit(dir, "approval_refused", { id: r.id, why: problem });
-      throw new BottleError("bad-input", `cannot approve ${r.id}: ${problem}`, "Deny it with a note instead, or change the profile.");
+  const root = stateRoot(r.env);
+  const slug = requireBottle(root, r.slug).slug;
+  const stateDir = nodePath.join(root, slug);
+  const dir = queueDir(root, slug);
+  // Everything from "was it decided?" to writing the decision happens under
+  // the lock: of two racing deciders exactly one wins, and the other is told.
+  const lock = await lockBottle(root, slug, DECIDE_LOCK_WAIT_MS);
+  try {
+    const meta = requireBottle(root, slug);
+    if (meta.state === "running") {
+      await withdrawDue(root, slug).catch((err: Error) => logger.warn({ slug, err: err.message }, "withdrawing expired grants failed; the next sweep tries again"));
     }
-    if (proposal.kind !== "other") {
-      const lock = await acquireLock(root, meta.slug);
-      try {
+    const proposal = await readProposal(dir, r.id);
+    if (!proposal) {
+      const pending = (await listProposals(dir)).map((p) => p.id);
+      const shown = pending.slice(-20);
+      throw new BottleError("bad-input", `bottle "${slug}" has no proposal ${quote(r.id)}`, pending.length ? `Its latest proposals: ${shown.join(", ")}${pending.length > shown.length ? ` (${pending.length} in all; see bottle_proposals)` : ""}.` : "It has no proposals.");
+    }
+    const earlier = await readDecision(dir, r.id);
+    if (earlier) {
+      throw new BottleError(
+        "conflict",
+        `proposal ${r.id} was already ${earlier.verdict} at ${earlier.decidedAt}${earlier.note ? ` (note ${quote(earlier.note)})` : ""}; this ${r.verdict === "approved" ? "approval" : "denial"} changed nothing`,
+      );
+    }
+    const now = new Date();
+    const decision: Decision = {
+      id: r.id,
+      verdict: r.verdict,
+      note: r.note ?? "",
+      decidedAt: now.toISOString(),
+      ...(r.verdict === "approved" && r.ttlSeconds ? { expiresAt: new Date(now.getTime() + r.ttlSeconds * 1000).toISOString() } : {}),
+    };
+    let applied = false;
+    let flags: string[] = [];
+    if (r.verdict === "approved") {
+      if (meta.state !== "running") throw new BottleError("conflict", `bottle "${slug}" is ${meta.state}; only a running bottle's proposals can be approved`);
+      const a = assessProposal(proposal, policyContext(await readBase(stateDir)));
+      if (a.refuse) {
+        await audit(dir, "approval_refused", { id: r.id, why: a.refuse });
+        throw new BottleError("bad-input", `cannot approve ${r.id}: ${a.refuse}`, "Deny it with a note instead, or change the profile.");
+      }
+      flags = a.flags;
+      if (flags.length && !r.force) {
+        await audit(dir, "approval_needs_force", { id: r.id, flags });
+        throw new BottleError("bad-input", `${r.id} is broad: ${flags.join("; ")}`, "If that is what you mean, approve again with force (--force / force: true); otherwise deny it and say what narrower request you would approve.");
+      }
+      if (proposal.kind !== "other") {
         const before = await readGrants(stateDir);
         const grant: Grant = { id: proposal.id, kind: proposal.kind, target: proposal.target, ...(proposal.route ? { route: proposal.route } : {}), grantedAt: decision.decidedAt, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) };
         const after = [...before, grant];
         try {
           await writeGrants(stateDir, after);
-          await applyGrants({ slug: meta.slug, stateDir }, after);
+          await applyGrants({ slug, stateDir }, after);
         } catch (err) {
           await writeGrants(stateDir, before);
-          await applyGrants({ slug: meta.slug, stateDir }, before).catch(() => {});
+          await applyGrants({ slug, stateDir }, before).catch(() => {});
           await audit(dir, "apply_failed", { id: r.id, why: (err as Error).message });
           throw err;
         }
         applied = true;
-        await audit(dir, "applied", { id: r.id, kind: proposal.kind, target: proposal.target, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) });
-      } finally {
-        await lock.release();
+        await audit(dir, "applied", { id: r.id, kind: proposal.kind, target: proposal.target, ...(flags.length ? { forced: flags } : {}), ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) });
       }
     }
+    // The decision is written last: an agent told "approved" finds it in force.
+    await writeDecision(dir, decision);
+    await audit(dir, "decided", { id: r.id, verdict: r.verdict, note: decision.note, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) });
+    return { decision, applied, proposal, flags };
+  } finally {
+    await lock.release();
   }
-  // The decision is written last: an agent told "approved" finds it in force.
-  await writeDecision(dir, decision);
-  await audit(dir, "decided", { id: r.id, verdict: r.verdict, note: decision.note, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) });
-  return { decision, applied };
 }
 
-/** Withdraw every grant whose time is up, in every running bottle. Returns how many. */
-export async function expireGrants(env?: NodeJS.ProcessEnv): Promise<number> {
-  const root = stateRoot(env);
+/** The bottle's lock, waiting up to `waitMs` for another holder to finish. */
+async function lockBottle(root: string, slug: string, waitMs: number): Promise<{ release: () => Promise<void> }> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await acquireLock(root, slug);
+    } catch (err) {
+      if (!(err instanceof BottleError && err.code === "conflict") || Date.now() >= deadline) throw err;
+      await new Promise((res) => setTimeout(res, 20 + Math.random() * 30));
+    }
+  }
+}
+
+/** Under the bottle's lock: withdraw its grants whose time is up. Returns how many. */
+async function withdrawDue(root: string, slug: string): Promise<number> {
+  const stateDir = nodePath.join(root, slug);
+  const grants = await readGrants(stateDir);
+  const now = new Date();
+  const due = grants.filter((g) => !isLive(g, now));
+  if (!due.length) return 0;
+  const keep = grants.filter((g) => isLive(g, now));
+  // Configs first: if reloading fails, grants.json still lists them and the next sweep tries again.
+  await applyGrants({ slug, stateDir }, keep);
+  await writeGrants(stateDir, keep);
+  for (const g of due) await audit(queueDir(root, slug), "expired", { id: g.id, kind: g.kind, target: g.target });
+  return due.length;
+}
+
+export interface SweepOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Only these bottles (default: every bottle in the state root). */
+  slugs?: string[];
+  /** How long to wait for a busy bottle before leaving it to the next sweep. */
+  waitMs?: number;
+}
+
+/**
+ * Withdraw every grant whose time is up, in every running bottle. Called by
+ * every path that reads or applies grants (CLI verbs, MCP tools, the MCP
+ * server's timer), so a TTL holds without a server running. Returns how many.
+ */
+export async function expireGrants(o: SweepOptions = {}): Promise<number> {
+  const root = stateRoot(o.env);
   let n = 0;
-  for (const slug of knownSlugs(root)) {
+  for (const slug of o.slugs ?? knownSlugs(root)) {
     const meta = readMetadata(metadataFile(root, slug));
     if (meta?.state !== "running") continue;
-    const stateDir = nodePath.join(root, slug);
-    const grants = await readGrants(stateDir);
-    const now = Date.now();
-    const expired = grants.filter((g) => g.expiresAt && Date.parse(g.expiresAt) <= now);
-    if (!expired.length) continue;
+    const now = new Date();
+    if (!(await readGrants(nodePath.join(root, slug))).some((g) => !isLive(g, now))) continue;
     let lock;
     try {
-      lock = await acquireLock(root, slug);
-    } catch {
-      continue; // busy; next sweep
+      lock = await lockBottle(root, slug, o.waitMs ?? 5_000);
+    } catch (err) {
+      logger.warn({ slug, err: (err as Error).message }, "grants due to expire are left to the next sweep: the bottle is busy");
+      continue;
     }
     try {
-      const keep = grants.filter((g) => !expired.includes(g));
-      await writeGrants(stateDir, keep);
-      await applyGrants({ slug, stateDir }, keep);
-      for (const g of expired) await audit(queueDir(root, slug), "expired", { id: g.id, kind: g.kind, target: g.target });
-      n += expired.length;
+      n += await withdrawDue(root, slug);
+    } catch (err) {
+      logger.warn({ slug, err: (err as Error).message }, "withdrawing expired grants failed; the next sweep tries again");
     } finally {
       await lock.release();
     }

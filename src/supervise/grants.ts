@@ -14,13 +14,14 @@ import type { EgressConfig } from "../sidecar-config/egress.js";
 import type { FirewallConfig } from "../sidecar-config/firewall.js";
 import type { GitGateConfig } from "../render/sidecar-configs.js";
 import { ACCESS_FILE, type Access } from "./access.js";
+import { assessProposal, credentialBindings, type AssessContext } from "./policy.js";
 import type { Proposal } from "./queue.js";
 
 export const grantSchema = z.object({
   id: z.string(),
   kind: z.enum(["domain", "egress_route", "git_ref", "other"]),
   target: z.string(),
-  route: z.object({ path_prefix: z.string(), header: z.string(), value: z.string() }).optional(),
+  route: z.object({ path_prefix: z.string(), port: z.number().int().default(443), header: z.string(), value: z.string() }).optional(),
   grantedAt: z.string(),
   expiresAt: z.string().optional(),
 });
@@ -34,6 +35,8 @@ export interface BaseConfigs {
   gitGate?: GitGateConfig;
   /** Env names egress holds: the only credentials a granted route may use. */
   egressEnv: string[];
+  /** `egress.credentials.<env>.hosts` from the manifest: more hosts a grant may send that credential to. */
+  credentialHosts?: Record<string, string[]>;
 }
 
 export const basePaths = (stateDir: string) => ({ dir: nodePath.join(stateDir, "base"), file: nodePath.join(stateDir, "base", "configs.json"), grants: nodePath.join(stateDir, "grants.json") });
@@ -59,26 +62,33 @@ export async function writeGrants(stateDir: string, grants: Grant[]): Promise<vo
   await writeFileAtomic(basePaths(stateDir).grants, `${JSON.stringify(grants, null, 2)}\n`, 0o600);
 }
 
+/** What the approval policy knows about a bottle, from the configs it started with. */
+export function policyContext(base: BaseConfigs): AssessContext {
+  const routes = (base.egress?.routes ?? []).filter((r) => [...r.value.matchAll(ENV_REF_RE)].every((m) => base.egressEnv.includes(m[1]!)));
+  return { bindings: credentialBindings(routes, base.credentialHosts), allowCidrs: baseAllowCidrs(base), egress: !!base.egress, gitGate: !!base.gitGate };
+}
+
+function baseAllowCidrs(base: BaseConfigs): string[] {
+  if (base.engine === "builtin") return (base.firewall as FirewallConfig).allow_cidrs ?? [];
+  return (base.firewall as { ssrf?: { ip_allowlist?: string[] } }).ssrf?.ip_allowlist ?? [];
+}
+
 /** Why a proposal cannot be granted as asked, or undefined if it can. */
 export function grantProblem(p: Proposal, base: BaseConfigs): string | undefined {
-  if (p.kind === "egress_route") {
-    if (!base.egress) return "this bottle has no egress sidecar (its profile has no egress routes), so no route can be added";
-    if (!p.route) return "an egress_route proposal must say which header and value template to set";
-    const names = [...p.route.value.matchAll(ENV_REF_RE)].map((m) => m[1]!);
-    if (!names.length) return "the route value must reference a credential env var, like \"Bearer ${GITHUB_TOKEN}\"";
-    const unknown = names.filter((n) => !base.egressEnv.includes(n));
-    if (unknown.length) return `the route names ${unknown.map((n) => `$${n}`).join(", ")}, which the profile does not forward to egress (it forwards: ${base.egressEnv.join(", ") || "nothing"})`;
-  }
-  if (p.kind === "git_ref" && !base.gitGate) return "this bottle has no git gate";
-  return undefined;
+  return assessProposal(p, policyContext(base)).refuse;
 }
+
+/** A grant is live until its expiry (a grant without one lasts until the bottle stops). */
+export const isLive = (g: Pick<Grant, "expiresAt">, now: Date) => !g.expiresAt || Date.parse(g.expiresAt) > now.getTime();
 
 const union = (a: string[], b: string[]) => [...new Set([...a, ...b])];
 
 /** Pure: base + grants -> effective configs and the agent's view. */
-export function effectiveConfigs(base: BaseConfigs, grants: Grant[], now: Date) {
+export function effectiveConfigs(base: BaseConfigs, allGrants: Grant[], now: Date) {
+  // A grant past its expiry is never rendered, whoever renders and whenever.
+  const grants = allGrants.filter((g) => isLive(g, now));
   const domains = grants.filter((g) => g.kind === "domain").map((g) => g.target);
-  const routes = grants.filter((g) => g.kind === "egress_route" && g.route).map((g) => ({ name: `grant-${g.id}`, host: g.target, path_prefix: g.route!.path_prefix, header: g.route!.header, value: g.route!.value }));
+  const routes = grants.filter((g) => g.kind === "egress_route" && g.route).map((g) => ({ name: `grant-${g.id}`, host: g.target, port: g.route!.port, path_prefix: g.route!.path_prefix, header: g.route!.header, value: g.route!.value }));
   const refs = grants.filter((g) => g.kind === "git_ref").map((g) => g.target);
   const routedHosts = routes.map((r) => r.host);
 
@@ -103,6 +113,8 @@ export function effectiveConfigs(base: BaseConfigs, grants: Grant[], now: Date) 
     routes: (egress?.routes ?? []).map((r) => ({ name: r.name, host: r.host, path_prefix: r.path_prefix, header: r.header })),
     git_refs: union(gitGate?.upstreams.flatMap((u) => u.policy.push_refs) ?? [], []),
     grants: grants.map((g) => ({ id: g.id, kind: g.kind, target: g.target, ...(g.expiresAt ? { expiresAt: g.expiresAt } : {}) })),
+    cidrs: baseAllowCidrs(base),
+    credentials: policyContext(base).bindings,
     updatedAt: now.toISOString(),
   };
   return { firewall, egress, gitGate, access };

@@ -10,22 +10,26 @@ import nodePath from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { domainPattern, hostname } from "../manifest/schema.js";
+import { QUEUE_LIMITS } from "./limits.js";
+import { safeJson } from "./escape.js";
 
 export const ACCESS_KINDS = ["domain", "egress_route", "git_ref", "other"] as const;
 
-const routeRequest = z.strictObject({
-  path_prefix: z.string().regex(/^\/[^\s?#]*$/).default("/"),
-  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+export const routeRequestSchema = z.strictObject({
+  path_prefix: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a path prefix starting with "/" (no spaces, "?" or "#")' }).default("/"),
+  /** The destination port, as egress routes by host and port. */
+  port: z.int({ error: "expected a port number" }).min(1, { error: "expected a port number" }).max(65535, { error: "expected a port number" }).default(443),
+  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { error: "expected an HTTP header name (letters, digits and '-')" }),
   /** Template naming an env var egress already holds, e.g. "Bearer ${GITHUB_TOKEN}". */
-  value: z.string().min(1).max(500),
+  value: z.string().min(1, { error: "expected a value template" }).max(500, { error: "expected at most 500 characters" }),
 });
 
 export const proposalSchema = z.strictObject({
   id: z.string().regex(/^p-[0-9a-f]{12}$/),
   kind: z.enum(ACCESS_KINDS),
   target: z.string().min(1).max(500),
-  reason: z.string().min(1).max(4000),
-  route: routeRequest.optional(),
+  reason: z.string().min(1).max(QUEUE_LIMITS.maxReasonChars),
+  route: routeRequestSchema.optional(),
   createdAt: z.string(),
 });
 
@@ -39,7 +43,8 @@ export const decisionSchema = z.strictObject({
 
 export type Proposal = z.output<typeof proposalSchema>;
 export type Decision = z.output<typeof decisionSchema>;
-export type ProposalInput = Omit<Proposal, "id" | "createdAt">;
+/** What a writer supplies (defaults such as a route's port filled in by the schema). */
+export type ProposalInput = Omit<z.input<typeof proposalSchema>, "id" | "createdAt">;
 
 /** What a target must look like for each kind (checked when proposing and deciding). */
 export function validateTarget(kind: Proposal["kind"], target: string): string | undefined {
@@ -80,7 +85,8 @@ export async function audit(dir: string, event: string, data: Record<string, unk
       await fh.read(last, 0, 1, size - 1);
       if (last[0] !== 0x0a) lead = "\n";
     }
-    await fh.appendFile(`${lead}${JSON.stringify({ at: new Date().toISOString(), event, ...data })}\n`);
+    // Agent text lands here too: escaped so `tail -f audit.jsonl` cannot be steered by it.
+    await fh.appendFile(`${lead}${safeJson({ at: new Date().toISOString(), event, ...data })}\n`);
   } finally {
     await fh.close();
   }
@@ -127,4 +133,20 @@ export async function listProposals(dir: string): Promise<Proposal[]> {
   const names = await fs.readdir(queuePaths(dir).proposals).catch(() => [] as string[]);
   const all = await Promise.all(names.filter((n) => /^p-[0-9a-f]{12}\.json$/.test(n)).map((n) => readValid(nodePath.join(queuePaths(dir).proposals, n), proposalSchema)));
   return all.filter((p): p is Proposal => p !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+const ID_FILE = /^(p-[0-9a-f]{12})\.json$/;
+
+/** Ids of proposals with no decision yet, from file names alone (cheap enough for every request). */
+export async function pendingIds(dir: string): Promise<string[]> {
+  const q = queuePaths(dir);
+  const [proposals, decisions] = await Promise.all([fs.readdir(q.proposals).catch(() => [] as string[]), fs.readdir(q.decisions).catch(() => [] as string[])]);
+  const decided = new Set(decisions.map((n) => ID_FILE.exec(n)?.[1]).filter(Boolean));
+  return proposals.map((n) => ID_FILE.exec(n)?.[1]).filter((id): id is string => !!id && !decided.has(id));
+}
+
+/** Why the inbox takes no more proposals now, or undefined. */
+export async function inboxFull(dir: string, maxPending: number = QUEUE_LIMITS.maxPending): Promise<string | undefined> {
+  const n = (await pendingIds(dir)).length;
+  return n >= maxPending ? `the inbox already holds ${n} pending requests (the limit is ${maxPending}); wait for decisions on them (await_decision) before asking for more` : undefined;
 }

@@ -8,17 +8,32 @@ import { parseArgs } from "node:util";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
-import { ACCESS_FILE, accessSchema } from "../../supervise/access.js";
-import { ACCESS_KINDS, readDecision, readProposal, validateTarget, writeProposal } from "../../supervise/queue.js";
+import { ACCESS_FILE, accessSchema, type Access } from "../../supervise/access.js";
+import { safeJson } from "../../supervise/escape.js";
+import { QUEUE_LIMITS, TokenBucket } from "../../supervise/limits.js";
+import { assessProposal } from "../../supervise/policy.js";
+import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../supervise/queue.js";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: "8750" }, queue: { type: "string", default: "/var/lib/bottle/queue" }, access: { type: "string", default: "/etc/bottle/access" } } });
 const PORT = Number(values.port);
 const QUEUE = values.queue!;
 const ACCESS = values.access!;
 
-const log = (event: string, data: Record<string, unknown> = {}) => process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), mode: "supervise", event, ...data })}\n`);
+const log = (event: string, data: Record<string, unknown> = {}) => process.stdout.write(`${safeJson({ ts: new Date().toISOString(), mode: "supervise", event, ...data })}\n`);
 const text = (t: string) => ({ content: [{ type: "text" as const, text: t }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const readAccess = async (): Promise<Access> => accessSchema.parse(JSON.parse(await readFile(`${ACCESS}/${ACCESS_FILE}`, "utf8")));
+
+/** One agent, one bucket: the sidecar serves one bottle. */
+const bucket = new TokenBucket(QUEUE_LIMITS.burst, QUEUE_LIMITS.perMinute);
+/** Proposals are admitted one at a time, so the pending count cannot be raced past its cap. */
+let admitting: Promise<unknown> = Promise.resolve();
+const serially = <T>(f: () => Promise<T>): Promise<T> => {
+  const next = admitting.then(f, f);
+  admitting = next.catch(() => {});
+  return next;
+};
 
 function buildServer(): McpServer {
   const server = new McpServer({ name: "bottle-supervise", version: "1" }, { instructions: "Ask the orchestrator for more access: current_access shows what you may reach now; request_access asks for more (say why); await_decision waits for the answer." });
@@ -33,7 +48,7 @@ function buildServer(): McpServer {
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async () => {
-      const access = accessSchema.parse(JSON.parse(await readFile(`${ACCESS}/${ACCESS_FILE}`, "utf8")));
+      const access = await readAccess();
       return { ...text(JSON.stringify(access, null, 2)), structuredContent: access };
     },
   );
@@ -42,22 +57,41 @@ function buildServer(): McpServer {
     "request_access",
     {
       title: "Ask for more access",
-      description: 'Propose a change for the orchestrator to approve: kind "domain" (target: a hostname or "*.suffix"), "egress_route" (target: API host; route: header and a value template naming a credential the bottle already holds, e.g. "Bearer ${GITHUB_TOKEN}"), "git_ref" (target: a ref pattern like "refs/heads/agent/*") or "other". Returns a proposal id for await_decision.',
+      description: `Propose a change for the orchestrator to approve: kind "domain" (target: a hostname or "*.suffix"), "egress_route" (target: API host; route: header, a value template naming a credential the bottle already holds, e.g. "Bearer \${GITHUB_TOKEN}", optional path_prefix and port (default 443) — a credential can only be routed to the hosts and path prefixes current_access lists for it), "git_ref" (target: a ref pattern like "refs/heads/agent/*") or "other". Requests that can never be approved (localhost, metadata or private addresses, bare TLDs, a credential for another host) are refused at once with the reason. The reason is at most ${QUEUE_LIMITS.maxReasonChars} characters; at most ${QUEUE_LIMITS.maxPending} requests may wait at once. Returns a proposal id for await_decision.`,
       inputSchema: {
         kind: z.enum(ACCESS_KINDS),
         target: z.string().min(1).max(500),
-        reason: z.string().min(1).max(4000).describe("Why you need it; the human reads this."),
-        route: z.object({ path_prefix: z.string().default("/"), header: z.string(), value: z.string() }).optional(),
+        // The cap is checked below, so a long reason gets a plain answer rather than a schema error.
+        reason: z.string().min(1).max(100_000).describe(`Why you need it (at most ${QUEUE_LIMITS.maxReasonChars} characters); the human reads this.`),
+        route: z.object({ path_prefix: z.string().default("/"), port: z.number().int().default(443), header: z.string(), value: z.string() }).optional(),
       },
       outputSchema: { id: z.string(), status: z.literal("pending") },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
     async ({ kind, target, reason, route }) => {
-      const problem = validateTarget(kind, target) ?? (kind === "egress_route" && !route ? "an egress_route request needs route: {header, value}" : undefined);
-      if (problem) return { ...text(problem), isError: true };
-      const p = await writeProposal(QUEUE, { kind, target, reason, ...(route ? { route: { path_prefix: route.path_prefix, header: route.header, value: route.value } } : {}) });
-      log("proposed", { id: p.id, kind, target });
-      return { ...text(`Proposal ${p.id} is pending. Call await_decision with this id.`), structuredContent: { id: p.id, status: "pending" as const } };
+      const refuse = (why: string) => {
+        log("request_refused", { kind, why });
+        return { ...text(`Refused: ${why}`), isError: true };
+      };
+      const rate = bucket.take();
+      if (!rate.ok) return refuse(`too many requests; try again in ${rate.retryAfterSeconds} s (at most ${QUEUE_LIMITS.burst} at once, then ${QUEUE_LIMITS.perMinute} a minute)`);
+      // UTF-16 units, as the queue schema counts them.
+      if (reason.length > QUEUE_LIMITS.maxReasonChars) return refuse(`the reason is ${reason.length} characters; the limit is ${QUEUE_LIMITS.maxReasonChars}. Say it shorter.`);
+      if (kind === "egress_route" && !route) return refuse("an egress_route request needs route: {header, value}");
+      const shape = route ? routeRequestSchema.safeParse(route) : undefined;
+      if (shape && !shape.success) return refuse(`route: ${shape.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      const access = await readAccess();
+      const checkedRoute = shape?.success ? shape.data : undefined;
+      const judged = assessProposal({ kind, target, ...(checkedRoute ? { route: checkedRoute } : {}) }, { bindings: access.credentials, allowCidrs: access.cidrs, egress: access.routes.length > 0 });
+      if (judged.refuse) return refuse(judged.refuse);
+      return serially(async () => {
+        const full = await inboxFull(QUEUE);
+        if (full) return refuse(full);
+        const p = await writeProposal(QUEUE, { kind, target, reason, ...(checkedRoute ? { route: checkedRoute } : {}) });
+        log("proposed", { id: p.id, kind, target });
+        const broad = judged.flags.length ? ` Note for your reason: it is broad (${judged.flags.join("; ")}), so the orchestrator must approve it explicitly; a narrower request is likelier to be approved.` : "";
+        return { ...text(`Proposal ${p.id} is pending. Call await_decision with this id.${broad}`), structuredContent: { id: p.id, status: "pending" as const } };
+      });
     },
   );
 

@@ -92,10 +92,18 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
     const options = { host: t.address, port: t.port, method: req.method, path, headers };
     const tlsOptions: TlsRequestOptions = { ...options, agent: s.httpsAgent, secureContext: s.trust, ...(isIP(t.host) ? {} : { servername: t.host }) };
     const upstream = scheme === "https" ? httpsRequest(tlsOptions) : httpRequest({ ...options, agent: s.httpAgent });
-    relayResponse(req, res, upstream, body, (outcome) => {
-      if (outcome.error && !res.headersSent) refuse(res, 502, "upstream", `request to "${t.host}" failed: ${outcome.error}`);
-      log("request", { ...base, decision: outcome.error ? "failed" : "allowed", rule: "allowlist", status: outcome.status ?? 502, bytes: outcome.bytes, ms: Date.now() - started, ...(outcome.error ? { error: outcome.error } : {}) });
-    });
+    relayResponse(
+      req,
+      res,
+      upstream,
+      body,
+      (outcome) => {
+        const status = outcome.error === "ETIMEDOUT" ? 504 : 502;
+        if (outcome.error && !res.headersSent) refuse(res, status, "upstream", status === 504 ? `"${t.host}" sent nothing for ${proxy.limits.idleTimeoutMs / 1000} s` : `request to "${t.host}" failed: ${outcome.error}`);
+        log("request", { ...base, decision: outcome.error ? "failed" : "allowed", rule: "allowlist", status: outcome.status ?? status, bytes: outcome.bytes, ms: Date.now() - started, ...(outcome.error ? { error: outcome.error } : {}) });
+      },
+      { idleTimeoutMs: proxy.limits.idleTimeoutMs },
+    );
   };
 
   const proxy: ProxyServer<CheckedTunnel> = new ProxyServer<CheckedTunnel>({

@@ -2,17 +2,7 @@
 // Host header) is scanned for secrets before any DNS lookup, in both
 // proxies: a name is data that leaves in the resolver's query, so
 // `ghp_….exfil.test` must be refused before it is resolved (SPEC §10 #9).
-import { scanRequest, type DlpFinding, type DlpPolicy } from "./dlp.js";
-
-// TEMPORARY until dlp.ts exports scanHostName: the name and its labels joined.
-function scanHostName(policy: DlpPolicy, name: string): DlpFinding | undefined {
-  const labels = name.split(".");
-  for (const candidate of [name, labels.join("")]) {
-    const f = scanRequest(policy, { host: name, url: candidate, headers: [] });
-    if (f) return { ...f, location: "host name" };
-  }
-  return undefined;
-}
+import { scanHostName, type DlpFinding, type DlpPolicy } from "./dlp.js";
 
 /** The first finding in any of the names given (undefined entries skipped). */
 export function scanHostNames(policy: DlpPolicy, names: ReadonlyArray<string | undefined>): DlpFinding | undefined {

@@ -53,6 +53,7 @@ export type PassthroughOutcome = { ok: true; sni: string | undefined; up: number
 
 const CONNECTED = "HTTP/1.1 200 Connection Established\r\n\r\n";
 const CONNECT_PREFIX = Buffer.from("CONNECT ");
+const CLIENT_IDLE_GRACE_MS = 2_000;
 const NOT_A_PROXY_REQUEST = "bot-bottle proxy: expected an absolute-form http:// request or CONNECT (set this address as HTTP_PROXY/HTTPS_PROXY)";
 
 export class ProxyServer<T> {
@@ -113,8 +114,10 @@ export class ProxyServer<T> {
     this.#limits = limits;
     for (const srv of [this.server, this.#mitm]) {
       srv.headersTimeout = limits.headTimeoutMs;
-      // Idle: no byte either way on a kept-alive or busy connection.
-      srv.timeout = limits.idleTimeoutMs;
+      // Idle: no byte either way on a kept-alive or busy connection. A bit
+      // longer than the upstream's idle limit, so a client waiting on a
+      // silent upstream is answered 504 instead of being dropped.
+      srv.timeout = limits.idleTimeoutMs + CLIENT_IDLE_GRACE_MS;
     }
   }
 

@@ -93,6 +93,8 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       const sni = (req.socket as unknown as { servername?: string }).servername ?? "";
       seen.push({ path: req.url ?? "", host: req.headers.host ?? "", sni });
       req.resume();
+      // An upstream that takes the request and never answers.
+      if (req.url === "/hang") return;
       req.on("end", () => {
         const auth = req.headers.authorization ?? "";
         if (req.url?.startsWith("/echo/gzip")) {
@@ -290,6 +292,14 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       await new Promise((r) => tls.once("secureConnect", r));
       const ms = await closedWithin(tls as unknown as Socket, 5_000);
       expect(ms).toBeGreaterThanOrEqual(1_800);
+    });
+
+    it("answers 504 when the upstream sends nothing for the idle timeout", async () => {
+      const t0 = Date.now();
+      const r = await send({ proxy: firewallUrl, ca, url: `https://allowed.test:${upPort}/hang` });
+      expect(r.status).toBe(504);
+      expect(r.body).toContain('"allowed.test" sent nothing for 2 s');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_800);
     });
 
     it("a plain connection that sends nothing is closed after the head timeout", async () => {

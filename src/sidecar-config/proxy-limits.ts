@@ -3,7 +3,7 @@
 // the block out; tests and users can tighten or widen it.
 import { z } from "zod";
 
-export const DEFAULT_PROXY_LIMITS = { max_connections: 1024, head_timeout_s: 30, handshake_timeout_s: 10, idle_timeout_s: 300 } as const;
+export const DEFAULT_PROXY_LIMITS = { max_connections: 1024, head_timeout_s: 30, handshake_timeout_s: 10, idle_timeout_s: 300, max_buffered_body_mb: 96 } as const;
 
 export const proxyLimitsSchema = z
   .strictObject({
@@ -15,6 +15,8 @@ export const proxyLimitsSchema = z
     handshake_timeout_s: z.number().positive().max(3600).default(DEFAULT_PROXY_LIMITS.handshake_timeout_s),
     /** With no byte either way on an established connection or tunnel. */
     idle_timeout_s: z.number().positive().max(86_400).default(DEFAULT_PROXY_LIMITS.idle_timeout_s),
+    /** Request bodies held for scanning at once, all connections together (MiB). */
+    max_buffered_body_mb: z.number().positive().max(4096).default(DEFAULT_PROXY_LIMITS.max_buffered_body_mb),
   })
   .default(() => ({ ...DEFAULT_PROXY_LIMITS }));
 

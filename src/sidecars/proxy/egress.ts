@@ -19,7 +19,7 @@ import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRa
 import type { EventLog, LogFields } from "./log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
-import { readBody, relayResponse } from "./relay.js";
+import { readBody, relayResponse, type BodyBudget } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
 import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
 
@@ -161,9 +161,10 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           }
           rendered = { value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) };
         }
-        void scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped).then((scan) => {
+        void scanAgentRequest(s.dlp, req, res, proxy.bodies, tunnel.host, norm.target, dropped).then((scan) => {
           if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
           if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
+          if ("busy" in scan) return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, { ...routeFields, rule: "limits" });
           const headers = endToEndHeaders(req.rawHeaders, dropped);
           if (route && rendered) headers.push(route.header, rendered.value);
           headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
@@ -220,19 +221,21 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
   return proxy;
 }
 
-type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { body: Buffer | undefined };
+type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } | { body: Buffer | undefined };
 
 /**
  * DLP over the agent's own request to a routed host, before egress adds
  * the credential: URL, headers (less the one egress replaces) and body.
  */
-async function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined): Promise<AgentScan> {
-  const read = await readBody(req, MAX_SCANNED_BODY);
+async function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, res: ServerResponse, budget: BodyBudget, host: string, target: string, dropped: ReadonlySet<string> | undefined): Promise<AgentScan> {
+  const read = await readBody(req, MAX_SCANNED_BODY, budget, res);
   if (read === "too-large") return { tooLarge: true };
+  if (read === "busy") return { busy: true };
   const body = read.length || req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined ? read : undefined;
   const headers = headerPairs(req.rawHeaders).filter(([n]) => !dropped?.has(n.toLowerCase()));
   const contentEncoding = req.headers["content-encoding"];
-  const finding = scanRequest(policy, { host, url: target, headers, ...(body ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}) });
+  const contentType = req.headers["content-type"];
+  const finding = scanRequest(policy, { host, url: target, headers, ...(body ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
   return finding ? { finding } : { body };
 }
 

@@ -73,10 +73,14 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
     const base = { host: t.host, port: t.port, method: req.method ?? "", scheme };
     let body: Buffer | undefined;
     if (s.dlp.enabled) {
-      const read = await readBody(req, MAX_SCANNED_BODY);
+      const read = await readBody(req, MAX_SCANNED_BODY, proxy.bodies, res);
       if (read === "too-large") {
         refuse(res, 413, "dlp", `request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", status: 413, ms: Date.now() - started });
+      }
+      if (read === "busy") {
+        refuse(res, 503, "limits", `the firewall is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`);
+        return log("request", { ...base, decision: "blocked", rule: "limits", limit: "max_buffered_body", status: 503, ms: Date.now() - started });
       }
       body = read;
       const contentEncoding = req.headers["content-encoding"];

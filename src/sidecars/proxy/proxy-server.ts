@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import { TLSSocket, type SecureContext } from "node:tls";
 import { DEFAULT_PROXY_LIMITS, type ProxyLimitsConfig } from "../../sidecar-config/proxy-limits.js";
 import { ALERT_UNRECOGNIZED_NAME, parseClientHello } from "./client-hello.js";
+import { BodyBudget } from "./relay.js";
 import { parseAbsoluteTarget, parseConnectHead, parseConnectTarget, writeRawResponse, type AbsoluteTarget, type ConnectRequest, type HostPort } from "./http-message.js";
 
 export interface ProxyHandlers<T> {
@@ -40,10 +41,17 @@ export interface ProxyLimits {
   headTimeoutMs: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  maxBufferedBodyBytes: number;
 }
 
 export function toProxyLimits(c: ProxyLimitsConfig): ProxyLimits {
-  return { maxConnections: c.max_connections, headTimeoutMs: c.head_timeout_s * 1000, handshakeTimeoutMs: c.handshake_timeout_s * 1000, idleTimeoutMs: c.idle_timeout_s * 1000 };
+  return {
+    maxConnections: c.max_connections,
+    headTimeoutMs: c.head_timeout_s * 1000,
+    handshakeTimeoutMs: c.handshake_timeout_s * 1000,
+    idleTimeoutMs: c.idle_timeout_s * 1000,
+    maxBufferedBodyBytes: Math.round(c.max_buffered_body_mb * 1024 * 1024),
+  };
 }
 
 export const DEFAULT_LIMITS: ProxyLimits = toProxyLimits(DEFAULT_PROXY_LIMITS);
@@ -65,6 +73,8 @@ export class ProxyServer<T> {
   readonly #awaitingHead = new Map<Socket, { since: number; stop: () => void }>();
   readonly #headTimer: NodeJS.Timeout;
   #limits: ProxyLimits = DEFAULT_LIMITS;
+  /** Request bodies held for scanning, all connections together (see BodyBudget). */
+  readonly bodies = new BodyBudget(DEFAULT_LIMITS.maxBufferedBodyBytes);
 
   constructor(
     private readonly handlers: ProxyHandlers<T>,
@@ -112,6 +122,7 @@ export class ProxyServer<T> {
   /** Apply (new) limits: the cap and timeouts count for connections from now on. */
   setLimits(limits: ProxyLimits): void {
     this.#limits = limits;
+    this.bodies.max = limits.maxBufferedBodyBytes;
     for (const srv of [this.server, this.#mitm]) {
       srv.headersTimeout = limits.headTimeoutMs;
       // Idle: no byte either way on a kept-alive or busy connection. A bit

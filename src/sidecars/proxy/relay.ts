@@ -15,23 +15,64 @@ export interface RelayOutcome {
   cause?: Error;
 }
 
-/** The whole request body, or "too-large" once it passes `max` bytes. */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer | "too-large"> {
+/**
+ * Bytes of request bodies held for scanning at once, over every connection
+ * of the proxy: one agent opening many uploads must not take the sidecar
+ * past its memory limit (each body is held whole until it is scanned).
+ */
+export class BodyBudget {
+  #used = 0;
+  constructor(public max: number) {}
+  take(n: number): boolean {
+    if (this.#used + n > this.max) return false;
+    this.#used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.#used = Math.max(0, this.#used - n);
+  }
+  get used(): number {
+    return this.#used;
+  }
+}
+
+/**
+ * The whole request body; "too-large" once it passes `max` bytes; "busy"
+ * when holding it would pass the proxy's `budget`. What the body holds of
+ * the budget is given back when `res` closes (the exchange is over).
+ */
+export function readBody(req: IncomingMessage, max: number, budget?: BodyBudget, res?: ServerResponse): Promise<Buffer | "too-large" | "busy"> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let held = 0;
+    const release = () => {
+      budget?.give(held);
+      held = 0;
+    };
+    if (budget) (res ?? req).once("close", release);
+    const stop = (why: "too-large" | "busy") => {
+      req.off("data", onData);
+      req.resume();
+      chunks.length = 0;
+      release();
+      resolve(why);
+    };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        req.off("data", onData);
-        req.resume();
-        return resolve("too-large");
+      if (size > max) return stop("too-large");
+      if (budget) {
+        if (!budget.take(c.length)) return stop("busy");
+        held += c.length;
       }
       chunks.push(c);
     };
     req.on("data", onData);
     req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once("error", reject);
+    req.once("error", (err) => {
+      release();
+      reject(err);
+    });
   });
 }
 

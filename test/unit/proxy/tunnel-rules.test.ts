@@ -120,7 +120,7 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
         intercept: { enabled: true, ca_cert: fwFiles.cert, ca_key: fwFiles.key, passthrough: ["routed.test", "echo.test", "127.0.0.1"] },
         dlp: { enabled: true, canary_env: ["TOKEN"], canary_exempt: [{ host: "routed.test", header: "Authorization", env: "TOKEN" }, { host: "echo.test", header: "Authorization", env: "TOKEN" }] },
         upstream_ca_files: [upFiles.cert],
-        limits: { max_connections: 40, head_timeout_s: 0.5, handshake_timeout_s: 0.5, idle_timeout_s: 2 },
+        limits: { max_connections: 40, head_timeout_s: 0.5, handshake_timeout_s: 0.5, idle_timeout_s: 2, max_buffered_body_mb: 1 },
       }),
     );
     const fwLog = createEventLog("firewall", (l) => logs.push(l));
@@ -306,6 +306,24 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       const s = netConnect({ host: "127.0.0.1", port: Number(new URL(firewallUrl).port) });
       await new Promise((r) => s.once("connect", r));
       expect(await closedWithin(s, 3_000)).toBeGreaterThanOrEqual(400);
+    });
+
+    it("holds at most max_buffered_body_mb of request bodies at once, and frees it when an upload ends", async () => {
+      const port = Number(new URL(firewallUrl).port);
+      const big = "x".repeat(700 * 1024);
+      // An upload that sends 700 KiB of its 800 KiB and then waits.
+      const slow = netConnect({ host: "127.0.0.1", port });
+      slow.on("error", () => {});
+      await new Promise((r) => slow.once("connect", r));
+      slow.write(`POST http://allowed.test:${upPort}/up HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nContent-Length: ${800 * 1024}\r\n\r\n${big}`);
+      await new Promise((r) => setTimeout(r, 200));
+      const busy = await send({ proxy: firewallUrl, ca, url: `http://allowed.test:${upPort}/up`, method: "POST", body: big });
+      expect(busy.status).toBe(503);
+      expect(busy.body).toContain("already holding 1 MiB of request bodies");
+      slow.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const after = await send({ proxy: firewallUrl, ca, url: `http://allowed.test:${upPort}/up`, method: "POST", body: big });
+      expect(after.status).not.toBe(503);
     });
 
     it("refuses connections over the cap with a readable 503, and serves again once they close", async () => {

@@ -12,6 +12,7 @@ import { cleanup } from "../lifecycle/cleanup.js";
 import { execInBottle } from "../lifecycle/exec.js";
 import { listBottles } from "../lifecycle/list.js";
 import { followLogs, readLogs } from "../lifecycle/logs.js";
+import { formatGitDecisions, readGitDecisions } from "../lifecycle/git-decisions.js";
 import { startBottle } from "../lifecycle/start.js";
 import { stopBottle } from "../lifecycle/stop.js";
 import { renderProfile, type RenderOutcome } from "../core/render.js";
@@ -34,6 +35,8 @@ Usage:
   bottle stop <slug> [--purge] [--json]
   bottle list [--json]
   bottle logs <slug> [--service S] [--tail N] [--since T] [--grep TEXT] [-f] [--json]
+  bottle git-log <slug> [--upstream NAME] [--tail N] [--json]
+                                    the git gate's push decisions: verdict, rule, reason
   bottle exec <slug> [--timeout SECONDS] [--stdin] [--json] -- <command> [args...]
                                     exits with the command's exit code (--stdin feeds ours to it)
   bottle cleanup [--purge] [--json] remove orphaned containers, networks and locks
@@ -83,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       return logsVerb(rest);
     case "exec":
       return execVerb(rest);
+    case "git-log":
+      return gitLogVerb(rest);
     case "cleanup":
       return cleanupVerb(rest);
     case "proposals":
@@ -223,6 +228,21 @@ async function logsVerb(args: string[]): Promise<number> {
   }
   const r = await readLogs(meta, nodePath.join(root, meta.slug), q);
   print(values.json, r, r.lines.join("\n"));
+  return EXIT.ok;
+}
+
+// Same records as bottle_git_log: --json prints its structuredContent; the
+// text view escapes agent-supplied names and reasons.
+async function gitLogVerb(args: string[]): Promise<number> {
+  const usage = "bottle git-log <slug> [--upstream NAME] [--tail N] [--json]";
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { upstream: { type: "string" }, tail: { type: "string" }, json: { type: "boolean", default: false } } });
+  const slug = one(positionals, usage);
+  const tail = values.tail === undefined ? 100 : Number(values.tail);
+  if (!Number.isInteger(tail) || tail < 1 || tail > 1000) throw new BottleError("bad-input", `--tail must be a whole number from 1 to 1000, got "${values.tail}"`);
+  const root = stateRoot();
+  const meta = requireBottle(root, slug);
+  const r = await readGitDecisions(meta, nodePath.join(root, meta.slug), { ...(values.upstream ? { upstream: values.upstream } : {}), tail });
+  process.stdout.write(`${values.json ? safeJson(r, 2) : formatGitDecisions(r.decisions)}\n`);
   return EXIT.ok;
 }
 

@@ -2,6 +2,7 @@
 // (live while the bottle runs, from compose.log after stop).
 import { z } from "zod";
 import { BottleError } from "../errors.js";
+import { escapeAgentText } from "../sidecar-config/git-gate.js";
 import { MAX_TAIL, readLogs } from "./logs.js";
 import type { Metadata } from "./metadata.js";
 
@@ -9,20 +10,29 @@ export const gitDecisionSchema = z.object({
   time: z.string(),
   push: z.string().describe("Id shared by the ref updates of one push."),
   upstream: z.string(),
-  ref: z.string(),
+  ref: z.string().describe("The ref as the agent named it (agent-supplied text; a name holding a secret is withheld and replaced by a note)."),
+  index: z.number().int().optional().describe("Position of this update in the push, from 1."),
   old: z.string(),
   new: z.string(),
   change: z.enum(["create", "update", "delete"]),
   verdict: z.enum(["accepted", "refused"]),
-  rule: z.string().optional().describe("The rule that refused the update: protected, push_refs, allow_force, allow_delete, max_push_bytes, secret_scan, upstream or atomic."),
-  reason: z.string().optional(),
-  upstreamResult: z.enum(["ok", "refused", "not-attempted"]),
-  upstreamMessage: z.string().optional(),
+  rule: z
+    .string()
+    .optional()
+    .describe(
+      "The rule that refused the update. Policy: ref_format, protected, push_refs, allow_force, allow_delete, stale, max_push_bytes, secret_scan, atomic, upstream. Git and the gate itself: fsck (git's object checks), unpack, git, hook_error, timeout, protocol.",
+    ),
+  reason: z.string().optional().describe("Why, in the gate's words; may quote agent-supplied names."),
+  upstreamResult: z.enum(["ok", "refused", "not-attempted", "unknown"]).describe("unknown: the gate was pushing to the upstream when the check failed or timed out."),
+  upstreamMessage: z.string().optional().describe("What the upstream said when it refused."),
   bytes: z.number().optional(),
   ms: z.record(z.string(), z.number()).optional(),
 });
 
 export type GitDecision = z.output<typeof gitDecisionSchema>;
+
+/** What bottle_git_log returns as structuredContent and `bottle git-log --json` prints. */
+export const gitDecisionOutputSchema = z.object({ source: z.string().describe("live (from the running gate), file (compose.log after stop) or none."), decisions: z.array(gitDecisionSchema) });
 
 /** The gate's JSON log line: the same fields, in its snake_case, plus ts/mode/event. */
 const logLine = gitDecisionSchema
@@ -53,6 +63,23 @@ export function parseGitDecisions(lines: readonly string[]): GitDecision[] {
     out.push({ time: ts, ...same, upstreamResult: upstream_result, ...(upstream_message !== undefined ? { upstreamMessage: upstream_message } : {}) });
   }
   return out;
+}
+
+/**
+ * Decisions as text for a human or a model: one line per update, every
+ * agent-supplied part (ref names, reasons that quote paths, upstream
+ * messages) escaped so it cannot break the line or drive a terminal.
+ */
+export function formatGitDecisions(decisions: readonly GitDecision[]): string {
+  if (!decisions.length) return "No pushes yet.";
+  const q = (s: string) => `"${escapeAgentText(s).replace(/"/g, '\\"')}"`;
+  return decisions
+    .map((d) => {
+      const why = d.rule ? ` rule=${d.rule}${d.reason ? ` reason=${q(d.reason)}` : ""}` : "";
+      const said = d.upstreamMessage ? ` upstream_said=${q(d.upstreamMessage)}` : "";
+      return `${d.time} ${escapeAgentText(d.upstream)} ref=${q(d.ref)} ${d.old.slice(0, 12)}..${d.new.slice(0, 12)} ${d.verdict}${why} upstream=${d.upstreamResult}${said}`;
+    })
+    .join("\n");
 }
 
 export interface GitDecisionQuery {

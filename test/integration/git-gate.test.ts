@@ -2,13 +2,14 @@
 // host we build ourselves is the upstream; a real bottle's agent clones from
 // and pushes to the gate, which enforces the profile's policy and forwards
 // what passes with an identity only the gate holds.
+import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { docker } from "../../src/docker/run.js";
 import { execInBottle } from "../../src/lifecycle/exec.js";
-import { readGitDecisions } from "../../src/lifecycle/git-decisions.js";
+import { parseGitDecisions, readGitDecisions } from "../../src/lifecycle/git-decisions.js";
 import { readLogs } from "../../src/lifecycle/logs.js";
 import { readMetadata } from "../../src/lifecycle/metadata.js";
 import { startBottle } from "../../src/lifecycle/start.js";
@@ -16,6 +17,7 @@ import { stopBottle } from "../../src/lifecycle/stop.js";
 import { PACKAGE_VERSION } from "../../src/version.js";
 import { describeDocker } from "../helpers/docker.js";
 import { buildTestImages, connectWhenCreated, GIT_AGENT_IMAGE, lsRemote, SSH_HOST_IMAGE, sshKeygen, startUpstream, TEST_LABEL, type Upstream } from "../helpers/git-upstream.js";
+import { cmd as rawCmd, rawPush as rawPushFromHost } from "../helpers/local-gate.js";
 import { connectServer } from "../helpers/mcp.js";
 
 const tag = process.pid.toString(16).slice(-4);
@@ -24,6 +26,16 @@ const env = { ...(process.env as Record<string, string>), BOTTLE_STATE_DIR: node
 /** The upstream's own /24, carved from the same pool (the allocator skips it). */
 const upstreamSubnet = `10.223.${200 + (process.pid % 50)}.0/24`;
 const AWS_KEY = `AKIA${"Q7XJ2M4P".repeat(2)}`;
+const GH = `ghp_${"Zq7Xk2Wm9Rt4Vb8N".repeat(3).slice(0, 36)}`;
+const ESC = "\x1b";
+const ROOT = nodePath.resolve(import.meta.dirname, "../..");
+const RAW_PUSH = readFileSync(nodePath.join(ROOT, "test/fixtures/git/raw-push.mjs"), "utf8");
+/** What the gate said (git prefixes it "remote:"); git's own summary repeats the agent's refspec. */
+const remoteLines = (out: string) =>
+  out
+    .split("\n")
+    .filter((l) => l.startsWith("remote:"))
+    .join("\n");
 const slug = `gate-${tag}`;
 const gate = `bottle-git-gate-${slug}`;
 
@@ -40,7 +52,8 @@ function writeManifest(u: Upstream, wrongKeyLine: string): string {
           address: ${u.address}
           policy:
             push_refs: ["refs/heads/agent/*"]
-            protected: ["refs/heads/main"]`;
+            protected: ["refs/heads/main"]
+            max_push_bytes: 5000000`;
   writeFileSync(
     file,
     `version: 1
@@ -193,6 +206,112 @@ describeDocker("git gate on real Docker", () => {
     }
   });
 
+  // Issue 10: names, refs, symbolic refs, git's own checks, every refusal recorded.
+
+  /** Push by hand from inside the agent (names git's own client will not send); returns what the gate said. */
+  const rawPush = async (...names: Array<string | Buffer>) => {
+    const args = names.map((n) => (typeof n === "string" ? Buffer.from(n) : n).toString("base64"));
+    const r = await execInBottle(slug, ["node", "-", gate, "app", ...args], { hostEnv: env, stdin: RAW_PUSH, timeoutMs: 60_000 });
+    return r.stdout;
+  };
+
+  it("refuses a token in a branch name or in paths, never echoing it (item 7)", async () => {
+    const before = lsRemote(up);
+    // The token reaches the agent on stdin (it is in no argv or exec transcript).
+    const branch = await agent('read -r T; git checkout -q -B tok origin/main && git push origin "HEAD:refs/heads/agent/$T" 2>&1', { stdin: `${GH}\n` });
+    expect(branch.exitCode).not.toBe(0);
+    expect(branch.stdout).toMatch(/refused by rule "secret_scan": the name of ref #1 holds a GitHub token/);
+    expect(remoteLines(branch.stdout)).not.toContain(GH);
+    // Split across two directory names, the file itself harmless.
+    const split = await agent('read -r T; d="${T:0:16}/${T:16:14}"; git checkout -q -B split origin/main && mkdir -p "$d" && echo hi > "$d/${T:30}.txt" && git add -A && git commit -qm split && git push origin HEAD:refs/heads/agent/split 2>&1', { stdin: `${GH}\n` });
+    expect(split.exitCode).not.toBe(0);
+    expect(split.stdout).toMatch(/a path in commit [0-9a-f]{12} holds a GitHub token/);
+    expect(remoteLines(split.stdout)).not.toContain(GH.slice(16, 30));
+    expect(lsRemote(up)).toEqual(before);
+    const logs = await readLogs(readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!, nodePath.join(env.BOTTLE_STATE_DIR, slug), { service: "git-gate", tail: 10_000 });
+    expect(logs.lines.join("\n")).not.toContain(GH.slice(16, 30));
+  });
+
+  it("judges names by git's rules: a space, a newline, '..' and an escape are refused and recorded (item 9)", async () => {
+    const before = lsRemote(up);
+    const said = await rawPush("refs/heads/agent/sp x");
+    expect(said).toMatch(/refs\/heads\/agent\/sp x is not a valid ref name: it contains a space/);
+    expect(await rawPush(`refs/heads/agent/nl\n${"0".repeat(40)} ${before["refs/heads/main"]} refs/heads/agent/other`)).toMatch(/it contains a newline/);
+    expect(await rawPush("refs/heads/agent/../main")).toMatch(/it contains "\.\."/);
+    expect(await rawPush(`refs/heads/agent/${ESC}[1A${ESC}[2Kfake`)).toMatch(/control character \(0x1b\)/);
+    expect(lsRemote(up)).toEqual(before);
+  });
+
+  it("refuses a push to a name that is a symbolic ref to main upstream (item 10)", async () => {
+    const before = lsRemote(up);
+    const r = await agent("git fetch -q origin && git checkout -q -B alias origin/agent/alias && echo a > alias.txt && git add alias.txt && git commit -qm alias && git push origin HEAD:refs/heads/agent/alias 2>&1");
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).toMatch(/refs\/heads\/agent\/alias: refused by rule "protected": refs\/heads\/agent\/alias is a symbolic ref to refs\/heads\/main on the upstream/);
+    expect(lsRemote(up)["refs/heads/main"]).toBe(before["refs/heads/main"]);
+  });
+
+  it("runs git's object checks: a tree with .git/hooks/post-checkout is refused with a clear message (items 11, 12)", async () => {
+    const script = [
+      "git checkout -q -B dotgit origin/main",
+      'b=$(printf "#!/bin/sh\\necho owned\\n" | git hash-object -w --stdin)',
+      'h=$(printf "100755 blob $b\\tpost-checkout\\n" | git mktree)',
+      'g=$(printf "040000 tree $h\\thooks\\n" | git mktree)',
+      'r=$(printf "040000 tree $g\\t.git\\n100644 blob $(git rev-parse HEAD:README.md)\\tREADME.md\\n" | git mktree)',
+      "c=$(git commit-tree $r -p HEAD -m hooks)",
+      "git push origin $c:refs/heads/agent/dotgit 2>&1",
+    ].join(" && ");
+    const r = await agent(script);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).toMatch(/bot-bottle git-gate: push to "app" refused: refs\/heads\/agent\/dotgit: refused by rule "fsck": git's object checks \(receive.fsckObjects\) refused the pushed objects: hasDotgit/);
+    expect(lsRemote(up)["refs/heads/agent/dotgit"]).toBeUndefined();
+  });
+
+  it("stops a push over max_push_bytes while it streams (items 11, 12)", async () => {
+    await agent("git checkout -q -B big origin/main && head -c 40000000 /dev/urandom > big.bin && git add big.bin && git commit -qm big", { timeoutMs: 180_000 });
+    const t0 = Date.now();
+    const r = await agent("git push origin HEAD:refs/heads/agent/big 2>&1", { timeoutMs: 180_000 });
+    const ms = Date.now() - t0;
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).toMatch(/refused by rule "max_push_bytes": the pushed pack is over the limit of 5000000 bytes \(policy.max_push_bytes\)/);
+    expect(ms).toBeLessThan(15_000);
+    expect(lsRemote(up)["refs/heads/agent/big"]).toBeUndefined();
+    // Nothing of the 40 MB stayed in the gate.
+    const du = await docker(["exec", gate, "du", "-sk", "/srv/git/app.git/objects"]);
+    expect(Number(du.stdout.split("\t")[0])).toBeLessThan(5_000);
+  });
+
+  it("records every refusal, with agent text escaped in bottle_git_log and bottle git-log (item 12)", async () => {
+    const meta = readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!;
+    const { decisions } = await readGitDecisions(meta, nodePath.join(env.BOTTLE_STATE_DIR, slug));
+    const rules = decisions.slice(6).map((d) => d.rule);
+    expect(rules).toEqual(["secret_scan", "secret_scan", "ref_format", "ref_format", "ref_format", "ref_format", "protected", "fsck", "max_push_bytes"]);
+    expect(decisions[6]!.ref).toBe("(ref #1 of this push: name withheld, it holds a GitHub token)");
+    expect(decisions.slice(6).every((d) => d.verdict === "refused" && d.upstreamResult === "not-attempted")).toBe(true);
+
+    const server = await connectServer(env);
+    let structured: unknown;
+    let text = "";
+    try {
+      const r = await server.client.callTool({ name: "bottle_git_log", arguments: { slug, tail: 1000 } });
+      expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+      structured = r.structuredContent;
+      text = (r.content as Array<{ text: string }>)[0]!.text;
+    } finally {
+      await server.client.close();
+    }
+    // The escape sequences an agent put in a ref name arrive as text, not as escapes.
+    expect(text).toContain("refs/heads/agent/\\x1b[1A\\x1b[2Kfake");
+    expect(text).not.toContain(ESC);
+    expect(text).not.toContain(GH);
+    for (const line of text.split("\n")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\S+ app ref="/);
+
+    const cli = (args: string[]) => execFileSync(process.execPath, [nodePath.join(ROOT, "dist", "cli.js"), "git-log", slug, ...args], { env, encoding: "utf8" });
+    expect(JSON.parse(cli(["--json", "--tail", "1000"]))).toEqual(structured);
+    const human = cli(["--tail", "1000"]);
+    expect(human).toContain("\\x1b[1A");
+    expect(human).not.toContain(ESC);
+  });
+
   it("keeps the identity out of the agent, which cannot reach the upstream's SSH port", async () => {
     // Distinctive lines of the private key (its base64 body), on stdin only.
     const keyLines = readFileSync(up.clientKey.private, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
@@ -237,6 +356,16 @@ describeDocker("git gate on real Docker", () => {
       const refs = await docker(["exec", name, "git", "ls-remote", "git://127.0.0.1/app"]);
       expect(refs.stdout).toMatch(/\trefs\/heads\/main\n/);
       expect((await docker(["exec", name, "/usr/local/bin/git-gate-health"], { reject: false })).exitCode).toBe(0);
+
+      // A hook that dies without deciding still leaves a record, and the
+      // client hears why (issue 10, item 12).
+      await docker(["exec", "-u", "root", name, "sh", "-c", "printf '#!/bin/sh\\nkill -9 $$\\n' > /app/hooks/pre-receive"]);
+      const ip = (await docker(["inspect", "--format", `{{(index .NetworkSettings.Networks "${up.network}").IPAddress}}`, name])).stdout.trim();
+      const main = lsRemote(up)["refs/heads/main"]!;
+      const said = await rawPushFromHost(9418, () => [rawCmd("0".repeat(40), main, "refs/heads/agent/crash")], { host: ip });
+      expect(said.text).toMatch(/refused by rule "hook_error": the gate's pre-receive check ended without a decision/);
+      const after = (await docker(["logs", name])).stdout;
+      expect(parseGitDecisions(after.split("\n"))).toMatchObject([{ ref: "refs/heads/agent/crash", verdict: "refused", rule: "hook_error", upstreamResult: "not-attempted" }]);
     } finally {
       await docker(["rm", "-f", name], { reject: false });
     }

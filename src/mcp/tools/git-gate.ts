@@ -3,27 +3,24 @@ import nodePath from "node:path";
 import { z } from "zod";
 import { stateRoot } from "../../core/paths.js";
 import { requireBottle } from "../../lifecycle/bottles.js";
-import { gitDecisionSchema, readGitDecisions } from "../../lifecycle/git-decisions.js";
+import { formatGitDecisions, gitDecisionOutputSchema, readGitDecisions } from "../../lifecycle/git-decisions.js";
 import { defineTool } from "../define-tool.js";
 
 export const registerGitLogTool = defineTool({
   name: "bottle_git_log",
   title: "Git gate push decisions",
-  description: "Every push the bottle's git gate judged, one record per ref: ref, old/new sha, verdict (accepted/refused), the rule that refused it and why, and what the upstream answered. Clone URLs are in bottle_start's output.",
+  description: "Every push the bottle's git gate judged, one record per ref: ref, old/new sha, verdict (accepted/refused), the rule that refused it and why (the gate's policy, or git's own checks, a failed check or a timeout), and what the upstream answered. Names and reasons are agent-supplied text: escaped in the text output. Clone URLs are in bottle_start's output.",
   kind: "read",
   input: z.object({
     slug: z.string().min(1).max(200).describe("Bottle slug, e.g. implementer-7f3a."),
     upstream: z.string().max(64).optional().describe("Only this upstream's pushes."),
     tail: z.number().int().min(1).max(1000).default(100).describe("At most this many records, the most recent."),
   }),
-  output: z.object({ source: z.string(), decisions: z.array(gitDecisionSchema) }),
+  output: gitDecisionOutputSchema,
   handler: async ({ slug, upstream, tail }) => {
     const root = stateRoot();
     const meta = requireBottle(root, slug);
     const r = await readGitDecisions(meta, nodePath.join(root, meta.slug), { ...(upstream ? { upstream } : {}), tail });
-    const text = r.decisions.length
-      ? r.decisions.map((d) => `${d.time} ${d.upstream} ${d.ref} ${d.old.slice(0, 12)}..${d.new.slice(0, 12)} ${d.verdict}${d.rule ? ` (${d.rule}: ${d.reason ?? ""})` : ""} upstream=${d.upstreamResult}`).join("\n")
-      : "No pushes yet.";
-    return { structured: r, text };
+    return { structured: r, text: formatGitDecisions(r.decisions) };
   },
 });

@@ -1,5 +1,5 @@
 // Decision log: one JSON object per line on the gate's stdout (SPEC §7).
-// The server process owns stdout; pre-receive hooks run under git daemon,
+// The server process owns stdout; pre-receive hooks run under receive-pack,
 // whose output goes to the pushing client, so they send their lines to the
 // server over a unix socket and the server prints them. Fields are refs,
 // shas, rule names and numbers: never file contents or matched secrets.

@@ -1,13 +1,13 @@
 // The git gate's entry point (bundled to /app/git-gate.js in Dockerfile.git-gate):
-//   git-gate.js serve --config <file>   the server (git daemon + startup fetch)
+//   git-gate.js serve --config <file>   the server (git:// for the agent + startup fetch)
 //   git-gate.js pre-receive             the hook git runs for every push
 import { runPreReceive } from "./pre-receive.js";
 import { serve } from "./serve.js";
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -1,20 +1,24 @@
 // The gate's server process: prepare one bare repository per upstream, fetch
 // every upstream (all branches and tags) with the mounted identity and the
-// pinned known_hosts, then serve the repositories over git:// with
-// receive-pack enabled. Health (/usr/local/bin/git-gate-health) is "the
-// initial fetch succeeded and git daemon accepts connections". A fetch that
-// cannot succeed ends the process with a clear log line, which fails the
-// container and so `bottle_start`.
+// pinned known_hosts, then serve the repositories over git:// (our own
+// server, daemon.ts, which records every push outcome). Health
+// (/usr/local/bin/git-gate-health) is "the initial fetch succeeded and the
+// server accepts connections". A fetch that cannot succeed ends the process
+// with a clear log line, which fails the container and so `bottle_start`.
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:net";
 import { connect } from "node:net";
 import { userInfo } from "node:os";
 import type { GitGateConfig, GitGateUpstream } from "../../sidecar-config/git-gate.js";
-import { loadGateConfig, REPO_ROOT, repoDir } from "./config.js";
+import { PUSHES_DIR } from "./commands.js";
+import { loadGateConfig, repoDir } from "./config.js";
+import { HookTracker, startGitServer } from "./daemon.js";
 import { git, gitOk, lastLines } from "./git.js";
 import { createEventLog, listenForHookLogs, type EventLog } from "./log.js";
 import { CONFIG_ENV, LOG_SOCKET_ENV } from "./pre-receive.js";
-import { classifySshFailure, controlPath, FAILURE_HELP, NSS_GROUP, NSS_PASSWD, RUN_DIR, sshCommand, sshInvocation, sshTarget } from "./ssh.js";
+import { classifySshFailure, controlPath, FAILURE_HELP, NSS_GROUP, NSS_PASSWD, RUN_DIR, sshInvocation, sshTarget } from "./ssh.js";
+import { upstreamGitEnv } from "./symrefs.js";
 
 export const READY_FILE = `${RUN_DIR}/ready`;
 const LOG_SOCKET = `${RUN_DIR}/log.sock`;
@@ -41,7 +45,13 @@ export async function serve(configFile: string): Promise<void> {
     [LOG_SOCKET_ENV]: LOG_SOCKET,
   };
   rmSync(LOG_SOCKET, { force: true });
-  const logServer = await listenForHookLogs(LOG_SOCKET, (l) => process.stdout.write(l));
+  rmSync(PUSHES_DIR, { recursive: true, force: true });
+  mkdirSync(PUSHES_DIR, { recursive: true, mode: 0o700 });
+  const tracker = new HookTracker();
+  const logServer = await listenForHookLogs(LOG_SOCKET, (l) => {
+    tracker.observe(l);
+    process.stdout.write(l);
+  });
 
   for (const u of config.upstreams) await initRepo(u, env);
   try {
@@ -54,7 +64,8 @@ export async function serve(configFile: string): Promise<void> {
   }
 
   const masters = config.upstreams.map((u) => holdConnection(u, env, log));
-  const daemon = startDaemon(config, env, log);
+  let current = config;
+  const gitServer = await startServer(configFile, () => current, (c) => (current = c), env, log, tracker);
   await waitForPort(config.port, 10_000);
   writeFileSync(READY_FILE, `${new Date().toISOString()}\n`);
   log("ready", { port: config.port, upstreams: config.upstreams.map((u) => u.name) });
@@ -66,15 +77,42 @@ export async function serve(configFile: string): Promise<void> {
   const stop = () => {
     log("stopping", {});
     for (const m of masters) m.stop();
-    daemon.kill("SIGTERM");
+    gitServer.close();
     logServer.close();
     setTimeout(() => process.exit(0), 500).unref();
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-  daemon.on("exit", (code, signal) => {
-    log("daemon_exited", { level: "error", code, signal });
-    process.exit(code || 1);
+  gitServer.on("error", (err) => {
+    log("server_failed", { level: "error", msg: err.message });
+    process.exit(1);
+  });
+}
+
+/**
+ * The git:// server. Each connection reads the config file again (the hook
+ * does too), so a policy change applies to the next push: receive-pack gets
+ * git's checks with the size limit as the policy says now.
+ */
+function startServer(configFile: string, get: () => GitGateConfig, set: (c: GitGateConfig) => void, env: NodeJS.ProcessEnv, log: EventLog, tracker: HookTracker): Promise<Server> {
+  return startGitServer({
+    port: get().port,
+    env,
+    log,
+    tracker,
+    writeRecord: (line) => {
+      tracker.observe(line);
+      process.stdout.write(line);
+    },
+    resolve: (name) => {
+      try {
+        set(loadGateConfig(configFile));
+      } catch (err) {
+        log("config_reload_failed", { level: "warn", msg: err instanceof Error ? err.message : String(err) });
+      }
+      const u = get().upstreams.find((x) => x.name === name);
+      return u ? { name: u.name, dir: repoDir(u.name), maxPushBytes: u.policy.max_push_bytes } : undefined;
+    },
   });
 }
 
@@ -106,22 +144,38 @@ async function initRepo(u: GitGateUpstream, env: NodeJS.ProcessEnv): Promise<voi
   // The hook is the only judge; keep git's own ref checks from answering first without a rule name.
   await set("receive.denyNonFastForwards", "false");
   await set("receive.denyDeletes", "false");
+  // Git's own object checks (a tree holding .git, .GIT or another spelling
+  // git treats as .git, malformed objects) and its streaming size limit. The
+  // server passes both again per push, with the policy's current size.
+  await set("receive.fsckObjects", "true");
+  await set("receive.maxInputSize", String(u.policy.max_push_bytes));
   await set("gc.auto", "0");
 }
 
 /** Mirror every branch and tag of the upstream into the gate's repo, retrying while it is unreachable. */
 export async function fetchUpstream(u: GitGateUpstream, env: NodeJS.ProcessEnv, log: EventLog, retryUntil: number): Promise<void> {
   const dir = repoDir(u.name);
-  const sshEnv = { ...env, GIT_SSH_COMMAND: sshCommand(u) };
+  const sshEnv = upstreamGitEnv(u, env);
+  const trace = `${RUN_DIR}/trace-${u.name}`;
   for (let attempt = 1; ; attempt++) {
     const t0 = Date.now();
-    const head = await git(["ls-remote", "--symref", u.url, "HEAD"], { cwd: dir, env: sshEnv, timeoutMs: 60_000 });
+    rmSync(trace, { force: true });
+    const head = await git(["-c", "protocol.version=2", "ls-remote", "--symref", u.url, "HEAD"], { cwd: dir, env: { ...sshEnv, GIT_TRACE_PACKET: trace }, timeoutMs: 60_000 });
+    const protocol = protocolOf(trace);
     const r = head.code === 0 ? await git(["fetch", "--quiet", "--prune", "--no-write-fetch-head", u.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], { cwd: dir, env: sshEnv, timeoutMs: 600_000 }) : head;
     if (r.code === 0) {
       const branch = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(head.stdout)?.[1];
       if (branch) await git(["symbolic-ref", "HEAD", branch], { cwd: dir, env });
       const refs = (await git(["for-each-ref", "--format=%(refname)"], { cwd: dir, env })).stdout.split("\n").filter(Boolean).length;
-      log("fetched", { upstream: u.name, url: u.url, refs, head: branch ?? null, attempt, ms: Date.now() - t0 });
+      log("fetched", { upstream: u.name, url: u.url, refs, head: branch ?? null, protocol, attempt, ms: Date.now() - t0 });
+      if (protocol !== 2) {
+        log("upstream_protocol", {
+          level: "warn",
+          upstream: u.name,
+          protocol,
+          msg: "the upstream does not speak git protocol v2, so its symbolic refs other than HEAD cannot be seen: a push to a name that is a symbolic ref upstream is judged by its own name only",
+        });
+      }
       return;
     }
     const kind = classifySshFailure(r.stderr);
@@ -167,18 +221,16 @@ function holdConnection(u: GitGateUpstream, env: NodeJS.ProcessEnv, log: EventLo
   };
 }
 
-function startDaemon(config: GitGateConfig, env: NodeJS.ProcessEnv, log: EventLog): ChildProcess {
-  const args = ["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", `--base-path=${REPO_ROOT}`, "--listen=0.0.0.0", `--port=${config.port}`, "--informative-errors", "--max-connections=64", REPO_ROOT];
-  const daemon = spawn("git", args, { env, stdio: ["ignore", "inherit", "pipe"] });
-  let carry = "";
-  daemon.stderr!.setEncoding("utf8");
-  daemon.stderr!.on("data", (chunk: string) => {
-    const parts = (carry + chunk).split("\n");
-    carry = parts.pop() ?? "";
-    for (const p of parts) if (p.trim()) log("daemon", { msg: p.trim().slice(0, 500) });
-  });
-  log("daemon_started", { pid: daemon.pid, port: config.port });
-  return daemon;
+/** Which protocol version an upstream answered with, from a GIT_TRACE_PACKET file. */
+function protocolOf(traceFile: string): number {
+  try {
+    const text = readFileSync(traceFile, "utf8");
+    return /< version 2$/m.test(text) ? 2 : 0;
+  } catch {
+    return 0;
+  } finally {
+    rmSync(traceFile, { force: true });
+  }
 }
 
 function waitForPort(port: number, timeoutMs: number): Promise<void> {
@@ -192,7 +244,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
       });
       s.once("error", () => {
         s.destroy();
-        if (Date.now() > until) reject(new Error(`git daemon did not listen on ${port}`));
+        if (Date.now() > until) reject(new Error(`the git:// server did not listen on ${port}`));
         else setTimeout(attempt, 50);
       });
     };

@@ -40,6 +40,10 @@ export function sshInvocation(u: Pick<GitGateUpstream, "name" | "identity_file" 
     "IdentitiesOnly=yes",
     "IdentityAgent=none",
     `IdentityFile=${u.identity_file}`,
+    // git asks for protocol v2 through this variable (symbolic refs other
+    // than HEAD are only listed in v2). Over the shared connection it is the
+    // master's SendEnv that counts, so every invocation carries it.
+    "SendEnv=GIT_PROTOCOL",
     "ConnectTimeout=10",
     "ServerAliveInterval=15",
     "LogLevel=ERROR",

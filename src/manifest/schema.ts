@@ -120,9 +120,19 @@ export const profileSchema = z
   .superRefine((p, ctx) => {
     if (p.image && p.build) ctx.addIssue({ code: "custom", path: ["build"], message: "expected either image or build, not both" });
     const names = new Set<string>();
+    // One container, one /etc/hosts: every pin of a host must agree.
+    const pins = new Map<string, { address: string; index: number }>();
     p.git.upstreams.forEach((u, i) => {
       if (names.has(u.name)) ctx.addIssue({ code: "custom", path: ["git", "upstreams", i, "name"], message: `expected a unique upstream name ("${u.name}" is used twice)` });
       names.add(u.name);
+      if (!u.address) return;
+      const host = sshUrlHost(u.url).toLowerCase();
+      const address = ipaddr.parse(u.address).toNormalizedString();
+      const pin = pins.get(host);
+      if (!pin) pins.set(host, { address, index: i });
+      else if (pin.address !== address) {
+        ctx.addIssue({ code: "custom", path: ["git", "upstreams", i, "address"], message: `expected the same address for every upstream on host ${host} (git.upstreams[${pin.index}] pins it to ${pin.address}, this one to ${address})` });
+      }
     });
     const routed = new Set(p.egress.routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)));
     for (const env of Object.keys(p.egress.credentials)) {
@@ -152,6 +162,12 @@ export type Manifest = z.output<typeof manifestSchema>;
 export type Profile = z.output<typeof profileSchema>;
 export type EgressRoute = z.output<typeof routeSchema>;
 export type GitUpstream = z.output<typeof upstreamSchema>;
+
+/** The host of an SSH git URL (`ssh://[user@]host[:port]/path` or `user@host:path`). */
+export function sshUrlHost(url: string): string {
+  const m = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(url) ?? /^[^@]+@([^:]+):/.exec(url);
+  return m?.[1] ?? url;
+}
 
 /** Strict spellings only: dotted-quad IPv4 or IPv6 (no octal/hex/short forms). */
 export function isIp(s: string): boolean {

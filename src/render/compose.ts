@@ -97,6 +97,17 @@ export function agentGitEnv(plan: Plan): string[] {
   ];
 }
 
+/**
+ * The gate's extra_hosts: one entry per pinned host. Several upstreams on
+ * one host pin it once (Docker refuses a repeated entry); the manifest
+ * already refuses pins of one host to different addresses.
+ */
+export function pinnedHosts(upstreams: ReadonlyArray<{ host: string; address?: string }>): string[] {
+  const pins = new Map<string, string>();
+  for (const u of upstreams) if (u.address && !pins.has(u.host.toLowerCase())) pins.set(u.host.toLowerCase(), `${u.host}:${u.address}`);
+  return [...pins.values()];
+}
+
 export function renderCompose(plan: Plan): ComposeFile {
   const { labels, paths } = plan;
   const user = `${plan.hostUser.uid}:${plan.hostUser.gid}`;
@@ -185,7 +196,7 @@ export function renderCompose(plan: Plan): ComposeFile {
         ...gg.upstreams.map((u) => bind(u.identityFile, `${MOUNTS.gitSecrets}/${u.name}/identity`)),
       ],
       networks: { internal: { aliases: [gg.containerName] }, egress: {} },
-      ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: gg.upstreams.filter((u) => u.address).map((u) => `${u.host}:${u.address}`) } : {}),
+      ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: pinnedHosts(gg.upstreams) } : {}),
       healthcheck: { test: ["CMD", "/usr/local/bin/git-gate-health"], ...health },
       labels,
       ...HARDENING,

@@ -4,7 +4,7 @@
 // All of them are single forward passes over the text with bounded
 // look-around; none allocates more than the region it decodes.
 import { isAscii, isUtf8 } from "node:buffer";
-import { MIN_HEX_RUN } from "./matcher.js";
+import { MAX_B32_WORD, MIN_HEX_RUN } from "./runs.js";
 
 /** Joins decoded pieces: a blank line, so no token continues across two pieces. */
 export const PIECE_SEPARATOR = "\n\n";
@@ -27,19 +27,26 @@ export function bytesToScanText(b: Buffer): string {
   if (isUtf8(b)) return b.toString("utf8");
   const parts: string[] = [];
   const n = b.length;
-  // Skip ahead by the minimum stretch: if the byte MIN_STRETCH-1 ahead is
-  // not printable, no long enough stretch starts before it.
+  // Skip ahead as in Horspool's search: every stretch of MIN_STRETCH holds
+  // the byte at i + MIN_STRETCH - 1, and a non-printable byte at q rules out
+  // every stretch through it, so the next candidate ends at q + MIN_STRETCH.
+  // On random binary most bytes are never read. (b[i - 1] is never
+  // printable here: each step lands just past a non-printable byte.)
   let i = 0;
   while (i + MIN_STRETCH <= n) {
     if (!PRINTABLE[b[i + MIN_STRETCH - 1]!]) {
       i += MIN_STRETCH;
       continue;
     }
-    let start = i + MIN_STRETCH - 1;
-    while (start > i && PRINTABLE[b[start - 1]!]) start--;
+    let q = i + MIN_STRETCH - 2;
+    while (q >= i && PRINTABLE[b[q]!]) q--;
+    if (q >= i) {
+      i = q + 1;
+      continue;
+    }
     let end = i + MIN_STRETCH;
     while (end < n && PRINTABLE[b[end]!]) end++;
-    if (end - start >= MIN_STRETCH) parts.push(b.toString("latin1", start, end));
+    parts.push(b.toString("latin1", i, end));
     i = end + 1;
   }
   return parts.length ? parts.join(PIECE_SEPARATOR) : "";
@@ -101,7 +108,7 @@ function percentRound(s: string): string {
 }
 
 /** Percent-encoded regions, decoded until stable (double and triple encoding are cheap dodges). */
-export function decodePercent(t: string, out: string[]): void {
+export function decodePercent(t: string, out: string[] = []): string[] {
   eachRegion(t, "%", (i) => isHexAt(t, i + 1), plainEdge, (region) => {
     let cur = region;
     for (let round = 0; round < MAX_PERCENT_ROUNDS; round++) {
@@ -111,6 +118,7 @@ export function decodePercent(t: string, out: string[]): void {
     }
     return cur === region ? undefined : cur;
   }, out);
+  return out;
 }
 
 // ---- JSON / JavaScript string escapes ------------------------------------------------
@@ -143,7 +151,7 @@ function unescapeJson(s: string): string {
 }
 
 /** Regions with backslash escapes: \uXXXX, \xHH, \n (wrapped base64 inside a JSON string), \/ … */
-export function decodeJsonEscapes(t: string, out: string[]): void {
+export function decodeJsonEscapes(t: string, out: string[] = []): string[] {
   const escEdge = (s: string, i: number, dir: 1 | -1) => {
     const c = s.charCodeAt(i);
     // An escaped quote belongs to the region; an unescaped one ends it.
@@ -154,6 +162,7 @@ export function decodeJsonEscapes(t: string, out: string[]): void {
     const d = unescapeJson(region);
     return d === region ? undefined : d;
   }, out);
+  return out;
 }
 
 // ---- HTML entities ------------------------------------------------------------------------
@@ -161,7 +170,7 @@ export function decodeJsonEscapes(t: string, out: string[]): void {
 const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", sol: "/", colon: ":", period: ".", lowbar: "_", hyphen: "-", dash: "-", equals: "=", plus: "+", num: "#", percnt: "%", excl: "!", nbsp: " " };
 const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{2,8}));?/g;
 
-export function decodeHtmlEntities(t: string, out: string[]): void {
+export function decodeHtmlEntities(t: string, out: string[] = []): string[] {
   eachRegion(t, "&", (i) => t.charCodeAt(i + 1) === 35 || /^[a-zA-Z]{2,8};/.test(t.slice(i + 1, i + 11)), (s, i) => {
     const c = s.charCodeAt(i);
     return c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
@@ -175,12 +184,13 @@ export function decodeHtmlEntities(t: string, out: string[]): void {
     });
     return d === region ? undefined : d;
   }, out);
+  return out;
 }
 
 // ---- quoted-printable ------------------------------------------------------------------------
 
 /** Soft line breaks ("=\r\n") rejoin a token the encoder wrapped; "=HH" escapes are decoded. */
-export function decodeQuotedPrintable(t: string, out: string[]): void {
+export function decodeQuotedPrintable(t: string, out: string[] = []): string[] {
   // A region runs across soft line breaks; other whitespace ends it.
   const qpEdge = (s: string, i: number, dir: 1 | -1) => {
     const c = s.charCodeAt(i);
@@ -198,6 +208,7 @@ export function decodeQuotedPrintable(t: string, out: string[]): void {
     const d = region.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
     return d === region ? undefined : bytesToScanText(Buffer.from(d, "latin1"));
   }, out);
+  return out;
 }
 
 // ---- base64, hex, base32 (regions found by the matcher's pass: see Runs in matcher.ts) ------------
@@ -206,11 +217,12 @@ export function decodeQuotedPrintable(t: string, out: string[]): void {
 export const base64Bytes = (s: string) => Buffer.from(s, "base64");
 
 /** Each base64 run decoded from its start (other alignments: the engine's needles). */
-export function decodeBase64Runs(t: string, runs: readonly number[], out: string[]): void {
+export function decodeBase64Runs(t: string, runs: readonly number[], out: string[] = []): string[] {
   for (let k = 0; k < runs.length; k += 3) {
     const d = bytesToScanText(base64Bytes(t.slice(runs[k]!, runs[k + 1]!)));
     if (d.length >= MIN_STRETCH) out.push(d);
   }
+  return out;
 }
 
 function hexBytes(s: string, from: number, to: number): Buffer {
@@ -223,7 +235,7 @@ function hexBytes(s: string, from: number, to: number): Buffer {
  * Runs of hex digits (both nibble alignments), and byte lists written with
  * separators or prefixes: "73:6b:2d", "73 6b 2d", "\x73\x6b", "0x73,0x6b".
  */
-export function decodeHex(t: string, runs: readonly number[], lists: readonly number[], out: string[]): void {
+export function decodeHex(t: string, runs: readonly number[], lists: readonly number[], out: string[] = []): string[] {
   for (let k = 0; k < runs.length; k += 2) {
     const start = runs[k]!;
     const end = runs[k + 1]!;
@@ -238,6 +250,7 @@ export function decodeHex(t: string, runs: readonly number[], lists: readonly nu
     const d = bytesToScanText(hexBytes(digits, 0, digits.length));
     if (d.length >= MIN_STRETCH) out.push(d);
   }
+  return out;
 }
 
 const B32_STD = new Int8Array(128).fill(-1);
@@ -272,11 +285,11 @@ function base32Bytes(s: string, from: number, to: number, table: Int8Array): Buf
 }
 
 /** Whole words (delimited by anything but letters, digits and "=") in either base32 alphabet, any case. */
-export function decodeBase32(t: string, words: readonly number[], out: string[]): void {
+export function decodeBase32(t: string, words: readonly number[], out: string[] = []): string[] {
   for (let k = 0; k < words.length; k += 2) {
     const start = words[k]!;
     const end = words[k + 1]!;
-    if (end - start > 1 << 16) continue;
+    if (end - start > MAX_B32_WORD) continue;
     for (const table of [B32_STD, B32_HEX]) {
       const b = base32Bytes(t, start, end, table);
       if (b) {
@@ -285,4 +298,5 @@ export function decodeBase32(t: string, words: readonly number[], out: string[])
       }
     }
   }
+  return out;
 }

@@ -8,9 +8,9 @@
 import { isAscii, isUtf8 } from "node:buffer";
 import { B64_ANY, inClass } from "./chars.js";
 import { base64Bytes, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, PIECE_SEPARATOR } from "./decoders.js";
-import { Matcher, type ModelCredential, type Rule, type Runs } from "./matcher.js";
+import { Matcher, type MatchSink, type ModelCredential, type Rule, type Runs } from "./matcher.js";
 import { normalizeForDlp } from "./normalize.js";
-import { canaryRule, SECRET_RULES, UNDECODABLE_RULE, withJoins } from "./rules.js";
+import { canaryRule, SECRET_RULES, setJoins, UNDECODABLE_RULE } from "./rules.js";
 
 /**
  * How the secret was spelled where it was found: "plain", one decoding
@@ -64,18 +64,33 @@ class Pass {
   }
 }
 
-/** Misaligned base64 hits collected during one matcher pass, decoded after it. */
-interface NeedleHit {
-  /** Index in the view where the aligned 4-character group holding the trigger starts. */
-  group: number;
+/** What one view's matcher pass leaves for its decoders. */
+interface Scratch {
+  runs: Runs;
+  /** Misaligned base64 hits of the needle rules: where the aligned 4-character group holding the trigger starts. */
+  hits: number[];
+  /** Per alignment lane (position mod 4), how far the last decoded hit window reaches. */
+  covered: number[];
+}
+
+/** Tells a view's pass which findings to record, and where (reused: passes do not nest). */
+class ViewSink implements MatchSink {
+  pass!: Pass;
+  encoding = "";
+  constructor(private readonly needles: ReadonlyMap<Rule, Needle>) {}
+  onMatch(rule: Rule): boolean {
+    if (this.needles.has(rule)) return false;
+    this.pass.add({ rule: rule.id, description: rule.description, encoding: this.encoding, ...(rule.model ? { model: rule.model } : {}) });
+    return this.pass.stop;
+  }
 }
 
 export class SecretScanner {
   private readonly matcher: Matcher;
   private readonly needleOf = new Map<Rule, Needle>();
-  // Set while a view's matcher pass runs, read by the needle rules' verifiers.
-  private hits: NeedleHit[] = [];
-  private covered = [0, 0, 0, 0];
+  private readonly sink = new ViewSink(this.needleOf);
+  // The running pass's scratch, read by the needle rules' verifiers.
+  private current: Scratch = newScratch();
 
   /**
    * `ignoreCanaryCase`: match canary values whatever their ASCII case (for
@@ -118,10 +133,11 @@ export class SecretScanner {
           verify: (s, at, after) => {
             const group = at - coreOffset;
             if (group < 0) return after;
+            const { covered, hits } = this.current;
             const lane = group & 3;
-            if (group < this.covered[lane]!) return after;
-            this.covered[lane] = group + NEEDLE_SPAN;
-            this.hits.push({ group });
+            if (group < covered[lane]!) return after;
+            covered[lane] = group + NEEDLE_SPAN;
+            hits.push(group);
             return after;
           },
         };
@@ -175,18 +191,28 @@ export class SecretScanner {
     return new ByteScan(this, new Pass(!!opts.firstOnly));
   }
 
-  /** @internal Scan one window of bytes. */
-  scanByteWindow(pass: Pass, w: Buffer): void {
+  /**
+   * @internal Scan one window of bytes. With `probe`, returns where the run
+   * of base64 bytes reaching `probe` starts (see ByteScan.push), when the
+   * window's own pass could tell; undefined when it could not.
+   */
+  scanByteWindow(pass: Pass, w: Buffer, probe?: number): number | undefined {
     let text: string;
-    if (isAscii(w)) text = w.toString("latin1");
+    // ASCII bytes are their own latin1 text, one character per byte, and may
+    // need no normalising at all (the matcher's pass finds out).
+    const ascii = isAscii(w);
+    if (ascii) text = w.toString("latin1");
     else if (isUtf8(w)) text = w.toString("utf8");
     else text = bytesToScanText(w);
-    this.window(pass, text);
+    pass.work = 0;
+    pass.budget = text.length * WORK_FACTOR + WORK_SLACK;
+    const runStart = this.view(pass, text, "", 0, undefined, ascii ? { bytes: w, probe } : undefined, !ascii);
     // UTF-16 text (Windows files, some git blobs): its code units read at both byte alignments.
     if (!pass.stop && looksUtf16(w)) {
       this.view(pass, w.toString("utf16le"), "utf-16", 1);
       if (!pass.stop && w.length > 1) this.view(pass, w.subarray(1).toString("utf16le"), "utf-16", 1);
     }
+    return runStart;
   }
 
   private window(pass: Pass, text: string): void {
@@ -195,66 +221,73 @@ export class SecretScanner {
     this.view(pass, text, "", 0);
   }
 
-  /** Match every rule on one view of the text, then each decoding found in it, one layer deeper. */
-  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>): void {
-    if (pass.stop || raw.length < 3) return;
+  /**
+   * Match every rule on one view of the text, then each decoding found in it,
+   * one layer deeper. `latin1`: `raw` is the latin1 reading of these bytes;
+   * with `probe`, return where the base64 run reaching that position starts,
+   * if normalising left `raw` as it was.
+   * `normalizeFirst`: the text is known to need normalising (skip the
+   * optimistic pass over it as it is).
+   */
+  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>, latin1?: { bytes: Uint8Array; probe?: number }, normalizeFirst = false): number | undefined {
+    if (pass.stop || raw.length < 3) return undefined;
     pass.work += raw.length;
     if (pass.work > pass.budget) {
       pass.add({ rule: UNDECODABLE_RULE, description: "content nested in more layers of encoding than the scanner unpacks", encoding: chain || "plain" });
       pass.stop = true;
-      return;
+      return undefined;
     }
+    const track = depth < MAX_DEPTH;
+    this.sink.pass = pass;
+    this.sink.encoding = chain || "plain";
     // Joined pieces were normalised one by one (the join positions must stay put).
-    const t = joins ? raw : normalizeForDlp(raw);
-    const encoding = chain || "plain";
-    const savedHits = this.hits;
-    const savedCovered = this.covered;
-    this.hits = [];
-    this.covered = [0, 0, 0, 0];
-    const runs: Runs = { b64: [], hex: [], hexLists: [], b32: [] };
-    withJoins(joins, () =>
-      this.matcher.run(
-        t,
-        !!joins,
-        {
-          onMatch: (rule) => {
-            if (this.needleOf.has(rule)) return false;
-            pass.add({ rule: rule.id, description: rule.description, encoding, ...(rule.model ? { model: rule.model } : {}) });
-            return pass.stop;
-          },
-        },
-        depth < MAX_DEPTH ? runs : undefined,
-      ),
-    );
-    const hits = this.hits;
-    this.hits = savedHits;
-    this.covered = savedCovered;
-    if (pass.stop || depth >= MAX_DEPTH) return;
+    // Otherwise the text is matched as it is unless a character that
+    // normalising would change turns up (then it is normalised and matched again).
+    let t = joins ? raw : normalizeFirst ? normalizeForDlp(raw) : raw;
+    let scratch = this.matchOnce(t, t === raw ? latin1 : undefined, !joins && !normalizeFirst, joins, track);
+    if (!scratch) {
+      t = normalizeForDlp(raw);
+      scratch = this.matchOnce(t, undefined, false, joins, track)!;
+    }
+    if (pass.stop || !track) return undefined;
+    const { runs, hits } = scratch;
+    const runStart = t === raw && latin1?.probe !== undefined ? runs.probeFrom : undefined;
 
     const next = chain ? `${chain}+` : "";
-    const decoded = (name: string, pieces: string[]) => {
-      if (pieces.length && !pass.stop) this.view(pass, pieces.length === 1 ? pieces[0]! : pieces.join(PIECE_SEPARATOR), next + name, depth + 1);
-    };
-    const has = (ch: string) => t.includes(ch);
+    if (t.includes("%")) this.descend(pass, decodePercent(t), next + "url-encoded", depth);
+    if (t.includes("\\")) this.descend(pass, decodeJsonEscapes(t), next + "json-escape", depth);
+    if (t.includes("&")) this.descend(pass, decodeHtmlEntities(t), next + "html-entity", depth);
+    if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), next + "quoted-printable", depth);
+    if (runs.b64.length || hits.length) {
+      const out = decodeBase64Runs(t, runs.b64);
+      for (const group of hits) if (!alignedWithRun(runs.b64, group)) out.push(decodeNeedleWindow(t, group));
+      this.descend(pass, out, next + "base64", depth);
+    }
+    if (runs.hex.length || runs.hexLists.length) this.descend(pass, decodeHex(t, runs.hex, runs.hexLists), next + "hex", depth);
+    if (runs.b32.length) this.descend(pass, decodeBase32(t, runs.b32), next + "base32", depth);
+    return runStart;
+  }
 
-    if (has("%")) decoded("url-encoded", collect((o) => decodePercent(t, o)));
-    if (has("\\")) decoded("json-escape", collect((o) => decodeJsonEscapes(t, o)));
-    if (has("&")) decoded("html-entity", collect((o) => decodeHtmlEntities(t, o)));
-    if (has("=")) decoded("quoted-printable", collect((o) => decodeQuotedPrintable(t, o)));
-    decoded("base64", collect((o) => {
-      decodeBase64Runs(t, runs.b64, o);
-      for (const h of hits) if (!alignedWithRun(runs.b64, h.group)) o.push(decodeNeedleWindow(t, h.group));
-    }));
-    if (runs.hex.length || runs.hexLists.length) decoded("hex", collect((o) => decodeHex(t, runs.hex, runs.hexLists, o)));
-    if (runs.b32.length) decoded("base32", collect((o) => decodeBase32(t, runs.b32, o)));
+  /** One matcher pass over `t`: what it found for the decoders, or undefined when it gave up on a character needing normalisation. */
+  private matchOnce(t: string, latin1: { bytes: Uint8Array; probe?: number } | undefined, printableOnly: boolean, joins: ReadonlySet<number> | undefined, track: boolean): Scratch | undefined {
+    const scratch = newScratch(latin1?.probe);
+    this.current = scratch;
+    const prev = setJoins(joins);
+    try {
+      return this.matcher.run(t, !!joins, this.sink, { runs: track ? scratch.runs : undefined, printableOnly, bytes: latin1?.bytes }) ? scratch : undefined;
+    } finally {
+      setJoins(prev);
+    }
+  }
+
+  /** Scan decoded pieces one layer deeper. */
+  private descend(pass: Pass, out: string[], chain: string, depth: number): void {
+    const pieces = out.filter((piece) => piece.length >= 3);
+    if (pieces.length && !pass.stop) this.view(pass, pieces.length === 1 ? pieces[0]! : pieces.join(PIECE_SEPARATOR), chain, depth + 1);
   }
 }
 
-const collect = (fill: (out: string[]) => void) => {
-  const out: string[] = [];
-  fill(out);
-  return out.filter((s) => s.length >= 3);
-};
+const newScratch = (probe = -1): Scratch => ({ runs: { b64: [], hex: [], hexLists: [], b32: [], probe, probeFrom: probe }, hits: [], covered: [0, 0, 0, 0] });
 
 /** Bytes of base64 decoded around a misaligned hit: enough for the longest token and some context before it. */
 const NEEDLE_SPAN = 4 * 400;
@@ -315,13 +348,18 @@ export class ByteScan {
       let cut = WINDOW + OVERLAP;
       // End the window on a UTF-8 character boundary so the text stays valid.
       while (cut > WINDOW && (all[cut]! & 0xc0) === 0x80) cut--;
-      this.scanner.scanByteWindow(this.pass, all.subarray(0, cut));
-      this.scanned = true;
       // Start the next window on a base64 group boundary of the run crossing
-      // it, so whole-run decoding there keeps the blob's own alignment.
+      // it, so whole-run decoding there keeps the blob's own alignment. The
+      // window's own pass says where that run starts when it can (reading the
+      // bytes back would be one more pass over a window of base64).
       let next = cut - OVERLAP;
-      let runStart = next;
-      while (runStart > 0 && B64_BYTE[all[runStart - 1]!] === 1) runStart--;
+      let runStart = this.scanner.scanByteWindow(this.pass, all.subarray(0, cut), next);
+      this.scanned = true;
+      if (this.pass.stop) break;
+      if (runStart === undefined) {
+        runStart = next;
+        while (runStart > 0 && B64_BYTE[all[runStart - 1]!] === 1) runStart--;
+      }
       const origin = runStart === 0 ? this.runOrigin : runStart;
       next -= (((next - origin) % 4) + 4) % 4;
       this.runOrigin = origin - next;

@@ -7,7 +7,10 @@
 // would meet the same run end. So each rule reads each character a bounded
 // number of times, whatever the input (no backtracking regexes: "-eyJ"
 // repeated 100k times is one pass, not 10^10 steps).
-import { B64_ANY, FOLD, HEX } from "./chars.js";
+import { B64_ANY, FOLD } from "./chars.js";
+import { RunTracker, type Runs } from "./runs.js";
+
+export type { Runs } from "./runs.js";
 
 /** A verifier's answer: the rule matched. Any other value is the index to resume the rule's triggers from. */
 export const MATCH = -1;
@@ -40,7 +43,7 @@ export interface Rule {
    * views glued together from pieces (query values, header values, host
    * labels): what follows a piece is not the token's real end, so a bounded
    * token needs only its minimum length (left edges are still checked, and
-   * every join counts as one: see withJoins in rules.ts).
+   * every join counts as one: see setJoins in rules.ts).
    */
   verify(s: string, at: number, after: number, relaxed: boolean): number;
 }
@@ -52,51 +55,55 @@ interface Entry {
   caseSensitive: boolean;
 }
 
-// A rolling hash of the last three characters, 6 bits each: letters (case
-// folded), digits and the punctuation keys use get their own codes, every
-// other character shares one.
-const BITS = 18;
+// The pass keys on the last three characters, 7 bits each: every printable
+// ASCII character has its own code and everything else shares one, so the
+// 21-bit key is exact for ASCII triggers and one bit of a 256 KiB bitset
+// says whether any trigger starts with it. Exact keys (rather than case-folded
+// ones) matter on base64: most triggers there are case-sensitive base64
+// spellings (the needles, see engine.ts), and folding case made random
+// base64 hit the bitset six times as often. A case-insensitive trigger sets
+// the bit of each case spelling of its first three characters. The base64
+// alphabet takes codes 0-65, so the same load tells the pass where base64
+// runs end (see runs.ts).
+const BITS = 21;
 const MASK = (1 << BITS) - 1;
-const CODE6 = (() => {
-  const t = new Uint8Array(65536).fill(63);
-  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-_./+=:~!#$%&*@?;,|^'\"()[]{}<> ";
-  for (let k = 0; k < alphabet.length && k < 63; k++) t[alphabet.charCodeAt(k)] = k;
-  for (let c = 65; c <= 90; c++) t[c] = t[c + 32]!;
+const B64_CODES = 66;
+const OTHER = 127;
+const CODE7 = (() => {
+  const t = new Uint8Array(65536).fill(OTHER);
+  let k = 0;
+  for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_") t[ch.charCodeAt(0)] = k++;
+  for (let c = 32; c < 127; c++) if (t[c] === OTHER) t[c] = k++;
   return t;
 })();
-const hash3 = (a: number, b: number, c: number) => (CODE6[a]! << 12) | (CODE6[b]! << 6) | CODE6[c]!;
-
-// Character classes tracked during the same pass, for the decoders: base64
-// runs, and inside them hex runs, base32 words and "73:6b:2d" byte lists.
-const K_B64 = 1;
-const K_HEX = 2;
-/** "/" ends a base32 word inside a base64 run (a path segment); "+", "-" and "_" spoil it. */
-const K_B32_END = 4;
-const K_B32_BAD = 8;
-const KIND = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  if (B64_ANY[c]) KIND[c]! |= K_B64;
-  if (HEX[c]) KIND[c]! |= K_HEX;
-  if (c === 47) KIND[c]! |= K_B32_END;
-  if (c === 43 || c === 45 || c === 95) KIND[c]! |= K_B32_BAD;
+for (let c = 0; c < 65536; c++) {
+  if ((CODE7[c]! < B64_CODES) !== (c < 128 && B64_ANY[c] === 1)) throw new Error("matcher: base64 codes out of step with B64_ANY");
 }
-/** Characters allowed between the pairs of a hex byte list ("\\x", "0x" and one-character separators). */
-const HEX_GAP = new Uint8Array(128);
-for (const ch of ":, -\\xX0") HEX_GAP[ch.charCodeAt(0)] = 1;
+const key3 = (a: number, b: number, c: number) => (CODE7[a]! << 14) | (CODE7[b]! << 7) | CODE7[c]!;
 
-export const MIN_B64_RUN = 20;
-export const MIN_HEX_RUN = 24;
-export const MIN_HEX_PAIRS = 12;
-export const MIN_B32_WORD = 16;
+/** Every ASCII-case spelling of a string's first three characters. */
+function caseSpellings(head: string): string[] {
+  let out = [""];
+  for (const ch of head) {
+    const variants = new Set([ch, ch.toLowerCase(), ch.toUpperCase()].filter((v) => v.length === 1 && FOLD[v.charCodeAt(0)] === FOLD[ch.charCodeAt(0)]));
+    out = out.flatMap((p) => [...variants].map((v) => p + v));
+  }
+  return out;
+}
 
-/** Where the encoded stretches of a text are, as flat [start, end, …] lists. */
-export interface Runs {
-  /** Base64 runs (line breaks inside continue them); a third entry per run: 1 when wrapped. */
-  b64: number[];
-  hex: number[];
-  /** Hex byte lists with separators: [start, end] of the list. */
-  hexLists: number[];
-  b32: number[];
+export interface RunOptions {
+  /** Also note where the text's encoded stretches are. */
+  runs?: Runs | undefined;
+  /**
+   * Give up (return false, having told the sink nothing) at the first
+   * character outside printable ASCII, tab and line breaks: the caller
+   * normalises the text and runs again. Matches are held back until the pass
+   * is over, so what the sink hears is exactly what a pass over normalised
+   * text would tell it.
+   */
+  printableOnly?: boolean;
+  /** The text's bytes when it is their latin1 reading (one byte per character): the pass reads them instead, which is faster. */
+  bytes?: Uint8Array | undefined;
 }
 
 export interface MatchSink {
@@ -106,23 +113,32 @@ export interface MatchSink {
 
 export class Matcher {
   readonly rules: readonly Rule[];
-  private readonly present = new Uint8Array(MASK + 1);
-  private readonly buckets: Array<Entry[] | undefined> = new Array(MASK + 1);
+  /** Bit k: some trigger starts with the three characters whose key is k. */
+  private readonly present = new Uint8Array((MASK + 1) >> 3);
+  private readonly buckets = new Map<number, Entry[]>();
   // Per-pass state, stamped with a generation so nothing is cleared per call.
   private gen = 0;
   private readonly doneGen: Int32Array;
   private readonly resumeGen: Int32Array;
   private readonly resumeAt: Float64Array;
+  private readonly tracker = new RunTracker();
+  private readonly held: Rule[] = [];
+  /** Stretch batches for the tracker: [from, to) pairs. */
+  private readonly stretches = new Int32Array(2 * 1024);
 
   constructor(rules: readonly Rule[]) {
     this.rules = rules;
     rules.forEach((rule, i) => {
       for (const trigger of rule.triggers) {
         if (trigger.length < 3) throw new Error(`rule ${rule.id}: trigger "${trigger}" is shorter than 3 characters`);
-        const folded = [...trigger.slice(0, 3)].map((ch) => String.fromCharCode(FOLD[ch.charCodeAt(0)]!)).join("") + trigger.slice(3);
-        const h = hash3(folded.charCodeAt(0), folded.charCodeAt(1), folded.charCodeAt(2));
-        this.present[h] = 1;
-        (this.buckets[h] ??= []).push({ rule: i, trigger, folded: rule.caseSensitive ? trigger : trigger.toLowerCase(), caseSensitive: !!rule.caseSensitive });
+        const entry: Entry = { rule: i, trigger, folded: rule.caseSensitive ? trigger : trigger.toLowerCase(), caseSensitive: !!rule.caseSensitive };
+        for (const head of rule.caseSensitive ? [trigger.slice(0, 3)] : caseSpellings(trigger.slice(0, 3))) {
+          const k = key3(head.charCodeAt(0), head.charCodeAt(1), head.charCodeAt(2));
+          this.present[k >> 3]! |= 1 << (k & 7);
+          const bucket = this.buckets.get(k);
+          if (bucket) bucket.push(entry);
+          else this.buckets.set(k, [entry]);
+        }
       }
     });
     this.doneGen = new Int32Array(rules.length);
@@ -130,126 +146,113 @@ export class Matcher {
     this.resumeAt = new Float64Array(rules.length);
   }
 
-  /** Run every rule over `s` once; with `runs`, also note where its encoded stretches are. */
-  run(s: string, relaxed: boolean, sink: MatchSink, runs?: Runs): void {
+  /** Run every rule over `s` once (see RunOptions); false when the pass gave up on a character needing normalisation. */
+  run(s: string, relaxed: boolean, sink: MatchSink, opts: RunOptions = {}): boolean {
+    const { runs, printableOnly = false, bytes } = opts;
+    if (bytes !== undefined && bytes.length !== s.length) throw new Error("matcher: bytes and text differ in length");
     const n = s.length;
     const gen = ++this.gen;
     const { present, buckets, rules, doneGen, resumeGen, resumeAt } = this;
     // Imported bindings can compile to property reads (CJS/ESM interop): read them once.
-    const code6 = CODE6;
-    const kind = KIND;
-    const track = runs !== undefined;
-    // Run tracking (see Runs): the current base64 run, the last non-hex and
-    // the last base32-breaking character in it, and the hex byte list being built.
-    let b64Start = -1;
-    let b64Wrapped = 0;
-    let lastNonHex = -1;
-    let hexLen = 0;
-    let hexOpen = -1;
-    let b32From = -1;
-    let b32Bad = 0;
-    let listStart = -1;
-    let listEnd = -1;
-    let listPairs = 0;
-    // (No closures in this loop: captured variables would live on the heap.)
-    const b64Runs = runs?.b64;
-    const hexRuns = runs?.hex;
-    const hexLists = runs?.hexLists;
-    const b32Runs = runs?.b32;
+    const code7 = CODE7;
+    const tracker = runs ? this.tracker : undefined;
+    tracker?.reset(runs!);
+    const held = printableOnly ? this.held : undefined;
+    if (held) held.length = 0;
+    // Stretches of base64 characters, noted as [from, to) pairs and handed
+    // to the tracker in batches (see runs.ts); the pass itself only stores them.
+    const stretches = this.stretches;
+    const cap = tracker ? stretches.length : 0;
+    let count = 0;
+    let runFrom = 0;
     let h = 0;
-    for (let i = 0; i <= n; i++) {
-      const code = i < n ? s.charCodeAt(i) : 0;
-      if (track) {
-        const k = code < 128 ? kind[code]! : 0;
-        // Hex runs anywhere (inside a longer token too), without a branch per character.
-        hexLen = (hexLen + 1) * ((k & K_HEX) >> 1);
-        if (hexOpen >= 0 && hexLen === 0) {
-          hexRuns!.push(hexOpen, i);
-          hexOpen = -1;
-        } else if (hexLen === MIN_HEX_RUN) hexOpen = i - MIN_HEX_RUN + 1;
-        if (k & K_B64) {
-          if (b64Start < 0) {
-            b64Start = i;
-            b64Wrapped = 0;
-            lastNonHex = i - 1;
-            b32From = i;
-            b32Bad = 0;
-          }
-          // Branch-free: hex and non-hex characters alternate unpredictably in base64.
-          const nonHex = ((k & K_HEX) >> 1) - 1;
-          lastNonHex = (lastNonHex & ~nonHex) | (i & nonHex);
-          if (k & (K_B32_END | K_B32_BAD)) {
-            if (k & K_B32_BAD) b32Bad = 1;
-            else {
-              if (!b32Bad && i - b32From >= MIN_B32_WORD) b32Runs!.push(b32From, i);
-              b32From = i + 1;
-              b32Bad = 0;
+    let i = 0;
+    while (i < n) {
+      // The hot loop does nothing but hash, note stretch ends and find the
+      // next trigger key (or a full batch): V8 keeps a loop this small in
+      // registers, and handling the events inline made it half as fast.
+      if (bytes !== undefined) {
+        for (; i < n; i++) {
+          const v = code7[bytes[i]!]!;
+          h = ((h << 7) | v) & MASK;
+          if (v >= B64_CODES) {
+            if (v === OTHER && printableOnly && needsNormalizing(bytes[i]!)) return false;
+            if (runFrom < i && count < cap) {
+              stretches[count] = runFrom;
+              stretches[count + 1] = i;
+              count += 2;
             }
+            runFrom = i + 1;
+            if (count === cap && cap !== 0) break;
           }
-        } else if (b64Start >= 0) {
-          // A line break between base64 characters continues the run (wrapped base64).
-          let wraps = false;
-          if (code === 10 || code === 13) {
-            let j = i + 1;
-            if (code === 13 && s.charCodeAt(j) === 10) j++;
-            const next = s.charCodeAt(j);
-            wraps = next < 128 && (kind[next]! & K_B64) !== 0;
-          }
-          if (wraps) {
-            b64Wrapped = 1;
-            lastNonHex = i;
-            if (!b32Bad && i - b32From >= MIN_B32_WORD) b32Runs!.push(b32From, i);
-            b32From = i + 1;
-            b32Bad = 0;
-          } else {
-            let end = i;
-            while (end < n && end - i < 6 && s.charCodeAt(end) === 61) end++;
-            if (end - b64Start >= MIN_B64_RUN) b64Runs!.push(b64Start, Math.min(end, i + 2), b64Wrapped);
-            const hexFrom = lastNonHex + 1;
-            if (!b32Bad && end - b32From >= MIN_B32_WORD) b32Runs!.push(b32From, end);
-            // A two-digit group ("6b", "x6b", "0x6b"): one more byte of a list, or the start of one.
-            if (i - hexFrom === 2 && i - b64Start <= 4) {
-              let gapOk = listPairs > 0 && hexFrom - listEnd >= 1 && hexFrom - listEnd <= 4;
-              for (let g = listEnd; gapOk && g < hexFrom; g++) gapOk = HEX_GAP[s.charCodeAt(g)] === 1;
-              if (!gapOk) {
-                if (listPairs >= MIN_HEX_PAIRS) hexLists!.push(listStart, listEnd);
-                listPairs = 0;
-                listStart = hexFrom;
-              }
-              listPairs++;
-              listEnd = i;
-            }
-            b64Start = -1;
-          }
+          if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
         }
-        if (listPairs !== 0 && i - listEnd > 4) {
-          if (listPairs >= MIN_HEX_PAIRS) hexLists!.push(listStart, listEnd);
-          listPairs = 0;
+      } else {
+        for (; i < n; i++) {
+          const c = s.charCodeAt(i);
+          const v = code7[c]!;
+          h = ((h << 7) | v) & MASK;
+          if (v >= B64_CODES) {
+            if (v === OTHER && printableOnly && needsNormalizing(c)) return false;
+            if (runFrom < i && count < cap) {
+              stretches[count] = runFrom;
+              stretches[count + 1] = i;
+              count += 2;
+            }
+            runFrom = i + 1;
+            if (count === cap && cap !== 0) break;
+          }
+          if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
         }
       }
       if (i >= n) break;
-      h = ((h << 6) | code6[code]!) & MASK;
-      if (i < 2 || present[h] === 0) continue;
-      const at = i - 2;
-      for (const e of buckets[h]!) {
-        const r = e.rule;
-        if (doneGen[r] === gen) continue;
-        if (resumeGen[r] === gen && at < resumeAt[r]!) continue;
-        if (!triggerAt(s, at, e)) continue;
-        const rule = rules[r]!;
-        const res = rule.verify(s, at, at + e.trigger.length, relaxed);
-        if (res === MATCH) {
-          doneGen[r] = gen;
-          if (sink.onMatch(rule)) return;
-        } else if (res > at) {
-          resumeGen[r] = gen;
-          resumeAt[r] = res;
+      if (count === cap && cap !== 0) {
+        tracker!.add(s, stretches, count);
+        count = 0;
+      }
+      if ((present[h >> 3]! & (1 << (h & 7))) !== 0 && i >= 2) {
+        const at = i - 2;
+        const bucket = buckets.get(h)!;
+        for (let k = 0; k < bucket.length; k++) {
+          const e = bucket[k]!;
+          const r = e.rule;
+          if (doneGen[r] === gen) continue;
+          if (resumeGen[r] === gen && at < resumeAt[r]!) continue;
+          if (!triggerAt(s, at, e)) continue;
+          const rule = rules[r]!;
+          const res = rule.verify(s, at, at + e.trigger.length, relaxed);
+          if (res === MATCH) {
+            doneGen[r] = gen;
+            if (held) held.push(rule);
+            else if (sink.onMatch(rule)) return true;
+          } else if (res > at) {
+            resumeGen[r] = gen;
+            resumeAt[r] = res;
+          }
         }
       }
+      i++;
     }
-    if (listPairs >= MIN_HEX_PAIRS) hexLists!.push(listStart, listEnd);
+    if (tracker !== undefined) {
+      if (runFrom < n) {
+        if (count === cap) {
+          tracker.add(s, stretches, count);
+          count = 0;
+        }
+        stretches[count] = runFrom;
+        stretches[count + 1] = n;
+        count += 2;
+      }
+      tracker.add(s, stretches, count);
+      tracker.finish();
+    }
+    if (held) for (const rule of held) if (sink.onMatch(rule)) break;
+    return true;
   }
 }
+
+/** Outside printable ASCII, tab and line breaks: what normalizeForDlp may change. */
+const needsNormalizing = (c: number) => c !== 10 && c !== 13 && c !== 9;
 
 function triggerAt(s: string, at: number, e: Entry): boolean {
   const t = e.folded;

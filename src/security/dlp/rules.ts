@@ -28,14 +28,11 @@ let runEnd = 0;
  */
 let joins: ReadonlySet<number> | undefined;
 
-export function withJoins<T>(positions: ReadonlySet<number> | undefined, f: () => T): T {
+/** Set the join positions for the passes that follow; returns the previous ones (to restore). */
+export function setJoins(positions: ReadonlySet<number> | undefined): ReadonlySet<number> | undefined {
   const prev = joins;
   joins = positions;
-  try {
-    return f();
-  } finally {
-    joins = prev;
-  }
+  return prev;
 }
 
 /**

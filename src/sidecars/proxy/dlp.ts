@@ -115,14 +115,14 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   const body = decoded.body;
   const inBody = found("body", scanner.scanBytes(body, { firstOnly: true }));
   if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
-  const text = bodyText(body);
-  if (text === undefined) return undefined;
-  if (looksLikeJson(text)) {
-    const { keys, values } = jsonStrings(text);
+  const head = bodyHead(body);
+  if (head === undefined) return undefined;
+  if (looksLikeJson(head)) {
+    const { keys, values } = jsonStrings(body);
     return scanJoined(scanner, values, "body JSON strings (joined)", host) ?? scanJoined(scanner, keys, "body JSON keys (joined)", host);
   }
-  if (looksLikeForm(text, req.contentType)) {
-    const form = splitQuery(text);
+  if (looksLikeForm(head, req.contentType)) {
+    const form = splitQuery(body.toString("utf8"));
     return scanJoined(scanner, form.values, "form values (joined)", host) ?? scanJoined(scanner, form.keys, "form names (joined)", host);
   }
   return undefined;
@@ -252,53 +252,72 @@ function splitUrl(url: string): { keys: string[]; values: string[]; segments: st
   return { keys, values, segments: path.split("/").filter(Boolean).map(safeDecode) };
 }
 
-/** Body bytes as text, for the structured views (JSON strings, form fields); undefined for binary. */
-function bodyText(body: Buffer): string | undefined {
+/**
+ * The start of a body as text (for telling JSON and forms apart), or
+ * undefined for binary. Only the start: a whole large body as one string
+ * would cost its size again (and V8 keeps such strings outside its heap,
+ * where they linger until a full collection).
+ */
+function bodyHead(body: Buffer): string | undefined {
   if (body.length > MAX_DECODED_BODY) return undefined;
-  const head = body.subarray(0, 1024);
-  if (head.includes(0)) return undefined;
-  return body.toString("utf8");
+  if (body.subarray(0, 1024).includes(0)) return undefined;
+  // 3 bytes per UTF-16 unit at most: enough bytes for FORM_HEAD whole units.
+  return body.toString("utf8", 0, Math.min(body.length, 3 * FORM_HEAD + 3)).slice(0, FORM_HEAD);
 }
 
+const FORM_HEAD = 4096;
 const looksLikeJson = (t: string) => /^\s*[[{"]/.test(t.slice(0, 64));
-const looksLikeForm = (t: string, contentType?: string) => /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, 4096));
+const looksLikeForm = (t: string, contentType?: string) => /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, FORM_HEAD));
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+/** A UTF-8 character boundary at or before `i` (at or after, with `forward`). */
+function charBoundary(b: Buffer, i: number, forward: boolean): number {
+  while (i > 0 && i < b.length && (b[i]! & 0xc0) === 0x80) i += forward ? 1 : -1;
+  return i;
+}
 
 /**
- * The string literals of a JSON text, keys and values apart, in order, unescaped.
- * A linear scan, not JSON.parse: it never builds the document, tolerates a
- * truncated or invalid body, and keeps only the ends of long strings (their
- * middles were scanned with the body).
+ * The string literals of a JSON body, keys and values apart, in order, unescaped.
+ * A linear scan of the bytes, not JSON.parse: it never builds the document
+ * (nor the body as one string), tolerates a truncated or invalid body, and
+ * keeps only the ends of long strings (their middles were scanned with the
+ * body). Quotes and backslashes never occur inside a UTF-8 sequence, so
+ * byte positions serve.
  */
-export function jsonStrings(text: string): { keys: string[]; values: string[] } {
+export function jsonStrings(body: Buffer): { keys: string[]; values: string[] } {
   const keys: string[] = [];
   const values: string[] = [];
   let total = 0;
   // Next backslash at or after the current string (4294967295 when none): found once, not per string.
   let nextBackslash = -1;
-  for (let i = text.indexOf('"'); i >= 0 && total < MAX_JOINED; ) {
+  for (let i = body.indexOf(QUOTE); i >= 0 && total < MAX_JOINED; ) {
     // The closing quote: the next one not escaped by an odd run of backslashes.
-    let j = text.indexOf('"', i + 1);
+    let j = body.indexOf(QUOTE, i + 1);
     let escaped = false;
     for (;;) {
       if (j < 0) {
-        j = text.length;
+        j = body.length;
         break;
       }
       let bs = 0;
-      while (text.charCodeAt(j - 1 - bs) === 92) bs++;
+      while (body[j - 1 - bs] === BACKSLASH) bs++;
       if (bs) escaped = true;
       if (bs % 2 === 0) break;
-      j = text.indexOf('"', j + 1);
+      j = body.indexOf(QUOTE, j + 1);
     }
-    if (nextBackslash < i) nextBackslash = text.indexOf("\\", i) >>> 0;
+    if (nextBackslash < i) nextBackslash = body.indexOf(BACKSLASH, i) >>> 0;
     if (nextBackslash < j) escaped = true;
-    const raw = j - i - 1 > 2 * JSON_PIECE_EDGE ? `${text.slice(i + 1, i + 1 + JSON_PIECE_EDGE)}\n\n${text.slice(j - JSON_PIECE_EDGE, j)}` : text.slice(i + 1, j);
+    const raw =
+      j - i - 1 > 2 * JSON_PIECE_EDGE
+        ? `${body.toString("utf8", i + 1, charBoundary(body, i + 1 + JSON_PIECE_EDGE, false))}\n\n${body.toString("utf8", charBoundary(body, j - JSON_PIECE_EDGE, true), j)}`
+        : body.toString("utf8", i + 1, j);
     const value = escaped ? unescapeJsonString(raw) : raw;
     let k = j + 1;
-    while (k < text.length && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 10 || text.charCodeAt(k) === 13 || text.charCodeAt(k) === 9)) k++;
-    (text.charCodeAt(k) === 58 ? keys : values).push(value);
+    while (k < body.length && (body[k] === 32 || body[k] === 10 || body[k] === 13 || body[k] === 9)) k++;
+    (body[k] === 58 ? keys : values).push(value);
     total += value.length;
-    i = text.indexOf('"', j + 1);
+    i = body.indexOf(QUOTE, j + 1);
   }
   return { keys, values };
 }

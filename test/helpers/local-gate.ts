@@ -6,7 +6,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { connect, type AddressInfo, type Server } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import nodePath from "node:path";
 import { build } from "esbuild";
 import { parseGitDecisions, type GitDecision } from "../../src/lifecycle/git-decisions.js";
@@ -121,7 +121,7 @@ export async function startLocalGate(dir: string, o: { policy?: Partial<GitGateP
   });
   const log: EventLog = (event, fields) => lines.push(`${JSON.stringify({ ts: new Date().toISOString(), mode: "git-gate", event, ...fields })}\n`);
   const env = { ...process.env, [CONFIG_ENV]: configFile, [LOG_SOCKET_ENV]: socket, GIT_TERMINAL_PROMPT: "0" };
-  const server: Server = await startGitServer({
+  const server = await startGitServer({
     port: 0,
     host: "127.0.0.1",
     env,
@@ -152,7 +152,7 @@ export async function startLocalGate(dir: string, o: { policy?: Partial<GitGateP
           .map((l) => l.split(" ").reverse() as [string, string]),
       ),
     close: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.closeAll();
       logServer.close();
     },
   };

@@ -52,7 +52,7 @@ describe("git gate server and hook (local git)", () => {
 
   afterAll(async () => {
     await gate?.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   const lastDecisions = (n: number) => gate.decisions().slice(-n);
@@ -262,7 +262,7 @@ describe("git gate timeouts (local git)", () => {
 
   afterAll(async () => {
     await gate?.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   it("stops a push whose check hangs, ends the hook, and records the timeout (item 12)", async () => {

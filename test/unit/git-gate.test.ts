@@ -84,7 +84,8 @@ describe("ref names by git's rules (item 9)", () => {
   it("agrees with git check-ref-format on generated names", () => {
     const alphabet = ["a", "b", "/", ".", "@", "{", "*", " ", "~", "^", ":", "?", "[", "\\", "\t", "\x1b", "\x7f", "-", "é", "lock"];
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }), (parts) => {
+      // (git's command line reads a leading "-" as an option, so such names cannot be asked about.)
+      fc.property(fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).filter((parts) => !parts.join("").startsWith("-")), (parts) => {
         const name = parts.join("");
         return (refFormatError(name) === undefined) === gitSaysValid(name);
       }),

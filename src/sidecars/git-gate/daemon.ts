@@ -186,16 +186,25 @@ const newPushId = () => `${Date.now().toString(36)}-${(++counter).toString(36)}-
 const MAX_COMMANDS = 10_000;
 const MAX_COMMAND_BYTES = 8 * 1024 * 1024;
 
-export function startGitServer(o: GitServerOptions): Promise<Server> {
+/** The server, plus a way to end it now: in-flight pushes are stopped (and recorded), connections closed. */
+export interface GitServer extends Server {
+  closeAll(): Promise<void>;
+}
+
+export function startGitServer(o: GitServerOptions): Promise<GitServer> {
   const maxConnections = o.maxConnections ?? 64;
   const initTimeoutMs = o.initTimeoutMs ?? envMs("GIT_GATE_INIT_TIMEOUT_MS", 10_000);
   const idleTimeoutMs = o.idleTimeoutMs ?? envMs("GIT_GATE_IDLE_TIMEOUT_MS", 600_000);
   const maxConnectionMs = o.maxConnectionMs ?? envMs("GIT_GATE_MAX_CONNECTION_MS", 3_600_000);
   let active = 0;
+  const sockets = new Set<Socket>();
+  const children = new Set<ChildProcess>();
 
   const server = createServer((sock) => {
     active++;
     sock.once("close", () => active--);
+    sockets.add(sock);
+    sock.once("close", () => sockets.delete(sock));
     sock.on("error", () => {});
     if (active > maxConnections) {
       sock.end(encodePkt("ERR the gate has too many connections; retry shortly\n"));
@@ -241,7 +250,10 @@ export function startGitServer(o: GitServerOptions): Promise<Server> {
 
   function spawnGit(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
     // Its own process group, so a stopped push ends with its hook and their children.
-    return spawn("git", args, { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn("git", args, { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    children.add(child);
+    child.once("close", () => children.delete(child));
+    return child;
   }
 
   function killGroup(child: ChildProcess): void {
@@ -323,6 +335,7 @@ export function startGitServer(o: GitServerOptions): Promise<Server> {
     let bytes = 0;
     let timedOut: string | undefined;
     let protocolError: string | undefined;
+    let internalError: string | undefined;
     const cmdReader = new PktReader();
     const outReader = new PktReader();
     let rawOutput = false;
@@ -490,20 +503,35 @@ export function startGitServer(o: GitServerOptions): Promise<Server> {
       messages: `${report?.messages ?? ""}\n${stderrText}`.trim(),
       ...(timedOut ? { timedOut } : {}),
       ...(protocolError ? { protocolError } : {}),
+      ...(internalError ? { internalError } : {}),
       upstreamStarted: o.tracker.upstreamStarted(push),
       exit,
       maxPushBytes: target.maxPushBytes,
       bytes,
     });
 
-    child.stdout!.on("data", onGitData);
+    // A bug in the gate's own bookkeeping must end this push, never the
+    // server: every handler below is guarded.
+    const guard =
+      <A extends unknown[]>(what: string, fn: (...a: A) => void) =>
+      (...a: A) => {
+        try {
+          fn(...a);
+        } catch (err) {
+          o.log("internal_error", { level: "error", upstream: target.name, push, where: what, msg: err instanceof Error ? err.message : String(err) });
+          internalError ??= `the gate failed while handling the push (${what})`;
+          killGroup(child);
+          sock.destroy();
+        }
+      };
+    child.stdout!.on("data", guard("git output", onGitData));
     child.stderr!.on("data", (b: Buffer) => {
       d.touch();
       stderrText = (stderrText + b.toString("utf8")).slice(-16_384);
     });
     child.on("error", (err) => o.log("receive_pack_error", { level: "error", upstream: target.name, push, msg: err.message }));
     child.stdin!.on("error", () => {});
-    sock.on("data", onClientData);
+    sock.on("data", guard("client data", onClientData));
     sock.once("close", () => {
       // The agent went away: let git see the end of its input and finish
       // (the deadlines still bound it).
@@ -511,26 +539,50 @@ export function startGitServer(o: GitServerOptions): Promise<Server> {
     });
     child.once("close", (code, signal) => {
       d.clear();
-      const wasPhase = phase;
-      phase = "finished";
-      if (wasPhase === "commands" && !commands.length && !timedOut && !protocolError) {
-        // Nothing was pushed (an up-to-date push or a probe): no decision to record.
-      } else writeRecords({ code, signal });
+      try {
+        finish(code, signal);
+      } catch (err) {
+        o.log("internal_error", { level: "error", upstream: target.name, push, where: "finish", msg: err instanceof Error ? err.message : String(err) });
+        // Still one record per update, with nothing the gate would have to scan.
+        const recorded = o.tracker.recordedFor(push);
+        commands.forEach((c, i) => {
+          if (recorded.has(i + 1) || written.has(i + 1)) return;
+          const r: PushRecord = { push, upstream: target.name, ref: `(ref #${i + 1} of this push: name withheld, the gate failed while recording it)`, index: i + 1, old: c.old, new: c.new, verdict: "refused", rule: "hook_error", reason: "the gate failed while recording this push", upstream_result: o.tracker.upstreamStarted(push) ? "unknown" : "not-attempted" };
+          o.writeRecord(formatEvent("push", pushFields(r)));
+        });
+      }
       o.tracker.forget(push);
       removeCommands(push, pushesDir);
       // Let the agent read what git said, then close; whatever it still sends is discarded.
       sock.end();
       setTimeout(() => sock.destroy(), 2_000).unref();
     });
-    if (leftover.length) onClientData(leftover);
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      const wasPhase = phase;
+      phase = "finished";
+      if (wasPhase === "commands" && !commands.length && !timedOut && !protocolError && !internalError) {
+        // Nothing was pushed (an up-to-date push or a probe): no decision to record.
+      } else writeRecords({ code, signal });
+    };
+    if (leftover.length) guard("client data", onClientData)(leftover);
     sock.resume();
   }
+
+  const closeAll = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const c of children) killGroup(c);
+      // Give stopped pushes a moment to be recorded, then drop what is left.
+      setTimeout(() => {
+        for (const sock of sockets) sock.destroy();
+      }, 500).unref();
+    });
 
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.host ?? "0.0.0.0", () => {
       server.off("error", reject);
-      resolve(server);
+      resolve(Object.assign(server, { closeAll }));
     });
   });
 }

@@ -57,13 +57,23 @@ export function refNameSecrets(ref: string): SecretFinding[] {
  * which ref of the push (1-based) it was.
  */
 export function displayRef(ref: string, index: number): string {
-  const found = refNameSecrets(ref);
+  let found: SecretFinding[];
+  try {
+    found = refNameSecrets(ref);
+  } catch {
+    return `(ref #${index} of this push: name withheld, it could not be checked for secrets)`;
+  }
   return found.length ? `(ref #${index} of this push: name withheld, it holds ${describe(found)})` : ref;
 }
 
-/** Free text (git's messages, reasons) that may echo a name: withheld whole when it holds a secret. */
+/** Free text (git's messages, reasons) that may echo a name: withheld whole when it holds a secret (or cannot be checked). */
 export function withholdSecrets(text: string): string {
-  const found = findSecrets(text);
+  let found: SecretFinding[];
+  try {
+    found = findSecrets(text);
+  } catch {
+    return "(text withheld: it could not be checked for secrets)";
+  }
   return found.length ? `(text withheld: it holds ${describe(found)})` : text;
 }
 

@@ -30,6 +30,8 @@ export interface PushObservation {
   timedOut?: string;
   /** Set when the agent's request broke the protocol. */
   protocolError?: string;
+  /** Set when the gate itself failed while handling the push. */
+  internalError?: string;
   /** The hook said it was about to push to the upstream. */
   upstreamStarted: boolean;
   exit: { code: number | null; signal: string | null };
@@ -77,7 +79,8 @@ export function unrecordedOutcome(o: PushObservation): PushRecord[] {
     if (o.recorded.has(index)) return;
     const base = { push: o.push, upstream: o.upstream, ref: displayRef(name, index), old: c.old, new: c.new, bytes: o.bytes, index };
     let refusal: Refusal;
-    if (o.protocolError) refusal = { rule: "protocol", reason: `${o.protocolError}; ${NOTHING_UPSTREAM}` };
+    if (o.internalError) refusal = { rule: "hook_error", reason: `${o.internalError}; ${tail}` };
+    else if (o.protocolError) refusal = { rule: "protocol", reason: `${o.protocolError}; ${NOTHING_UPSTREAM}` };
     else if (o.timedOut) refusal = { rule: "timeout", reason: `${o.timedOut}; ${tail}` };
     else if (o.report.unpack !== undefined && o.report.unpack !== "ok") {
       const r = unpackRefusal(o.report.unpack, o.messages, o.maxPushBytes);

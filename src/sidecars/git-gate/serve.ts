@@ -7,13 +7,12 @@
 // with a clear log line, which fails the container and so `bottle_start`.
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import type { Server } from "node:net";
 import { connect } from "node:net";
 import { userInfo } from "node:os";
 import type { GitGateConfig, GitGateUpstream } from "../../sidecar-config/git-gate.js";
 import { PUSHES_DIR } from "./commands.js";
 import { loadGateConfig, repoDir } from "./config.js";
-import { HookTracker, startGitServer } from "./daemon.js";
+import { HookTracker, startGitServer, type GitServer } from "./daemon.js";
 import { git, gitOk, lastLines } from "./git.js";
 import { createEventLog, listenForHookLogs, type EventLog } from "./log.js";
 import { CONFIG_ENV, LOG_SOCKET_ENV } from "./pre-receive.js";
@@ -77,7 +76,7 @@ export async function serve(configFile: string): Promise<void> {
   const stop = () => {
     log("stopping", {});
     for (const m of masters) m.stop();
-    gitServer.close();
+    void gitServer.closeAll();
     logServer.close();
     setTimeout(() => process.exit(0), 500).unref();
   };
@@ -94,7 +93,7 @@ export async function serve(configFile: string): Promise<void> {
  * does too), so a policy change applies to the next push: receive-pack gets
  * git's checks with the size limit as the policy says now.
  */
-function startServer(configFile: string, get: () => GitGateConfig, set: (c: GitGateConfig) => void, env: NodeJS.ProcessEnv, log: EventLog, tracker: HookTracker): Promise<Server> {
+function startServer(configFile: string, get: () => GitGateConfig, set: (c: GitGateConfig) => void, env: NodeJS.ProcessEnv, log: EventLog, tracker: HookTracker): Promise<GitServer> {
   return startGitServer({
     port: get().port,
     env,

@@ -1,8 +1,8 @@
 // Linear-time matching of many secret rules at once. Every rule is anchored
 // on literal triggers (a key's prefix, a scheme, a context word); one pass
-// over the text hashes each 3-character window (ASCII case folded) and only
-// where a trigger starts does the rule's verifier look at a bounded window
-// after it. A verifier that fails tells the matcher how far its token run
+// over the text keys each 3-character window (then the 4th character) and
+// only where a trigger starts does the rule's verifier look at a bounded
+// window after it. A verifier that fails tells the matcher how far its token run
 // reached, and the rule's later triggers inside that run are skipped: they
 // would meet the same run end. So each rule reads each character a bounded
 // number of times, whatever the input (no backtracking regexes: "-eyJ"
@@ -61,7 +61,7 @@ interface Entry {
 // says whether any trigger starts with it. Exact keys (rather than case-folded
 // ones) matter on base64: most triggers there are case-sensitive base64
 // spellings (the needles, see engine.ts), and folding case made random
-// base64 hit the bitset six times as often. A case-insensitive trigger sets
+// base64 hit the bitset four times as often. A case-insensitive trigger sets
 // the bit of each case spelling of its first three characters. The base64
 // alphabet takes codes 0-65, so the same load tells the pass where base64
 // runs end (see runs.ts).
@@ -81,7 +81,7 @@ for (let c = 0; c < 65536; c++) {
 }
 const key3 = (a: number, b: number, c: number) => (CODE7[a]! << 14) | (CODE7[b]! << 7) | CODE7[c]!;
 
-/** Every ASCII-case spelling of a string's first three characters. */
+/** Every ASCII-case spelling of a (short) string. */
 function caseSpellings(head: string): string[] {
   let out = [""];
   for (const ch of head) {
@@ -90,6 +90,15 @@ function caseSpellings(head: string): string[] {
   }
   return out;
 }
+
+/**
+ * Second-level key: the three-character key and the fourth character's code,
+ * hashed to 21 bits. Where random base64 or prose meets a trigger's first
+ * three characters (base64 spellings of key prefixes share trigrams with
+ * base64 of ordinary text), the fourth character usually rules it out
+ * without a look at the trigger list.
+ */
+const key4 = (k3: number, v: number) => Math.imul((k3 << 7) | v, 0x9e3779b1) >>> (32 - BITS);
 
 export interface RunOptions {
   /** Also note where the text's encoded stretches are. */
@@ -115,6 +124,10 @@ export class Matcher {
   readonly rules: readonly Rule[];
   /** Bit k: some trigger starts with the three characters whose key is k. */
   private readonly present = new Uint8Array((MASK + 1) >> 3);
+  /** Bit k: some trigger is exactly the three characters whose key is k (no fourth to check). */
+  private readonly short3 = new Uint8Array((MASK + 1) >> 3);
+  /** Bit key4(k, v): some trigger starts with those three characters and a fourth whose code is v. */
+  private readonly present4 = new Uint8Array((MASK + 1) >> 3);
   private readonly buckets = new Map<number, Entry[]>();
   // Per-pass state, stamped with a generation so nothing is cleared per call.
   private gen = 0;
@@ -131,13 +144,21 @@ export class Matcher {
     rules.forEach((rule, i) => {
       for (const trigger of rule.triggers) {
         if (trigger.length < 3) throw new Error(`rule ${rule.id}: trigger "${trigger}" is shorter than 3 characters`);
-        const entry: Entry = { rule: i, trigger, folded: rule.caseSensitive ? trigger : trigger.toLowerCase(), caseSensitive: !!rule.caseSensitive };
-        for (const head of rule.caseSensitive ? [trigger.slice(0, 3)] : caseSpellings(trigger.slice(0, 3))) {
+        // (ASCII case only, as triggerAt folds the text.)
+        const folded = rule.caseSensitive ? trigger : trigger.replace(/[A-Z]/g, (c) => c.toLowerCase());
+        const entry: Entry = { rule: i, trigger, folded, caseSensitive: !!rule.caseSensitive };
+        const spell = (t: string) => (rule.caseSensitive ? [t] : caseSpellings(t));
+        for (const head of spell(trigger.slice(0, 3))) {
           const k = key3(head.charCodeAt(0), head.charCodeAt(1), head.charCodeAt(2));
           this.present[k >> 3]! |= 1 << (k & 7);
           const bucket = this.buckets.get(k);
           if (bucket) bucket.push(entry);
           else this.buckets.set(k, [entry]);
+          if (trigger.length === 3) this.short3[k >> 3]! |= 1 << (k & 7);
+          else for (const fourth of spell(trigger[3]!)) {
+            const k4 = key4(k, CODE7[fourth.charCodeAt(0)]!);
+            this.present4[k4 >> 3]! |= 1 << (k4 & 7);
+          }
         }
       }
     });
@@ -152,7 +173,7 @@ export class Matcher {
     if (bytes !== undefined && bytes.length !== s.length) throw new Error("matcher: bytes and text differ in length");
     const n = s.length;
     const gen = ++this.gen;
-    const { present, buckets, rules, doneGen, resumeGen, resumeAt } = this;
+    const { present, short3, present4, buckets, rules, doneGen, resumeGen, resumeAt } = this;
     // Imported bindings can compile to property reads (CJS/ESM interop): read them once.
     const code7 = CODE7;
     const tracker = runs ? this.tracker : undefined;
@@ -211,23 +232,31 @@ export class Matcher {
         count = 0;
       }
       if ((present[h >> 3]! & (1 << (h & 7))) !== 0 && i >= 2) {
-        const at = i - 2;
-        const bucket = buckets.get(h)!;
-        for (let k = 0; k < bucket.length; k++) {
-          const e = bucket[k]!;
-          const r = e.rule;
-          if (doneGen[r] === gen) continue;
-          if (resumeGen[r] === gen && at < resumeAt[r]!) continue;
-          if (!triggerAt(s, at, e)) continue;
-          const rule = rules[r]!;
-          const res = rule.verify(s, at, at + e.trigger.length, relaxed);
-          if (res === MATCH) {
-            doneGen[r] = gen;
-            if (held) held.push(rule);
-            else if (sink.onMatch(rule)) return true;
-          } else if (res > at) {
-            resumeGen[r] = gen;
-            resumeAt[r] = res;
+        // The fourth character must fit too, unless a trigger here has only three.
+        let fits = (short3[h >> 3]! & (1 << (h & 7))) !== 0;
+        if (!fits && i + 1 < n) {
+          const k4 = key4(h, code7[s.charCodeAt(i + 1)]!);
+          fits = (present4[k4 >> 3]! & (1 << (k4 & 7))) !== 0;
+        }
+        if (fits) {
+          const at = i - 2;
+          const bucket = buckets.get(h)!;
+          for (let k = 0; k < bucket.length; k++) {
+            const e = bucket[k]!;
+            const r = e.rule;
+            if (doneGen[r] === gen) continue;
+            if (resumeGen[r] === gen && at < resumeAt[r]!) continue;
+            if (!triggerAt(s, at, e)) continue;
+            const rule = rules[r]!;
+            const res = rule.verify(s, at, at + e.trigger.length, relaxed);
+            if (res === MATCH) {
+              doneGen[r] = gen;
+              if (held) held.push(rule);
+              else if (sink.onMatch(rule)) return true;
+            } else if (res > at) {
+              resumeGen[r] = gen;
+              resumeAt[r] = res;
+            }
           }
         }
       }

@@ -134,6 +134,36 @@ describe("the matcher's stretches match their definitions", () => {
   });
 });
 
+describe("the matcher finds every trigger", () => {
+  it("wherever it occurs, in any ASCII case unless case-sensitive, whatever its length", () => {
+    const alphabet = ["a", "A", "b", "B", "1", "-", "_", ".", "é", "É", "\n"];
+    const str = (min: number, max: number) => fc.array(fc.constantFrom(...alphabet), { minLength: min, maxLength: max }).map((a) => a.join(""));
+    const asciiLower = (t: string) => t.replace(/[A-Z]/g, (c) => c.toLowerCase());
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ triggers: fc.array(str(3, 6), { minLength: 1, maxLength: 3 }), caseSensitive: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.oneof(str(1, 20), fc.record({ rule: fc.nat(), trigger: fc.nat(), flips: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }) })), { maxLength: 12 }),
+        (specs, parts) => {
+          // Noise, and triggers of the rules with some letters' case flipped.
+          const text = parts
+            .map((p) => {
+              if (typeof p === "string") return p;
+              const triggers = specs[p.rule % specs.length]!.triggers;
+              return [...triggers[p.trigger % triggers.length]!].map((c, k) => (p.flips[k] ? (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) : c)).join("");
+            })
+            .join("");
+          const rules = specs.map((spec, k) => ({ id: `r${k}`, description: "", ...spec, verify: () => -1 }));
+          const found: string[] = [];
+          new Matcher(rules).run(text, false, { onMatch: (r) => (found.push(r.id), false) }, { runs: { b64: [], hex: [], hexLists: [], b32: [] } });
+          const want = rules.filter((r) => r.triggers.some((t) => (r.caseSensitive ? text.includes(t) : asciiLower(text).includes(asciiLower(t))))).map((r) => r.id);
+          expect(found.sort(), JSON.stringify({ specs, text })).toEqual(want.sort());
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe("windows of a long byte stream", () => {
   const GHP = SECRET_SAMPLES["github-token"]!;
   // A secret nested twice (hex inside base64) is only seen when the run is

@@ -47,7 +47,14 @@ for (let i = 0; i < Number(runs); i++) {
   best = Math.min(best, performance.now() - t0);
   if (f) throw new Error("unexpected finding: " + f.rule);
 }
-const rssMiB = process.resourceUsage().maxRSS / 1024;
+// Peak RSS of this process's own memory (VmHWM). Not resourceUsage().maxRSS:
+// Linux carries a spawning parent's peak over into the child's, so under
+// npm run bench:proxy it would report the load generator's RSS.
+let rssMiB = process.resourceUsage().maxRSS / 1024;
+try {
+  const hwm = /^VmHWM:\\s*(\\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+  if (hwm) rssMiB = Number(hwm[1]) / 1024;
+} catch {}
 const small = { host: "api.test", url: "/v1/items?page=2&sort=desc", headers: [["accept", "application/json"], ["user-agent", "bench"]], body: Buffer.from('{"query":"hello world","limit":10}') };
 let smallUs = Infinity;
 for (let round = 0; round < 5; round++) {

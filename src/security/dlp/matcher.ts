@@ -135,7 +135,6 @@ export class Matcher {
   private readonly resumeGen: Int32Array;
   private readonly resumeAt: Float64Array;
   private readonly tracker = new RunTracker();
-  private readonly held: Rule[] = [];
   /** Stretch batches for the tracker: [from, to) pairs. */
   private readonly stretches = new Int32Array(2 * 1024);
 
@@ -178,8 +177,8 @@ export class Matcher {
     const code7 = CODE7;
     const tracker = runs ? this.tracker : undefined;
     tracker?.reset(runs!);
-    const held = printableOnly ? this.held : undefined;
-    if (held) held.length = 0;
+    // Matches held back while the text may still turn out to need normalising (allocated at the first).
+    let held: Rule[] | undefined;
     // Stretches of base64 characters, noted as [from, to) pairs and handed
     // to the tracker in batches (see runs.ts); the pass itself only stores them.
     const stretches = this.stretches;
@@ -251,7 +250,7 @@ export class Matcher {
             const res = rule.verify(s, at, at + e.trigger.length, relaxed);
             if (res === MATCH) {
               doneGen[r] = gen;
-              if (held) held.push(rule);
+              if (printableOnly) (held ??= []).push(rule);
               else if (sink.onMatch(rule)) return true;
             } else if (res > at) {
               resumeGen[r] = gen;

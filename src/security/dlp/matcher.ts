@@ -171,8 +171,14 @@ export class Matcher {
     const { runs, printableOnly = false, bytes } = opts;
     if (bytes !== undefined && bytes.length !== s.length) throw new Error("matcher: bytes and text differ in length");
     const n = s.length;
-    const gen = ++this.gen;
     const { present, short3, present4, buckets, rules, doneGen, resumeGen, resumeAt } = this;
+    // Generations stay within the stamps' Int32 range (a long-running proxy makes billions of passes).
+    if (this.gen >= 0x3fffffff) {
+      this.gen = 0;
+      doneGen.fill(0);
+      resumeGen.fill(0);
+    }
+    const gen = ++this.gen;
     // Imported bindings can compile to property reads (CJS/ESM interop): read them once.
     const code7 = CODE7;
     const tracker = runs ? this.tracker : undefined;

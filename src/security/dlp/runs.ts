@@ -1,9 +1,10 @@
 // Where a text's encoded stretches are, for the decoders: base64 runs, and
 // inside them hex runs, base32 words and "73:6b:2d" byte lists. Every one of
 // them is made of base64 characters, so the matcher's pass only notes where
-// each maximal run of base64 characters ends (one compare per character, see
-// Matcher.run) and hands the run to RunTracker.end. The tracker looks inside
-// a run only as far as it must: hex runs by skipping ahead (a hex run of 24
+// each maximal stretch of base64 characters starts and ends (see
+// Matcher.run) and hands the stretches to RunTracker.add in batches. The
+// tracker looks inside a stretch only as far as it must: a word of prose at
+// most for a hex byte ("6b"), hex runs by skipping ahead (a hex run of 24
 // holds every 24th position), base32 words from one "/" to the next (found
 // with a forward-only cursor) and read only until their first character
 // that no base32 alphabet has. So a megabyte of random base64 costs a few
@@ -162,7 +163,7 @@ export class RunTracker {
     // Hex runs, found as in Horspool's search: a run of MIN_HEX_RUN starting
     // at p or later holds p + MIN_HEX_RUN - 1, and a non-hex character at q
     // rules out every run through it, so the next candidate starts at q + 1.
-    // Each character is read about once at most, most of them never.
+    // No character is read more than twice, most of them never.
     // (s[p - 1] is never hex: each step lands just past a non-hex character.)
     let p = a;
     while (p + MIN_HEX_RUN <= b) {

@@ -164,6 +164,18 @@ describe("the matcher finds every trigger", () => {
   });
 });
 
+describe("the matcher after billions of passes", () => {
+  it("still reports each rule once per pass (its per-pass stamps do not overflow)", () => {
+    const m = new Matcher([{ id: "r", description: "", triggers: ["abc"], verify: () => -1 }]);
+    (m as unknown as { gen: number }).gen = 2 ** 31 - 1;
+    for (let pass = 0; pass < 3; pass++) {
+      const found: string[] = [];
+      m.run("abc abc abc", false, { onMatch: (r) => (found.push(r.id), false) });
+      expect(found).toEqual(["r"]);
+    }
+  });
+});
+
 describe("windows of a long byte stream", () => {
   const GHP = SECRET_SAMPLES["github-token"]!;
   // A secret nested twice (hex inside base64) is only seen when the run is

@@ -12,11 +12,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
-import { docker } from "../src/docker/run.js";
-import { readGitDecisions } from "../src/lifecycle/git-decisions.js";
-import { readMetadata } from "../src/lifecycle/metadata.js";
-import { startBottle } from "../src/lifecycle/start.js";
-import { stopBottle } from "../src/lifecycle/stop.js";
+import { docker } from "../src/engine/run.js";
+import { readGitDecisions } from "../src/bottles/git-log.js";
+import { readMetadata } from "../src/state/metadata.js";
+import { startBottle } from "../src/bottles/start.js";
+import { stopBottle } from "../src/bottles/stop.js";
 import { buildTestImages, connectWhenCreated, GIT_AGENT_IMAGE, SSH_HOST_IMAGE, startUpstream, type Upstream } from "../test/helpers/git-upstream.js";
 import { median, printTable } from "./table.js";
 

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
-import { renderProfile } from "../src/core/render.js";
+import { renderProfile } from "../src/bottles/render.js";
 import { parseManifest } from "../src/manifest/index.js";
 import { renderBottle } from "../src/render/index.js";
 import { planOf, SHAPES } from "../test/fixtures/shapes.js";

@@ -5,16 +5,16 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../src/docker/networks.js";
-import { docker } from "../src/docker/run.js";
-import { execInBottle } from "../src/lifecycle/exec.js";
-import { startBottle } from "../src/lifecycle/start.js";
-import { stopBottle } from "../src/lifecycle/stop.js";
+import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../src/engine/networks.js";
+import { docker } from "../src/engine/run.js";
+import { execInBottle } from "../src/bottles/exec.js";
+import { startBottle } from "../src/bottles/start.js";
+import { stopBottle } from "../src/bottles/stop.js";
 import { bridgeName } from "../src/plan/index.js";
-import { decide, inbox, queueDir } from "../src/supervise/decide.js";
-import { safeJson } from "../src/supervise/escape.js";
-import { formatInbox } from "../src/supervise/present.js";
-import { writeProposal } from "../src/supervise/queue.js";
+import { decide, inbox, queueDir } from "../src/bottles/decide.js";
+import { safeJson } from "../src/contracts/escape.js";
+import { formatInbox } from "../src/bottles/present.js";
+import { writeProposal } from "../src/contracts/queue.js";
 import { fakeBottle } from "../test/helpers/supervise.js";
 import { median, percentile, printTable } from "./table.js";
 

@@ -1,25 +1,25 @@
 // `bottle <verb>`: the human face of the same core functions the MCP tools use.
 import { parseArgs } from "node:util";
 import nodePath from "node:path";
-import { reviewManifest, runDoctor } from "../core/doctor.js";
+import { reviewManifest, runDoctor } from "../bottles/doctor.js";
 import { runDemo } from "../demo/run.js";
-import { decide, expireGrants, inbox } from "../supervise/decide.js";
-import { safeJson } from "../supervise/escape.js";
-import { decisionJson, formatDecision, formatInbox, inboxJson } from "../supervise/present.js";
-import { packageRoot, stateRoot } from "../core/paths.js";
-import { requireBottle } from "../lifecycle/bottles.js";
-import { cleanup } from "../lifecycle/cleanup.js";
-import { execInBottle } from "../lifecycle/exec.js";
-import { listBottles } from "../lifecycle/list.js";
-import { followLogs, readLogs } from "../lifecycle/logs.js";
-import { formatGitDecisions, readGitDecisions } from "../lifecycle/git-decisions.js";
-import { startBottle } from "../lifecycle/start.js";
-import { stopBottle } from "../lifecycle/stop.js";
-import { renderProfile, type RenderOutcome } from "../core/render.js";
+import { decide, expireGrants, inbox } from "../bottles/decide.js";
+import { safeJson } from "../contracts/escape.js";
+import { decisionJson, formatDecision, formatInbox, inboxJson } from "../bottles/present.js";
+import { packageRoot, stateRoot } from "../state/root.js";
+import { requireBottle } from "../state/lookup.js";
+import { cleanup } from "../bottles/cleanup.js";
+import { execInBottle } from "../bottles/exec.js";
+import { listBottles } from "../bottles/list.js";
+import { followLogs, readLogs } from "../bottles/logs.js";
+import { formatGitDecisions, readGitDecisions } from "../bottles/git-log.js";
+import { startBottle } from "../bottles/start.js";
+import { stopBottle } from "../bottles/stop.js";
+import { renderProfile, type RenderOutcome } from "../bottles/render.js";
 import { warningText } from "../plan/credential-warnings.js";
 import { BottleError, toBottleError } from "../errors.js";
 import { runStdioServer } from "../mcp/server.js";
-import { PACKAGE_VERSION } from "../version.js";
+import { PACKAGE_VERSION } from "../package.js";
 
 /** Exit codes: scripts can tell "no such thing" from "it failed". */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3 } as const;

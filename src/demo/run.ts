@@ -7,14 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { parse, stringify } from "yaml";
-import { packageRoot, stateRoot } from "../core/paths.js";
-import { createNetwork, pickFreeSubnets, usedSubnets } from "../docker/networks.js";
-import { docker } from "../docker/run.js";
-import { execInBottle } from "../lifecycle/exec.js";
-import { readLogs } from "../lifecycle/logs.js";
-import { readMetadata } from "../lifecycle/metadata.js";
-import { startBottle, type StartStep } from "../lifecycle/start.js";
-import { stopBottle } from "../lifecycle/stop.js";
+import { packageRoot, stateRoot } from "../state/root.js";
+import { createNetwork, pickFreeSubnets, usedSubnets } from "../engine/networks.js";
+import { docker } from "../engine/run.js";
+import { execInBottle } from "../bottles/exec.js";
+import { readLogs } from "../bottles/logs.js";
+import { readMetadata } from "../state/metadata.js";
+import { startBottle, type StartStep } from "../bottles/start.js";
+import { stopBottle } from "../bottles/stop.js";
 import { bottleLabels, bridgeName, DEFAULT_SUBNET_POOL } from "../plan/index.js";
 import { createCertificateAuthority, issueServerCertificate } from "../security/ca.js";
 

@@ -3,12 +3,12 @@
 import { readFile } from "node:fs/promises";
 import nodePath from "node:path";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { stateRoot } from "../core/paths.js";
-import { knownSlugs, requireBottle } from "../lifecycle/bottles.js";
-import { readLogs } from "../lifecycle/logs.js";
-import { inbox } from "../supervise/decide.js";
-import { safeJson } from "../supervise/escape.js";
-import { inboxJson } from "../supervise/present.js";
+import { stateRoot } from "../state/root.js";
+import { knownSlugs, requireBottle } from "../state/lookup.js";
+import { readLogs } from "../bottles/logs.js";
+import { inbox } from "../bottles/decide.js";
+import { safeJson } from "../contracts/escape.js";
+import { inboxJson } from "../bottles/present.js";
 
 type Kind = "logs" | "compose" | "metadata" | "proposals";
 

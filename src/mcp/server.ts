@@ -1,7 +1,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { logger } from "../log.js";
-import { PACKAGE_VERSION } from "../version.js";
+import { PACKAGE_VERSION } from "../package.js";
 import { registerResources } from "./resources.js";
 import { registerTools } from "./tools/index.js";
 import { watchProposals } from "./watch.js";

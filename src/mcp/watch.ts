@@ -4,10 +4,10 @@
 import { readdir } from "node:fs/promises";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { stateRoot } from "../core/paths.js";
+import { stateRoot } from "../state/root.js";
 import { logger } from "../log.js";
-import { expireGrants, queueDir } from "../supervise/decide.js";
-import { queuePaths } from "../supervise/queue.js";
+import { expireGrants, queueDir } from "../bottles/decide.js";
+import { queuePaths } from "../contracts/queue.js";
 
 const URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/proposals$/;
 const TICK_MS = 250;

@@ -5,7 +5,7 @@
 // supported way is an egress route: the agent keeps a placeholder and egress
 // sets the real header on the way out. These warnings say so before the
 // bottle starts (render, doctor). Pure: computed from the plan, never logged.
-import { compileAllowlist, isAllowed } from "../sidecars/proxy/allowlist.js";
+import { compileAllowlist, isAllowed } from "../security/allowlist.js";
 import type { Plan } from "./plan.js";
 
 export interface RouteSuggestion {

@@ -1,3 +1,2 @@
 export * from "./plan.js";
-export * from "./slug.js";
-export * from "./labels.js";
+export * from "./names.js";

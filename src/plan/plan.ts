@@ -5,9 +5,9 @@ import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import nodePath from "node:path";
 import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
-import { PACKAGE_VERSION } from "../version.js";
-import { bottleLabels } from "./labels.js";
-import { defaultSlug, validateSlug } from "./slug.js";
+import { PACKAGE_VERSION } from "../package.js";
+import { bottleLabels } from "./names.js";
+import { defaultSlug, validateSlug } from "../state/slug.js";
 
 export const PORTS = {
   firewall: 3128,

@@ -1,8 +1,8 @@
 // render: plan -> compose object. Pure: no I/O, no clock, no randomness, so
 // the same plan always gives the same file (and snapshots mean something).
 import { MOUNTS, TRUST_BUNDLE, type BuiltImage, type Plan } from "../plan/index.js";
-import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
-import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
+import { EGRESS_CONFIG_FILE } from "../contracts/egress.js";
+import { FIREWALL_CONFIG_FILE } from "../contracts/firewall.js";
 import { GIT_GATE_CONFIG_FILE, PIPELOCK_CONFIG_FILE } from "./sidecar-configs.js";
 
 export interface ComposeBind {

@@ -1,8 +1,8 @@
 // Everything a bottle's state dir holds that follows from the plan alone.
 import nodePath from "node:path";
 import type { Plan } from "../plan/index.js";
-import { EGRESS_CONFIG_FILE } from "../sidecar-config/egress.js";
-import { FIREWALL_CONFIG_FILE } from "../sidecar-config/firewall.js";
+import { EGRESS_CONFIG_FILE } from "../contracts/egress.js";
+import { FIREWALL_CONFIG_FILE } from "../contracts/firewall.js";
 import { renderCompose, type ComposeFile } from "./compose.js";
 import { toYaml } from "./yaml.js";
 import {

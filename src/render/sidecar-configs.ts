@@ -1,9 +1,9 @@
 // Sidecar configs that depend only on the plan. Pure, like the compose renderer.
 import { MOUNTS, upstreamCaName, type Plan } from "../plan/index.js";
-import type { EgressConfig } from "../sidecar-config/egress.js";
-import type { FirewallConfig } from "../sidecar-config/firewall.js";
-import { DEFAULT_PROXY_LIMITS } from "../sidecar-config/proxy-limits.js";
-import type { GitGateConfig } from "../sidecar-config/git-gate.js";
+import type { EgressConfig } from "../contracts/egress.js";
+import type { FirewallConfig } from "../contracts/firewall.js";
+import { DEFAULT_PROXY_LIMITS } from "../contracts/proxy-limits.js";
+import type { GitGateConfig } from "../contracts/git-gate.js";
 
 export const PIPELOCK_CONFIG_FILE = "pipelock.yaml";
 export const GIT_GATE_CONFIG_FILE = "config.json";
@@ -75,7 +75,7 @@ export function renderEgressConfig(plan: Plan): EgressConfig | undefined {
   };
 }
 
-export type { GitGateConfig } from "../sidecar-config/git-gate.js";
+export type { GitGateConfig } from "../contracts/git-gate.js";
 
 export function renderGitGateConfig(plan: Plan): GitGateConfig | undefined {
   if (!plan.gitGate) return undefined;

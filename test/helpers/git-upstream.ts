@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import nodePath from "node:path";
-import { docker } from "../../src/docker/run.js";
+import { docker } from "../../src/engine/run.js";
 
 const FIXTURES = nodePath.resolve(import.meta.dirname, "../fixtures/git");
 export const TEST_LABEL = "dev.bot-bottle.test=git-gate";

@@ -9,13 +9,13 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, type AddressInfo } from "node:net";
 import nodePath from "node:path";
 import { build } from "esbuild";
-import { parseGitDecisions, type GitDecision } from "../../src/lifecycle/git-decisions.js";
+import { parseGitDecisions, type GitDecision } from "../../src/bottles/git-log.js";
 import { PUSHES_DIR_ENV } from "../../src/sidecars/git-gate/commands.js";
 import { HookTracker, startGitServer } from "../../src/sidecars/git-gate/daemon.js";
 import { listenForHookLogs, type EventLog } from "../../src/sidecars/git-gate/log.js";
 import { CONFIG_ENV, LOG_SOCKET_ENV } from "../../src/sidecars/git-gate/pre-receive.js";
 import { encodePkt, FLUSH_PKT, PktReader } from "../../src/sidecars/git-gate/pktline.js";
-import type { GitGatePolicy } from "../../src/sidecar-config/git-gate.js";
+import type { GitGatePolicy } from "../../src/contracts/git-gate.js";
 
 const ROOT = nodePath.resolve(import.meta.dirname, "../..");
 let bundled: Promise<string> | undefined;

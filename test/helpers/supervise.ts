@@ -2,8 +2,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import nodePath from "node:path";
 import { build } from "esbuild";
-import { writeBase, type BaseConfigs } from "../../src/supervise/grants.js";
-import { ensureQueue } from "../../src/supervise/queue.js";
+import { writeBase, type BaseConfigs } from "../../src/state/grants.js";
+import { ensureQueue } from "../../src/contracts/queue.js";
 
 let bundle: Promise<string> | undefined;
 

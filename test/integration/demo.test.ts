@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
-import { docker } from "../../src/docker/run.js";
+import { docker } from "../../src/engine/run.js";
 import { stateRootId } from "../../src/plan/index.js";
 import { describeDocker } from "../helpers/docker.js";
 import { CLI } from "../helpers/mcp.js";

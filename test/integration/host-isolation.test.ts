@@ -7,12 +7,12 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { hostIsolationSupport } from "../../src/docker/host-isolation.js";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/docker/networks.js";
-import { docker } from "../../src/docker/run.js";
-import { execInBottle } from "../../src/lifecycle/exec.js";
-import { startBottle } from "../../src/lifecycle/start.js";
-import { stopBottle } from "../../src/lifecycle/stop.js";
+import { hostIsolationSupport } from "../../src/engine/host-isolation.js";
+import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
+import { docker } from "../../src/engine/run.js";
+import { execInBottle } from "../../src/bottles/exec.js";
+import { startBottle } from "../../src/bottles/start.js";
+import { stopBottle } from "../../src/bottles/stop.js";
 import { bridgeName } from "../../src/plan/index.js";
 import { describeDocker } from "../helpers/docker.js";
 

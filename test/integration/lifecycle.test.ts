@@ -5,15 +5,15 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { docker } from "../../src/docker/run.js";
-import { execInBottle } from "../../src/lifecycle/exec.js";
-import { listBottles } from "../../src/lifecycle/list.js";
-import { readLogs } from "../../src/lifecycle/logs.js";
-import { readMetadata } from "../../src/lifecycle/metadata.js";
-import { SOURCE_LABEL, sourceHash } from "../../src/lifecycle/images.js";
-import { startBottle } from "../../src/lifecycle/start.js";
-import { PACKAGE_VERSION } from "../../src/version.js";
-import { stopBottle } from "../../src/lifecycle/stop.js";
+import { docker } from "../../src/engine/run.js";
+import { execInBottle } from "../../src/bottles/exec.js";
+import { listBottles } from "../../src/bottles/list.js";
+import { readLogs } from "../../src/bottles/logs.js";
+import { readMetadata } from "../../src/state/metadata.js";
+import { SOURCE_LABEL, sourceHash } from "../../src/engine/images.js";
+import { startBottle } from "../../src/bottles/start.js";
+import { PACKAGE_VERSION } from "../../src/package.js";
+import { stopBottle } from "../../src/bottles/stop.js";
 import { describeDocker } from "../helpers/docker.js";
 
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-life-"));

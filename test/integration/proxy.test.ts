@@ -7,8 +7,8 @@ import { chmod, chown, mkdir, mkdtemp, readdir, rename, rm, writeFile, copyFile 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { docker } from "../../src/docker/run.js";
-import { createBottleNetworks, removeNetwork } from "../../src/docker/networks.js";
+import { docker } from "../../src/engine/run.js";
+import { createBottleNetworks, removeNetwork } from "../../src/engine/networks.js";
 import type { NetworkPlan } from "../../src/plan/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";

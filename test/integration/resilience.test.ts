@@ -7,10 +7,10 @@ import nodePath from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, expect, it } from "vitest";
-import { docker } from "../../src/docker/run.js";
-import { listBottles } from "../../src/lifecycle/list.js";
-import { startBottle } from "../../src/lifecycle/start.js";
-import { stopBottle } from "../../src/lifecycle/stop.js";
+import { docker } from "../../src/engine/run.js";
+import { listBottles } from "../../src/bottles/list.js";
+import { startBottle } from "../../src/bottles/start.js";
+import { stopBottle } from "../../src/bottles/stop.js";
 import { describeDocker } from "../helpers/docker.js";
 import { CLI, connectServer } from "../helpers/mcp.js";
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { expect, it } from "vitest";
-import { execInBottle } from "../../src/lifecycle/exec.js";
+import { execInBottle } from "../../src/bottles/exec.js";
 import { describeDocker } from "../helpers/docker.js";
 import { connectServer } from "../helpers/mcp.js";
 

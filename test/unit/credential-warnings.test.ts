@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
-import { reviewManifest } from "../../src/core/doctor.js";
-import { renderProfile } from "../../src/core/render.js";
+import { reviewManifest } from "../../src/bottles/doctor.js";
+import { renderProfile } from "../../src/bottles/render.js";
 import { credentialInput, credentialWarnings, looksLikeCredential, routeYaml, warningText, type CredentialInput } from "../../src/plan/credential-warnings.js";
 import { planOf } from "../fixtures/shapes.js";
 

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkNode, checkStateRoot } from "../../src/core/doctor.js";
+import { checkNode, checkStateRoot } from "../../src/bottles/doctor.js";
 
 describe("doctor checks", () => {
   it("wants Node 22 or newer", () => {

@@ -5,9 +5,9 @@
 import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { logLineReason } from "../../src/lifecycle/failure.js";
-import { formatGitDecisions, parseGitDecisions, type GitDecision } from "../../src/lifecycle/git-decisions.js";
-import { escapeAgentText } from "../../src/sidecar-config/git-gate.js";
+import { logLineReason } from "../../src/bottles/failure.js";
+import { formatGitDecisions, parseGitDecisions, type GitDecision } from "../../src/bottles/git-log.js";
+import { escapeAgentText } from "../../src/contracts/git-gate.js";
 import { matchStdin, serialize, type WireCommand } from "../../src/sidecars/git-gate/commands.js";
 import { parseCommandLine, parseRequest, ReportReader, repoCandidates } from "../../src/sidecars/git-gate/daemon.js";
 import { describePathFindings, displayRef, refNameSecrets, runsEndingAtLast, withholdSecrets } from "../../src/sidecars/git-gate/names.js";

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
-import { stripAnsi, tailFile } from "../../src/lifecycle/logs.js";
+import { stripAnsi, tailFile } from "../../src/bottles/logs.js";
 
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-logs-"));
 

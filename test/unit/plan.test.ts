@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BottleError } from "../../src/errors.js";
-import { bridgeName, defaultSlug, validateSlug } from "../../src/plan/index.js";
+import { bridgeName } from "../../src/plan/index.js";
+import { defaultSlug, validateSlug } from "../../src/state/slug.js";
 import { planOf } from "../fixtures/shapes.js";
 
 describe("slugs", () => {

@@ -5,9 +5,9 @@ import { parse as parseYaml } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PIPELOCK_IMAGE, stateRootId, TRUST_BUNDLE } from "../../src/plan/index.js";
 import { httpHealthcheck, renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../src/render/index.js";
-import { firewallConfigSchema } from "../../src/sidecar-config/firewall.js";
-import { egressConfigSchema } from "../../src/sidecar-config/egress.js";
-import { PACKAGE_VERSION } from "../../src/version.js";
+import { firewallConfigSchema } from "../../src/contracts/firewall.js";
+import { egressConfigSchema } from "../../src/contracts/egress.js";
+import { PACKAGE_VERSION } from "../../src/package.js";
 import { planOf, SHAPES, type Shape } from "../fixtures/shapes.js";
 
 const envOf = (svc: { environment?: string[] }) => svc.environment ?? [];

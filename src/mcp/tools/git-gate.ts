@@ -1,9 +1,9 @@
 // bottle_git_log: the git gate's push decisions as structured records.
 import nodePath from "node:path";
 import { z } from "zod";
-import { stateRoot } from "../../core/paths.js";
-import { requireBottle } from "../../lifecycle/bottles.js";
-import { formatGitDecisions, gitDecisionOutputSchema, readGitDecisions } from "../../lifecycle/git-decisions.js";
+import { stateRoot } from "../../state/root.js";
+import { requireBottle } from "../../state/lookup.js";
+import { formatGitDecisions, gitDecisionOutputSchema, readGitDecisions } from "../../bottles/git-log.js";
 import { defineTool } from "../define-tool.js";
 
 export const registerGitLogTool = defineTool({

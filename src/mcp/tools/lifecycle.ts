@@ -1,13 +1,13 @@
 // Lifecycle tools: thin adapters over src/lifecycle.
 import { z } from "zod";
-import { stateRoot } from "../../core/paths.js";
-import { requireBottle } from "../../lifecycle/bottles.js";
-import { cleanup } from "../../lifecycle/cleanup.js";
-import { execInBottle, MAX_EXEC_TIMEOUT_MS } from "../../lifecycle/exec.js";
-import { listBottles } from "../../lifecycle/list.js";
-import { MAX_TAIL, readLogs } from "../../lifecycle/logs.js";
-import { startBottle } from "../../lifecycle/start.js";
-import { stopBottle } from "../../lifecycle/stop.js";
+import { stateRoot } from "../../state/root.js";
+import { requireBottle } from "../../state/lookup.js";
+import { cleanup } from "../../bottles/cleanup.js";
+import { execInBottle, MAX_EXEC_TIMEOUT_MS } from "../../bottles/exec.js";
+import { listBottles } from "../../bottles/list.js";
+import { MAX_TAIL, readLogs } from "../../bottles/logs.js";
+import { startBottle } from "../../bottles/start.js";
+import { stopBottle } from "../../bottles/stop.js";
 import { defineTool } from "../define-tool.js";
 import nodePath from "node:path";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { renderProfile } from "../../core/render.js";
+import { renderProfile } from "../../bottles/render.js";
 import { warningText } from "../../plan/credential-warnings.js";
 import { defineTool } from "../define-tool.js";
 

@@ -3,9 +3,9 @@
 // escaped and labelled, after the request itself. Structured content keeps
 // the agent's reason in its own field.
 import { z } from "zod";
-import { decide, inbox } from "../../supervise/decide.js";
-import { PAGE_LIMITS } from "../../supervise/limits.js";
-import { decisionJson, formatDecision, formatInbox, inboxJson } from "../../supervise/present.js";
+import { decide, inbox } from "../../bottles/decide.js";
+import { PAGE_LIMITS } from "../../contracts/limits.js";
+import { decisionJson, formatDecision, formatInbox, inboxJson } from "../../bottles/present.js";
 import { defineTool } from "../define-tool.js";
 
 const routeSchema = z.object({ path_prefix: z.string(), port: z.number().int(), header: z.string(), value: z.string() });

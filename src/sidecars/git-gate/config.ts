@@ -1,6 +1,6 @@
 // Load and validate the gate's config file.
 import { readFileSync } from "node:fs";
-import { gitGateConfigSchema, type GitGateConfig } from "../../sidecar-config/git-gate.js";
+import { gitGateConfigSchema, type GitGateConfig } from "../../contracts/git-gate.js";
 
 export function loadGateConfig(file: string): GitGateConfig {
   let raw: unknown;

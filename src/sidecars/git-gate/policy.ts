@@ -1,6 +1,6 @@
 // The push policy, pure: given one ref update and what git says about it,
 // which rule (if any) refuses it. The hook gathers the facts; this decides.
-import type { GitGatePolicy } from "../../sidecar-config/git-gate.js";
+import type { GitGatePolicy } from "../../contracts/git-gate.js";
 import { pushedRefError } from "./refname.js";
 
 export const ZERO_SHA = /^0+$/;

@@ -10,7 +10,7 @@
 import { existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
-import { escapeAgentText, type GitGatePolicy, type GitGateUpstream } from "../../sidecar-config/git-gate.js";
+import { escapeAgentText, type GitGatePolicy, type GitGateUpstream } from "../../contracts/git-gate.js";
 import { matchStdin, PUSH_ID_ENV, PUSHES_DIR, PUSHES_DIR_ENV, readCommands } from "./commands.js";
 import { loadGateConfig } from "./config.js";
 import { git, lastLines } from "./git.js";

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { userInfo } from "node:os";
-import type { GitGateConfig, GitGateUpstream } from "../../sidecar-config/git-gate.js";
+import type { GitGateConfig, GitGateUpstream } from "../../contracts/git-gate.js";
 import { PUSHES_DIR } from "./commands.js";
 import { loadGateConfig, repoDir } from "./config.js";
 import { HookTracker, startGitServer, type GitServer } from "./daemon.js";

@@ -1,7 +1,7 @@
 // How the gate talks to an upstream: ssh with the mounted identity and only
 // the pinned known_hosts, strict host key checking, no agent, no user config.
 import { existsSync } from "node:fs";
-import type { GitGateUpstream } from "../../sidecar-config/git-gate.js";
+import type { GitGateUpstream } from "../../contracts/git-gate.js";
 
 export const RUN_DIR = "/tmp/git-gate";
 /** nss_wrapper files for a uid that /etc/passwd does not know (see serve.ts). */

@@ -6,7 +6,7 @@
 //
 // Only protocol v2 reports symbolic refs other than HEAD; the gate asks for
 // v2 (and the serve process warns at start when an upstream does not speak it).
-import type { GitGateUpstream } from "../../sidecar-config/git-gate.js";
+import type { GitGateUpstream } from "../../contracts/git-gate.js";
 import { git, lastLines } from "./git.js";
 import { sshCommand } from "./ssh.js";
 

@@ -2,8 +2,8 @@
 // once, every answer is classified, and the caller dials the exact address
 // that passed, so a second DNS answer can never swap in a private address.
 import { lookup } from "node:dns/promises";
-import { parseAddress, parseHost, refusalForAddress, type ParsedCidr } from "./address.js";
-import { isAllowed, type Allowlist } from "./allowlist.js";
+import { parseAddress, parseHost, refusalForAddress, type ParsedCidr } from "../../security/address.js";
+import { isAllowed, type Allowlist } from "../../security/allowlist.js";
 
 export type Resolver = (name: string) => Promise<string[]>;
 

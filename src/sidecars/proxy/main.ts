@@ -5,7 +5,7 @@
 import { get } from "node:http";
 import { parseArgs, USAGE } from "./cli-args.js";
 import { ConfigError, ReloadableState } from "./config-file.js";
-import type { ProxyLimitsConfig } from "../../sidecar-config/proxy-limits.js";
+import type { ProxyLimitsConfig } from "../../contracts/proxy-limits.js";
 import { buildEgressState, createEgress, type EgressState } from "./egress.js";
 import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
 import { createEventLog, flushLog } from "./log.js";

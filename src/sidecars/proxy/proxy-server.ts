@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket, type SecureContext } from "node:tls";
-import { DEFAULT_PROXY_LIMITS, type ProxyLimitsConfig } from "../../sidecar-config/proxy-limits.js";
+import { DEFAULT_PROXY_LIMITS, type ProxyLimitsConfig } from "../../contracts/proxy-limits.js";
 import { ALERT_UNRECOGNIZED_NAME, parseClientHello } from "./client-hello.js";
 import { BodyBudget } from "./relay.js";
 import { parseAbsoluteTarget, parseConnectHead, parseConnectTarget, writeRawResponse, type AbsoluteTarget, type ConnectRequest, type HostPort } from "./http-message.js";

@@ -1,7 +1,7 @@
 // Egress routes, pure: which route applies to a request (by the real
 // destination host and the normalised path, never the Host header) and what
 // header value it injects.
-import type { EgressRouteConfig } from "../../sidecar-config/egress.js";
+import type { EgressRouteConfig } from "../../contracts/egress.js";
 
 /** Routes by `host:port` (lowercase host), longest path prefix first. */
 export type RouteTable = Map<string, EgressRouteConfig[]>;

@@ -8,11 +8,11 @@ import { parseArgs } from "node:util";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
-import { ACCESS_FILE, accessSchema, type Access } from "../../supervise/access.js";
-import { safeJson } from "../../supervise/escape.js";
-import { QUEUE_LIMITS, TokenBucket } from "../../supervise/limits.js";
-import { assessProposal } from "../../supervise/policy.js";
-import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../supervise/queue.js";
+import { ACCESS_FILE, accessSchema, type Access } from "../../contracts/access.js";
+import { safeJson } from "../../contracts/escape.js";
+import { QUEUE_LIMITS, TokenBucket } from "../../contracts/limits.js";
+import { assessProposal } from "../../security/access-policy.js";
+import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: "8750" }, queue: { type: "string", default: "/var/lib/bottle/queue" }, access: { type: "string", default: "/etc/bottle/access" } } });
 const PORT = Number(values.port);

@@ -1,6 +1,6 @@
 // Small Docker helpers for the proxy integration suite: every object it makes
 // carries the test label plus a run id, so cleanup finds exactly its own.
-import { docker, type RunOptions } from "../../../src/docker/run.js";
+import { docker, type RunOptions } from "../../../src/engine/run.js";
 
 export const TEST_LABEL = "dev.bot-bottle.test=proxy";
 

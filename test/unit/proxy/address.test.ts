@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { blockedRangeOf, parseCidrs, parseHost, parseInetAton, refusalForAddress } from "../../../src/sidecars/proxy/address.js";
+import { blockedRangeOf, parseCidrs, parseHost, parseInetAton, refusalForAddress } from "../../../src/security/address.js";
 
 describe("parseHost: every spelling of an address is canonicalised", () => {
   const loopback = [

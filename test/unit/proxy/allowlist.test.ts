@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileAllowlist, isAllowed } from "../../../src/sidecars/proxy/allowlist.js";
+import { compileAllowlist, isAllowed } from "../../../src/security/allowlist.js";
 
 describe("allowlist", () => {
   const list = compileAllowlist(["api.example.com", "*.npmjs.org", "Upper.Test."]);

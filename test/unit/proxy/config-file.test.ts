@@ -2,8 +2,8 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { egressConfigSchema } from "../../../src/sidecar-config/egress.js";
-import { firewallConfigSchema } from "../../../src/sidecar-config/firewall.js";
+import { egressConfigSchema } from "../../../src/contracts/egress.js";
+import { firewallConfigSchema } from "../../../src/contracts/firewall.js";
 import { parseArgs } from "../../../src/sidecars/proxy/cli-args.js";
 import { ConfigError, loadConfigFile, ReloadableState } from "../../../src/sidecars/proxy/config-file.js";
 

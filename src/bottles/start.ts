@@ -2,22 +2,23 @@
 // wait for health. Any failure after the state dir exists rolls back so that
 // nothing is left running, and says why with the tail of compose's stderr.
 import { promises as fs } from "node:fs";
-import { composeDown, composeUp } from "../docker/compose.js";
-import { hostIsolationSupport, isolateBridge, releaseBridge } from "../docker/host-isolation.js";
-import { createBottleNetworks, removeNetwork } from "../docker/networks.js";
-import { lastLines } from "../docker/run.js";
+import { composeDown, composeUp } from "../engine/compose.js";
+import { hostIsolationSupport, isolateBridge, releaseBridge } from "../engine/host-isolation.js";
+import { createBottleNetworks, removeNetwork } from "../engine/networks.js";
+import { lastLines } from "../engine/run.js";
 import { BottleError, toBottleError } from "../errors.js";
 import { logger } from "../log.js";
 import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
-import { BASELINE_ENGINE, DEFAULT_SUBNET_POOL, defaultSlug, resolvePlan, validateSlug, type Plan } from "../plan/index.js";
+import { BASELINE_ENGINE, DEFAULT_SUBNET_POOL, resolvePlan, type Plan } from "../plan/index.js";
+import { defaultSlug, validateSlug } from "../state/slug.js";
 import { renderBottle } from "../render/index.js";
-import { packageRoot, stateRoot } from "../core/paths.js";
-import { summarize, type PlanSummary } from "../core/render.js";
+import { packageRoot, stateRoot } from "../state/root.js";
+import { summarize, type PlanSummary } from "./render.js";
 import { failedServiceDetail } from "./failure.js";
-import { engineFeatures } from "../docker/engine.js";
-import { ensureImages } from "./images.js";
-import { acquireLock } from "./lock.js";
-import { readMetadata, writeMetadata, type Metadata } from "./metadata.js";
+import { engineFeatures } from "../engine/features.js";
+import { ensureImages } from "../engine/images.js";
+import { acquireLock } from "../state/lock.js";
+import { readMetadata, writeMetadata, type Metadata } from "../state/metadata.js";
 import { dumpLogs } from "./logs.js";
 import { prepareStateDir } from "./prepare.js";
 

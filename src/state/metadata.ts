@@ -1,7 +1,7 @@
 // metadata.json: what a bottle is and what state it is in. Never secrets.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { writeFileAtomic } from "../fs/atomic.js";
+import { writeFileAtomic } from "../contracts/atomic.js";
 
 export const BOTTLE_STATES = ["starting", "running", "stopping", "stopped", "failed"] as const;
 export type BottleState = (typeof BOTTLE_STATES)[number];

@@ -1,7 +1,7 @@
 // Docker objects found by our labels, for when there is no compose file to
 // drive (orphans, a start that died before writing one).
 import { docker } from "./run.js";
-import { LABELS } from "../plan/labels.js";
+import { LABELS } from "../plan/names.js";
 import { removeNetwork } from "./networks.js";
 
 /** Filters for one bottle of one state root. */

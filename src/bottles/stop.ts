@@ -2,16 +2,16 @@
 // state dir for post-mortem unless asked to purge.
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { composeDown } from "../docker/compose.js";
-import { releaseBridge } from "../docker/host-isolation.js";
-import { removeNetwork } from "../docker/networks.js";
-import { removeBottleObjects } from "../docker/objects.js";
-import { stateRoot } from "../core/paths.js";
+import { composeDown } from "../engine/compose.js";
+import { releaseBridge } from "../engine/host-isolation.js";
+import { removeNetwork } from "../engine/networks.js";
+import { removeBottleObjects } from "../engine/objects.js";
+import { stateRoot } from "../state/root.js";
 import { bridgeName, stateRootId } from "../plan/index.js";
-import { requireBottle } from "./bottles.js";
-import { acquireLock } from "./lock.js";
+import { requireBottle } from "../state/lookup.js";
+import { acquireLock } from "../state/lock.js";
 import { dumpLogs } from "./logs.js";
-import { writeMetadata, type Metadata } from "./metadata.js";
+import { writeMetadata, type Metadata } from "../state/metadata.js";
 
 export interface StopResult {
   slug: string;

@@ -4,7 +4,7 @@ import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
 import { resolvePlan, type Plan, type Subnets } from "../plan/index.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { agentProxyUrl, renderBottle, type RenderedFile } from "../render/index.js";
-import { packageRoot, stateRoot } from "./paths.js";
+import { packageRoot, stateRoot } from "../state/root.js";
 
 export interface RenderRequest {
   profile: string;

@@ -5,17 +5,17 @@
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { z } from "zod";
-import { docker } from "../docker/run.js";
+import { docker } from "../engine/run.js";
 import { BottleError } from "../errors.js";
-import { writeFileAtomic } from "../fs/atomic.js";
+import { writeFileAtomic } from "../contracts/atomic.js";
 import { ENV_REF_RE } from "../manifest/schema.js";
 import { toYaml } from "../render/yaml.js";
-import type { EgressConfig } from "../sidecar-config/egress.js";
-import type { FirewallConfig } from "../sidecar-config/firewall.js";
+import type { EgressConfig } from "../contracts/egress.js";
+import type { FirewallConfig } from "../contracts/firewall.js";
 import type { GitGateConfig } from "../render/sidecar-configs.js";
-import { ACCESS_FILE, type Access } from "./access.js";
-import { assessProposal, credentialBindings, type AssessContext } from "./policy.js";
-import type { Proposal } from "./queue.js";
+import { ACCESS_FILE, type Access } from "../contracts/access.js";
+import { assessProposal, credentialBindings, type AssessContext } from "../security/access-policy.js";
+import type { Proposal } from "../contracts/queue.js";
 
 export const grantSchema = z.object({
   id: z.string(),

@@ -3,12 +3,12 @@
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { rootCertificates } from "node:tls";
-import { writeFileAtomic } from "../fs/atomic.js";
+import { writeFileAtomic } from "../contracts/atomic.js";
 import { upstreamCaName, type Plan } from "../plan/index.js";
 import { renderEgressConfig, renderFirewallConfig, renderGitGateConfig, renderPipelockConfig, type RenderedBottle } from "../render/index.js";
-import { ACCESS_FILE, MCP_CONFIG_FILE, mcpClientConfig } from "../supervise/access.js";
-import { effectiveConfigs, writeBase, type BaseConfigs } from "../supervise/grants.js";
-import { ensureQueue } from "../supervise/queue.js";
+import { ACCESS_FILE, MCP_CONFIG_FILE, mcpClientConfig } from "../contracts/access.js";
+import { effectiveConfigs, writeBase, type BaseConfigs } from "../state/grants.js";
+import { ensureQueue } from "../contracts/queue.js";
 import { createCertificateAuthority } from "../security/ca.js";
 
 /** Directories holding only public material the agent or egress read. */

@@ -1,10 +1,10 @@
 // list (SPEC §6): state dirs joined with what Docker reports by label.
-import { docker } from "../docker/run.js";
-import { stateRoot } from "../core/paths.js";
+import { docker } from "../engine/run.js";
+import { stateRoot } from "../state/root.js";
 import { LABELS, stateRootId } from "../plan/index.js";
-import { knownSlugs, metadataFile } from "./bottles.js";
-import { readMetadata } from "./metadata.js";
-import { pidAlive } from "./lock.js";
+import { knownSlugs, metadataFile } from "../state/lookup.js";
+import { readMetadata } from "../state/metadata.js";
+import { pidAlive } from "../state/lock.js";
 
 export type ListedState = "running" | "starting" | "stopped" | "failed" | "degraded" | "orphaned";
 

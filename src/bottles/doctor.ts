@@ -2,13 +2,13 @@
 // what is wrong and how to fix it.
 import { constants, existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { hostIsolationSupport } from "../docker/host-isolation.js";
-import { docker } from "../docker/run.js";
+import { hostIsolationSupport } from "../engine/host-isolation.js";
+import { docker } from "../engine/run.js";
 import { toBottleError } from "../errors.js";
 import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { resolvePlan } from "../plan/index.js";
-import { packageRoot, stateRoot } from "./paths.js";
+import { packageRoot, stateRoot } from "../state/root.js";
 
 export interface Check {
   name: string;

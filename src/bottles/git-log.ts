@@ -2,9 +2,9 @@
 // (live while the bottle runs, from compose.log after stop).
 import { z } from "zod";
 import { BottleError } from "../errors.js";
-import { escapeAgentText } from "../sidecar-config/git-gate.js";
+import { escapeAgentText } from "../contracts/git-gate.js";
 import { MAX_TAIL, readLogs } from "./logs.js";
-import type { Metadata } from "./metadata.js";
+import type { Metadata } from "../state/metadata.js";
 
 export const gitDecisionSchema = z.object({
   time: z.string(),

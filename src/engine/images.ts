@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import nodePath from "node:path";
-import { docker } from "../docker/run.js";
+import { docker } from "./run.js";
 import type { BuiltImage, Plan } from "../plan/index.js";
 
 export const SOURCE_LABEL = "dev.bot-bottle.source";

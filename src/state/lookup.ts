@@ -2,7 +2,7 @@
 import { readdirSync } from "node:fs";
 import nodePath from "node:path";
 import { BottleError } from "../errors.js";
-import { SLUG_RE, validateSlug } from "../plan/index.js";
+import { SLUG_RE, validateSlug } from "./slug.js";
 import { readMetadata, type Metadata } from "./metadata.js";
 
 export function knownSlugs(root: string): string[] {

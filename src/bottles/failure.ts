@@ -1,7 +1,7 @@
 // Why a start failed, in the services' own words. `compose up --wait` only
 // says "container X exited (1)" or "is unhealthy"; the reason (an upstream's
 // host key mismatch, a bad config) is in that container's last log lines.
-import { compose, type ComposeProject } from "../docker/compose.js";
+import { compose, type ComposeProject } from "../engine/compose.js";
 import { stripAnsi } from "./logs.js";
 
 interface PsEntry {

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../fs/atomic.js";
+import { writeFileAtomic } from "./atomic.js";
 import { domainPattern, hostname } from "../manifest/schema.js";
 import { QUEUE_LIMITS } from "./limits.js";
 import { safeJson } from "./escape.js";

@@ -2,11 +2,11 @@
 // output and duration, and keep a transcript in the state dir.
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { compose } from "../docker/compose.js";
+import { compose } from "../engine/compose.js";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
-import { stateRoot } from "../core/paths.js";
-import { requireBottle } from "./bottles.js";
+import { stateRoot } from "../state/root.js";
+import { requireBottle } from "../state/lookup.js";
 
 export const MAX_EXEC_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 export const OUTPUT_CAP = 256 * 1024;

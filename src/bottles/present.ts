@@ -5,9 +5,9 @@
 // the request itself (kind, target, header, credential, TTL) comes before
 // the agent's reason.
 import type { DecideResult, InboxEntry, InboxPage } from "./decide.js";
-import { credentialsNamed } from "./policy.js";
-import { quote } from "./escape.js";
-import type { Decision, Proposal } from "./queue.js";
+import { credentialsNamed } from "../security/access-policy.js";
+import { quote } from "../contracts/escape.js";
+import type { Decision, Proposal } from "../contracts/queue.js";
 
 /** The request a proposal makes, every field labelled; agent-supplied ones quoted. */
 export function describeRequest(p: Proposal, decision?: Decision): string {

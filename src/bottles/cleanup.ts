@@ -4,14 +4,14 @@
 // and stale locks. Running bottles and live starts are never touched.
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { stateRoot } from "../core/paths.js";
+import { stateRoot } from "../state/root.js";
 import { stateRootId } from "../plan/index.js";
-import { isolatedBridges, releaseBridge } from "../docker/host-isolation.js";
-import { removeBottleObjects } from "../docker/objects.js";
-import { metadataFile } from "./bottles.js";
+import { isolatedBridges, releaseBridge } from "../engine/host-isolation.js";
+import { removeBottleObjects } from "../engine/objects.js";
+import { metadataFile } from "../state/lookup.js";
 import { listBottles } from "./list.js";
-import { acquireLock, lockHolder, pidAlive } from "./lock.js";
-import { readMetadata, writeMetadata } from "./metadata.js";
+import { acquireLock, lockHolder, pidAlive } from "../state/lock.js";
+import { readMetadata, writeMetadata } from "../state/metadata.js";
 
 export interface CleanupResult {
   removed: Array<{ slug: string; reason: string; containers: string[]; networks: string[] }>;

@@ -1,9 +1,9 @@
 // Logs: live from compose while running, from compose.log after stop.
 import { promises as fs } from "node:fs";
-import { compose } from "../docker/compose.js";
-import { dockerLines } from "../docker/run.js";
+import { compose } from "../engine/compose.js";
+import { dockerLines } from "../engine/run.js";
 import { BottleError } from "../errors.js";
-import type { Metadata } from "./metadata.js";
+import type { Metadata } from "../state/metadata.js";
 import nodePath from "node:path";
 
 /** Compose 2.26 prefixes every line with ESC[2K even into a pipe; drop all escapes. */

@@ -5,18 +5,18 @@
 // never re-applied by a decision that read the grant list before the sweep.
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { stateRoot } from "../core/paths.js";
+import { stateRoot } from "../state/root.js";
 import { BottleError } from "../errors.js";
-import { knownSlugs, metadataFile, requireBottle } from "../lifecycle/bottles.js";
-import { acquireLock } from "../lifecycle/lock.js";
-import { readMetadata } from "../lifecycle/metadata.js";
+import { knownSlugs, metadataFile, requireBottle } from "../state/lookup.js";
+import { acquireLock } from "../state/lock.js";
+import { readMetadata } from "../state/metadata.js";
 import { logger } from "../log.js";
-import { quote, safeJson } from "./escape.js";
-import { applyGrants, isLive, policyContext, readBase, readGrants, writeGrants, type Grant } from "./grants.js";
-import { PAGE_LIMITS } from "./limits.js";
-import { assessProposal } from "./policy.js";
+import { quote, safeJson } from "../contracts/escape.js";
+import { applyGrants, isLive, policyContext, readBase, readGrants, writeGrants, type Grant } from "../state/grants.js";
+import { PAGE_LIMITS } from "../contracts/limits.js";
+import { assessProposal } from "../security/access-policy.js";
 import { formatEntry } from "./present.js";
-import { audit, listProposals, queuePaths, readDecision, readProposal, writeDecision, type Decision, type Proposal } from "./queue.js";
+import { audit, listProposals, queuePaths, readDecision, readProposal, writeDecision, type Decision, type Proposal } from "../contracts/queue.js";
 
 export interface InboxEntry {
   slug: string;

@@ -6,10 +6,10 @@
 // Pure: no I/O, no clock.
 import { parse as parseDomain } from "tldts";
 import { ENV_REF_RE } from "../manifest/schema.js";
-import { blockedRangeOf, inCidrs, parseAddress, parseCidrs } from "../sidecars/proxy/address.js";
+import { blockedRangeOf, inCidrs, parseAddress, parseCidrs } from "./address.js";
 import { underPrefix } from "../sidecars/proxy/routes.js";
-import { quote } from "./escape.js";
-import { validateTarget, type Proposal } from "./queue.js";
+import { quote } from "../contracts/escape.js";
+import { validateTarget, type Proposal } from "../contracts/queue.js";
 
 /** Where the profile sends one credential: its own routes, plus hosts the manifest lists for it. */
 export interface CredentialBinding {

@@ -4,9 +4,11 @@ import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { rootCertificates } from "node:tls";
 import { writeFileAtomic } from "../contracts/atomic.js";
-import { upstreamCaName, type Plan } from "../plan/index.js";
+import { upstreamCaName } from "../contracts/mounts.js";
+import type { Plan } from "../plan/index.js";
 import { renderEgressConfig, renderFirewallConfig, renderGitGateConfig, renderPipelockConfig, type RenderedBottle } from "../render/index.js";
-import { ACCESS_FILE, MCP_CONFIG_FILE, mcpClientConfig } from "../contracts/access.js";
+import { mcpClientConfig } from "../contracts/access.js";
+import { FILES } from "../contracts/mounts.js";
 import { effectiveConfigs, writeBase, type BaseConfigs } from "../state/grants.js";
 import { ensureQueue } from "../contracts/queue.js";
 import { createCertificateAuthority } from "../security/ca.js";
@@ -65,9 +67,9 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle): Pro
     ...(plan.egress?.credentialHosts ? { credentialHosts: plan.egress.credentialHosts } : {}),
   };
   await writeBase(p.stateDir, base);
-  await writeFileAtomic(nodePath.join(p.accessDir, ACCESS_FILE), `${JSON.stringify(effectiveConfigs(base, [], new Date()).access, null, 2)}\n`, 0o644);
+  await writeFileAtomic(nodePath.join(p.accessDir, FILES.access), `${JSON.stringify(effectiveConfigs(base, [], new Date()).access, null, 2)}\n`, 0o644);
   if (plan.supervise) {
-    await writeFileAtomic(nodePath.join(p.accessDir, MCP_CONFIG_FILE), `${JSON.stringify(mcpClientConfig(plan.supervise.url), null, 2)}\n`, 0o644);
+    await writeFileAtomic(nodePath.join(p.accessDir, FILES.mcpConfig), `${JSON.stringify(mcpClientConfig(plan.supervise.url), null, 2)}\n`, 0o644);
     await ensureQueue(p.queueDir);
   }
   await writeFileAtomic(p.composeFile, rendered.composeYaml, 0o600);

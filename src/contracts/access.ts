@@ -2,9 +2,6 @@
 // written by the host, read by the supervise sidecar's current_access tool.
 import { z } from "zod";
 
-export const ACCESS_FILE = "current.json";
-export const MCP_CONFIG_FILE = "mcp.json";
-
 export const accessSchema = z.object({
   domains: z.array(z.string()),
   /** Routes by name: never the credential, only which header egress sets. */

@@ -2,9 +2,7 @@
 // send traffic next. Rendered on the host, validated again in the sidecar.
 import { z } from "zod";
 import { proxyLimitsSchema } from "./proxy-limits.js";
-import { routeSchema } from "../manifest/schema.js";
-
-export const EGRESS_CONFIG_FILE = "config.json";
+import { routeSchema } from "./patterns.js";
 
 export const egressRouteSchema = routeSchema.extend({
   name: z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,127}$/),

@@ -2,9 +2,7 @@
 // validated again by the sidecar when it loads or reloads it (SPEC §3).
 import { z } from "zod";
 import { proxyLimitsSchema } from "./proxy-limits.js";
-import { cidr, domainPattern, envName, hostname } from "../manifest/schema.js";
-
-export const FIREWALL_CONFIG_FILE = "config.json";
+import { cidr, domainPattern, envName, hostname } from "./patterns.js";
 
 export const firewallConfigSchema = z.strictObject({
   version: z.literal(1),

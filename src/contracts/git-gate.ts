@@ -2,8 +2,9 @@
 // again by the gate at start and by its pre-receive hook on every push (the
 // hook rereads it, so a policy change applies to the next push).
 import { z } from "zod";
+import { REF_PATTERN_RE, UPSTREAM_NAME_RE } from "./patterns.js";
 
-const refPattern = z.string().regex(/^refs\/[A-Za-z0-9._/*-]+$/);
+const refPattern = z.string().regex(REF_PATTERN_RE);
 
 export const gitGatePolicySchema = z.strictObject({
   /**
@@ -24,7 +25,7 @@ export const gitGateConfigSchema = z.strictObject({
   port: z.number().int().min(1).max(65535),
   upstreams: z.array(
     z.strictObject({
-      name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+      name: z.string().regex(UPSTREAM_NAME_RE),
       url: z.string().min(1),
       identity_file: z.string().min(1),
       known_hosts_file: z.string().min(1),

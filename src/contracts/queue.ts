@@ -9,23 +9,26 @@ import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "./atomic.js";
-import { domainPattern, hostname } from "../manifest/schema.js";
+import { domainPattern, HEADER_NAME_RE, hostname, PATH_PREFIX_RE, PROPOSAL_ID_RE, REF_PATTERN_RE } from "./patterns.js";
 import { QUEUE_LIMITS } from "./limits.js";
 import { safeJson } from "./escape.js";
+
+/** A proposal or decision file: `<id>.json`. */
+const ID_FILE = new RegExp(`^(${PROPOSAL_ID_RE.source.slice(1, -1)})\\.json$`);
 
 export const ACCESS_KINDS = ["domain", "egress_route", "git_ref", "other"] as const;
 
 export const routeRequestSchema = z.strictObject({
-  path_prefix: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a path prefix starting with "/" (no spaces, "?" or "#")' }).default("/"),
+  path_prefix: z.string().regex(PATH_PREFIX_RE, { error: 'expected a path prefix starting with "/" (no spaces, "?" or "#")' }).default("/"),
   /** The destination port, as egress routes by host and port. */
   port: z.int({ error: "expected a port number" }).min(1, { error: "expected a port number" }).max(65535, { error: "expected a port number" }).default(443),
-  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { error: "expected an HTTP header name (letters, digits and '-')" }),
+  header: z.string().regex(HEADER_NAME_RE, { error: "expected an HTTP header name (letters, digits and '-')" }),
   /** Template naming an env var egress already holds, e.g. "Bearer ${GITHUB_TOKEN}". */
   value: z.string().min(1, { error: "expected a value template" }).max(500, { error: "expected at most 500 characters" }),
 });
 
 export const proposalSchema = z.strictObject({
-  id: z.string().regex(/^p-[0-9a-f]{12}$/),
+  id: z.string().regex(PROPOSAL_ID_RE),
   kind: z.enum(ACCESS_KINDS),
   target: z.string().min(1).max(500),
   reason: z.string().min(1).max(QUEUE_LIMITS.maxReasonChars),
@@ -54,7 +57,7 @@ export function validateTarget(kind: Proposal["kind"], target: string): string |
     case "egress_route":
       return hostname.safeParse(target).success ? undefined : "an egress_route target must be the API's hostname";
     case "git_ref":
-      return /^refs\/[A-Za-z0-9._/*-]+$/.test(target) ? undefined : 'a git_ref target must be a ref pattern like "refs/heads/agent/*"';
+      return REF_PATTERN_RE.test(target) ? undefined : 'a git_ref target must be a ref pattern like "refs/heads/agent/*"';
     case "other":
       return undefined;
   }
@@ -121,8 +124,8 @@ async function readValid<T>(file: string, schema: z.ZodType<T>): Promise<T | und
   }
 }
 
-export const readProposal = (dir: string, id: string) => (/^p-[0-9a-f]{12}$/.test(id) ? readValid(nodePath.join(queuePaths(dir).proposals, `${id}.json`), proposalSchema) : Promise.resolve(undefined));
-export const readDecision = (dir: string, id: string) => (/^p-[0-9a-f]{12}$/.test(id) ? readValid(nodePath.join(queuePaths(dir).decisions, `${id}.json`), decisionSchema) : Promise.resolve(undefined));
+export const readProposal = (dir: string, id: string) => (PROPOSAL_ID_RE.test(id) ? readValid(nodePath.join(queuePaths(dir).proposals, `${id}.json`), proposalSchema) : Promise.resolve(undefined));
+export const readDecision = (dir: string, id: string) => (PROPOSAL_ID_RE.test(id) ? readValid(nodePath.join(queuePaths(dir).decisions, `${id}.json`), decisionSchema) : Promise.resolve(undefined));
 
 export async function writeDecision(dir: string, d: Decision): Promise<void> {
   await writeFileAtomic(nodePath.join(queuePaths(dir).decisions, `${d.id}.json`), `${JSON.stringify(decisionSchema.parse(d), null, 2)}\n`, 0o600);
@@ -131,11 +134,10 @@ export async function writeDecision(dir: string, d: Decision): Promise<void> {
 /** Every whole, valid proposal (temp files and torn ones are skipped), oldest first. */
 export async function listProposals(dir: string): Promise<Proposal[]> {
   const names = await fs.readdir(queuePaths(dir).proposals).catch(() => [] as string[]);
-  const all = await Promise.all(names.filter((n) => /^p-[0-9a-f]{12}\.json$/.test(n)).map((n) => readValid(nodePath.join(queuePaths(dir).proposals, n), proposalSchema)));
+  const all = await Promise.all(names.filter((n) => ID_FILE.test(n)).map((n) => readValid(nodePath.join(queuePaths(dir).proposals, n), proposalSchema)));
   return all.filter((p): p is Proposal => p !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
-const ID_FILE = /^(p-[0-9a-f]{12})\.json$/;
 
 /** Ids of proposals with no decision yet, from file names alone (cheap enough for every request). */
 export async function pendingIds(dir: string): Promise<string[]> {

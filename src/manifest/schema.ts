@@ -2,53 +2,22 @@
 // error, because a typo in a security setting must never be silently ignored.
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { cidr, domainPattern, ENV_NAME_RE, ENV_REF_RE, envName, hostname, isIp, REF_PATTERN_RE, routeSchema, UPSTREAM_NAME_RE } from "../contracts/patterns.js";
 
-const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-export const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, "i");
-export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// The atoms shared with the sidecars' config schemas live in contracts/patterns.ts.
+export * from "../contracts/patterns.js";
+
 /** Profile names are kept short so `<profile>-<4 hex>` fits the 40-char slug limit. */
 export const PROFILE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,34}$/;
-const REF_PATTERN_RE = /^refs\/[A-Za-z0-9._/*-]+$/;
-const UPSTREAM_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** `user@host:path` (scp-like) or `ssh://[user@]host[:port]/path`. */
 const SSH_URL_RE = /^(?:ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?\/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/][^\s]*)$/;
 const MEMORY_RE = /^\d+(?:\.\d+)?[bkmg]?$/i;
-/** `${NAME}` references; only egress route values may carry them. */
-export const ENV_REF_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-
 const noEnvRef = (s: string) => !s.includes("${");
 const NO_REF_MSG = "${NAME} references are only allowed in egress route values";
 
-export const hostname = z.string().regex(HOSTNAME_RE, { error: "expected a hostname" });
-export const domainPattern = z
-  .string()
-  .refine((s) => HOSTNAME_RE.test(s.startsWith("*.") ? s.slice(2) : s), {
-    error: 'expected a domain name or "*.suffix"',
-  });
-export const envName = z.string().regex(ENV_NAME_RE, { error: "expected an environment variable name" });
 const path = z.string().min(1, { error: "expected a path" }).refine(noEnvRef, { error: NO_REF_MSG });
-export const cidr = z.string().refine(isCidr, { error: "expected a network CIDR like 10.1.2.0/24 (no host bits)" });
-
 export const FIREWALL_ENGINES = ["builtin", "pipelock"] as const;
 export const RUNTIMES = ["runc", "runsc"] as const;
-
-export const routeSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "expected a route name ([a-z0-9._-])" }).optional(),
-  host: hostname,
-  /** The destination port the route applies to (CONNECT target's port). */
-  port: z.int({ error: "expected a port number" }).min(1).max(65535).default(443),
-  path_prefix: z
-    .string()
-    .regex(/^\/[^\s?#]*$/, { error: 'expected a path prefix starting with "/"' })
-    .default("/"),
-  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { error: "expected an HTTP header name" }),
-  value: z
-    .string()
-    .refine((s) => [...s.matchAll(ENV_REF_RE)].length > 0, {
-      error: 'expected a value that references a host env var, like "Bearer ${GITHUB_TOKEN}" (literal credentials do not belong in a manifest)',
-    })
-    .refine((s) => !/[\r\n]/.test(s), { error: "expected a single-line header value" }),
-});
 
 const gitPolicySchema = z.strictObject({
   push_refs: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/agent/*"' })).default(["refs/heads/agent/*"]),
@@ -167,24 +136,4 @@ export type GitUpstream = z.output<typeof upstreamSchema>;
 export function sshUrlHost(url: string): string {
   const m = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(url) ?? /^[^@]+@([^:]+):/.exec(url);
   return m?.[1] ?? url;
-}
-
-/** Strict spellings only: dotted-quad IPv4 or IPv6 (no octal/hex/short forms). */
-export function isIp(s: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s);
-}
-
-/** A network CIDR with no host bits set (pipelock and Docker both insist). */
-export function isCidr(s: string): boolean {
-  const [addr, bits, extra] = s.split("/");
-  if (extra !== undefined || !addr || !bits || !/^\d{1,3}$/.test(bits) || !isIp(addr)) return false;
-  try {
-    const [net, len] = ipaddr.parseCIDR(s);
-    const canonical = net.kind() === "ipv4"
-      ? ipaddr.IPv4.networkAddressFromCIDR(s).toString()
-      : ipaddr.IPv6.networkAddressFromCIDR(s).toString();
-    return canonical === ipaddr.parse(addr).toString() && len >= 0;
-  } catch {
-    return false;
-  }
 }

@@ -4,39 +4,14 @@
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import nodePath from "node:path";
+import { PORTS } from "../contracts/mounts.js";
 import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
 import { bottleLabels } from "./names.js";
 import { defaultSlug, validateSlug } from "../state/slug.js";
 
-export const PORTS = {
-  firewall: 3128,
-  pipelock: 8888,
-  egress: 3129,
-  gitDaemon: 9418,
-  supervise: 8750,
-} as const;
-
 /** Pinned pipelock release (SPEC §7: the image is pinned, never :latest). */
 export const PIPELOCK_IMAGE = "ghcr.io/luckypipewrench/pipelock:3.6.0";
-
-/** Inside-container mount points. */
-export const MOUNTS = {
-  firewallConfig: "/etc/bottle/firewall",
-  firewallCa: "/etc/bottle/firewall-ca",
-  egressConfig: "/etc/bottle/egress",
-  egressCa: "/etc/bottle/egress-ca",
-  trust: "/etc/bottle/trust",
-  access: "/etc/bottle/access",
-  queue: "/var/lib/bottle/queue",
-  gitGateConfig: "/etc/bottle/git-gate",
-  gitSecrets: "/run/bottle/git",
-} as const;
-
-export const TRUST_BUNDLE = `${MOUNTS.trust}/bundle.pem`;
-
-/** Where the i-th extra upstream CA (network.trust) lands in the trust dir. */
-export const upstreamCaName = (i: number) => `upstream-ca-${i}.pem`;
 
 export const DEFAULT_SUBNET_POOL = "10.213.0.0/16";
 

@@ -1,9 +1,7 @@
 // render: plan -> compose object. Pure: no I/O, no clock, no randomness, so
 // the same plan always gives the same file (and snapshots mean something).
-import { MOUNTS, TRUST_BUNDLE, type BuiltImage, type Plan } from "../plan/index.js";
-import { EGRESS_CONFIG_FILE } from "../contracts/egress.js";
-import { FIREWALL_CONFIG_FILE } from "../contracts/firewall.js";
-import { GIT_GATE_CONFIG_FILE, PIPELOCK_CONFIG_FILE } from "./sidecar-configs.js";
+import { FILES, GIT_GATE_CONFIG_PATH, gitIdentityPath, MOUNTS, TRUST_BUNDLE } from "../contracts/mounts.js";
+import type { BuiltImage, Plan } from "../plan/index.js";
 
 export interface ComposeBind {
   type: "bind";
@@ -120,7 +118,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       ? {
           ...builtImage(fw.build!),
           container_name: fw.containerName,
-          command: ["firewall", "--config", `${MOUNTS.firewallConfig}/${FIREWALL_CONFIG_FILE}`, "--port", String(fw.port)],
+          command: ["firewall", "--config", `${MOUNTS.firewallConfig}/${FILES.firewallConfig}`, "--port", String(fw.port)],
           init: true,
           user,
           environment: [...fw.canaryEnv],
@@ -138,7 +136,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       : {
           image: fw.image,
           container_name: fw.containerName,
-          command: ["run", "--config", `${MOUNTS.firewallConfig}/${PIPELOCK_CONFIG_FILE}`, "--listen", `0.0.0.0:${fw.port}`],
+          command: ["run", "--config", `${MOUNTS.firewallConfig}/${FILES.pipelockConfig}`, "--listen", `0.0.0.0:${fw.port}`],
           user,
           // Pipelock's DLP scans its own env for secret values (scan_env), so
           // egress credentials given to it here become leak canaries.
@@ -160,7 +158,7 @@ export function renderCompose(plan: Plan): ComposeFile {
     services.egress = {
       ...builtImage(eg.build),
       container_name: eg.containerName,
-      command: ["egress", "--config", `${MOUNTS.egressConfig}/${EGRESS_CONFIG_FILE}`, "--port", String(eg.port)],
+      command: ["egress", "--config", `${MOUNTS.egressConfig}/${FILES.egressConfig}`, "--port", String(eg.port)],
       init: true,
       user,
       // Bare names: `docker compose up` copies the values from its own
@@ -185,7 +183,7 @@ export function renderCompose(plan: Plan): ComposeFile {
     services["git-gate"] = {
       ...builtImage(gg.build),
       container_name: gg.containerName,
-      command: ["serve", "--config", `${MOUNTS.gitGateConfig}/${GIT_GATE_CONFIG_FILE}`],
+      command: ["serve", "--config", GIT_GATE_CONFIG_PATH],
       init: true,
       // The host uid:gid reads the 0600 identity file without any capability;
       // the image gives ssh a passwd entry for it (nss_wrapper).
@@ -193,7 +191,7 @@ export function renderCompose(plan: Plan): ComposeFile {
       volumes: [
         bind(paths.gitGateConfigDir, MOUNTS.gitGateConfig),
         // The push identity is mounted here and nowhere else.
-        ...gg.upstreams.map((u) => bind(u.identityFile, `${MOUNTS.gitSecrets}/${u.name}/identity`)),
+        ...gg.upstreams.map((u) => bind(u.identityFile, gitIdentityPath(u.name))),
       ],
       networks: { internal: { aliases: [gg.containerName] }, egress: {} },
       ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: pinnedHosts(gg.upstreams) } : {}),

@@ -1,13 +1,10 @@
 // Everything a bottle's state dir holds that follows from the plan alone.
 import nodePath from "node:path";
 import type { Plan } from "../plan/index.js";
-import { EGRESS_CONFIG_FILE } from "../contracts/egress.js";
-import { FIREWALL_CONFIG_FILE } from "../contracts/firewall.js";
+import { FILES } from "../contracts/mounts.js";
 import { renderCompose, type ComposeFile } from "./compose.js";
 import { toYaml } from "./yaml.js";
 import {
-  GIT_GATE_CONFIG_FILE,
-  PIPELOCK_CONFIG_FILE,
   renderEgressConfig,
   renderFirewallConfig,
   renderGitGateConfig,
@@ -42,13 +39,13 @@ export function renderBottle(plan: Plan): RenderedBottle {
   const files: RenderedFile[] = [];
   const { paths } = plan;
   if (plan.firewall.engine === "builtin") {
-    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FIREWALL_CONFIG_FILE), content: json(renderFirewallConfig(plan)) });
+    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FILES.firewallConfig), content: json(renderFirewallConfig(plan)) });
   } else {
-    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, PIPELOCK_CONFIG_FILE), content: toYaml(renderPipelockConfig(plan)) });
+    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FILES.pipelockConfig), content: toYaml(renderPipelockConfig(plan)) });
   }
   const egress = renderEgressConfig(plan);
-  if (egress) files.push({ sidecar: "egress", path: nodePath.join(paths.egressConfigDir, EGRESS_CONFIG_FILE), content: json(egress) });
+  if (egress) files.push({ sidecar: "egress", path: nodePath.join(paths.egressConfigDir, FILES.egressConfig), content: json(egress) });
   const gate = renderGitGateConfig(plan);
-  if (gate) files.push({ sidecar: "git-gate", path: nodePath.join(paths.gitGateConfigDir, GIT_GATE_CONFIG_FILE), content: json(gate) });
+  if (gate) files.push({ sidecar: "git-gate", path: nodePath.join(paths.gitGateConfigDir, FILES.gitGateConfig), content: json(gate) });
   return { compose, composeYaml: serializeCompose(compose), files };
 }

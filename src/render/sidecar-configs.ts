@@ -1,17 +1,17 @@
 // Sidecar configs that depend only on the plan. Pure, like the compose renderer.
-import { MOUNTS, upstreamCaName, type Plan } from "../plan/index.js";
+import { FILES, gitIdentityPath, gitKnownHostsPath, MOUNTS, upstreamCaName } from "../contracts/mounts.js";
+import type { Plan } from "../plan/index.js";
 import type { EgressConfig } from "../contracts/egress.js";
 import type { FirewallConfig } from "../contracts/firewall.js";
 import { DEFAULT_PROXY_LIMITS } from "../contracts/proxy-limits.js";
 import type { GitGateConfig } from "../contracts/git-gate.js";
 
-export const PIPELOCK_CONFIG_FILE = "pipelock.yaml";
-export const GIT_GATE_CONFIG_FILE = "config.json";
-
-const FIREWALL_CA = { cert: `${MOUNTS.firewallCa}/ca.pem`, key: `${MOUNTS.firewallCa}/ca.key` };
-const EGRESS_CA = { cert: `${MOUNTS.egressCa}/ca.pem`, key: `${MOUNTS.egressCa}/ca.key` };
+const FIREWALL_CA = { cert: `${MOUNTS.firewallCa}/${FILES.caCert}`, key: `${MOUNTS.firewallCa}/${FILES.caKey}` };
+const EGRESS_CA = { cert: `${MOUNTS.egressCa}/${FILES.caCert}`, key: `${MOUNTS.egressCa}/${FILES.caKey}` };
 /** Public half of the firewall CA, readable by egress (and the agent). */
-export const FIREWALL_CA_PUBLIC = `${MOUNTS.trust}/firewall-ca.pem`;
+export const FIREWALL_CA_PUBLIC = `${MOUNTS.trust}/${FILES.firewallCaPublic}`;
+/** Pipelock's loader refuses an empty allowlist: a profile that allows nothing gets this reserved name, which never resolves. */
+export const PIPELOCK_EMPTY_ALLOWLIST = "nothing-allowed.invalid";
 
 /** The profile's extra upstream CAs, as mounted in the trust dir. */
 const upstreamCas = (plan: Plan) => plan.firewall.trustFiles.map((_, i) => `${MOUNTS.trust}/${upstreamCaName(i)}`);
@@ -40,7 +40,7 @@ export function renderPipelockConfig(plan: Plan): Record<string, unknown> {
     version: 1,
     mode: "strict",
     enforce: true,
-    api_allowlist: fw.allow.length ? fw.allow : ["nothing-allowed.invalid"],
+    api_allowlist: fw.allow.length ? fw.allow : [PIPELOCK_EMPTY_ALLOWLIST],
     fetch_proxy: {
       listen: `0.0.0.0:${fw.port}`,
       // The default of 60/min per domain throttles an agent's package installs.
@@ -85,8 +85,8 @@ export function renderGitGateConfig(plan: Plan): GitGateConfig | undefined {
     upstreams: plan.gitGate.upstreams.map((u) => ({
       name: u.name,
       url: u.url,
-      identity_file: `${MOUNTS.gitSecrets}/${u.name}/identity`,
-      known_hosts_file: `${MOUNTS.gitGateConfig}/known_hosts/${u.name}`,
+      identity_file: gitIdentityPath(u.name),
+      known_hosts_file: gitKnownHostsPath(u.name),
       policy: {
         push_refs: u.policy.pushRefs,
         protected: u.policy.protected,

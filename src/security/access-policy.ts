@@ -5,9 +5,9 @@
 // - a target that can never work is refused, a broad one is flagged.
 // Pure: no I/O, no clock.
 import { parse as parseDomain } from "tldts";
-import { ENV_REF_RE } from "../manifest/schema.js";
+import { ENV_REF_RE } from "../contracts/patterns.js";
 import { blockedRangeOf, inCidrs, parseAddress, parseCidrs } from "./address.js";
-import { underPrefix } from "../sidecars/proxy/routes.js";
+import { underPrefix } from "./path-prefix.js";
 import { quote } from "../contracts/escape.js";
 import { validateTarget, type Proposal } from "../contracts/queue.js";
 

@@ -13,7 +13,8 @@ import { toYaml } from "../render/yaml.js";
 import type { EgressConfig } from "../contracts/egress.js";
 import type { FirewallConfig } from "../contracts/firewall.js";
 import type { GitGateConfig } from "../render/sidecar-configs.js";
-import { ACCESS_FILE, type Access } from "../contracts/access.js";
+import type { Access } from "../contracts/access.js";
+import { FILES } from "../contracts/mounts.js";
 import { assessProposal, credentialBindings, type AssessContext } from "../security/access-policy.js";
 import type { Proposal } from "../contracts/queue.js";
 
@@ -136,7 +137,7 @@ export async function applyGrants(t: ApplyTarget, grants: Grant[]): Promise<void
   if (eff.egress) jobs.push(rewriteAndReload(nodePath.join(t.stateDir, "egress", "config.json"), `${JSON.stringify(eff.egress, null, 2)}\n`, `bottle-egress-${t.slug}`, true));
   if (eff.gitGate) jobs.push(rewriteAndReload(nodePath.join(t.stateDir, "git-gate", "config.json"), `${JSON.stringify(eff.gitGate, null, 2)}\n`, `bottle-git-gate-${t.slug}`, false));
   await Promise.all(jobs);
-  await writeFileAtomic(nodePath.join(t.stateDir, "access", ACCESS_FILE), `${JSON.stringify(eff.access, null, 2)}\n`, 0o644);
+  await writeFileAtomic(nodePath.join(t.stateDir, "access", FILES.access), `${JSON.stringify(eff.access, null, 2)}\n`, 0o644);
 }
 
 async function rewriteAndReload(file: string, text: string, container: string, confirm: boolean): Promise<void> {

@@ -1,6 +1,8 @@
 // The git gate's entry point (bundled to /app/git-gate.js in Dockerfile.git-gate):
 //   git-gate.js serve --config <file>   the server (git:// for the agent + startup fetch)
 //   git-gate.js pre-receive             the hook git runs for every push
+import { parseArgs } from "node:util";
+import { GIT_GATE_CONFIG_PATH } from "../../contracts/mounts.js";
 import { runPreReceive } from "./pre-receive.js";
 import { serve } from "./serve.js";
 
@@ -13,8 +15,8 @@ async function readStdin(): Promise<Buffer> {
 async function main(argv: readonly string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === "serve") {
-    const i = rest.indexOf("--config");
-    await serve(i >= 0 && rest[i + 1] ? rest[i + 1]! : "/etc/bottle/git-gate/config.json");
+    const { values } = parseArgs({ args: [...rest], options: { config: { type: "string", default: GIT_GATE_CONFIG_PATH } } });
+    await serve(values.config);
     return;
   }
   if (cmd === "pre-receive") {

@@ -11,6 +11,7 @@ import { existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
 import { escapeAgentText, type GitGatePolicy, type GitGateUpstream } from "../../contracts/git-gate.js";
+import { GIT_GATE_CONFIG_PATH } from "../../contracts/mounts.js";
 import { matchStdin, PUSH_ID_ENV, PUSHES_DIR, PUSHES_DIR_ENV, readCommands } from "./commands.js";
 import { loadGateConfig } from "./config.js";
 import { git, lastLines } from "./git.js";
@@ -89,7 +90,7 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
   }
 
   async function judge(): Promise<number> {
-    const upstream = loadGateConfig(env[CONFIG_ENV] ?? "/etc/bottle/git-gate/config.json").upstreams.find((u) => u.name === name);
+    const upstream = loadGateConfig(env[CONFIG_ENV] ?? GIT_GATE_CONFIG_PATH).upstreams.find((u) => u.name === name);
     if (!upstream) throw new Error(`no upstream named "${name}" is configured`);
     const policy = upstream.policy;
 

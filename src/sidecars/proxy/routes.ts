@@ -2,6 +2,7 @@
 // destination host and the normalised path, never the Host header) and what
 // header value it injects.
 import type { EgressRouteConfig } from "../../contracts/egress.js";
+import { underPrefix } from "../../security/path-prefix.js";
 
 /** Routes by `host:port` (lowercase host), longest path prefix first. */
 export type RouteTable = Map<string, EgressRouteConfig[]>;
@@ -21,15 +22,6 @@ export function compileRoutes(routes: readonly EgressRouteConfig[]): RouteTable 
 /** Whether egress intercepts a CONNECT to host:port (some route names exactly that destination). */
 export function isRouted(table: RouteTable, host: string, port: number): boolean {
   return table.has(key(host, port));
-}
-
-/**
- * `pathname` is under `prefix` on a segment boundary: `/repos/acme` covers
- * `/repos/acme` and `/repos/acme/x`, never `/repos/acme-evil`.
- */
-export function underPrefix(pathname: string, prefix: string): boolean {
-  if (!pathname.startsWith(prefix)) return false;
-  return prefix.endsWith("/") || pathname.length === prefix.length || pathname[prefix.length] === "/";
 }
 
 export type RouteChoice = { route: EgressRouteConfig | undefined } | { refused: string };

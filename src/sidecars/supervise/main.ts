@@ -8,13 +8,15 @@ import { parseArgs } from "node:util";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
-import { ACCESS_FILE, accessSchema, type Access } from "../../contracts/access.js";
+import { accessSchema, type Access } from "../../contracts/access.js";
+import { FILES, MOUNTS, PORTS } from "../../contracts/mounts.js";
+import { PROPOSAL_ID_RE } from "../../contracts/patterns.js";
 import { safeJson } from "../../contracts/escape.js";
 import { QUEUE_LIMITS, TokenBucket } from "../../contracts/limits.js";
 import { assessProposal } from "../../security/access-policy.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "8750" }, queue: { type: "string", default: "/var/lib/bottle/queue" }, access: { type: "string", default: "/etc/bottle/access" } } });
+const { values } = parseArgs({ options: { port: { type: "string", default: String(PORTS.supervise) }, queue: { type: "string", default: MOUNTS.queue }, access: { type: "string", default: MOUNTS.access } } });
 const PORT = Number(values.port);
 const QUEUE = values.queue!;
 const ACCESS = values.access!;
@@ -23,7 +25,7 @@ const log = (event: string, data: Record<string, unknown> = {}) => process.stdou
 const text = (t: string) => ({ content: [{ type: "text" as const, text: t }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const readAccess = async (): Promise<Access> => accessSchema.parse(JSON.parse(await readFile(`${ACCESS}/${ACCESS_FILE}`, "utf8")));
+const readAccess = async (): Promise<Access> => accessSchema.parse(JSON.parse(await readFile(`${ACCESS}/${FILES.access}`, "utf8")));
 
 /** One agent, one bucket: the sidecar serves one bottle. */
 const bucket = new TokenBucket(QUEUE_LIMITS.burst, QUEUE_LIMITS.perMinute);
@@ -100,7 +102,7 @@ function buildServer(): McpServer {
     {
       title: "Wait for a decision",
       description: "Wait (up to timeout_seconds) for the orchestrator's decision on a proposal. Returns approved, denied or pending (still waiting), with the decider's note.",
-      inputSchema: { id: z.string().regex(/^p-[0-9a-f]{12}$/), timeout_seconds: z.number().int().min(0).max(900).default(60) },
+      inputSchema: { id: z.string().regex(PROPOSAL_ID_RE), timeout_seconds: z.number().int().min(0).max(900).default(60) },
       outputSchema: { id: z.string(), status: z.enum(["approved", "denied", "pending"]), note: z.string(), expiresAt: z.string().optional() },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { compileRoutes, decodedPath, isRouted, normalizeTarget, renderHeaderValue, selectRoute, underPrefix } from "../../../src/sidecars/proxy/routes.js";
+import { underPrefix } from "../../../src/security/path-prefix.js";
+import { compileRoutes, decodedPath, isRouted, normalizeTarget, renderHeaderValue, selectRoute } from "../../../src/sidecars/proxy/routes.js";
 
 const route = (name: string, host: string, path_prefix: string, port = 443) => ({ name, host, port, path_prefix, header: "Authorization", value: "Bearer ${TOKEN}" });
 const chosen = (c: ReturnType<typeof selectRoute>) => ("route" in c ? c.route?.name : `refused: ${c.refused}`);

@@ -79,8 +79,7 @@ export async function benchGitGate(): Promise<void> {
         times[side].push(performance.now() - t);
       }
     }
-    const meta = readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!;
-    const decisions = (await readGitDecisions(meta, nodePath.join(env.BOTTLE_STATE_DIR, slug))).decisions.filter((d) => d.ref.startsWith("refs/heads/agent/gate-"));
+    const decisions = (await readGitDecisions({ slug, env })).decisions.filter((d) => d.ref.startsWith("refs/heads/agent/gate-"));
     for (let i = 0; i < RUNS; i++) {
       const d = decisions.find((x) => x.ref === `refs/heads/agent/gate-${i}`);
       const hook = d?.ms ?? {};

@@ -16,9 +16,13 @@ import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { compose } from "../src/engine/compose.js";
-import { createBottleNetworks, removeNetwork } from "../src/engine/networks.js";
+import { allocateNetworks } from "../src/bottles/networks.js";
+import { removeNetwork } from "../src/engine/networks.js";
 import { docker } from "../src/engine/run.js";
-import { readLogs, tailFile } from "../src/bottles/logs.js";
+import { readLogs } from "../src/bottles/logs.js";
+import { engineFor } from "../src/engine/index.js";
+import { layoutOf } from "../src/state/layout.js";
+import { tailFile } from "../src/state/tail.js";
 import { readMetadata, type Metadata } from "../src/state/metadata.js";
 import { startBottle, type StartStep } from "../src/bottles/start.js";
 import { stopBottle } from "../src/bottles/stop.js";
@@ -158,7 +162,7 @@ async function baselineNetworks(meta: Metadata): Promise<void> {
     bridge: bridgeName(n.name),
     labels: { [SLUG_LABEL]: meta.slug, "dev.bot-bottle.profile": meta.profile },
   });
-  await createBottleNetworks((sn) => ({ internal: plan(byKind(true), sn.internal, true), egress: plan(byKind(false), sn.egress, false) }), POOL);
+  await allocateNetworks(engineFor(), (sn: { internal: string; egress: string }) => ({ internal: plan(byKind(true), sn.internal, true), egress: plan(byKind(false), sn.egress, false) }), POOL);
 }
 
 export async function benchStart(): Promise<void> {
@@ -197,7 +201,7 @@ export async function benchStart(): Promise<void> {
   };
 
   const runBase = async (record: boolean): Promise<void> => {
-    const meta = readMetadata(metaFile);
+    const meta = readMetadata({ metadataFile: metaFile });
     if (!meta) throw new Error(`no metadata at ${metaFile}`);
     const p = { project: meta.project, file: meta.composeFile };
     await baselineNetworks(meta); // pre-created, not timed
@@ -352,7 +356,7 @@ export async function benchScale(): Promise<void> {
     const ps = await docker(["ps", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
     running = new Set(ps.stdout.split("\n").filter((l) => l.startsWith(prefix))).size;
     for (const slug of started) {
-      const m = readMetadata(nodePath.join(c.env.BOTTLE_STATE_DIR!, slug, "metadata.json"));
+      const m = readMetadata({ metadataFile: nodePath.join(c.env.BOTTLE_STATE_DIR!, slug, "metadata.json") });
       for (const n of m?.networks ?? []) subnets.push(n.subnet);
     }
     const nets = await docker(["network", "ls", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.ID}}\t{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
@@ -506,12 +510,12 @@ export async function benchLogs(): Promise<void> {
     };
 
     await add(`tailFile(file, ${TAIL})`, async () => (await tailFile(file, TAIL)).lines, TAIL, 100);
-    await add(`readLogs file mode {tail: ${TAIL}}`, async () => (await readLogs(meta, stateDir, { tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {service: "agent", tail: ${TAIL}}`, async () => (await readLogs(meta, stateDir, { service: "agent", tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {grep: "blocked by allowlist", tail: ${TAIL}}`, async () => (await readLogs(meta, stateDir, { grep: "blocked by allowlist", tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {grep: "blocked-42.test", tail: 100}`, async () => (await readLogs(meta, stateDir, { grep: "blocked-42.test", tail: 100 })).lines, 100);
+    await add(`readLogs file mode {tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { tail: TAIL })).lines, TAIL, 100);
+    await add(`readLogs {service: "agent", tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { service: "agent", tail: TAIL })).lines, TAIL, 100);
+    await add(`readLogs {grep: "blocked by allowlist", tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked by allowlist", tail: TAIL })).lines, TAIL, 100);
+    await add(`readLogs {grep: "blocked-42.test", tail: 100}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked-42.test", tail: 100 })).lines, 100);
     // A needle only on the first line: the whole file must be scanned (or the scan is capped).
-    await add(`readLogs {grep: <only on line 1>, tail: 10}`, async () => (await readLogs(meta, stateDir, { grep: "rare-needle-at-start-of-file", tail: 10 })).lines, 1);
+    await add(`readLogs {grep: <only on line 1>, tail: 10}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "rare-needle-at-start-of-file", tail: 10 })).lines, 1);
 
     // References: the naive whole-file read, and coreutils tail.
     const naive = await timeN(3, async () => (await fs.readFile(file, "utf8")).split("\n").slice(-TAIL - 1, -1));

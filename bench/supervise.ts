@@ -5,13 +5,15 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../src/engine/networks.js";
+import { pickFreeSubnets } from "../src/plan/subnets.js";
+import { createNetwork, removeNetwork, usedSubnets } from "../src/engine/networks.js";
 import { docker } from "../src/engine/run.js";
 import { execInBottle } from "../src/bottles/exec.js";
 import { startBottle } from "../src/bottles/start.js";
 import { stopBottle } from "../src/bottles/stop.js";
 import { bridgeName } from "../src/plan/index.js";
-import { decide, inbox, queueDir } from "../src/bottles/decide.js";
+import { decide, inbox } from "../src/bottles/decide.js";
+import { layoutOf } from "../src/state/layout.js";
 import { safeJson } from "../src/contracts/escape.js";
 import { formatInbox } from "../src/bottles/present.js";
 import { writeProposal } from "../src/contracts/queue.js";
@@ -41,11 +43,11 @@ export async function benchSupervise(): Promise<void> {
     const poller = `const http=require('http');const u=new URL(process.env.HTTP_PROXY);const hosts=${JSON.stringify(hosts)};
 const get=h=>new Promise(r=>{const q=http.get({host:u.hostname,port:u.port,path:'http://'+h+'/',agent:false},s=>{s.resume();s.on('end',()=>r(s.statusCode))});q.on('error',()=>r(0))});
 (async()=>{for(const h of hosts){for(;;){if(await get(h)===200){console.log(h+' '+Date.now());break}await new Promise(r=>setTimeout(r,20))}}})()`;
-    const polling = execInBottle(slug, ["node", "-e", poller], { hostEnv: env, timeoutMs: 600_000 });
+    const polling = execInBottle(slug, ["node", "-e", poller], { env: env, timeoutMs: 600_000 });
     await new Promise((r) => setTimeout(r, 1000));
     const t0: Record<string, number> = {};
     for (const h of hosts) {
-      const p = await writeProposal(queueDir(env.BOTTLE_STATE_DIR!, slug), { kind: "domain", target: h, reason: "bench" });
+      const p = await writeProposal(layoutOf(env.BOTTLE_STATE_DIR!, slug).queueDir, { kind: "domain", target: h, reason: "bench" });
       t0[h] = Date.now();
       await decide({ slug, id: p.id, verdict: "approved", env });
       await new Promise((r) => setTimeout(r, 300)); // let the poller see it before the next one

@@ -5,7 +5,7 @@ import { build } from "esbuild";
 import { existsSync } from "node:fs";
 
 const entries = [
-  { in: "src/cli/main.ts", out: "dist/cli.js", banner: "#!/usr/bin/env node" },
+  { in: "src/cli/bin.ts", out: "dist/cli.js", banner: "#!/usr/bin/env node" },
   { in: "src/sidecars/proxy/main.ts", out: "dist/sidecars/proxy.js" },
   { in: "src/sidecars/supervise/main.ts", out: "dist/sidecars/supervise.js" },
   { in: "src/sidecars/git-gate/main.ts", out: "dist/sidecars/git-gate.js" },

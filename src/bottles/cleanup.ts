@@ -1,70 +1,60 @@
-// cleanup (SPEC §6 reconcile): remove what no live bottle owns — Docker
+// cleanup (SPEC §6 reconcile): remove what no live bottle owns — engine
 // objects with no state dir, bottles recorded as running/starting whose
 // containers or owning process are gone, leftovers of stopped/failed bottles,
 // and stale locks. Running bottles and live starts are never touched.
 import { promises as fs } from "node:fs";
-import nodePath from "node:path";
-import { stateRoot } from "../state/root.js";
-import { stateRootId } from "../plan/index.js";
-import { isolatedBridges, releaseBridge } from "../engine/host-isolation.js";
-import { removeBottleObjects } from "../engine/objects.js";
-import { metadataFile } from "../state/lookup.js";
-import { listBottles } from "./list.js";
-import { acquireLock, lockHolder, pidAlive } from "../state/lock.js";
+import { z } from "zod";
+import { bottleLabelFilter } from "../plan/index.js";
+import { layoutOf } from "../state/layout.js";
+import { acquireLock, removeStaleLocks, type Lock } from "../state/lock.js";
 import { readMetadata, writeMetadata } from "../state/metadata.js";
+import { contextOf, type CtxInput } from "./context.js";
+import { listBottles } from "./list.js";
 
-export interface CleanupResult {
-  removed: Array<{ slug: string; reason: string; containers: string[]; networks: string[] }>;
-  staleLocks: string[];
+/** What bottle_cleanup returns as structuredContent and `bottle cleanup --json` prints. */
+export const cleanupOutputSchema = z.object({
+  removed: z.array(z.object({ slug: z.string(), reason: z.string(), containers: z.array(z.string()), networks: z.array(z.string()) })),
+  staleLocks: z.array(z.string()),
   /** Host firewall rules left for bridges that no longer exist. */
-  staleRules: string[];
+  staleRules: z.array(z.string()),
+});
+export type CleanupResult = z.output<typeof cleanupOutputSchema>;
+
+/** One line per thing removed, or undefined when there was nothing to do. */
+export function cleanupText(r: CleanupResult): string | undefined {
+  const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`), ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`)];
+  return lines.length ? lines.join("\n") : undefined;
 }
 
-export interface CleanupOptions {
-  env?: NodeJS.ProcessEnv;
+export interface CleanupOptions extends CtxInput {
   /** Also delete the state dirs of the bottles cleaned up (default: keep them for post-mortem). */
   purge?: boolean;
 }
 
 export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
-  const env = o.env;
-  const root = stateRoot(env);
-  const result: CleanupResult = { removed: [], staleLocks: [], staleRules: [] };
-  const lockDir = nodePath.join(root, ".locks");
-  for (const f of await fs.readdir(lockDir).catch(() => [] as string[])) {
-    const file = nodePath.join(lockDir, f);
-    const pid = await lockHolder(file);
-    if (pid === undefined || !pidAlive(pid)) {
-      await fs.rm(file, { force: true });
-      result.staleLocks.push(f.replace(/\.lock$/, ""));
-    }
-  }
-  for (const b of await listBottles(env)) {
+  const ctx = contextOf(o);
+  const result: CleanupResult = { removed: [], staleLocks: await removeStaleLocks(ctx.root), staleRules: [] };
+  for (const b of await listBottles(ctx)) {
     if (b.state !== "orphaned") continue;
-    let lock: { release: () => Promise<void> } | undefined;
+    const layout = layoutOf(ctx.root, b.slug);
+    let lock: Lock;
     try {
-      lock = await acquireLock(root, b.slug);
+      lock = await acquireLock(layout);
     } catch {
       continue; // something live is working on it
     }
     try {
-      const removed = await removeBottleObjects(b.slug, stateRootId(root));
+      const removed = await ctx.engine.removeAll(bottleLabelFilter(b.slug, ctx.root));
       result.removed.push({ slug: b.slug, reason: b.detail ?? "orphaned", ...removed });
-      const meta = readMetadata(metadataFile(root, b.slug));
-      if (o.purge) await fs.rm(nodePath.join(root, b.slug), { recursive: true, force: true });
-      else if (meta && (meta.state === "running" || meta.state === "starting" || meta.state === "stopping")) {
-        await writeMetadata(metadataFile(root, b.slug), { ...meta, state: "failed", error: `orphaned (${b.detail ?? "no containers"}); removed by cleanup` });
+      const meta = readMetadata(layout);
+      if (o.purge) await fs.rm(layout.stateDir, { recursive: true, force: true });
+      else if (meta && (meta.state === "running" || meta.state === "starting")) {
+        await writeMetadata(layout, { ...meta, state: "failed", error: `orphaned (${b.detail ?? "no containers"}); removed by cleanup` });
       }
     } finally {
       await lock.release();
     }
   }
-  for (const bridge of await isolatedBridges()) {
-    const exists = await fs.stat(`/sys/class/net/${bridge}`).then(() => true, () => false);
-    if (!exists) {
-      await releaseBridge(bridge);
-      result.staleRules.push(bridge);
-    }
-  }
+  result.staleRules = await ctx.engine.staleIsolation();
   return result;
 }

@@ -4,19 +4,23 @@
 // lifecycle lock, so two deciders cannot both win and an expired grant is
 // never re-applied by a decision that read the grant list before the sweep.
 import { promises as fs } from "node:fs";
-import nodePath from "node:path";
-import { stateRoot } from "../state/root.js";
-import { BottleError } from "../errors.js";
-import { knownSlugs, metadataFile, requireBottle } from "../state/lookup.js";
-import { acquireLock } from "../state/lock.js";
-import { readMetadata } from "../state/metadata.js";
-import { logger } from "../log.js";
 import { quote, safeJson } from "../contracts/escape.js";
-import { applyGrants, isLive, policyContext, readBase, readGrants, writeGrants, type Grant } from "../state/grants.js";
 import { PAGE_LIMITS } from "../contracts/limits.js";
-import { assessProposal } from "../security/access-policy.js";
-import { formatEntry } from "./present.js";
 import { audit, listProposals, queuePaths, readDecision, readProposal, writeDecision, type Decision, type Proposal } from "../contracts/queue.js";
+import { PROPOSAL_ID_RE } from "../contracts/patterns.js";
+import { BottleError } from "../errors.js";
+import { logger } from "../log.js";
+import { policyContext, resolvePlan } from "../plan/index.js";
+import { assessProposal, type AssessContext } from "../security/access-policy.js";
+import { readGrants, writeGrants, type Grant } from "../state/grants.js";
+import { layoutOf, type BottleLayout } from "../state/layout.js";
+import { acquireLock } from "../state/lock.js";
+import { knownSlugs, requireBottle } from "../state/lookup.js";
+import { contextOf, projectOf, type CtxInput } from "./context.js";
+import { expireGrants, withdrawDue } from "./grants.js";
+import { readPlanInput } from "./plan-input.js";
+import { formatEntry } from "./present.js";
+import { reconfigure } from "./reconfigure.js";
 
 export interface InboxEntry {
   slug: string;
@@ -39,16 +43,18 @@ export interface InboxPage {
   nextCursor?: string;
 }
 
-export interface InboxQuery {
+export interface InboxQuery extends CtxInput {
   slug?: string;
-  env?: NodeJS.ProcessEnv;
   includeDecided?: boolean;
   /** Entries per page (default 50, at most 200); a page also stops at about 1 MiB. */
   limit?: number;
   cursor?: string;
 }
 
-export const queueDir = (root: string, slug: string) => nodePath.join(root, slug, "queue");
+/** What the approval policy knows about a bottle: its plan as started (grants add no credentials). */
+async function contextOfBottle(layout: BottleLayout): Promise<AssessContext> {
+  return policyContext(resolvePlan({ ...(await readPlanInput(layout)), grants: [] }));
+}
 
 type Key = [createdAt: string, slug: string, id: string];
 const keyOf = (slug: string, p: Proposal): Key => [p.createdAt, slug, p.id];
@@ -67,16 +73,17 @@ function decodeCursor(cursor: string): Key {
 
 /** Proposals, oldest first, one page at a time: pending only unless includeDecided. */
 export async function inbox(o: InboxQuery = {}): Promise<InboxPage> {
-  const root = stateRoot(o.env);
+  const ctx = contextOf(o);
+  const root = ctx.root;
   const slugs = o.slug !== undefined ? [requireBottle(root, o.slug).slug] : knownSlugs(root);
   const limit = o.limit ?? PAGE_LIMITS.defaultLimit;
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= PAGE_LIMITS.maxLimit)) throw new BottleError("bad-input", `limit must be a whole number from 1 to ${PAGE_LIMITS.maxLimit}`);
   const after = o.cursor !== undefined ? decodeCursor(o.cursor) : undefined;
-  await expireGrants({ ...(o.env ? { env: o.env } : {}), slugs });
+  await expireGrants(ctx, { slugs });
 
   const all: Array<{ slug: string; proposal: Proposal; decided: boolean; key: Key }> = [];
   for (const slug of slugs) {
-    const dir = queueDir(root, slug);
+    const dir = layoutOf(root, slug).queueDir;
     const decided = new Set((await fs.readdir(queuePaths(dir).decisions).catch(() => [] as string[])).map((n) => n.replace(/\.json$/, "")));
     for (const proposal of await listProposals(dir)) {
       const isDecided = decided.has(proposal.id);
@@ -88,16 +95,16 @@ export async function inbox(o: InboxQuery = {}): Promise<InboxPage> {
   const offset = after ? all.findIndex((x) => compareKeys(x.key, after) > 0) : 0;
   const start = offset < 0 ? all.length : offset;
 
-  const contexts = new Map<string, ReturnType<typeof policyContext> | undefined>();
+  const contexts = new Map<string, AssessContext | undefined>();
   const contextFor = async (slug: string) => {
-    if (!contexts.has(slug)) contexts.set(slug, await readBase(nodePath.join(root, slug)).then(policyContext, () => undefined));
+    if (!contexts.has(slug)) contexts.set(slug, await contextOfBottle(layoutOf(root, slug)).catch(() => undefined));
     return contexts.get(slug);
   };
   const entries: InboxEntry[] = [];
   let bytes = 0;
   const now = Date.now();
   for (const x of all.slice(start, start + limit)) {
-    const decision = x.decided ? await readDecision(queueDir(root, x.slug), x.proposal.id) : undefined;
+    const decision = x.decided ? await readDecision(layoutOf(root, x.slug).queueDir, x.proposal.id) : undefined;
     const status: InboxEntry["status"] = !decision ? "pending" : decision.verdict === "denied" ? "denied" : decision.expiresAt && Date.parse(decision.expiresAt) <= now ? "expired" : "approved";
     const entry: InboxEntry = { slug: x.slug, proposal: x.proposal, status, ...(decision ? { decision } : {}), flags: [] };
     if (status === "pending") {
@@ -118,7 +125,7 @@ export async function inbox(o: InboxQuery = {}): Promise<InboxPage> {
   return { entries, total: all.length, offset: start, ...(more && last ? { nextCursor: encodeCursor(keyOf(last.slug, last.proposal)) } : {}) };
 }
 
-export interface DecideRequest {
+export interface DecideRequest extends CtxInput {
   slug: string;
   id: string;
   verdict: "approved" | "denied";
@@ -127,7 +134,6 @@ export interface DecideRequest {
   ttlSeconds?: number;
   /** Approve a broad proposal (a public-suffix wildcard, an IP address) anyway. */
   force?: boolean;
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface DecideResult {
@@ -145,17 +151,17 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
   if (r.ttlSeconds !== undefined && !(Number.isInteger(r.ttlSeconds) && r.ttlSeconds > 0 && r.ttlSeconds <= 30 * 86_400)) {
     throw new BottleError("bad-input", "ttl_seconds must be a whole number of seconds between 1 and 2592000 (30 days)");
   }
-  const root = stateRoot(r.env);
-  const slug = requireBottle(root, r.slug).slug;
-  const stateDir = nodePath.join(root, slug);
-  const dir = queueDir(root, slug);
+  const ctx = contextOf(r);
+  const { slug, layout } = requireBottle(ctx.root, r.slug);
+  const dir = layout.queueDir;
   // Everything from "was it decided?" to writing the decision happens under
   // the lock: of two racing deciders exactly one wins, and the other is told.
-  const lock = await lockBottle(root, slug, DECIDE_LOCK_WAIT_MS);
+  const lock = await acquireLock(layout, { waitMs: DECIDE_LOCK_WAIT_MS });
   try {
-    const meta = requireBottle(root, slug);
+    const { meta } = requireBottle(ctx.root, slug);
+    const b = { layout, project: projectOf(meta) };
     if (meta.state === "running") {
-      await withdrawDue(root, slug).catch((err: Error) => logger.warn({ slug, err: err.message }, "withdrawing expired grants failed; the next sweep tries again"));
+      await withdrawDue(ctx, layout).catch((err: Error) => logger.warn({ slug, err: err.message }, "withdrawing expired grants failed; the next sweep tries again"));
     }
     const proposal = await readProposal(dir, r.id);
     if (!proposal) {
@@ -182,7 +188,7 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
     let flags: string[] = [];
     if (r.verdict === "approved") {
       if (meta.state !== "running") throw new BottleError("conflict", `bottle "${slug}" is ${meta.state}; only a running bottle's proposals can be approved`);
-      const a = assessProposal(proposal, policyContext(await readBase(stateDir)));
+      const a = assessProposal(proposal, await contextOfBottle(layout));
       if (a.refuse) {
         await audit(dir, "approval_refused", { id: r.id, why: a.refuse });
         throw new BottleError("bad-input", `cannot approve ${r.id}: ${a.refuse}`, "Deny it with a note instead, or change the profile.");
@@ -193,15 +199,15 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
         throw new BottleError("bad-input", `${r.id} is broad: ${flags.join("; ")}`, "If that is what you mean, approve again with force (--force / force: true); otherwise deny it and say what narrower request you would approve.");
       }
       if (proposal.kind !== "other") {
-        const before = await readGrants(stateDir);
+        const before = await readGrants(layout);
         const grant: Grant = { id: proposal.id, kind: proposal.kind, target: proposal.target, ...(proposal.route ? { route: proposal.route } : {}), grantedAt: decision.decidedAt, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) };
         const after = [...before, grant];
         try {
-          await writeGrants(stateDir, after);
-          await applyGrants({ slug, stateDir }, after);
+          await writeGrants(layout, after);
+          await reconfigure(ctx, b, after);
         } catch (err) {
-          await writeGrants(stateDir, before);
-          await applyGrants({ slug, stateDir }, before).catch(() => {});
+          await writeGrants(layout, before);
+          await reconfigure(ctx, b, before).catch(() => {});
           await audit(dir, "apply_failed", { id: r.id, why: (err as Error).message });
           throw err;
         }
@@ -218,69 +224,8 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
   }
 }
 
-/** The bottle's lock, waiting up to `waitMs` for another holder to finish. */
-async function lockBottle(root: string, slug: string, waitMs: number): Promise<{ release: () => Promise<void> }> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return await acquireLock(root, slug);
-    } catch (err) {
-      if (!(err instanceof BottleError && err.code === "conflict") || Date.now() >= deadline) throw err;
-      await new Promise((res) => setTimeout(res, 20 + Math.random() * 30));
-    }
-  }
-}
-
-/** Under the bottle's lock: withdraw its grants whose time is up. Returns how many. */
-async function withdrawDue(root: string, slug: string): Promise<number> {
-  const stateDir = nodePath.join(root, slug);
-  const grants = await readGrants(stateDir);
-  const now = new Date();
-  const due = grants.filter((g) => !isLive(g, now));
-  if (!due.length) return 0;
-  const keep = grants.filter((g) => isLive(g, now));
-  // Configs first: if reloading fails, grants.json still lists them and the next sweep tries again.
-  await applyGrants({ slug, stateDir }, keep);
-  await writeGrants(stateDir, keep);
-  for (const g of due) await audit(queueDir(root, slug), "expired", { id: g.id, kind: g.kind, target: g.target });
-  return due.length;
-}
-
-export interface SweepOptions {
-  env?: NodeJS.ProcessEnv;
-  /** Only these bottles (default: every bottle in the state root). */
-  slugs?: string[];
-  /** How long to wait for a busy bottle before leaving it to the next sweep. */
-  waitMs?: number;
-}
-
-/**
- * Withdraw every grant whose time is up, in every running bottle. Called by
- * every path that reads or applies grants (CLI verbs, MCP tools, the MCP
- * server's timer), so a TTL holds without a server running. Returns how many.
- */
-export async function expireGrants(o: SweepOptions = {}): Promise<number> {
-  const root = stateRoot(o.env);
-  let n = 0;
-  for (const slug of o.slugs ?? knownSlugs(root)) {
-    const meta = readMetadata(metadataFile(root, slug));
-    if (meta?.state !== "running") continue;
-    const now = new Date();
-    if (!(await readGrants(nodePath.join(root, slug))).some((g) => !isLive(g, now))) continue;
-    let lock;
-    try {
-      lock = await lockBottle(root, slug, o.waitMs ?? 5_000);
-    } catch (err) {
-      logger.warn({ slug, err: (err as Error).message }, "grants due to expire are left to the next sweep: the bottle is busy");
-      continue;
-    }
-    try {
-      n += await withdrawDue(root, slug);
-    } catch (err) {
-      logger.warn({ slug, err: (err as Error).message }, "withdrawing expired grants failed; the next sweep tries again");
-    } finally {
-      await lock.release();
-    }
-  }
-  return n;
+/** The proposal files in a bottle's queue (the MCP server watches them for new ones). */
+export async function proposalFiles(slug: string, o: CtxInput = {}): Promise<string[]> {
+  const dir = queuePaths(layoutOf(contextOf(o).root, slug).queueDir).proposals;
+  return (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".json") && PROPOSAL_ID_RE.test(f.slice(0, -5)));
 }

@@ -2,13 +2,15 @@
 // what is wrong and how to fix it.
 import { constants, existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
-import { hostIsolationSupport } from "../engine/host-isolation.js";
-import { docker } from "../engine/run.js";
+import type { Engine } from "../engine/index.js";
 import { toBottleError } from "../errors.js";
 import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
+import { MIN_NODE_MAJOR, nodeTooOld } from "../node-version.js";
+import { packageRoot } from "../package.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { resolvePlan } from "../plan/index.js";
-import { packageRoot, stateRoot } from "../state/root.js";
+import { stateRoot } from "../state/root.js";
+import { contextOf, type CtxInput } from "./context.js";
 
 export interface Check {
   name: string;
@@ -17,37 +19,17 @@ export interface Check {
   fix?: string;
 }
 
-export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<Check[]> {
-  const [dockerCheck, composeCheck, stateCheck, isolation] = await Promise.all([checkDocker(), checkCompose(), checkStateRoot(stateRoot(env)), checkHostIsolation(env)]);
-  return [checkNode(process.versions.node), dockerCheck, composeCheck, stateCheck, isolation];
+export async function runDoctor(o: CtxInput = {}): Promise<Check[]> {
+  const ctx = contextOf(o);
+  const [engineChecks, stateCheck, isolation] = await Promise.all([ctx.engine.checks(), checkStateRoot(ctx.root), checkHostIsolation(ctx.engine)]);
+  return [checkNode(process.versions.node), ...engineChecks, stateCheck, isolation];
 }
 
 export function checkNode(version: string): Check {
-  const major = Number(version.split(".")[0]);
-  return major >= 22
-    ? { name: "node", ok: true, detail: `Node.js ${version}` }
-    : { name: "node", ok: false, detail: `Node.js ${version} is too old (need 22 or newer)`, fix: "Install Node.js 22 or 24 (e.g. from nodejs.org or your package manager)." };
-}
-
-async function checkDocker(): Promise<Check> {
-  try {
-    const r = await docker(["version", "--format", "{{.Server.Version}}"], { timeout: 15_000, reject: false });
-    if (r.exitCode === 0 && r.stdout.trim()) return { name: "docker", ok: true, detail: `Docker engine ${r.stdout.trim()} reachable${process.env.DOCKER_HOST ? ` at ${process.env.DOCKER_HOST}` : ""}` };
-    return { name: "docker", ok: false, detail: `Docker engine unreachable: ${r.stderr.trim().split("\n").pop() ?? "no answer"}`, fix: "Start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, DOCKER_HOST and `docker context ls`." };
-  } catch (err) {
-    return { name: "docker", ok: false, detail: (err as Error).message, fix: "Install Docker Engine or Docker Desktop." };
-  }
-}
-
-async function checkCompose(): Promise<Check> {
-  try {
-    const r = await docker(["compose", "version", "--short"], { timeout: 15_000, reject: false });
-    const v = r.stdout.trim().replace(/^v/, "");
-    if (r.exitCode === 0 && Number(v.split(".")[0]) >= 2) return { name: "compose", ok: true, detail: `Docker Compose ${v}` };
-    return { name: "compose", ok: false, detail: r.exitCode === 0 ? `Docker Compose ${v} is not v2` : "the `docker compose` plugin is missing", fix: "Install the Compose v2 plugin (package docker-compose-plugin, or Docker Desktop)." };
-  } catch (err) {
-    return { name: "compose", ok: false, detail: (err as Error).message, fix: "Install Docker with the Compose v2 plugin." };
-  }
+  const tooOld = nodeTooOld(version);
+  return tooOld
+    ? { name: "node", ok: false, detail: `Node.js ${version} is too old (need ${MIN_NODE_MAJOR} or newer)`, fix: tooOld }
+    : { name: "node", ok: true, detail: `Node.js ${version}` };
 }
 
 export async function checkStateRoot(root: string): Promise<Check> {
@@ -84,8 +66,8 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** SPEC §10 #2: can bottles reach ports the Docker host binds on 0.0.0.0? */
-export async function checkHostIsolation(env: NodeJS.ProcessEnv = process.env): Promise<Check> {
-  const s = await hostIsolationSupport(env);
+export async function checkHostIsolation(engine: Engine): Promise<Check> {
+  const s = await engine.isolation();
   return s.supported
     ? { name: "host", ok: true, detail: `agents cannot reach host ports: ${s.reason}` }
     : {

@@ -3,8 +3,9 @@
 import { z } from "zod";
 import { BottleError } from "../errors.js";
 import { escapeAgentText } from "../contracts/git-gate.js";
+import { contextOf, type CtxInput } from "./context.js";
+import { openBottle } from "./handle.js";
 import { MAX_TAIL, readLogs } from "./logs.js";
-import type { Metadata } from "../state/metadata.js";
 
 export const gitDecisionSchema = z.object({
   time: z.string(),
@@ -82,17 +83,20 @@ export function formatGitDecisions(decisions: readonly GitDecision[]): string {
     .join("\n");
 }
 
-export interface GitDecisionQuery {
+export interface GitDecisionQuery extends CtxInput {
+  slug: string;
   upstream?: string;
   /** At most this many records, the most recent. */
   tail?: number;
 }
 
-export async function readGitDecisions(meta: Metadata, stateDir: string, q: GitDecisionQuery = {}): Promise<{ source: "live" | "file" | "none"; decisions: GitDecision[] }> {
+export async function readGitDecisions(q: GitDecisionQuery): Promise<{ source: "live" | "file" | "none"; decisions: GitDecision[] }> {
+  const ctx = contextOf(q);
+  const { meta, layout } = await openBottle(ctx, q.slug);
   if (!meta.services.some((s) => s.service === "git-gate")) {
     throw new BottleError("bad-input", `bottle "${meta.slug}" has no git gate`, "Its profile has no git.upstreams.");
   }
-  const r = await readLogs(meta, stateDir, { service: "git-gate", grep: '"event":"push",', tail: MAX_TAIL });
+  const r = await readLogs(ctx.engine, meta, layout, { service: "git-gate", grep: '"event":"push",', tail: MAX_TAIL });
   let decisions = parseGitDecisions(r.lines);
   if (q.upstream) decisions = decisions.filter((d) => d.upstream === q.upstream);
   return { source: r.source, decisions: decisions.slice(-(q.tail ?? 100)) };

@@ -1,52 +1,46 @@
-// list (SPEC §6): state dirs joined with what Docker reports by label.
-import { docker } from "../engine/run.js";
-import { stateRoot } from "../state/root.js";
+// list (SPEC §6): state dirs joined with what the engine reports by label.
+import { z } from "zod";
 import { LABELS, stateRootId } from "../plan/index.js";
-import { knownSlugs, metadataFile } from "../state/lookup.js";
-import { readMetadata } from "../state/metadata.js";
+import { layoutOf } from "../state/layout.js";
 import { pidAlive } from "../state/lock.js";
+import { knownSlugs } from "../state/lookup.js";
+import { BOTTLE_STATES, readMetadata } from "../state/metadata.js";
+import { contextOf, type CtxInput } from "./context.js";
+import { expireGrants } from "./grants.js";
 
-export type ListedState = "running" | "starting" | "stopped" | "failed" | "degraded" | "orphaned";
+export const LISTED_STATES = ["running", "starting", "stopped", "failed", "degraded", "orphaned"] as const;
+export type ListedState = (typeof LISTED_STATES)[number];
 
-export interface ListedBottle {
-  slug: string;
-  profile: string;
-  state: ListedState;
-  recorded?: string;
-  containers: Array<{ name: string; service: string; state: string; health?: string }>;
-  networks: string[];
-  detail?: string;
-}
+export const listedBottleSchema = z.object({
+  slug: z.string(),
+  profile: z.string(),
+  state: z.enum(LISTED_STATES),
+  /** The state metadata.json records (absent for objects with no state dir). */
+  recorded: z.enum(BOTTLE_STATES).optional(),
+  containers: z.array(z.object({ name: z.string(), service: z.string(), state: z.string(), health: z.string().optional() })),
+  networks: z.array(z.string()),
+  detail: z.string().optional(),
+});
+export type ListedBottle = z.output<typeof listedBottleSchema>;
 
-export async function listBottles(env?: NodeJS.ProcessEnv): Promise<ListedBottle[]> {
-  const root = stateRoot(env);
+/** What bottle_list returns as structuredContent and `bottle list --json` prints. */
+export const listOutputSchema = z.object({ bottles: z.array(listedBottleSchema) });
+
+export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
+  const ctx = contextOf(o);
+  const root = ctx.root;
+  await expireGrants(ctx);
   // Only this state root's objects: another root's bottles are not our orphans.
-  const mine = `label=${LABELS.stateRoot}=${stateRootId(root)}`;
-  const [ps, nets] = await Promise.all([
-    docker(["ps", "-a", "--filter", mine, "--format", "{{json .}}"], { timeout: 30_000 }),
-    docker(["network", "ls", "--filter", mine, "--format", `{{.Name}}\t{{.Label "${LABELS.slug}"}}`], { timeout: 30_000 }),
-  ]);
+  const found = await ctx.engine.list({ [LABELS.stateRoot]: stateRootId(root) });
   const containers = new Map<string, ListedBottle["containers"]>();
-  for (const line of ps.stdout.split("\n").filter(Boolean)) {
-    const c = JSON.parse(line) as { Names: string; Labels: string; State: string; Status: string };
-    const labels = Object.fromEntries(c.Labels.split(",").map((kv) => kv.split("=") as [string, string]));
-    const slug = labels[LABELS.slug];
-    if (!slug) continue;
-    const health = /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1];
-    const list = containers.get(slug) ?? [];
-    list.push({ name: c.Names, service: labels["com.docker.compose.service"] ?? "?", state: c.State, ...(health ? { health } : {}) });
-    containers.set(slug, list);
-  }
+  for (const c of found.containers) containers.set(c.slug, [...(containers.get(c.slug) ?? []), { name: c.name, service: c.service, state: c.state, ...(c.health ? { health: c.health } : {}) }]);
   const networks = new Map<string, string[]>();
-  for (const line of nets.stdout.split("\n").filter(Boolean)) {
-    const [name, slug] = line.split("\t");
-    if (slug && name) networks.set(slug, [...(networks.get(slug) ?? []), name]);
-  }
+  for (const n of found.networks) networks.set(n.slug, [...(networks.get(n.slug) ?? []), n.name]);
 
   const slugs = new Set([...knownSlugs(root), ...containers.keys(), ...networks.keys()]);
   const out: ListedBottle[] = [];
   for (const slug of [...slugs].sort()) {
-    const meta = readMetadata(metadataFile(root, slug));
+    const meta = readMetadata(layoutOf(root, slug));
     const cs = containers.get(slug) ?? [];
     const ns = networks.get(slug) ?? [];
     const base = { slug, profile: meta?.profile ?? "?", containers: cs, networks: ns, ...(meta ? { recorded: meta.state } : {}) };
@@ -64,7 +58,6 @@ export async function listBottles(env?: NodeJS.ProcessEnv): Promise<ListedBottle
         else state = "running";
         break;
       case "starting":
-      case "stopping":
         if (meta.ownerPid && pidAlive(meta.ownerPid)) state = "starting";
         else [state, detail] = ["orphaned", `the process that was ${meta.state} it (pid ${meta.ownerPid ?? "?"}) is gone`];
         break;

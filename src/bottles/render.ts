@@ -1,39 +1,20 @@
 // The core of `bottle_render` / `bottle render`: manifest + profile -> plan ->
 // compose and sidecar configs. No side effects.
-import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
-import { resolvePlan, type Plan, type Subnets } from "../plan/index.js";
+import { z } from "zod";
+import { packageRoot } from "../package.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
+import { planSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { agentProxyUrl, renderBottle, type RenderedFile } from "../render/index.js";
-import { packageRoot, stateRoot } from "../state/root.js";
+import { contextOf, type CtxInput } from "./context.js";
+import { loadProfile } from "./profile.js";
 
-export interface RenderRequest {
+export interface RenderRequest extends CtxInput {
   profile: string;
   manifest?: string;
   slug?: string;
   /** Real subnets when the lifecycle has allocated them; else a preview. */
   subnets?: Subnets;
-  env?: NodeJS.ProcessEnv;
   cwd?: string;
-}
-
-export interface PlanSummary {
-  slug: string;
-  profile: string;
-  project: string;
-  manifest: string;
-  stateDir: string;
-  firewall: "builtin" | "pipelock";
-  services: Array<{ service: string; container: string; image: string }>;
-  networks: Array<{ name: string; subnet: string; internal: boolean }>;
-  /** True when subnets are placeholders (they are allocated at start). */
-  subnetsArePreview: boolean;
-  agentProxy: string;
-  allow: string[];
-  routes: Array<{ name: string; host: string; pathPrefix: string; header: string; env: string[] }>;
-  cloneUrls: Array<{ name: string; url: string }>;
-  /** Env var *names* whose values are taken from the host at start. */
-  forwardedEnv: string[];
-  secretEnv: string[];
 }
 
 export interface RenderOutcome {
@@ -45,18 +26,36 @@ export interface RenderOutcome {
   warnings: CredentialWarning[];
 }
 
+const warningSchema = z.object({
+  kind: z.enum(["forwarded", "routed"]),
+  variable: z.string(),
+  hosts: z.array(z.string()),
+  route: z.object({ host: z.string(), header: z.string(), value: z.string() }).optional(),
+  message: z.string(),
+});
+
+/** What bottle_render returns as structuredContent and `bottle render --json` prints. */
+export const renderOutputSchema = z.object({
+  summary: planSummarySchema,
+  compose: z.string().describe("The docker-compose.yml the bottle would run (YAML)."),
+  files: z.array(z.object({ sidecar: z.enum(["firewall", "egress", "git-gate"]), path: z.string(), content: z.string() })).describe("Sidecar config files, with the state-dir path each is written to."),
+  warnings: z.array(warningSchema).describe("Profile settings that will not work as intended, e.g. a forwarded credential the firewall's DLP will refuse; each says what to change."),
+});
+export type RenderOutput = z.output<typeof renderOutputSchema>;
+
+export const renderOutput = (r: RenderOutcome): RenderOutput => ({ summary: r.summary, compose: r.composeYaml, files: r.files, warnings: r.warnings });
+
 export function renderProfile(req: RenderRequest): RenderOutcome {
   const env = req.env ?? process.env;
-  const file = manifestPath(req.manifest, env, req.cwd);
-  const loaded = loadManifest(file);
-  const profile = getProfile(loaded, req.profile);
+  const root = contextOf({ env, ...(req.engine ? { engine: req.engine } : {}) }).root;
+  const { file, loaded, profile } = loadProfile(env, req.profile, req.manifest, req.cwd);
   const plan = resolvePlan({
     profileName: req.profile,
     profile,
     defaultFirewall: loaded.manifest.defaults.firewall,
     ...(req.slug !== undefined ? { slug: req.slug } : {}),
     ...(req.subnets ? { subnets: req.subnets } : {}),
-    stateRoot: stateRoot(env),
+    stateRoot: root,
     packageRoot: packageRoot(),
   });
   const rendered = renderBottle(plan);

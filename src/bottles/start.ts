@@ -1,34 +1,33 @@
-// start (SPEC §6): lock, state dir, networks, CAs and configs, compose up,
+// start (SPEC §6): lock, state dir, networks, CAs and configs, engine up,
 // wait for health. Any failure after the state dir exists rolls back so that
-// nothing is left running, and says why with the tail of compose's stderr.
+// nothing is left running, and says why with the failed services' own words.
 import { promises as fs } from "node:fs";
-import { composeDown, composeUp } from "../engine/compose.js";
-import { hostIsolationSupport, isolateBridge, releaseBridge } from "../engine/host-isolation.js";
-import { createBottleNetworks, removeNetwork } from "../engine/networks.js";
-import { lastLines } from "../engine/run.js";
+import { z } from "zod";
 import { BottleError, toBottleError } from "../errors.js";
 import { logger } from "../log.js";
-import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
-import { BASELINE_ENGINE, DEFAULT_SUBNET_POOL, resolvePlan, type Plan } from "../plan/index.js";
-import { defaultSlug, validateSlug } from "../state/slug.js";
+import { packageRoot } from "../package.js";
+import { BASELINE_ENGINE, cloneUrlSchema, DEFAULT_SUBNET_POOL, networkSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { renderBottle } from "../render/index.js";
-import { packageRoot, stateRoot } from "../state/root.js";
-import { summarize, type PlanSummary } from "./render.js";
-import { failedServiceDetail } from "./failure.js";
-import { engineFeatures } from "../engine/features.js";
-import { ensureImages } from "../engine/images.js";
 import { acquireLock } from "../state/lock.js";
-import { readMetadata, writeMetadata, type Metadata } from "../state/metadata.js";
+import { BOTTLE_STATES, readMetadata, writeMetadata, type Metadata } from "../state/metadata.js";
+import { ensureRoot } from "../state/root.js";
+import { defaultSlug, validateSlug } from "../state/slug.js";
+import { lastLines } from "../engine/run.js";
+import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
+import { failedServiceDetail } from "./failure.js";
 import { dumpLogs } from "./logs.js";
+import { allocateNetworks } from "./networks.js";
+import type { PlanInput } from "./plan-input.js";
 import { prepareStateDir } from "./prepare.js";
+import { loadProfile } from "./profile.js";
+import { summarize } from "./render.js";
 
 export type StartStep = "images" | "networks" | "prepare" | "up" | "health" | "done";
 
-export interface StartOptions {
+export interface StartOptions extends CtxInput {
   profile: string;
   manifest?: string;
   slug?: string;
-  env?: NodeJS.ProcessEnv;
   cwd?: string;
   signal?: AbortSignal;
   onProgress?: (step: StartStep, message: string) => void;
@@ -39,88 +38,116 @@ export interface StartResult {
   metadata: Metadata;
 }
 
-export async function startBottle(o: StartOptions): Promise<StartResult> {
-  const env = o.env ?? process.env;
-  const progress = o.onProgress ?? (() => {});
-  const file = manifestPath(o.manifest, env, o.cwd);
-  const loaded = loadManifest(file);
-  const profile = getProfile(loaded, o.profile);
-  const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
-  const root = stateRoot(env);
-  const pool = env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
-  let engine = BASELINE_ENGINE; // until the engine is asked, after the lock
-  const planFor = (subnets?: { internal: string; egress: string }): Plan =>
-    resolvePlan({ profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, slug, stateRoot: root, packageRoot: packageRoot(), engine, ...(subnets ? { subnets } : {}) });
-  const preview = planFor();
+/** What bottle_start returns as structuredContent and `bottle start --json` prints. */
+export const startOutputSchema = z.object({
+  slug: z.string(),
+  project: z.string(),
+  state: z.enum(BOTTLE_STATES),
+  services: z.array(z.string()),
+  agentProxy: z.string(),
+  cloneUrls: z.array(cloneUrlSchema),
+  networks: z.array(networkSummarySchema),
+  stateDir: z.string(),
+});
+export type StartOutput = z.output<typeof startOutputSchema>;
 
-  await fs.mkdir(root, { recursive: true, mode: 0o700 });
-  const lock = await acquireLock(root, slug);
-  let plan = preview;
-  let networksCreated = false;
+export const startOutput = (r: StartResult): StartOutput => ({
+  slug: r.summary.slug,
+  project: r.summary.project,
+  state: r.metadata.state,
+  services: r.summary.services.map((s) => s.service),
+  agentProxy: r.summary.agentProxy,
+  cloneUrls: r.summary.cloneUrls,
+  networks: r.summary.networks,
+  stateDir: r.summary.stateDir,
+});
+
+export async function startBottle(o: StartOptions): Promise<StartResult> {
+  const ctx = contextOf(o);
+  const progress = o.onProgress ?? (() => {});
+  const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
+  const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
+  const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
+  let input: PlanInput = { slug, profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: ctx.root, packageRoot: packageRoot(), engine: BASELINE_ENGINE }; // engine: until asked, after the lock
+  const planFor = (subnets?: Subnets): Plan => resolvePlan({ ...input, ...(subnets ? { subnets } : {}) });
+  const preview = planFor();
+  const layout = preview.paths;
+
+  await ensureRoot(ctx.root);
+  const lock = await acquireLock(layout);
+  const done: Rollback = { plan: preview, networks: false, isolated: false };
   let meta: Metadata | undefined;
   try {
-    const existing = readMetadata(preview.paths.metadataFile);
+    const existing = readMetadata(layout);
     if (existing && existing.state !== "stopped" && existing.state !== "failed") {
       throw new BottleError("conflict", `bottle "${slug}" already exists (${existing.state})`, `Stop it first (bottle_stop ${slug}) or choose another slug.`);
     }
-    await fs.rm(preview.paths.stateDir, { recursive: true, force: true });
-    await fs.mkdir(preview.paths.stateDir, { recursive: true, mode: 0o700 });
-    await fs.chmod(preview.paths.stateDir, 0o700);
+    await fs.rm(layout.stateDir, { recursive: true, force: true });
+    await fs.mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(layout.stateDir, 0o700);
     const now = new Date().toISOString();
     meta = toMetadata(preview, file, "starting", now);
-    await writeMetadata(preview.paths.metadataFile, meta);
+    await writeMetadata(layout, meta);
 
-    engine = await engineFeatures();
+    input = { ...input, engine: await ctx.engine.features(o.signal) };
     progress("images", "checking sidecar images");
-    await ensureImages(preview, (image) => progress("images", `building ${image}`), o.signal);
+    await ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal);
 
     progress("networks", "creating networks");
-    const nets = await createBottleNetworks((subnets) => planFor(subnets).networks, pool, o.signal);
-    networksCreated = true;
-    plan = planFor({ internal: nets.internal.subnet, egress: nets.egress.subnet });
-    const isolation = await hostIsolationSupport(env);
-    if (isolation.supported) await isolateBridge(plan.networks.internal.bridge);
-    else logger.warn({ slug, reason: isolation.reason }, "host ports stay reachable from this bottle's agent (run `bottle doctor`)");
+    const nets = await allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal);
+    done.networks = true;
+    input = { ...input, subnets: { internal: nets.internal.subnet, egress: nets.egress.subnet } };
+    const plan = (done.plan = planFor(input.subnets));
+    const isolation = await ctx.engine.isolation();
+    if (isolation.supported) {
+      done.isolated = true;
+      await ctx.engine.isolate(plan.networks.internal.bridge);
+    } else logger.warn({ slug, reason: isolation.reason }, "host ports stay reachable from this bottle's agent (run `bottle doctor`)");
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
-    await prepareStateDir(plan, renderBottle(plan));
+    await prepareStateDir(plan, renderBottle(plan), { ...input, hostUser: plan.hostUser });
     meta = toMetadata(plan, file, "starting", now);
-    await writeMetadata(plan.paths.metadataFile, meta);
+    await writeMetadata(layout, meta);
 
     progress("up", "docker compose up");
-    // Secrets reach compose only through this subprocess's environment.
-    await composeUp({ project: plan.project, file: plan.paths.composeFile }, { env: env as Record<string, string>, ...(o.signal ? { signal: o.signal } : {}) });
+    // Secrets reach the engine only through this call (compose: its subprocess env).
+    await ctx.engine.up(projectOf(meta), { env: ctx.env, ...(o.signal ? { signal: o.signal } : {}) });
     progress("health", "all services healthy");
 
     meta = { ...meta, state: "running" };
-    await writeMetadata(plan.paths.metadataFile, meta);
+    await writeMetadata(layout, meta);
     progress("done", `bottle ${slug} is running`);
     return { summary: summarize(plan, file, false), metadata: meta };
   } catch (err) {
     let e = toBottleError(err);
-    if (meta) e = await rollback(plan, meta, networksCreated, e);
+    if (meta) e = await rollback(ctx, done, meta, e);
     throw e;
   } finally {
     await lock.release();
   }
 }
 
+interface Rollback {
+  plan: Plan;
+  networks: boolean;
+  isolated: boolean;
+}
+
 /** Take down what the start made; returns the error, with failed services' own reasons added. */
-async function rollback(plan: Plan, meta: Metadata, networksCreated: boolean, e: BottleError): Promise<BottleError> {
+async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError): Promise<BottleError> {
+  const { plan } = done;
   logger.warn({ slug: plan.slug, err: e.message }, "start failed; rolling back");
-  const p = { project: plan.project, file: plan.paths.composeFile };
+  const p = projectOf({ slug: plan.slug, project: plan.project, composeFile: plan.paths.composeFile });
   const composeExists = await fs.stat(p.file).then(() => true, () => false);
   if (composeExists) {
-    const detail = await failedServiceDetail(p).catch(() => undefined);
+    const detail = await failedServiceDetail(ctx.engine, p).catch(() => undefined);
     if (detail) e = new BottleError(e.code, `${e.message}\n${detail}`, e.hint);
-    await dumpLogs(meta, plan.paths.stateDir).catch(() => {});
-    await composeDown(p, { reject: false }).catch(() => {});
+    await dumpLogs(ctx.engine, p, plan.paths).catch(() => {});
+    await ctx.engine.down(p).catch(() => {});
   }
-  if (networksCreated) {
-    await removeNetwork(plan.networks.internal.name, plan.networks.egress.name).catch(() => {});
-    await releaseBridge(plan.networks.internal.bridge).catch(() => {});
-  }
-  await writeMetadata(plan.paths.metadataFile, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
+  if (done.networks) await ctx.engine.removeNetworks([plan.networks.internal.name, plan.networks.egress.name]).catch(() => {});
+  if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(() => {});
+  await writeMetadata(plan.paths, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
   return e;
 }
 

@@ -1,47 +1,42 @@
 // stop (SPEC §6): idempotent. Keep the logs, take everything down, keep the
 // state dir for post-mortem unless asked to purge.
 import { promises as fs } from "node:fs";
-import nodePath from "node:path";
-import { composeDown } from "../engine/compose.js";
-import { releaseBridge } from "../engine/host-isolation.js";
-import { removeNetwork } from "../engine/networks.js";
-import { removeBottleObjects } from "../engine/objects.js";
-import { stateRoot } from "../state/root.js";
-import { bridgeName, stateRootId } from "../plan/index.js";
-import { requireBottle } from "../state/lookup.js";
+import { z } from "zod";
+import { bridgeName, bottleLabelFilter } from "../plan/index.js";
 import { acquireLock } from "../state/lock.js";
+import { BOTTLE_STATES, writeMetadata } from "../state/metadata.js";
+import { contextOf, type CtxInput } from "./context.js";
+import { openBottle } from "./handle.js";
 import { dumpLogs } from "./logs.js";
-import { writeMetadata, type Metadata } from "../state/metadata.js";
 
-export interface StopResult {
-  slug: string;
-  state: "stopped" | "purged";
-  wasState: Metadata["state"];
-  ms: number;
+export interface StopRequest extends CtxInput {
+  purge?: boolean;
 }
 
-export async function stopBottle(slug: string, o: { purge?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<StopResult> {
+/** What bottle_stop returns as structuredContent and `bottle stop --json` prints. */
+export const stopOutputSchema = z.object({ slug: z.string(), state: z.enum(["stopped", "purged"]), wasState: z.enum(BOTTLE_STATES), ms: z.number() });
+export type StopResult = z.output<typeof stopOutputSchema>;
+
+export async function stopBottle(slug: string, o: StopRequest = {}): Promise<StopResult> {
   const t0 = Date.now();
-  const root = stateRoot(o.env);
-  const meta = requireBottle(root, slug);
-  const stateDir = nodePath.join(root, meta.slug);
-  const lock = await acquireLock(root, meta.slug);
+  const ctx = contextOf(o);
+  const { layout, meta, project } = await openBottle(ctx, slug);
+  const lock = await acquireLock(layout);
   try {
-    const p = { project: meta.project, file: meta.composeFile };
     if (meta.state !== "stopped") {
       const hasCompose = await fs.stat(meta.composeFile).then(() => true, () => false);
       if (hasCompose) {
-        await dumpLogs(meta, stateDir).catch(() => {});
-        await composeDown(p);
-        await removeNetwork(...meta.networks.map((n) => n.name));
+        await dumpLogs(ctx.engine, project, layout).catch(() => {});
+        await ctx.engine.down(project);
+        await ctx.engine.removeNetworks(meta.networks.map((n) => n.name));
       }
       // Anything still labelled with this slug (or everything, when a start
       // died before writing a compose file).
-      await removeBottleObjects(meta.slug, stateRootId(root));
-      for (const n of meta.networks) if (n.internal) await releaseBridge(bridgeName(n.name)).catch(() => {});
-      await writeMetadata(nodePath.join(stateDir, "metadata.json"), { ...meta, state: "stopped" });
+      await ctx.engine.removeAll(bottleLabelFilter(meta.slug, ctx.root));
+      for (const n of meta.networks) if (n.internal) await ctx.engine.release(bridgeName(n.name)).catch(() => {});
+      await writeMetadata(layout, { ...meta, state: "stopped" });
     }
-    if (o.purge) await fs.rm(stateDir, { recursive: true, force: true });
+    if (o.purge) await fs.rm(layout.stateDir, { recursive: true, force: true });
     return { slug: meta.slug, state: o.purge ? "purged" : "stopped", wasState: meta.state, ms: Date.now() - t0 };
   } finally {
     await lock.release();

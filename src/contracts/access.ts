@@ -19,8 +19,3 @@ export const accessSchema = z.object({
 });
 
 export type Access = z.output<typeof accessSchema>;
-
-/** The file `claude --mcp-config <file>` accepts, pointing at supervise. */
-export function mcpClientConfig(url: string): Record<string, unknown> {
-  return { mcpServers: { "bottle-supervise": { type: "http", url } } };
-}

@@ -7,15 +7,13 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { parse, stringify } from "yaml";
-import { packageRoot, stateRoot } from "../state/root.js";
-import { createNetwork, pickFreeSubnets, usedSubnets } from "../engine/networks.js";
+import { bottleLogs, execInBottle, startBottle, stopBottle, type StartStep } from "../bottles/index.js";
+import { createNetwork, usedSubnets } from "../engine/networks.js";
 import { docker } from "../engine/run.js";
-import { execInBottle } from "../bottles/exec.js";
-import { readLogs } from "../bottles/logs.js";
-import { readMetadata } from "../state/metadata.js";
-import { startBottle, type StartStep } from "../bottles/start.js";
-import { stopBottle } from "../bottles/stop.js";
-import { bottleLabels, bridgeName, DEFAULT_SUBNET_POOL } from "../plan/index.js";
+import { packageRoot } from "../package.js";
+import { bottleLabels, bridgeName, containerName, DEFAULT_SUBNET_POOL, networkName, pickFreeSubnets } from "../plan/index.js";
+import { layoutOf } from "../state/layout.js";
+import { stateRoot } from "../state/root.js";
 import { createCertificateAuthority, issueServerCertificate } from "../security/ca.js";
 
 export interface DemoReport {
@@ -45,12 +43,12 @@ export async function runDemo(o: { env?: NodeJS.ProcessEnv; say?: (line: string)
   // The upstream lives on a network of its own, labelled as part of the
   // bottle so that stopping the bottle removes it too.
   const [subnet] = pickFreeSubnets(env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL, await usedSubnets(), 1);
-  const upstreamNet = `bottle-${slug}-demo`;
+  const upstreamNet = networkName(slug, "demo");
   await createNetwork({ name: upstreamNet, subnet: subnet!, internal: true, bridge: bridgeName(upstreamNet), labels });
   say(`starting the demo upstream on ${upstreamNet} (${subnet})`);
   const labelArgs = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
   await docker(
-    ["run", "-d", "--name", `bottle-demo-upstream-${slug}`, "--network", upstreamNet, "--network-alias", "api.demo.test", "--network-alias", "allowed.demo.test", ...labelArgs, "-e", "DEMO_TOKEN", "-v", `${dir}:/demo:ro`, "node:24-bookworm-slim", "node", "/demo/upstream.mjs"],
+    ["run", "-d", "--name", containerName("demo-upstream", slug), "--network", upstreamNet, "--network-alias", "api.demo.test", "--network-alias", "allowed.demo.test", ...labelArgs, "-e", "DEMO_TOKEN", "-v", `${dir}:/demo:ro`, "node:24-bookworm-slim", "node", "/demo/upstream.mjs"],
     { env: { DEMO_TOKEN: token } },
   );
 
@@ -67,22 +65,21 @@ export async function runDemo(o: { env?: NodeJS.ProcessEnv; say?: (line: string)
     say(`starting bottle ${slug}`);
     await startBottle({ profile: "demo", manifest: manifestFile, slug, env, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     // Only the firewall dials out, so only it joins the upstream's network.
-    await docker(["network", "connect", upstreamNet, `bottle-firewall-${slug}`]);
+    await docker(["network", "connect", upstreamNet, containerName("firewall", slug)]);
 
     say("running the demo client inside the agent");
     const script = readFileSync(nodePath.join(root, "examples", "demo", "agent.mjs"), "utf8");
-    const r = await execInBottle(slug, ["node", "--input-type=module", "-"], { stdin: script, hostEnv: env, timeoutMs: 60_000 });
+    const r = await execInBottle(slug, ["node", "--input-type=module", "-"], { stdin: script, env, timeoutMs: 60_000 });
     const agentOutput = `${r.stdout}${r.stderr ? `\n${r.stderr}` : ""}`.trim();
 
-    const meta = readMetadata(nodePath.join(stateRoot(env), slug, "metadata.json"))!;
-    const logs = (await readLogs(meta, nodePath.join(stateRoot(env), slug), { tail: 40 })).lines.filter((l) => /^bottle-(firewall|egress)-/.test(l)).slice(-12);
+    const logs = (await bottleLogs({ slug, env, tail: 40 })).lines.filter((l) => /^bottle-(firewall|egress)-/.test(l)).slice(-12);
     result = { slug, agentOutput, logs };
   } finally {
     say(`stopping bottle ${slug}`);
     const t0 = Date.now();
     await stopBottle(slug, { env }).catch((err: Error) => say(`stop failed: ${err.message}`));
     stopMs = Date.now() - t0;
-    say(`stopped in ${stopMs} ms; its state dir (logs, compose file) is kept in ${nodePath.join(stateRoot(env), slug)}`);
+    say(`stopped in ${stopMs} ms; its state dir (logs, compose file) is kept in ${layoutOf(stateRoot(env), slug).stateDir}`);
   }
   return { ...result, stopMs };
 }

@@ -43,7 +43,8 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: To
       {
         title: def.title,
         description: def.description,
-        inputSchema: def.input,
+        // Strict: a tool refuses fields it does not know, even one that takes none.
+        inputSchema: def.input.strict(),
         outputSchema: def.output,
         annotations: annotationsFor(def.kind, def.title, def.idempotent),
       },

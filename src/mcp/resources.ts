@@ -1,14 +1,7 @@
 // Resources: bottle://{slug}/logs | compose | metadata, listed from the state
 // root, with slug completion.
-import { readFile } from "node:fs/promises";
-import nodePath from "node:path";
-import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { stateRoot } from "../state/root.js";
-import { knownSlugs, requireBottle } from "../state/lookup.js";
-import { readLogs } from "../bottles/logs.js";
-import { inbox } from "../bottles/decide.js";
-import { safeJson } from "../contracts/escape.js";
-import { inboxJson } from "../bottles/present.js";
+import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { bottleLogs, bottleSlugs, inbox, inboxJson, readBottleFile, safeJson } from "../bottles/index.js";
 
 type Kind = "logs" | "compose" | "metadata" | "proposals";
 
@@ -20,18 +13,14 @@ const KINDS: Record<Kind, { mimeType: string; description: string }> = {
 };
 
 async function read(kind: Kind, slug: string): Promise<string> {
-  const root = stateRoot();
-  const meta = requireBottle(root, slug);
-  const dir = nodePath.join(root, meta.slug);
   switch (kind) {
     case "logs":
-      return (await readLogs(meta, dir, { tail: 500 })).lines.join("\n");
+      return (await bottleLogs({ slug, tail: 500 })).lines.join("\n");
     case "compose":
-      return readFile(meta.composeFile, "utf8");
     case "metadata":
-      return readFile(nodePath.join(dir, "metadata.json"), "utf8");
+      return readBottleFile(slug, kind);
     case "proposals":
-      return safeJson(inboxJson(await inbox({ slug: meta.slug, includeDecided: true })), 2);
+      return safeJson(inboxJson(await inbox({ slug, includeDecided: true })), 2);
   }
 }
 
@@ -42,9 +31,9 @@ export function registerResources(server: McpServer): void {
       `bottle-${kind}`,
       new ResourceTemplate(`bottle://{slug}/${kind}`, {
         list: async () => ({
-          resources: knownSlugs(stateRoot()).map((slug) => ({ uri: `bottle://${slug}/${kind}`, name: `${slug} ${kind}`, mimeType })),
+          resources: bottleSlugs().map((slug) => ({ uri: `bottle://${slug}/${kind}`, name: `${slug} ${kind}`, mimeType })),
         }),
-        complete: { slug: async (value) => knownSlugs(stateRoot()).filter((s) => s.startsWith(value)) },
+        complete: { slug: async (value) => bottleSlugs().filter((s) => s.startsWith(value)) },
       }),
       { title: `Bottle ${kind}`, description, mimeType },
       async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType, text: await read(kind, String(vars.slug)) }] }),

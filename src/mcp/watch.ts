@@ -1,13 +1,10 @@
 // Push, not poll: clients that subscribe to bottle://{slug}/proposals get a
 // resources/updated notification (and a log message) when the agent files a
 // proposal. The same tick withdraws expired grants.
-import { readdir } from "node:fs/promises";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { stateRoot } from "../state/root.js";
+import { contextOf, expireGrants, proposalFiles } from "../bottles/index.js";
 import { logger } from "../log.js";
-import { expireGrants, queueDir } from "../bottles/decide.js";
-import { queuePaths } from "../contracts/queue.js";
 
 const URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/proposals$/;
 const TICK_MS = 250;
@@ -16,7 +13,7 @@ export function watchProposals(server: McpServer): () => void {
   const subscribed = new Map<string, Set<string>>(); // uri -> proposal files seen
   const low = server.server;
 
-  const seen = async (slug: string) => new Set((await readdir(queuePaths(queueDir(stateRoot(), slug)).proposals).catch(() => [] as string[])).filter((f) => /^p-[0-9a-f]{12}\.json$/.test(f)));
+  const seen = async (slug: string) => new Set(await proposalFiles(slug));
 
   low.setRequestHandler(SubscribeRequestSchema, async (req) => {
     const m = URI.exec(req.params.uri);
@@ -46,7 +43,7 @@ export function watchProposals(server: McpServer): () => void {
       if (Date.now() - lastSweep > 1000) {
         lastSweep = Date.now();
         // A busy bottle is left to the next tick (the CLI and the tools sweep too).
-        const n = await expireGrants({ waitMs: 0 }).catch((err: Error) => {
+        const n = await expireGrants(contextOf(), { waitMs: 0 }).catch((err: Error) => {
           logger.warn({ err: err.message }, "expiring grants failed");
           return 0;
         });

@@ -1,2 +1,5 @@
 export * from "./plan.js";
 export * from "./names.js";
+export * from "./subnets.js";
+export * from "./summary.js";
+export * from "./policy-context.js";

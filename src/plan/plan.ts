@@ -1,17 +1,14 @@
 // resolve: profile + options -> plan. The plan fixes every name, path, port,
 // env *name* and image a bottle needs, so render and the lifecycle never
 // decide anything on their own. It never holds a secret value.
-import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
-import nodePath from "node:path";
 import { PORTS } from "../contracts/mounts.js";
 import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
-import { bottleLabels } from "./names.js";
+import type { Grant } from "../state/grants.js";
+import { layoutOf, type BottleLayout } from "../state/layout.js";
 import { defaultSlug, validateSlug } from "../state/slug.js";
-
-/** Pinned pipelock release (SPEC §7: the image is pinned, never :latest). */
-export const PIPELOCK_IMAGE = "ghcr.io/luckypipewrench/pipelock:3.6.0";
+import { bottleLabels, bridgeName, containerName, networkName, PIPELOCK_IMAGE, projectName } from "./names.js";
 
 export const DEFAULT_SUBNET_POOL = "10.213.0.0/16";
 
@@ -69,6 +66,8 @@ export interface EgressRoutePlan {
   /** Template like "Bearer ${GITHUB_TOKEN}"; resolved only inside the egress sidecar. */
   valueTemplate: string;
   envNames: string[];
+  /** Set on a route a supervise grant added (never a credential the profile does not already hold). */
+  grantId?: string;
 }
 
 export interface EgressPlan extends ServiceBase {
@@ -119,21 +118,6 @@ export interface AgentPlan {
   resources: { cpus?: number; memory?: string; pids: number };
 }
 
-export interface PlanPaths {
-  stateDir: string;
-  composeFile: string;
-  metadataFile: string;
-  composeLog: string;
-  firewallConfigDir: string;
-  firewallCaDir: string;
-  egressConfigDir: string;
-  egressCaDir: string;
-  trustDir: string;
-  accessDir: string;
-  queueDir: string;
-  gitGateConfigDir: string;
-}
-
 export interface Plan {
   slug: string;
   profile: string;
@@ -144,13 +128,16 @@ export interface Plan {
   engine: EngineFeatures;
   /** The uid:gid our sidecars run as, so they can read 0600 files we wrote. */
   hostUser: { uid: number; gid: number };
-  paths: PlanPaths;
+  /** The bottle's state dir (state/layout.ts). */
+  paths: BottleLayout;
   networks: { internal: NetworkPlan; egress: NetworkPlan };
   firewall: FirewallPlan;
   egress?: EgressPlan;
   gitGate?: GitGatePlan;
   supervise?: SupervisePlan;
   agent: AgentPlan;
+  /** The live supervise grants this plan includes. */
+  grants: readonly Grant[];
 }
 
 export interface EngineFeatures {
@@ -176,19 +163,8 @@ export interface ResolveOptions {
   engine?: EngineFeatures;
   /** For tests: the random part of a default slug. */
   random?: () => string;
-}
-
-export function containerName(service: string, slug: string): string {
-  return `bottle-${service}-${slug}`;
-}
-
-export function projectName(slug: string): string {
-  return `bottle-${slug}`;
-}
-
-/** Bridge names must fit IFNAMSIZ (15); derive a stable one from the network name. */
-export function bridgeName(networkName: string): string {
-  return `bb-${createHash("sha256").update(networkName).digest("hex").slice(0, 10)}`;
+  /** Live supervise grants (the caller drops expired ones): each adds to the firewall, egress or git gate. */
+  grants?: readonly Grant[];
 }
 
 /** Placeholder subnets for a render that allocates nothing (first /24s of the default pool). */
@@ -197,7 +173,6 @@ export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/24", egress: "10
 export function resolvePlan(o: ResolveOptions): Plan {
   const slug = o.slug === undefined ? defaultSlug(o.profileName, o.random) : validateSlug(o.slug);
   const p = o.profile;
-  const stateDir = nodePath.join(o.stateRoot, slug);
   const labels = bottleLabels(slug, o.profileName, o.stateRoot);
   const subnets = o.subnets ?? PREVIEW_SUBNETS;
   const hostUser = o.hostUser ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -206,22 +181,8 @@ export function resolvePlan(o: ResolveOptions): Plan {
     dockerfile: `Dockerfile.${name}`,
     context: o.packageRoot,
   });
-  const paths: PlanPaths = {
-    stateDir,
-    composeFile: nodePath.join(stateDir, "docker-compose.yml"),
-    metadataFile: nodePath.join(stateDir, "metadata.json"),
-    composeLog: nodePath.join(stateDir, "compose.log"),
-    firewallConfigDir: nodePath.join(stateDir, "firewall"),
-    firewallCaDir: nodePath.join(stateDir, "firewall-ca"),
-    egressConfigDir: nodePath.join(stateDir, "egress"),
-    egressCaDir: nodePath.join(stateDir, "egress-ca"),
-    trustDir: nodePath.join(stateDir, "trust"),
-    accessDir: nodePath.join(stateDir, "access"),
-    queueDir: nodePath.join(stateDir, "queue"),
-    gitGateConfigDir: nodePath.join(stateDir, "git-gate"),
-  };
   const network = (kind: "internal" | "egress", subnet: string): NetworkPlan => {
-    const name = `bottle-${slug}-${kind}`;
+    const name = networkName(slug, kind);
     return { name, subnet, internal: kind === "internal", bridge: bridgeName(name), labels };
   };
 
@@ -235,7 +196,17 @@ export function resolvePlan(o: ResolveOptions): Plan {
     envNames: unique([...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)),
   }));
   const routedHosts = unique(routes.map((r) => r.host));
+  // A grant can't add a credential: canaries and egress env come from the profile's routes.
   const egressEnv = unique(routes.flatMap((r) => r.envNames));
+  const grants = o.grants ?? [];
+  const grantRoutes: EgressRoutePlan[] = grants.flatMap((g) =>
+    g.kind === "egress_route" && g.route
+      ? [{ name: `grant-${g.id}`, host: g.target, port: g.route.port, pathPrefix: g.route.path_prefix, header: g.route.header, valueTemplate: g.route.value, envNames: unique([...g.route.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)), grantId: g.id }]
+      : [],
+  );
+  const grantedHosts = grantRoutes.map((r) => r.host);
+  const grantedDomains = grants.filter((g) => g.kind === "domain").map((g) => g.target);
+  const grantedRefs = grants.filter((g) => g.kind === "git_ref").map((g) => g.target);
 
   const engine = p.firewall ?? o.defaultFirewall;
   const fwName = containerName("firewall", slug);
@@ -246,16 +217,16 @@ export function resolvePlan(o: ResolveOptions): Plan {
     port: engine === "pipelock" ? PORTS.pipelock : PORTS.firewall,
     image: engine === "pipelock" ? PIPELOCK_IMAGE : built("egress").image,
     ...(engine === "builtin" ? { build: built("egress") } : {}),
-    allow: unique([...p.network.allow.map((d) => d.toLowerCase()), ...routedHosts]),
+    allow: unique([...p.network.allow.map((d) => d.toLowerCase()), ...routedHosts, ...grantedDomains, ...grantedHosts]),
     allowCidrs: [...p.network.allow_cidrs],
     trustFiles: [...p.network.trust],
-    passthrough: routedHosts,
+    passthrough: unique([...routedHosts, ...grantedHosts]),
     canaryEnv: egressEnv,
-    canaryExempt: routes.flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),
+    canaryExempt: [...routes, ...grantRoutes].flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),
   };
 
   const egress: EgressPlan | undefined = routes.length
-    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes, envNames: egressEnv, ...credentialHosts(p) }
+    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes: [...routes, ...grantRoutes], envNames: egressEnv, ...credentialHosts(p) }
     : undefined;
 
   const gateName = containerName("git-gate", slug);
@@ -274,7 +245,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
           identityFile: u.identity_file,
           knownHosts: isHostKeyLine(u.known_hosts) ? { kind: "inline", line: u.known_hosts.trim() } : { kind: "file", path: u.known_hosts },
           policy: {
-            pushRefs: u.policy.push_refs,
+            pushRefs: unique([...u.policy.push_refs, ...grantedRefs]),
             protected: u.policy.protected,
             allowForce: u.policy.allow_force,
             allowDelete: u.policy.allow_delete,
@@ -309,13 +280,14 @@ export function resolvePlan(o: ResolveOptions): Plan {
     labels,
     engine: o.engine ?? BASELINE_ENGINE,
     hostUser,
-    paths,
+    paths: layoutOf(o.stateRoot, slug),
     networks: { internal: network("internal", subnets.internal), egress: network("egress", subnets.egress) },
     firewall,
     ...(egress ? { egress } : {}),
     ...(gitGate ? { gitGate } : {}),
     ...(supervise ? { supervise } : {}),
     agent,
+    grants,
   };
 }
 

@@ -1,7 +1,5 @@
 // Everything a bottle's state dir holds that follows from the plan alone.
-import nodePath from "node:path";
 import type { Plan } from "../plan/index.js";
-import { FILES } from "../contracts/mounts.js";
 import { renderCompose, type ComposeFile } from "./compose.js";
 import { toYaml } from "./yaml.js";
 import {
@@ -39,13 +37,13 @@ export function renderBottle(plan: Plan): RenderedBottle {
   const files: RenderedFile[] = [];
   const { paths } = plan;
   if (plan.firewall.engine === "builtin") {
-    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FILES.firewallConfig), content: json(renderFirewallConfig(plan)) });
+    files.push({ sidecar: "firewall", path: paths.firewallConfigFile, content: json(renderFirewallConfig(plan)) });
   } else {
-    files.push({ sidecar: "firewall", path: nodePath.join(paths.firewallConfigDir, FILES.pipelockConfig), content: toYaml(renderPipelockConfig(plan)) });
+    files.push({ sidecar: "firewall", path: paths.pipelockConfigFile, content: toYaml(renderPipelockConfig(plan)) });
   }
   const egress = renderEgressConfig(plan);
-  if (egress) files.push({ sidecar: "egress", path: nodePath.join(paths.egressConfigDir, FILES.egressConfig), content: json(egress) });
+  if (egress) files.push({ sidecar: "egress", path: paths.egressConfigFile, content: json(egress) });
   const gate = renderGitGateConfig(plan);
-  if (gate) files.push({ sidecar: "git-gate", path: nodePath.join(paths.gitGateConfigDir, FILES.gitGateConfig), content: json(gate) });
+  if (gate) files.push({ sidecar: "git-gate", path: paths.gitGateConfigFile, content: json(gate) });
   return { compose, composeYaml: serializeCompose(compose), files };
 }

@@ -1,12 +1,14 @@
 // Per-slug lock: an exclusive-create file in the state root holding our pid.
-// A second start of the same slug fails at once; a lock whose process is gone
-// is stale and may be taken over (cleanup removes such locks too).
+// A second operation on the same slug fails at once (or waits, if asked); a
+// lock whose process is gone is stale and may be taken over (cleanup removes
+// such locks too).
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { BottleError } from "../errors.js";
+import { locksDir, type BottleLayout } from "./layout.js";
 
-export function lockPath(stateRoot: string, slug: string): string {
-  return nodePath.join(stateRoot, ".locks", `${slug}.lock`);
+export interface Lock {
+  release(): Promise<void>;
 }
 
 export function pidAlive(pid: number): boolean {
@@ -23,8 +25,21 @@ export async function lockHolder(file: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-export async function acquireLock(stateRoot: string, slug: string): Promise<{ release: () => Promise<void> }> {
-  const file = lockPath(stateRoot, slug);
+/** The bottle's lock; with `waitMs`, wait up to that long for another holder to finish. */
+export async function acquireLock(l: BottleLayout, o: { waitMs?: number } = {}): Promise<Lock> {
+  const deadline = Date.now() + (o.waitMs ?? 0);
+  for (;;) {
+    try {
+      return await tryLock(l);
+    } catch (err) {
+      if (!(err instanceof BottleError && err.code === "conflict") || Date.now() >= deadline) throw err;
+      await new Promise((res) => setTimeout(res, 20 + Math.random() * 30));
+    }
+  }
+}
+
+async function tryLock(l: BottleLayout): Promise<Lock> {
+  const file = l.lockFile;
   await fs.mkdir(nodePath.dirname(file), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -36,10 +51,25 @@ export async function acquireLock(stateRoot: string, slug: string): Promise<{ re
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const holder = await lockHolder(file);
       if (holder !== undefined && pidAlive(holder)) {
-        throw new BottleError("conflict", `bottle "${slug}" is busy: another operation (pid ${holder}) holds its lock`, "Wait for it to finish, or pick another slug.");
+        throw new BottleError("conflict", `bottle "${l.slug}" is busy: another operation (pid ${holder}) holds its lock`, "Wait for it to finish, or pick another slug.");
       }
       await fs.rm(file, { force: true }); // stale: its process is gone
     }
   }
-  throw new BottleError("conflict", `could not lock bottle "${slug}"`);
+  throw new BottleError("conflict", `could not lock bottle "${l.slug}"`);
+}
+
+/** Remove locks whose process is gone; returns their slugs. */
+export async function removeStaleLocks(root: string): Promise<string[]> {
+  const dir = locksDir(root);
+  const removed: string[] = [];
+  for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
+    const file = nodePath.join(dir, f);
+    const pid = await lockHolder(file);
+    if (pid === undefined || !pidAlive(pid)) {
+      await fs.rm(file, { force: true });
+      removed.push(f.replace(/\.lock$/, ""));
+    }
+  }
+  return removed;
 }

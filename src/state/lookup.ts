@@ -1,9 +1,9 @@
 // Finding bottles by slug in the state root.
 import { readdirSync } from "node:fs";
-import nodePath from "node:path";
 import { BottleError } from "../errors.js";
-import { SLUG_RE, validateSlug } from "./slug.js";
+import { layoutOf, type BottleLayout } from "./layout.js";
 import { readMetadata, type Metadata } from "./metadata.js";
+import { SLUG_RE, validateSlug } from "./slug.js";
 
 export function knownSlugs(root: string): string[] {
   try {
@@ -16,17 +16,14 @@ export function knownSlugs(root: string): string[] {
   }
 }
 
-export function metadataFile(root: string, slug: string): string {
-  return nodePath.join(root, slug, "metadata.json");
-}
-
-/** The bottle's metadata, or an error that lists the slugs that do exist. */
-export function requireBottle(root: string, slug: unknown): Metadata {
+/** The bottle's layout and metadata, or an error that lists the slugs that do exist. */
+export function requireBottle(root: string, slug: unknown): { slug: string; layout: BottleLayout; meta: Metadata } {
   const s = validateSlug(slug);
-  const m = readMetadata(metadataFile(root, s));
-  if (!m) {
+  const layout = layoutOf(root, s);
+  const meta = readMetadata(layout);
+  if (!meta) {
     const known = knownSlugs(root);
     throw new BottleError("unknown-slug", `no bottle "${s}"`, known.length ? `Known bottles: ${known.join(", ")}.` : "There are no bottles yet; start one with bottle_start.");
   }
-  return m;
+  return { slug: s, layout, meta };
 }

@@ -2,8 +2,9 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { writeFileAtomic } from "../contracts/atomic.js";
+import type { BottleLayout } from "./layout.js";
 
-export const BOTTLE_STATES = ["starting", "running", "stopping", "stopped", "failed"] as const;
+export const BOTTLE_STATES = ["starting", "running", "stopped", "failed"] as const;
 export type BottleState = (typeof BOTTLE_STATES)[number];
 
 export const metadataSchema = z.object({
@@ -27,14 +28,14 @@ export const metadataSchema = z.object({
 
 export type Metadata = z.output<typeof metadataSchema>;
 
-export function readMetadata(file: string): Metadata | undefined {
+export function readMetadata(l: Pick<BottleLayout, "metadataFile">): Metadata | undefined {
   try {
-    return metadataSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    return metadataSchema.parse(JSON.parse(readFileSync(l.metadataFile, "utf8")));
   } catch {
     return undefined;
   }
 }
 
-export async function writeMetadata(file: string, m: Metadata): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify({ ...m, updatedAt: new Date().toISOString() }, null, 2)}\n`, 0o600);
+export async function writeMetadata(l: Pick<BottleLayout, "metadataFile">, m: Metadata): Promise<void> {
+  await writeFileAtomic(l.metadataFile, `${JSON.stringify({ ...m, updatedAt: new Date().toISOString() }, null, 2)}\n`, 0o600);
 }

@@ -1,8 +1,7 @@
-// Where things live on the host.
-import { existsSync, readFileSync } from "node:fs";
+// Where bottle state lives on the host.
+import { promises as fs } from "node:fs";
 import { homedir } from "node:os";
 import nodePath from "node:path";
-import { fileURLToPath } from "node:url";
 
 /** SPEC §2: BOTTLE_STATE_DIR, else $XDG_STATE_HOME/bot-bottle, else ~/.local/state/bot-bottle. */
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -11,21 +10,7 @@ export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
   return nodePath.join(homedir(), ".local", "state", "bot-bottle");
 }
 
-let cachedRoot: string | undefined;
-
-/**
- * The installed package's root (holds package.json and Dockerfile.*). Found by
- * walking up from this module, which works for both the bundle (dist/cli.js)
- * and the sources (src/core/paths.ts).
- */
-export function packageRoot(): string {
-  if (cachedRoot) return cachedRoot;
-  let dir = nodePath.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = nodePath.join(dir, "package.json");
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, "utf8")).name === "bot-bottle") return (cachedRoot = dir);
-    const up = nodePath.dirname(dir);
-    if (up === dir) throw new Error("cannot find the bot-bottle package root");
-    dir = up;
-  }
+/** Create the state root if needed: 0700, other users never read bottle state. */
+export async function ensureRoot(root: string): Promise<void> {
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
 }

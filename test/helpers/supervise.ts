@@ -1,9 +1,12 @@
 // Bundle the in-agent MCP client once per test run; fake bottles for the inbox.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import nodePath from "node:path";
 import { build } from "esbuild";
-import { writeBase, type BaseConfigs } from "../../src/state/grants.js";
+import { writePlanInput, type PlanInput } from "../../src/bottles/plan-input.js";
 import { ensureQueue } from "../../src/contracts/queue.js";
+import { projectName } from "../../src/plan/index.js";
+import { layoutOf } from "../../src/state/layout.js";
+import { writeMetadata } from "../../src/state/metadata.js";
 
 let bundle: Promise<string> | undefined;
 
@@ -22,20 +25,16 @@ export function agentClientBundle(): Promise<string> {
 }
 
 /**
- * A bottle as the state root knows it (metadata, base configs, queue), with
- * no containers: enough for the inbox and for decisions that stop before
- * touching Docker.
+ * A bottle as the state root knows it (metadata, the plan input it started
+ * from, queue), with no containers: enough for the inbox and for decisions
+ * that stop before touching the engine.
  */
-export async function fakeBottle(root: string, slug: string, o: { state?: "running" | "stopped"; base?: BaseConfigs } = {}): Promise<string> {
-  const dir = nodePath.join(root, slug);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+export async function fakeBottle(root: string, slug: string, o: { state?: "running" | "stopped"; input?: PlanInput } = {}): Promise<string> {
+  const layout = layoutOf(root, slug);
+  mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
   const now = new Date().toISOString();
-  writeFileSync(
-    nodePath.join(dir, "metadata.json"),
-    JSON.stringify({ slug, profile: "p", project: `bottle-${slug}`, composeFile: nodePath.join(dir, "docker-compose.yml"), manifest: "/m/bottle.yaml", networks: [], services: [], firewall: "builtin", packageVersion: "0", createdAt: now, updatedAt: now, state: o.state ?? "stopped" }),
-  );
-  if (o.base) await writeBase(dir, o.base);
-  const queue = nodePath.join(dir, "queue");
-  await ensureQueue(queue);
-  return queue;
+  await writeMetadata(layout, { slug, profile: "p", project: projectName(slug), composeFile: layout.composeFile, manifest: "/m/bottle.yaml", networks: [], services: [], firewall: "builtin", packageVersion: "0", createdAt: now, updatedAt: now, state: o.state ?? "stopped", cloneUrls: [] });
+  if (o.input) await writePlanInput(layout, { ...o.input, slug, stateRoot: root });
+  await ensureQueue(layout.queueDir);
+  return layout.queueDir;
 }

@@ -21,7 +21,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { renderProfile } from "../../src/bottles/render.js";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
+import { pickFreeSubnets } from "../../src/plan/subnets.js";
+import { createNetwork, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { startBottle } from "../../src/bottles/start.js";
@@ -172,7 +173,7 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
     const slug = slugs.injected;
     await startProfile("claude-code", slug);
     try {
-      const r = await execInBottle(slug, ["claude-stand-in", "-p", "ping", "--output-format", "json"], { hostEnv: env, timeoutMs: 60_000 });
+      const r = await execInBottle(slug, ["claude-stand-in", "-p", "ping", "--output-format", "json"], { env: env, timeoutMs: 60_000 });
       expect(r.exitCode, r.stderr).toBe(0);
       const reply = JSON.parse(r.stdout) as { type: string; role: string; content: Array<{ type: string; text: string }> };
       expect(reply).toMatchObject({ type: "message", role: "assistant", content: [{ type: "text", text: "pong: ping" }] });
@@ -180,12 +181,12 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
       expect(r.stdout + r.stderr).not.toContain(KEY);
 
       // The agent holds the placeholder, in its env and its processes' env ...
-      const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { hostEnv: env });
+      const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
       expect(agentEnv.exitCode).toBe(0);
       expect(agentEnv.stdout).toContain("ANTHROPIC_API_KEY=placeholder-injected-by-egress");
       expect(agentEnv.stdout).not.toContain(KEY);
       // ... and no file anywhere in it holds the real key.
-      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { hostEnv: env, stdin: KEY, timeoutMs: 180_000 });
+      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: KEY, timeoutMs: 180_000 });
       expect(grep.stdout.trim()).toBe("done");
       // Nor does anything we wrote for the bottle.
       for (const f of filesUnder(nodePath.join(state, slug))) expect(readFileSync(f, "utf8"), f).not.toContain(KEY);
@@ -232,9 +233,9 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
     const before = (await upstreamRecords()).length;
     await startProfile("claude-code-fwd", slug);
     try {
-      const agentEnv = await execInBottle(slug, ["sh", "-c", "env"], { hostEnv: env });
+      const agentEnv = await execInBottle(slug, ["sh", "-c", "env"], { env: env });
       expect(agentEnv.stdout).toContain(`ANTHROPIC_API_KEY=${KEY}`); // this profile does hand the agent the key
-      const r = await execInBottle(slug, ["claude-stand-in", "-p", "ping"], { hostEnv: env, timeoutMs: 60_000 });
+      const r = await execInBottle(slug, ["claude-stand-in", "-p", "ping"], { env: env, timeoutMs: 60_000 });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/claude-stand-in: HTTP 403: bot-bottle firewall: blocked by dlp: /);
       expect(r.stderr).not.toContain(KEY);

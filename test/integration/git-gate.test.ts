@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { parseGitDecisions, readGitDecisions } from "../../src/bottles/git-log.js";
-import { readLogs } from "../../src/bottles/logs.js";
+import { bottleLogs } from "../../src/bottles/logs.js";
 import { readMetadata } from "../../src/state/metadata.js";
 import { startBottle } from "../../src/bottles/start.js";
 import { stopBottle } from "../../src/bottles/stop.js";
@@ -73,7 +73,7 @@ agents:
 
 /** Run a shell script in the agent, in the clone. */
 const agent = (script: string, o: { stdin?: string; timeoutMs?: number } = {}) =>
-  execInBottle(slug, ["bash", "-c", `set -e; cd /tmp/app 2>/dev/null || true; ${script}`], { hostEnv: env, timeoutMs: o.timeoutMs ?? 120_000, ...(o.stdin !== undefined ? { stdin: o.stdin } : {}) });
+  execInBottle(slug, ["bash", "-c", `set -e; cd /tmp/app 2>/dev/null || true; ${script}`], { env: env, timeoutMs: o.timeoutMs ?? 120_000, ...(o.stdin !== undefined ? { stdin: o.stdin } : {}) });
 
 async function bottleObjects(s: string): Promise<string> {
   const ps = await docker(["ps", "-a", "--filter", `label=dev.bot-bottle.slug=${s}`, "-q"]);
@@ -163,7 +163,7 @@ describeDocker("git gate on real Docker", () => {
     expect(r.stdout).toMatch(/refused by rule "secret_scan": file "config\/aws.env" \(blob [0-9a-f]{12}\) contains an AWS access key id/);
     expect(r.stdout + r.stderr).not.toContain(AWS_KEY);
     expect(lsRemote(up)).toEqual(before);
-    const logs = await readLogs(readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!, nodePath.join(env.BOTTLE_STATE_DIR, slug), { service: "git-gate", tail: 10_000 });
+    const logs = await bottleLogs({ slug, env, service: "git-gate", tail: 10_000 });
     expect(logs.lines.join("\n")).toContain("secret_scan");
     expect(logs.lines.join("\n")).not.toContain(AWS_KEY);
   });
@@ -179,8 +179,7 @@ describeDocker("git gate on real Docker", () => {
   });
 
   it("returns every decision as a structured record (bottle_git_log)", async () => {
-    const meta = readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!;
-    const { decisions } = await readGitDecisions(meta, nodePath.join(env.BOTTLE_STATE_DIR, slug));
+    const { decisions } = await readGitDecisions({ slug, env });
     const summary = decisions.map((d) => [d.ref, d.verdict, d.rule ?? "", d.upstreamResult]);
     expect(summary).toEqual([
       ["refs/heads/agent/feature", "accepted", "", "ok"],
@@ -211,7 +210,7 @@ describeDocker("git gate on real Docker", () => {
   /** Push by hand from inside the agent (names git's own client will not send); returns what the gate said. */
   const rawPush = async (...names: Array<string | Buffer>) => {
     const args = names.map((n) => (typeof n === "string" ? Buffer.from(n) : n).toString("base64"));
-    const r = await execInBottle(slug, ["node", "-", gate, "app", ...args], { hostEnv: env, stdin: RAW_PUSH, timeoutMs: 60_000 });
+    const r = await execInBottle(slug, ["node", "-", gate, "app", ...args], { env: env, stdin: RAW_PUSH, timeoutMs: 60_000 });
     return r.stdout;
   };
 
@@ -228,7 +227,7 @@ describeDocker("git gate on real Docker", () => {
     expect(split.stdout).toMatch(/a path in commit [0-9a-f]{12} holds a GitHub token/);
     expect(remoteLines(split.stdout)).not.toContain(GH.slice(16, 30));
     expect(lsRemote(up)).toEqual(before);
-    const logs = await readLogs(readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!, nodePath.join(env.BOTTLE_STATE_DIR, slug), { service: "git-gate", tail: 10_000 });
+    const logs = await bottleLogs({ slug, env, service: "git-gate", tail: 10_000 });
     expect(logs.lines.join("\n")).not.toContain(GH.slice(16, 30));
   });
 
@@ -281,8 +280,7 @@ describeDocker("git gate on real Docker", () => {
   });
 
   it("records every refusal, with agent text escaped in bottle_git_log and bottle git-log (item 12)", async () => {
-    const meta = readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, slug, "metadata.json"))!;
-    const { decisions } = await readGitDecisions(meta, nodePath.join(env.BOTTLE_STATE_DIR, slug));
+    const { decisions } = await readGitDecisions({ slug, env });
     const rules = decisions.slice(6).map((d) => d.rule);
     expect(rules).toEqual(["secret_scan", "secret_scan", "ref_format", "ref_format", "ref_format", "ref_format", "protected", "fsck", "max_push_bytes"]);
     expect(decisions[6]!.ref).toBe("(ref #1 of this push: name withheld, it holds a GitHub token)");
@@ -316,17 +314,17 @@ describeDocker("git gate on real Docker", () => {
     // Distinctive lines of the private key (its base64 body), on stdin only.
     const keyLines = readFileSync(up.clientKey.private, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
     expect(keyLines.length).toBeGreaterThan(2);
-    const envDump = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { hostEnv: env });
+    const envDump = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
     for (const l of keyLines) expect(envDump.stdout).not.toContain(l);
-    const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { hostEnv: env, stdin: `${keyLines.join("\n")}\n`, timeoutMs: 180_000 });
+    const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: `${keyLines.join("\n")}\n`, timeoutMs: 180_000 });
     expect(grep.stdout.trim()).toBe("done");
     // The gate does hold it (that is the point).
     const inGate = await docker(["exec", "-i", gate, "grep", "-qF", "-f", "/dev/stdin", "/run/bottle/git/app/identity"], { input: `${keyLines[1]}\n` });
     expect(inGate.exitCode).toBe(0);
 
-    const direct = await execInBottle(slug, ["bash", "-c", `timeout 5 bash -c 'exec 3<>/dev/tcp/${up.address}/22' && echo OPEN || echo CLOSED`], { hostEnv: env });
+    const direct = await execInBottle(slug, ["bash", "-c", `timeout 5 bash -c 'exec 3<>/dev/tcp/${up.address}/22' && echo OPEN || echo CLOSED`], { env: env });
     expect(direct.stdout.trim()).toBe("CLOSED");
-    const viaProxy = await execInBottle(slug, ["bash", "-c", `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`], { hostEnv: env });
+    const viaProxy = await execInBottle(slug, ["bash", "-c", `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`], { env: env });
     expect(viaProxy.stdout.trim()).not.toBe("200");
   });
 
@@ -398,7 +396,7 @@ describeDocker("git gate on real Docker", () => {
     expect(err!.message).toMatch(/upstream "app" \(ssh:\/\/git@upstream\.test\/srv\/git\/app\.git\): the server's host key does not match the pinned known_hosts/);
     expect(Date.now() - t0).toBeLessThan(120_000);
     expect(await bottleObjects(s)).toBe("");
-    expect(readMetadata(nodePath.join(env.BOTTLE_STATE_DIR, s, "metadata.json"))?.state).toBe("failed");
+    expect(readMetadata({ metadataFile: nodePath.join(env.BOTTLE_STATE_DIR, s, "metadata.json") })?.state).toBe("failed");
     await stopBottle(s, { env, purge: true }).catch(() => {});
   });
 });

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hostIsolationSupport } from "../../src/engine/host-isolation.js";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
+import { pickFreeSubnets } from "../../src/plan/subnets.js";
+import { createNetwork, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { startBottle } from "../../src/bottles/start.js";
@@ -71,7 +72,7 @@ describeDocker("agents cannot reach the Docker host", () => {
     const bridge = bridgeName(internal.name);
     expect(execFileSync("iptables", ["-S", "INPUT"]).toString()).toContain(`bot-bottle:${bridge}`);
     const before = accepted;
-    const r = await execInBottle(slug, probe(gateway(internal.subnet), port), { hostEnv: env });
+    const r = await execInBottle(slug, probe(gateway(internal.subnet), port), { env: env });
     expect(r.stdout).toMatch(/^(ECONNREFUSED|EHOSTUNREACH|timeout)$/);
     expect(accepted).toBe(before);
     await stopBottle(slug, { env });

@@ -8,7 +8,7 @@ import { afterAll, expect, it } from "vitest";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { listBottles } from "../../src/bottles/list.js";
-import { readLogs } from "../../src/bottles/logs.js";
+import { bottleLogs } from "../../src/bottles/logs.js";
 import { readMetadata } from "../../src/state/metadata.js";
 import { SOURCE_LABEL, sourceHash } from "../../src/engine/images.js";
 import { startBottle } from "../../src/bottles/start.js";
@@ -63,11 +63,11 @@ describeDocker("bottle lifecycle on real Docker", () => {
     const label = await docker(["image", "inspect", "--format", `{{index .Config.Labels "${SOURCE_LABEL}"}}`, image]);
     expect(label.stdout).toBe(sourceHash({ image, dockerfile: "Dockerfile.egress", context: nodePath.resolve(import.meta.dirname, "../..") }));
 
-    const listed = (await listBottles(env)).find((b) => b.slug === slug);
+    const listed = (await listBottles({ env })).find((b) => b.slug === slug);
     expect(listed?.state).toBe("running");
     expect(listed?.containers.map((c) => c.service).sort()).toEqual(["agent", "firewall"]);
 
-    const blocked = await execInBottle(slug, viaProxy("http://blocked.test/secret"), { hostEnv: env });
+    const blocked = await execInBottle(slug, viaProxy("http://blocked.test/secret"), { env: env });
     expect(blocked.exitCode).toBe(0);
     expect(blocked.stdout).toMatch(/^403 .*blocked by allowlist.*blocked\.test/);
 
@@ -75,13 +75,13 @@ describeDocker("bottle lifecycle on real Docker", () => {
     // egress network stands in for "outside": the agent must not reach it directly.
     const fwInspect = JSON.parse((await docker(["inspect", `bottle-firewall-${slug}`])).stdout)[0];
     const outside = fwInspect.NetworkSettings.Networks[`bottle-${slug}-egress`].IPAddress as string;
-    const direct = await execInBottle(slug, ["node", "-e", `const s=require('net').connect({host:'${outside}',port:3128,timeout:3000});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',e=>console.log(e.code))`], { hostEnv: env });
+    const direct = await execInBottle(slug, ["node", "-e", `const s=require('net').connect({host:'${outside}',port:3128,timeout:3000});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',e=>console.log(e.code))`], { env: env });
     expect(direct.stdout).toMatch(/^(timeout|ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
 
-    const failing = await execInBottle(slug, ["sh", "-c", "echo out; echo err >&2; exit 7"], { hostEnv: env });
+    const failing = await execInBottle(slug, ["sh", "-c", "echo out; echo err >&2; exit 7"], { env: env });
     expect(failing).toMatchObject({ exitCode: 7, stdout: "out", stderr: "err", timedOut: false });
 
-    const live = await readLogs(readMetadata(nodePath.join(env.BOTTLE_STATE_DIR!, slug, "metadata.json"))!, nodePath.join(env.BOTTLE_STATE_DIR!, slug), { service: "firewall", grep: "blocked.test" });
+    const live = await bottleLogs({ slug, env, service: "firewall", grep: "blocked.test" });
     expect(live.source).toBe("live");
     expect(live.lines.length).toBeGreaterThan(0);
 
@@ -96,9 +96,9 @@ describeDocker("bottle lifecycle on real Docker", () => {
     expect(stopped.state).toBe("stopped");
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(await dockerObjects(slug)).toBe("");
-    expect((await listBottles(env)).find((b) => b.slug === slug)?.state).toBe("stopped");
+    expect((await listBottles({ env })).find((b) => b.slug === slug)?.state).toBe("stopped");
 
-    const fromFile = await readLogs(readMetadata(nodePath.join(stateDir, "metadata.json"))!, stateDir, { grep: "blocked.test", tail: 5 });
+    const fromFile = await bottleLogs({ slug, env, grep: "blocked.test", tail: 5 });
     expect(fromFile.source).toBe("file");
     expect(fromFile.lines.length).toBeGreaterThan(0);
     expect(fromFile.lines.join("\n")).not.toContain("\x1b[");
@@ -121,10 +121,10 @@ describeDocker("bottle lifecycle on real Docker", () => {
     const s = `broken-${tag}`;
     await expect(startBottle({ profile: "broken", manifest, slug: s, env })).rejects.toThrow(/no-such-image/);
     expect(await dockerObjects(s)).toBe("");
-    const meta = readMetadata(nodePath.join(env.BOTTLE_STATE_DIR!, s, "metadata.json"));
+    const meta = readMetadata({ metadataFile: nodePath.join(env.BOTTLE_STATE_DIR!, s, "metadata.json") });
     expect(meta?.state).toBe("failed");
     expect(meta?.error).toMatch(/no-such-image/);
     expect(readdirSync(nodePath.join(env.BOTTLE_STATE_DIR!, s))).toContain("docker-compose.yml");
-    expect((await listBottles(env)).find((b) => b.slug === s)?.state).toBe("failed");
+    expect((await listBottles({ env })).find((b) => b.slug === s)?.state).toBe("failed");
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderOutputSchema } from "../../src/mcp/tools/render.js";
+import { renderOutputSchema } from "../../src/bottles/render.js";
 import { SHAPES } from "../fixtures/shapes.js";
 import { CLI, connectServer } from "../helpers/mcp.js";
 

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { docker } from "../../src/engine/run.js";
-import { createBottleNetworks, removeNetwork } from "../../src/engine/networks.js";
+import { allocateNetworks } from "../../src/bottles/networks.js";
+import { engineFor } from "../../src/engine/index.js";
+import { removeNetwork } from "../../src/engine/networks.js";
 import type { NetworkPlan } from "../../src/plan/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";
@@ -66,9 +68,9 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     await docker(["build", "--pull=false", "-q", "-t", IMAGE, "-f", "Dockerfile.egress", "."], { cwd: ROOT, timeout: 300_000 });
 
     // Networks as the lifecycle makes them: pre-created, explicit subnets, labelled
-    // (createBottleNetworks retries when a parallel run takes the same subnet).
+    // (allocateNetworks retries when a parallel run takes the same subnet).
     const labels = { "dev.bot-bottle.test": "proxy", "dev.bot-bottle.test-run": runId };
-    const nets = await createBottleNetworks(
+    const nets = await allocateNetworks(engineFor(), 
       (s) => ({
         internal: { name: name("internal"), subnet: s.internal, internal: true, bridge: `bbp${runId}i`, labels },
         egress: { name: name("egress"), subnet: s.egress, internal: false, bridge: `bbp${runId}e`, labels },

@@ -31,7 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeDocker("resilience", () => {
   afterAll(async () => {
-    for (const b of await listBottles(env).catch(() => [])) if (b.slug.endsWith(tag)) await stopBottle(b.slug, { env, purge: true }).catch(() => {});
+    for (const b of await listBottles({ env }).catch(() => [])) if (b.slug.endsWith(tag)) await stopBottle(b.slug, { env, purge: true }).catch(() => {});
   });
 
   it("a server killed during start leaves an orphan that a new server lists and cleans up", async () => {
@@ -103,7 +103,7 @@ describeDocker("resilience", () => {
     const subnets = results.flatMap((r) => (r.status === "fulfilled" ? r.value.summary.networks.map((n) => n.subnet) : []));
     expect(subnets).toHaveLength(20);
     expect(new Set(subnets).size).toBe(20);
-    const listed = await listBottles(env);
+    const listed = await listBottles({ env });
     for (const s of slugs) expect(listed.find((b) => b.slug === s)?.state).toBe("running");
     await Promise.all(slugs.map((s) => stopBottle(s, { env, purge: true })));
     expect(await objects(`-${tag}`)).toEqual([]);

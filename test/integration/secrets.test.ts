@@ -50,10 +50,10 @@ describeDocker("secrets stay out of the agent, files, argv and logs", () => {
       expect(egressEnv).toContain(`SEC_TOKEN=${TOKEN}`);
 
       // The agent does not: not in its env, not anywhere in its filesystem.
-      const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { hostEnv: env });
+      const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
       expect(agentEnv.exitCode).toBe(0);
       expect(agentEnv.stdout).not.toContain(TOKEN);
-      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { hostEnv: env, stdin: TOKEN, timeoutMs: 120_000 });
+      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: TOKEN, timeoutMs: 120_000 });
       expect(grep.stdout.trim()).toBe("done");
 
       // Nothing we wrote holds it, and state is private.

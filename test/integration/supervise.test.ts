@@ -8,7 +8,8 @@ import { promisify } from "node:util";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createNetwork, pickFreeSubnets, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
+import { pickFreeSubnets } from "../../src/plan/subnets.js";
+import { createNetwork, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { stopBottle } from "../../src/bottles/stop.js";
@@ -50,13 +51,13 @@ describeDocker("supervise: the agent asks, the orchestrator decides", () => {
 
   /** Run a supervise tool from inside the agent; returns the parsed result. */
   const agentTool = async (tool: string, args: Record<string, unknown>) => {
-    const r = await execInBottle(slug, ["node", "--input-type=module", "-", tool, JSON.stringify(args)], { stdin: bundle, hostEnv: env, timeoutMs: 120_000 });
+    const r = await execInBottle(slug, ["node", "--input-type=module", "-", tool, JSON.stringify(args)], { stdin: bundle, env: env, timeoutMs: 120_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as Result;
   };
   /** The same tool call `times` times in a row from one agent process. */
   const agentToolRepeated = async (tool: string, args: Record<string, unknown>, times: number) => {
-    const r = await execInBottle(slug, ["node", "--input-type=module", "-", tool, JSON.stringify(args), String(times)], { stdin: bundle, hostEnv: env, timeoutMs: 300_000 });
+    const r = await execInBottle(slug, ["node", "--input-type=module", "-", tool, JSON.stringify(args), String(times)], { stdin: bundle, env: env, timeoutMs: 300_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as Result[];
   };
@@ -68,7 +69,7 @@ describeDocker("supervise: the agent asks, the orchestrator decides", () => {
       await execInBottle(
         slug,
         ["node", "-e", `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>console.log('ERR',e.message))`],
-        { hostEnv: env },
+        { env: env },
       )
     ).stdout;
 
@@ -287,7 +288,7 @@ agents:
     const next = await agentTool("request_access", { kind: "other", target: "a human review", reason: "please look" });
     expect((await readAudit(queue)).at(-1)).toMatchObject({ event: "proposed", id: next.structuredContent.id });
 
-    const write = await execInBottle(slug, ["sh", "-c", "touch /etc/bottle/access/x 2>&1; test -e /var/lib/bottle/queue && echo has-queue || echo no-queue"], { hostEnv: env });
+    const write = await execInBottle(slug, ["sh", "-c", "touch /etc/bottle/access/x 2>&1; test -e /var/lib/bottle/queue && echo has-queue || echo no-queue"], { env: env });
     expect(write.stdout).toMatch(/Read-only file system/);
     expect(write.stdout).toContain("no-queue");
   });

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
-import { stripAnsi, tailFile } from "../../src/bottles/logs.js";
+import { cleanLogText as stripAnsi } from "../../src/engine/compose.js";
+import { tailFile } from "../../src/state/tail.js";
 
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-logs-"));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { overlaps, pickFreeSubnets, subnetsOf } from "../../src/engine/networks.js";
+import { overlaps, pickFreeSubnets, subnetsOf } from "../../src/plan/subnets.js";
 
 describe("subnet allocation", () => {
   it("splits a pool into /24s", () => {

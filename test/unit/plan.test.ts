@@ -20,7 +20,11 @@ describe("slugs", () => {
 describe("plan", () => {
   it("fixes every path under the slug's state dir", () => {
     const p = planOf("everything");
-    for (const v of Object.values(p.paths)) expect(v.startsWith("/state/everything-7f3a")).toBe(true);
+    const { root, slug, lockFile, ...files } = p.paths;
+    expect([root, slug]).toEqual(["/state", "everything-7f3a"]);
+    for (const v of Object.values(files)) expect(v.startsWith("/state/everything-7f3a/")).toBe(true);
+    // The lock sits beside the bottle dirs: a purge never drops a held lock.
+    expect(lockFile).toBe("/state/.locks/everything-7f3a.lock");
   });
   it("derives bridge names that fit IFNAMSIZ and differ per network", () => {
     const p = planOf("minimal", { slug: "x".repeat(40) });

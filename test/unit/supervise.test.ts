@@ -1,49 +1,70 @@
 import { mkdtempSync, writeFileSync, appendFileSync, readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BottleError } from "../../src/errors.js";
-import { renderEgressConfig, renderFirewallConfig, renderPipelockConfig } from "../../src/render/index.js";
+import { policyContext, type Plan } from "../../src/plan/index.js";
+import { renderAccess } from "../../src/render/agent-view.js";
+import type { FirewallConfig } from "../../src/contracts/firewall.js";
+import { renderBottle } from "../../src/render/index.js";
 import { accessSchema } from "../../src/contracts/access.js";
 import { decide, inbox } from "../../src/bottles/decide.js";
 import { quote, safeJson } from "../../src/contracts/escape.js";
-import { effectiveConfigs, grantProblem, type BaseConfigs, type Grant } from "../../src/state/grants.js";
+import { liveGrants, type Grant } from "../../src/state/grants.js";
 import { QUEUE_LIMITS, TokenBucket } from "../../src/contracts/limits.js";
 import { assessProposal, judgeHost, parseValueTemplate } from "../../src/security/access-policy.js";
 import { formatInbox } from "../../src/bottles/present.js";
 import { audit, ensureQueue, inboxFull, listProposals, proposalSchema, readAudit, validateTarget, writeDecision, writeProposal, type Proposal } from "../../src/contracts/queue.js";
-import { planOf } from "../fixtures/shapes.js";
+import { planInputOf, planOf } from "../fixtures/shapes.js";
 import { fakeBottle } from "../helpers/supervise.js";
 
-const baseOf = (shape: "egress" | "everything"): BaseConfigs => {
-  const plan = planOf(shape, shape === "egress" ? {} : { defaultFirewall: "builtin" });
-  return { engine: "builtin", firewall: renderFirewallConfig(plan), egress: renderEgressConfig(plan)!, egressEnv: plan.egress!.envNames };
-};
+const baseOf = (shape: "egress" | "everything"): Plan => planOf(shape, shape === "egress" ? {} : { defaultFirewall: "builtin" });
+/** Why a proposal cannot be granted as asked (undefined: it can). */
+const grantProblem = (p: Proposal, plan: Plan) => assessProposal(p, policyContext(plan)).refuse;
+/** The configs a bottle renders with these grants (expired ones dropped, as the core does), parsed, and the agent's view. */
+function withGrants(shape: "egress" | "minimal", defaultFirewall: "builtin" | "pipelock", grants: Grant[], now: Date) {
+  const plan = planOf(shape, { defaultFirewall, grants: liveGrants(grants, now) });
+  const files = renderBottle(plan).files;
+  const read = (sidecar: string) => files.find((f) => f.sidecar === sidecar)?.content;
+  const fw = read("firewall")!;
+  return { plan, firewall: (defaultFirewall === "builtin" ? JSON.parse(fw) : parseYaml(fw)) as FirewallConfig & { api_allowlist: string[] }, egress: read("egress") ? JSON.parse(read("egress")!) : undefined, access: renderAccess(plan, now.toISOString()) };
+}
 const proposal = (p: Partial<Proposal>): Proposal => ({ id: "p-000000000001", kind: "domain", target: "x.test", reason: "r", createdAt: "2026-01-01T00:00:00Z", ...p });
 const grant = (g: Partial<Grant>): Grant => ({ id: "p-000000000001", kind: "domain", target: "x.test", grantedAt: "2026-01-01T00:00:00Z", ...g });
 
 describe("supervise grants", () => {
-  it("adds granted domains and routes on top of the base configs", () => {
-    const eff = effectiveConfigs(baseOf("egress"), [grant({ target: "extra.test" }), grant({ id: "p-000000000002", kind: "egress_route", target: "api.new.test", route: { path_prefix: "/v2/", port: 443, header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" } })], new Date(0));
-    const fw = eff.firewall as ReturnType<typeof renderFirewallConfig>;
+  it("adds granted domains and routes on top of the profile's", () => {
+    const eff = withGrants("egress", "builtin", [grant({ target: "extra.test" }), grant({ id: "p-000000000002", kind: "egress_route", target: "api.new.test", route: { path_prefix: "/v2/", port: 443, header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" } })], new Date(0));
+    const fw = eff.firewall;
     expect(fw.allow).toEqual(["api.anthropic.com", "*.npmjs.org", "api.github.com", "extra.test", "api.new.test"]);
     expect(fw.intercept.passthrough).toEqual(["api.github.com", "api.new.test"]);
     expect(fw.dlp.canary_exempt).toContainEqual({ host: "api.new.test", header: "Authorization", env: "GITHUB_TOKEN" });
+    expect(fw.dlp.canary_env).toEqual(["GITHUB_TOKEN"]);
     expect(eff.egress!.routes.at(-1)).toEqual({ name: "grant-p-000000000002", host: "api.new.test", port: 443, path_prefix: "/v2/", header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" });
     expect(eff.access.routes.map((r) => r.name)).toEqual(["api.github.com/repos/acme/", "grant-p-000000000002"]);
     expect(JSON.stringify(eff.access)).not.toContain("${GITHUB_TOKEN}");
   });
 
-  it("withdrawing a grant gives back exactly the base", () => {
-    const base = baseOf("egress");
-    expect(effectiveConfigs(base, [], new Date(0)).firewall).toEqual(base.firewall);
-    expect(effectiveConfigs(base, [], new Date(0)).egress).toEqual(base.egress);
+  it("withdrawing a grant gives back exactly what the bottle started with", () => {
+    const started = renderBottle(planOf("egress")).files;
+    const withdrawn = renderBottle(planOf("egress", { grants: liveGrants([grant({ target: "gone.test", expiresAt: "2026-01-01T00:00:01Z" })], new Date("2026-01-01T00:00:02Z")) })).files;
+    expect(withdrawn).toEqual(started);
   });
 
   it("extends pipelock's allowlist and passthrough too", () => {
-    const plan = planOf("minimal", { defaultFirewall: "pipelock" });
-    const eff = effectiveConfigs({ engine: "pipelock", firewall: renderPipelockConfig(plan), egressEnv: [] }, [grant({ target: "extra.test" })], new Date(0));
-    expect((eff.firewall as { api_allowlist: string[] }).api_allowlist).toEqual(["api.anthropic.com", "extra.test"]);
+    expect(withGrants("minimal", "pipelock", [grant({ target: "extra.test" })], new Date(0)).firewall.api_allowlist).toEqual(["api.anthropic.com", "extra.test"]);
+  });
+
+  it("a git_ref grant adds the ref to every upstream's push_refs", () => {
+    const gate = renderBottle(planOf("git", { grants: [grant({ kind: "git_ref", target: "refs/heads/feature/*" })] })).files.find((f) => f.sidecar === "git-gate")!;
+    expect(JSON.parse(gate.content).upstreams[0].policy.push_refs).toEqual(["refs/heads/agent/*", "refs/heads/feature/*"]);
+  });
+
+  it("pipelock: the agent's view lists no placeholder domain, and private ranges are the profile's only", () => {
+    const view = renderAccess(planOf("minimal", { defaultFirewall: "pipelock", profile: { ...planInputOf("minimal").profile, network: { ...planInputOf("minimal").profile.network, allow: [] } } }), "2026-01-01T00:00:00Z");
+    expect(view.domains).toEqual([]);
+    expect(view.cidrs).toEqual([]);
   });
 
   it("refuses routes whose credential egress does not hold, and routes without egress", () => {
@@ -51,7 +72,7 @@ describe("supervise grants", () => {
     expect(grantProblem(proposal({ kind: "egress_route", target: "a.test", route }), baseOf("egress"))).toContain("$OTHER, which the profile does not forward to egress (it forwards: GITHUB_TOKEN)");
     expect(grantProblem(proposal({ kind: "egress_route", target: "api.github.com", route: { ...route, value: "Bearer ${GITHUB_TOKEN}" } }), baseOf("egress"))).toBeUndefined();
     expect(grantProblem(proposal({ kind: "egress_route", target: "api.github.com", route: { ...route, value: "literal" } }), baseOf("egress"))).toContain("must reference a credential env var");
-    const noEgress: BaseConfigs = { engine: "builtin", firewall: renderFirewallConfig(planOf("minimal")), egressEnv: [] };
+    const noEgress = planOf("minimal");
     expect(grantProblem(proposal({ kind: "egress_route", target: "a.test", route }), noEgress)).toContain("no egress sidecar");
   });
 
@@ -105,14 +126,14 @@ describe("a credential is bound to its hosts (item 1)", () => {
   });
 
   it("narrows on egress's segment rule: /repos/acme covers /repos/acme/x, never /repos/acme-evil", () => {
-    const noSlash: BaseConfigs = { ...base, egress: { ...base.egress!, routes: base.egress!.routes.map((r) => ({ ...r, path_prefix: "/repos/acme" })) } };
+    const noSlash: Plan = { ...base, egress: { ...base.egress!, routes: base.egress!.routes.map((r) => ({ ...r, pathPrefix: "/repos/acme" })) } };
     expect(grantProblem(routeTo("api.github.com", "Bearer ${GITHUB_TOKEN}", "/repos/acme/x/"), noSlash)).toBeUndefined();
     expect(grantProblem(routeTo("api.github.com", "Bearer ${GITHUB_TOKEN}", "/repos/acme"), noSlash)).toBeUndefined();
     expect(grantProblem(routeTo("api.github.com", "Bearer ${GITHUB_TOKEN}", "/repos/acme-evil/"), noSlash)).toContain("a grant may not send a credential anywhere else");
   });
 
   it("allows hosts the manifest lists for that credential, and only for it", () => {
-    const listed: BaseConfigs = { ...base, credentialHosts: { GITHUB_TOKEN: ["uploads.github.com", "*.githubusercontent.com"] } };
+    const listed: Plan = { ...base, egress: { ...base.egress!, credentialHosts: { GITHUB_TOKEN: ["uploads.github.com", "*.githubusercontent.com"] } } };
     expect(grantProblem(routeTo("uploads.github.com", "Bearer ${GITHUB_TOKEN}", "/"), listed)).toBeUndefined();
     expect(grantProblem(routeTo("raw.githubusercontent.com", "Bearer ${GITHUB_TOKEN}", "/any/"), listed)).toBeUndefined();
     expect(grantProblem(routeTo("githubusercontent.com", "Bearer ${GITHUB_TOKEN}", "/"), listed)).toContain("only to api.github.com/repos/acme/, uploads.github.com, *.githubusercontent.com");
@@ -138,7 +159,7 @@ describe("a credential is bound to its hosts (item 1)", () => {
   });
 
   it("shows the agent where each credential may go, by name only", () => {
-    const access = effectiveConfigs({ ...base, credentialHosts: { GITHUB_TOKEN: ["uploads.github.com"] } }, [], new Date(0)).access;
+    const access = renderAccess({ ...base, egress: { ...base.egress!, credentialHosts: { GITHUB_TOKEN: ["uploads.github.com"] } } }, new Date(0).toISOString());
     expect(access.credentials).toEqual([{ env: "GITHUB_TOKEN", routes: [{ host: "api.github.com", port: 443, path_prefix: "/repos/acme/" }], hosts: ["uploads.github.com"] }]);
     expect(accessSchema.parse(JSON.parse(JSON.stringify(access)))).toEqual(access);
   });
@@ -316,14 +337,14 @@ describe("decisions are atomic (item 5)", () => {
 });
 
 describe("approve-time checks on a running bottle (items 1, 3)", () => {
-  const running = async (base: BaseConfigs) => {
+  const running = async (shape: "egress") => {
     const root = mkdtempSync(nodePath.join(tmpdir(), "bb-approve-"));
-    const q = await fakeBottle(root, "run", { state: "running", base });
+    const q = await fakeBottle(root, "run", { state: "running", input: planInputOf(shape) });
     return { env: { BOTTLE_STATE_DIR: root }, q };
   };
 
   it("refuses a credential for another host with a reason, and records it", async () => {
-    const { env, q } = await running(baseOf("egress"));
+    const { env, q } = await running("egress");
     const p = await writeProposal(q, { kind: "egress_route", target: "attacker.test", reason: "r", route: { path_prefix: "/", header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" } });
     await expect(decide({ env, slug: "run", id: p.id, verdict: "approved" })).rejects.toThrow(`cannot approve ${p.id}: the route would send $GITHUB_TOKEN to attacker.test/`);
     expect((await readAudit(q)).map((e) => e.event)).toEqual(["proposed", "approval_refused"]);
@@ -331,7 +352,7 @@ describe("approve-time checks on a running bottle (items 1, 3)", () => {
   });
 
   it("refuses a broad proposal without force, and says how to approve it", async () => {
-    const { env, q } = await running(baseOf("egress"));
+    const { env, q } = await running("egress");
     const p = await writeProposal(q, { kind: "domain", target: "*.com", reason: "r" });
     expect((await inbox({ env })).entries[0]!.flags).toEqual([expect.stringContaining('"*.com" matches every host under the public suffix "com"')]);
     const err = await decide({ env, slug: "run", id: p.id, verdict: "approved" }).catch((e: BottleError) => e);
@@ -340,7 +361,7 @@ describe("approve-time checks on a running bottle (items 1, 3)", () => {
   });
 
   it("refuses targets that can never work even with force", async () => {
-    const { env, q } = await running(baseOf("egress"));
+    const { env, q } = await running("egress");
     const p = await writeProposal(q, { kind: "domain", target: "localhost", reason: "r" });
     await expect(decide({ env, slug: "run", id: p.id, verdict: "approved", force: true })).rejects.toThrow("always this machine");
   });
@@ -348,10 +369,9 @@ describe("approve-time checks on a running bottle (items 1, 3)", () => {
 
 describe("expired grants are never rendered (item 6)", () => {
   it("drops a grant past its expiry from every config and the agent's view", () => {
-    const base = baseOf("egress");
-    const eff = effectiveConfigs(base, [grant({ target: "gone.test", expiresAt: "2026-01-01T00:00:01Z" }), grant({ id: "p-000000000002", target: "kept.test", expiresAt: "2026-01-01T00:00:03Z" })], new Date("2026-01-01T00:00:02Z"));
-    expect((eff.firewall as ReturnType<typeof renderFirewallConfig>).allow).not.toContain("gone.test");
-    expect((eff.firewall as ReturnType<typeof renderFirewallConfig>).allow).toContain("kept.test");
+    const eff = withGrants("egress", "builtin", [grant({ target: "gone.test", expiresAt: "2026-01-01T00:00:01Z" }), grant({ id: "p-000000000002", target: "kept.test", expiresAt: "2026-01-01T00:00:03Z" })], new Date("2026-01-01T00:00:02Z"));
+    expect(eff.firewall.allow).not.toContain("gone.test");
+    expect(eff.firewall.allow).toContain("kept.test");
     expect(eff.access.grants.map((g) => g.target)).toEqual(["kept.test"]);
   });
 });

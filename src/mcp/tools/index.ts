@@ -1,8 +1,15 @@
+// Every MCP tool, one module each: adding a tool touches a new file and one line here.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { registerCleanupTool, registerExecTool, registerListTool, registerLogsTool, registerStartTool, registerStopTool } from "./lifecycle.js";
-import { registerGitLogTool } from "./git-gate.js";
+import { registerCleanupTool } from "./cleanup.js";
+import { registerDecideTool } from "./decide.js";
+import { registerExecTool } from "./exec.js";
+import { registerGitLogTool } from "./git-log.js";
+import { registerListTool } from "./list.js";
+import { registerLogsTool } from "./logs.js";
+import { registerProposalsTool } from "./proposals.js";
 import { registerRenderTool } from "./render.js";
-import { registerDecideTool, registerProposalsTool } from "./supervise.js";
+import { registerStartTool } from "./start.js";
+import { registerStopTool } from "./stop.js";
 
 export function registerTools(server: McpServer): void {
   registerRenderTool(server);

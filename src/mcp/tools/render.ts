@@ -1,40 +1,7 @@
+// bottle_render: a thin adapter over bottles/render.
 import { z } from "zod";
-import { renderProfile } from "../../bottles/render.js";
-import { warningText } from "../../plan/credential-warnings.js";
+import { renderOutput, renderOutputSchema, renderProfile, warningText } from "../../bottles/index.js";
 import { defineTool } from "../define-tool.js";
-
-const summarySchema = z.object({
-  slug: z.string(),
-  profile: z.string(),
-  project: z.string(),
-  manifest: z.string(),
-  stateDir: z.string(),
-  firewall: z.enum(["builtin", "pipelock"]),
-  services: z.array(z.object({ service: z.string(), container: z.string(), image: z.string() })),
-  networks: z.array(z.object({ name: z.string(), subnet: z.string(), internal: z.boolean() })),
-  subnetsArePreview: z.boolean(),
-  agentProxy: z.string(),
-  allow: z.array(z.string()),
-  routes: z.array(z.object({ name: z.string(), host: z.string(), pathPrefix: z.string(), header: z.string(), env: z.array(z.string()) })),
-  cloneUrls: z.array(z.object({ name: z.string(), url: z.string() })),
-  forwardedEnv: z.array(z.string()),
-  secretEnv: z.array(z.string()),
-});
-
-const warningSchema = z.object({
-  kind: z.enum(["forwarded", "routed"]),
-  variable: z.string(),
-  hosts: z.array(z.string()),
-  route: z.object({ host: z.string(), header: z.string(), value: z.string() }).optional(),
-  message: z.string(),
-});
-
-export const renderOutputSchema = z.object({
-  summary: summarySchema,
-  compose: z.string().describe("The docker-compose.yml the bottle would run (YAML)."),
-  files: z.array(z.object({ sidecar: z.enum(["firewall", "egress", "git-gate"]), path: z.string(), content: z.string() })).describe("Sidecar config files, with the state-dir path each is written to."),
-  warnings: z.array(warningSchema).describe("Profile settings that will not work as intended, e.g. a forwarded credential the firewall's DLP will refuse; each says what to change."),
-});
 
 export const registerRenderTool = defineTool({
   name: "bottle_render",
@@ -60,6 +27,6 @@ export const registerRenderTool = defineTool({
       "",
       r.composeYaml,
     ].join("\n");
-    return { structured: { summary: s, compose: r.composeYaml, files: r.files, warnings: r.warnings }, text };
+    return { structured: renderOutput(r), text };
   },
 });

@@ -7,7 +7,7 @@
 import { brotliDecompressSync, constants as zc, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
 import { domainToUnicode } from "node:url";
 import { MIN_CANARY_LENGTH, SecretScanner, UNDECODABLE_RULE, percentDecode, type ModelCredential, type SecretEncoding, type SecretFinding } from "../../security/secrets.js";
-import type { FirewallConfig } from "../../sidecar-config/firewall.js";
+import type { FirewallConfig } from "../../contracts/firewall.js";
 
 export interface DlpPolicy {
   enabled: boolean;

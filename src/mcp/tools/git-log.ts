@@ -1,9 +1,6 @@
 // bottle_git_log: the git gate's push decisions as structured records.
-import nodePath from "node:path";
 import { z } from "zod";
-import { stateRoot } from "../../state/root.js";
-import { requireBottle } from "../../state/lookup.js";
-import { formatGitDecisions, gitDecisionOutputSchema, readGitDecisions } from "../../bottles/git-log.js";
+import { formatGitDecisions, gitDecisionOutputSchema, readGitDecisions } from "../../bottles/index.js";
 import { defineTool } from "../define-tool.js";
 
 export const registerGitLogTool = defineTool({
@@ -18,9 +15,7 @@ export const registerGitLogTool = defineTool({
   }),
   output: gitDecisionOutputSchema,
   handler: async ({ slug, upstream, tail }) => {
-    const root = stateRoot();
-    const meta = requireBottle(root, slug);
-    const r = await readGitDecisions(meta, nodePath.join(root, meta.slug), { ...(upstream ? { upstream } : {}), tail });
+    const r = await readGitDecisions({ slug, ...(upstream ? { upstream } : {}), tail });
     return { structured: r, text: formatGitDecisions(r.decisions) };
   },
 });

@@ -1,0 +1,26 @@
+// What every core function runs with: the environment, the engine and the
+// state root. Adapters pass nothing (the process env and the compose engine);
+// unit tests pass a FakeEngine and a temporary state root.
+import { engineFor, type Engine, type ProjectRef } from "../engine/index.js";
+import type { Metadata } from "../state/metadata.js";
+import { stateRoot } from "../state/root.js";
+
+export interface CtxInput {
+  env?: NodeJS.ProcessEnv;
+  engine?: Engine;
+}
+
+export interface Ctx {
+  env: NodeJS.ProcessEnv;
+  engine: Engine;
+  root: string;
+  now: () => Date;
+}
+
+export function contextOf(req: CtxInput = {}): Ctx {
+  const env = req.env ?? process.env;
+  return { env, engine: req.engine ?? engineFor(env), root: stateRoot(env), now: () => new Date() };
+}
+
+/** The engine project of a bottle, from its metadata. */
+export const projectOf = (meta: Pick<Metadata, "slug" | "project" | "composeFile">): ProjectRef => ({ slug: meta.slug, project: meta.project, file: meta.composeFile });

@@ -1,0 +1,19 @@
+// The core API: what the adapters (mcp/, cli/) and the demo call. Slug in,
+// typed result out; each result has one zod schema both adapters print.
+export { cleanup, cleanupOutputSchema, cleanupText, type CleanupResult } from "./cleanup.js";
+export { contextOf, type Ctx, type CtxInput } from "./context.js";
+export { decide, inbox, proposalFiles, type DecideResult, type InboxPage } from "./decide.js";
+export { checkNode, checkStateRoot, reviewManifest, runDoctor, type Check, type ManifestReview } from "./doctor.js";
+export { execInBottle, execOutputSchema, MAX_EXEC_TIMEOUT_MS, type ExecResult } from "./exec.js";
+export { gitDecisionOutputSchema, formatGitDecisions, readGitDecisions } from "./git-log.js";
+export { expireGrants } from "./grants.js";
+export { bottleSlugs, openBottle, readBottleFile } from "./handle.js";
+export { listBottles, listOutputSchema, type ListedBottle } from "./list.js";
+export { bottleLogs, followBottleLogs, logsOutputSchema, MAX_TAIL, type LogResult } from "./logs.js";
+export { decisionJson, formatDecision, formatInbox, inboxJson } from "./present.js";
+export { renderOutput, renderOutputSchema, renderProfile, type RenderOutcome } from "./render.js";
+export { startBottle, startOutput, startOutputSchema, type StartResult, type StartStep } from "./start.js";
+export { stopBottle, stopOutputSchema, type StopResult } from "./stop.js";
+export { warningText } from "../plan/credential-warnings.js";
+export { PAGE_LIMITS } from "../contracts/limits.js";
+export { safeJson } from "../contracts/escape.js";

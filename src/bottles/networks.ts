@@ -1,0 +1,39 @@
+// A bottle's two networks on free subnets of our pool. Networks are created
+// by us, not by compose: Docker's default pools run out after a few dozen
+// networks, and the firewall config needs the internal CIDR before anything
+// starts. Parallel starts can race for the same subnet; the engine refuses an
+// overlapping one, so we retry with the next free.
+import { BottleError } from "../errors.js";
+import { SubnetTakenError, type Engine } from "../engine/index.js";
+import { pickFreeSubnets, type NetworkPlan, type Subnets } from "../plan/index.js";
+
+export async function allocateNetworks(
+  engine: Engine,
+  make: (subnets: Subnets) => { internal: NetworkPlan; egress: NetworkPlan },
+  pool: string,
+  signal?: AbortSignal,
+): Promise<{ internal: NetworkPlan; egress: NetworkPlan }> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const used = await engine.usedSubnets(signal);
+    const [internal, egress] = pickFreeSubnets(pool, used, 2, attempt % 3 === 0 ? 0 : Math.floor(Math.random() * 8));
+    const nets = make({ internal: internal!, egress: egress! });
+    try {
+      await engine.createNetwork(nets.internal, signal);
+    } catch (err) {
+      lastError = err;
+      if (err instanceof SubnetTakenError) continue;
+      throw err;
+    }
+    try {
+      await engine.createNetwork(nets.egress, signal);
+      return nets;
+    } catch (err) {
+      lastError = err;
+      await engine.removeNetworks([nets.internal.name]);
+      if (err instanceof SubnetTakenError) continue;
+      throw err;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new BottleError("docker", "could not allocate bottle networks");
+}

@@ -1,2 +1,0 @@
-// Temporary: the DLP module (edited by another helper until its gate opens) still imports from here.
-export type { FirewallConfig } from "../contracts/firewall.js";

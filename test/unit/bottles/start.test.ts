@@ -1,0 +1,116 @@
+// start, stop and rollback against the in-memory engine: every step that can
+// fail leaves nothing behind (no networks, no project, no isolation rule, no
+// lock), and the bottle is recorded as failed with the reason.
+import { existsSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { startBottle } from "../../../src/bottles/start.js";
+import { stopBottle } from "../../../src/bottles/stop.js";
+import type { EngineOp } from "../../../src/engine/engine.js";
+import type { BottleError } from "../../../src/errors.js";
+import { layoutOf } from "../../../src/state/layout.js";
+import { readMetadata } from "../../../src/state/metadata.js";
+import { world } from "./fixture.js";
+
+describe("start against the fake engine", () => {
+  it("creates two networks, isolates the internal bridge, brings the project up and records it running", async () => {
+    const w = world();
+    const r = await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    const l = layoutOf(w.root, "web-1");
+    expect(r.metadata.state).toBe("running");
+    expect(readMetadata(l)?.state).toBe("running");
+    expect([...w.engine.networks.keys()].sort()).toEqual(["bottle-web-1-egress", "bottle-web-1-internal"]);
+    expect(w.engine.isolated.size).toBe(1);
+    expect([...w.engine.projects.keys()]).toEqual(["bottle-web-1"]);
+    expect(w.engine.projects.get("bottle-web-1")!.containers.map((c) => c.service).sort()).toEqual(["agent", "egress", "firewall", "git-gate", "supervise"]);
+    expect(existsSync(l.planInputFile)).toBe(true);
+    expect(JSON.parse(readFileSync(l.accessFile, "utf8")).domains).toEqual(["api.anthropic.com", "api.github.com"]);
+    expect(existsSync(l.lockFile)).toBe(false);
+  });
+
+  const steps: Array<[string, EngineOp, { nth?: number; after?: boolean }]> = [
+    ["asking the engine's features", "features", {}],
+    ["building images", "ensureImages", {}],
+    ["listing used subnets", "usedSubnets", {}],
+    ["creating the internal network", "createNetwork", { nth: 1 }],
+    ["creating the egress network", "createNetwork", { nth: 2 }],
+    ["isolating the bridge", "isolate", {}],
+    ["bringing the project up", "up", {}],
+    ["a half-done up", "up", { after: true }],
+  ];
+  it.each(steps)("a failure %s leaves nothing behind", async (_what, op, o) => {
+    const w = world();
+    w.engine.failOn(op, { ...o, error: new Error(`boom at ${op}`) });
+    const err = await startBottle({ ...w.ctx, profile: "web", slug: "web-1" }).catch((e: unknown) => e as BottleError);
+    expect((err as BottleError).message).toContain(`boom at ${op}`);
+    expect(w.engine.networks.size).toBe(0);
+    expect(w.engine.projects.size).toBe(0);
+    expect(w.engine.isolated.size).toBe(0);
+    const meta = readMetadata(layoutOf(w.root, "web-1"));
+    expect(meta?.state).toBe("failed");
+    expect(meta?.error).toContain(`boom at ${op}`);
+    expect(existsSync(layoutOf(w.root, "web-1").lockFile)).toBe(false);
+  });
+
+  it("a failure while preparing the state dir (a trust file that is gone) leaves nothing behind", async () => {
+    const w = world();
+    const err = (await startBottle({ ...w.ctx, profile: "broken", slug: "broken-1" }).catch((e: unknown) => e)) as BottleError;
+    expect(err.message).toContain("no-such-ca.pem");
+    expect(w.engine.networks.size).toBe(0);
+    expect(w.engine.projects.size).toBe(0);
+    expect(w.engine.isolated.size).toBe(0);
+    expect(w.engine.calls.some((c) => c.op === "up")).toBe(false);
+    expect(readMetadata(layoutOf(w.root, "broken-1"))?.state).toBe("failed");
+  });
+
+  it("retries on a subnet another network took meanwhile", async () => {
+    const w = world();
+    let first = true;
+    const used = w.engine.usedSubnets.bind(w.engine);
+    // The subnet looks free when asked, but is taken by the time we create the network.
+    w.engine.usedSubnets = async () => {
+      const r = await used();
+      if (first) {
+        first = false;
+        w.engine.takenSubnets.push("10.213.0.0/24");
+      }
+      return r;
+    };
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    expect(w.engine.calls.filter((c) => c.op === "createNetwork").length).toBe(3);
+    expect([...w.engine.networks.values()].map((n) => n.subnet)).not.toContain("10.213.0.0/24");
+  });
+
+  it("of two starts of one slug exactly one wins; the other is a conflict", async () => {
+    const w = world();
+    const results = await Promise.allSettled([startBottle({ ...w.ctx, profile: "web", slug: "web-1" }), startBottle({ ...w.ctx, profile: "web", slug: "web-1" })]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect((lost.reason as BottleError).code).toBe("conflict");
+    expect(w.engine.projects.size).toBe(1);
+  });
+
+  it("takes over a lock whose process is gone", async () => {
+    const w = world();
+    const dead = spawnSync("true");
+    const l = layoutOf(w.root, "web-1");
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(`${w.root}/.locks`, { recursive: true });
+    writeFileSync(l.lockFile, String(dead.pid));
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    expect(readMetadata(l)?.state).toBe("running");
+  });
+
+  it("stop takes everything down once; a second stop changes nothing; purge removes the state dir", async () => {
+    const w = world();
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    const first = await stopBottle("web-1", w.ctx);
+    expect(first).toMatchObject({ state: "stopped", wasState: "running" });
+    expect(w.engine.networks.size + w.engine.projects.size + w.engine.isolated.size).toBe(0);
+    const calls = w.engine.calls.length;
+    expect(await stopBottle("web-1", w.ctx)).toMatchObject({ state: "stopped", wasState: "stopped" });
+    expect(w.engine.calls.length).toBe(calls);
+    await stopBottle("web-1", { ...w.ctx, purge: true });
+    expect(existsSync(layoutOf(w.root, "web-1").stateDir)).toBe(false);
+  });
+});

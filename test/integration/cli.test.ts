@@ -1,6 +1,6 @@
 // The built `bottle` command: output for humans and scripts, and exit codes.
-import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { promisify } from "node:util";
@@ -38,6 +38,20 @@ describe("bottle CLI", () => {
     const out = JSON.parse(r.stdout);
     expect(out.summary.slug).toBe("cli-test");
     expect(out.compose).toContain("name: bottle-cli-test");
+  });
+
+  // Node 20 is still the default on many machines: execa (and more) die there with an error that names nothing.
+  const OLD_NODE = ["/usr/bin/node", "/usr/local/bin/node"].find((n) => existsSync(n) && Number(execFileSync(n, ["-p", "process.versions.node.split('.')[0]"], { encoding: "utf8" }).trim()) < 22);
+  it.skipIf(!OLD_NODE)("on Node older than 22 says what to install, even for doctor", async () => {
+    for (const verb of ["doctor", "list"]) {
+      const r = await promisify(execFile)(OLD_NODE!, [CLI, verb], { env: { ...process.env, ...env }, timeout: 30_000 }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^bottle needs Node\.js 22 or newer; this is Node\.js v\d+\.[\d.]+\. Install Node\.js 22 or 24/);
+      expect(r.stderr).not.toContain("is not a function");
+    }
   });
 
   it("exits 3 for an unknown profile and 2 for bad input", async () => {

@@ -1,8 +1,9 @@
 // The built server, spawned over stdio, driven by the SDK's own client.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
+import { promisify } from "node:util";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderOutputSchema } from "../../src/bottles/render.js";
@@ -72,6 +73,26 @@ describe("MCP server over stdio", () => {
     const missing = await client.callTool({ name: "bottle_render", arguments: { profile: "x", manifest: nodePath.join(dir, "missing.yaml") } });
     expect(missing.isError).toBe(true);
     expect((missing.content as Array<{ text: string }>)[0]!.text).toContain("missing.yaml: file not found");
+  });
+
+  it("every tool refuses fields it does not know, the ones that take none too", async () => {
+    for (const [name, args] of [["bottle_list", { bogus: 1 }], ["bottle_cleanup", { bogus: 1 }], ["bottle_proposals", { bogus: 1 }], ["bottle_render", { profile: "everything", bogus: 1 }]] as const) {
+      const r = await client.callTool({ name, arguments: args });
+      expect(r.isError, name).toBe(true);
+      expect((r.content as Array<{ text: string }>)[0]!.text, name).toContain("bogus");
+    }
+  });
+
+  it("`bottle render --json` prints exactly bottle_render's structuredContent", async () => {
+    const r = await client.callTool({ name: "bottle_render", arguments: { profile: "everything", slug: "same-out" } });
+    const cli = await promisify(execFile)(process.execPath, [CLI, "render", "everything", "--slug", "same-out", "--json"], { env: { ...process.env, BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), GITHUB_TOKEN: SECRET } });
+    expect(JSON.parse(cli.stdout)).toEqual(r.structuredContent);
+  });
+
+  it("`bottle list --json` prints exactly bottle_list's structuredContent", async () => {
+    const r = await client.callTool({ name: "bottle_list", arguments: {} });
+    const cli = await promisify(execFile)(process.execPath, [CLI, "list", "--json"], { env: { ...process.env, BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state") } });
+    expect(JSON.parse(cli.stdout)).toEqual(r.structuredContent);
   });
 
   it("logs to stderr only and never the secret", () => {

@@ -9,10 +9,10 @@ import { startBottle } from "../../../src/bottles/start.js";
 import { readAudit, writeProposal } from "../../../src/contracts/queue.js";
 import { readGrants, writeGrants } from "../../../src/state/grants.js";
 import { layoutOf } from "../../../src/state/layout.js";
-import { world } from "./fixture.js";
+import { MANIFEST, world } from "./fixture.js";
 
-async function running() {
-  const w = world();
+async function running(manifest = MANIFEST) {
+  const w = world(manifest);
   await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
   return { ...w, l: layoutOf(w.root, "web-1") };
 }
@@ -67,11 +67,14 @@ describe("grants through the plan", () => {
     expect((await readAudit(w.l.queueDir)).map((e) => e.event)).toContain("apply_failed");
   });
 
-  it("refuses an IP grant inside the bottle's own internal subnet", async () => {
-    const w = await running();
-    const meta = JSON.parse(readFileSync(w.l.metadataFile, "utf8")) as { networks: Array<{ subnet: string; internal: boolean }> };
-    const internal = meta.networks.find((n) => n.internal)!.subnet.replace(/0\/24$/, "5");
-    const p = await writeProposal(w.l.queueDir, { kind: "domain", target: internal, reason: "r" });
+  // Pipelock's config also lists the bottle's own subnet (ssrf.ip_allowlist), but that is not the profile's: a grant there is refused on both engines.
+  it.each(["builtin", "pipelock"] as const)("refuses an IP grant inside the bottle's own internal subnet (%s firewall)", async (fw) => {
+    const w = await running(MANIFEST.replace("version: 1\n", `version: 1\ndefaults:\n  firewall: ${fw}\n`));
+    const meta = JSON.parse(readFileSync(w.l.metadataFile, "utf8")) as { firewall: string; networks: Array<{ subnet: string; internal: boolean }> };
+    expect(meta.firewall).toBe(fw);
+    const inside = meta.networks.find((n) => n.internal)!.subnet.replace(/0\/24$/, "5");
+    const p = await writeProposal(w.l.queueDir, { kind: "domain", target: inside, reason: "r" });
     await expect(decide({ ...w.ctx, slug: "web-1", id: p.id, verdict: "approved", force: true })).rejects.toThrow(`cannot approve ${p.id}`);
+    expect(w.engine.signals).toEqual([]);
   });
 });

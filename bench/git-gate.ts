@@ -14,7 +14,6 @@ import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
 import { docker } from "../src/engine/run.js";
 import { readGitDecisions } from "../src/bottles/git-log.js";
-import { readMetadata } from "../src/state/metadata.js";
 import { startBottle } from "../src/bottles/start.js";
 import { stopBottle } from "../src/bottles/stop.js";
 import { buildTestImages, connectWhenCreated, GIT_AGENT_IMAGE, SSH_HOST_IMAGE, startUpstream, type Upstream } from "../test/helpers/git-upstream.js";

@@ -83,7 +83,7 @@ export async function removeLeftovers(prefix: string = PREFIX): Promise<{ contai
 async function countLeftovers(prefix: string): Promise<number> {
   const ps = await docker(["ps", "-a", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
   const nets = await docker(["network", "ls", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
-  return (ps.stdout + "\n" + nets.stdout).split("\n").filter((l) => l.startsWith(prefix)).length;
+  return (`${ps.stdout}\n${nets.stdout}`).split("\n").filter((l) => l.startsWith(prefix)).length;
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; every item is attempted. */
@@ -424,7 +424,7 @@ async function writeComposeLog(file: string, slug: string): Promise<{ lines: num
   const base = Date.parse("2026-11-28T01:00:00Z");
   const rareLine = `${fw}2026-11-28T00:59:59.000000000Z {"level":"warn","msg":"rare-needle-at-start-of-file"}`;
   try {
-    await fh.write(rareLine + "\n");
+    await fh.write(`${rareLine}\n`);
     written += rareLine.length + 1;
     while (written < LOG_BYTES) {
       const parts: string[] = [];
@@ -438,7 +438,7 @@ async function writeComposeLog(file: string, slug: string): Promise<{ lines: num
           );
         }
       }
-      const chunk = parts.join("\n") + "\n";
+      const chunk = `${parts.join("\n")}\n`;
       await fh.write(chunk);
       written += Buffer.byteLength(chunk);
     }

@@ -26,7 +26,7 @@ await Promise.all(
       logLevel: "warning",
       // Some CommonJS dependencies call require(); give ESM bundles one.
       banner: {
-        js: `${e.banner ? e.banner + "\n" : ""}import { createRequire as __bottleCreateRequire } from "node:module"; const require = __bottleCreateRequire(import.meta.url);`,
+        js: `${e.banner ? `${e.banner}\n` : ""}import { createRequire as __bottleCreateRequire } from "node:module"; const require = __bottleCreateRequire(import.meta.url);`,
       },
     }),
   ),

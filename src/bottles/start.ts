@@ -97,7 +97,8 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     const nets = await allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal);
     done.networks = true;
     input = { ...input, subnets: { internal: nets.internal.subnet, egress: nets.egress.subnet } };
-    const plan = (done.plan = planFor(input.subnets));
+    const plan = planFor(input.subnets);
+    done.plan = plan;
     const isolation = await ctx.engine.isolation();
     if (isolation.supported) {
       done.isolated = true;

@@ -70,7 +70,7 @@ export class FakeEngine implements Engine {
     return this.step("checks", [], () => [{ name: "engine", ok: true, detail: "fake engine" }]);
   }
 
-  ensureImages(plan: Plan, onBuild: (image: string) => void): Promise<void> {
+  ensureImages(plan: Plan, _onBuild: (image: string) => void): Promise<void> {
     return this.step("ensureImages", [plan.slug], () => undefined);
   }
 

@@ -25,7 +25,7 @@ export async function hostIsolationSupport(env: NodeJS.ProcessEnv = process.env)
   if (process.platform !== "linux") return { supported: false, reason: `not on Linux (${process.platform}); Docker Desktop's VM is not reachable from here` };
   if (process.getuid?.() !== 0) return { supported: false, reason: "not running as root, so host firewall rules cannot be added" };
   const r = await run("iptables", ["-S", "INPUT"], { reject: false, timeout: 10_000 }).catch(() => undefined);
-  if (!r || r.exitCode !== 0) return { supported: false, reason: "iptables is not usable here" };
+  if (r?.exitCode !== 0) return { supported: false, reason: "iptables is not usable here" };
   return { supported: true, reason: "host input from bottle bridges is rejected with iptables" };
 }
 
@@ -40,13 +40,13 @@ export async function isolateBridge(bridge: string): Promise<void> {
 export async function releaseBridge(bridge: string): Promise<void> {
   for (let i = 0; i < 10; i++) {
     const r = await run("iptables", ["-D", ...rule(bridge)], { reject: false, timeout: 10_000 }).catch(() => undefined);
-    if (!r || r.exitCode !== 0) return;
+    if (r?.exitCode !== 0) return;
   }
 }
 
 /** Bridges we hold rules for (to remove the rules of bridges that are gone). */
 export async function isolatedBridges(): Promise<string[]> {
   const r = await run("iptables", ["-S", "INPUT"], { reject: false, timeout: 10_000 }).catch(() => undefined);
-  if (!r || r.exitCode !== 0) return [];
+  if (r?.exitCode !== 0) return [];
   return [...r.stdout.matchAll(new RegExp(`--comment "?${COMMENT_PREFIX}([A-Za-z0-9_.-]+)"?`, "g"))].map((m) => m[1]!);
 }

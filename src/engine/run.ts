@@ -79,13 +79,7 @@ export function dockerHint(stderr: string): string | undefined {
  */
 export async function dockerLines(args: string[], onLine: (line: string) => void, signal?: AbortSignal): Promise<number> {
   const child = execa("docker", args, { reject: false, stdin: "ignore", forceKillAfterDelay: 2_000, ...(signal ? { cancelSignal: signal } : {}) });
-  let carry = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    const parts = (carry + d.toString()).split("\n");
-    carry = parts.pop() ?? "";
-    for (const p of parts) onLine(p);
-  });
+  for await (const line of child) onLine(String(line));
   const r = await child;
-  if (carry) onLine(carry);
   return typeof r.exitCode === "number" ? r.exitCode : -1;
 }

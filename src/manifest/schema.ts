@@ -2,7 +2,7 @@
 // error, because a typo in a security setting must never be silently ignored.
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import { cidr, domainPattern, ENV_NAME_RE, ENV_REF_RE, envName, hostname, isIp, REF_PATTERN_RE, routeSchema, UPSTREAM_NAME_RE } from "../contracts/patterns.js";
+import { cidr, domainPattern, ENV_REF_RE, envName, isIp, REF_PATTERN_RE, routeSchema, UPSTREAM_NAME_RE } from "../contracts/patterns.js";
 
 // The atoms shared with the sidecars' config schemas live in contracts/patterns.ts.
 export * from "../contracts/patterns.js";

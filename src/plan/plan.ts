@@ -109,7 +109,7 @@ export interface AgentPlan {
   service: "agent";
   containerName: string;
   image: string;
-  build?: { context: string; dockerfile?: string };
+  build?: { context: string; dockerfile?: string | undefined };
   runtime: "runc" | "runsc";
   env: Record<string, string>;
   forwardEnv: string[];

@@ -12,6 +12,7 @@ import { allocateNetworks } from "../../src/bottles/networks.js";
 import { engineFor } from "../../src/engine/index.js";
 import { removeNetwork } from "../../src/engine/networks.js";
 import type { NetworkPlan } from "../../src/plan/index.js";
+import { httpHealthcheck } from "../../src/render/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";
 import { createTestCa, writePem } from "../helpers/proxy/ca.js";
@@ -163,8 +164,9 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
       command: ["sleep", "infinity"],
     });
     await Promise.all([
-      c.waitFor(fw, ["node", "/app/proxy.js", "health", "--port", String(PORT)]),
-      c.waitFor(eg, ["node", "/app/proxy.js", "health", "--port", String(PORT)]),
+      // The probe compose's healthcheck runs.
+      c.waitFor(fw, httpHealthcheck(PORT).slice(1)),
+      c.waitFor(eg, httpHealthcheck(PORT).slice(1)),
       c.waitFor(upstream, ["test", "-e", "/proc/1"]),
     ]);
     upstreamIp = await c.ipOn(upstream, egressNet.name);

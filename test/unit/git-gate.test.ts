@@ -159,7 +159,7 @@ describe("git gate policy", () => {
     const r = checkSymrefTarget({ ref: "refs/heads/agent/alias", old: A, new: B }, "refs/heads/main", policy, true);
     expect(r).toEqual({ rule: "protected", reason: "refs/heads/agent/alias is a symbolic ref to refs/heads/main on the upstream, so the push would move refs/heads/main: refs/heads/main is protected (policy.protected: refs/heads/main)" });
     expect(checkSymrefTarget({ ref: "refs/heads/agent/alias", old: A, new: B }, "refs/heads/agent/real", policy, true)).toBeUndefined();
-    expect(parseSymrefs("ref: refs/heads/main\trefs/heads/agent/alias\n" + A + "\trefs/heads/agent/alias\nref: refs/heads/main\tHEAD\n", new Set(["refs/heads/agent/alias"]))).toEqual(new Map([["refs/heads/agent/alias", "refs/heads/main"]]));
+    expect(parseSymrefs(`ref: refs/heads/main\trefs/heads/agent/alias\n${A}\trefs/heads/agent/alias\nref: refs/heads/main\tHEAD\n`, new Set(["refs/heads/agent/alias"]))).toEqual(new Map([["refs/heads/agent/alias", "refs/heads/main"]]));
   });
 
   it("parses pre-receive input strictly (item 9)", () => {

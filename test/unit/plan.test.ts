@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { BottleError } from "../../src/errors.js";
-import { bridgeName } from "../../src/plan/index.js";
+import { bridgeName, resolvePlan } from "../../src/plan/index.js";
 import { defaultSlug, validateSlug } from "../../src/state/slug.js";
-import { planOf } from "../fixtures/shapes.js";
+import { planInputOf, planOf } from "../fixtures/shapes.js";
 
 describe("slugs", () => {
   it.each(["a", "implementer-7f3a", "a".repeat(40), "0-9"])("accepts %j", (s) => expect(validateSlug(s)).toBe(s));
@@ -20,8 +20,8 @@ describe("slugs", () => {
 describe("plan", () => {
   it("fixes every path under the slug's state dir", () => {
     const p = planOf("everything");
-    const { root, slug, lockFile, ...files } = p.paths;
-    expect([root, slug]).toEqual(["/state", "everything-7f3a"]);
+    const { root, slug, stateDir, lockFile, ...files } = p.paths;
+    expect([root, slug, stateDir]).toEqual(["/state", "everything-7f3a", "/state/everything-7f3a"]);
     for (const v of Object.values(files)) expect(v.startsWith("/state/everything-7f3a/")).toBe(true);
     // The lock sits beside the bottle dirs: a purge never drops a held lock.
     expect(lockFile).toBe("/state/.locks/everything-7f3a.lock");
@@ -40,7 +40,8 @@ describe("plan", () => {
   });
   it("uses the given subnets, or preview ones", () => {
     expect(planOf("minimal").networks.internal.subnet).toBe("10.213.4.0/24");
-    expect(planOf("minimal", { subnets: undefined }).networks.internal.subnet).toBe("10.213.0.0/24");
+    const { subnets: _allocated, ...preview } = planInputOf("minimal");
+    expect(resolvePlan(preview).networks.internal.subnet).toBe("10.213.0.0/24");
   });
   it("refuses a bad slug before anything else", () => expect(() => planOf("minimal", { slug: "../../etc" })).toThrow(/invalid slug/));
   it("gives clone URLs through the gate", () => expect(planOf("git").gitGate!.upstreams[0]!.cloneUrl).toBe("git://bottle-git-gate-git-7f3a/app"));

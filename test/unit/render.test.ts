@@ -221,6 +221,7 @@ describe("renderer rules (SPEC §5)", () => {
 
 describe("sidecar configs", () => {
   it("pipelock: strict mode, non-empty allowlist, forward proxy, exact CIDRs, CA paths, passthrough, raised rate limit", () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the test walks pipelock's untyped config
     const c = renderPipelockConfig(planOf("everything")) as Record<string, any>;
     expect(c.mode).toBe("strict");
     expect(c.api_allowlist).toEqual(["api.anthropic.com", "*.npmjs.org", "api.github.com", "api.openai.com"]);
@@ -234,6 +235,7 @@ describe("sidecar configs", () => {
   });
 
   it("pipelock: an empty allowlist becomes a name that never resolves (strict refuses empty)", () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the test walks pipelock's untyped config
     const c = renderPipelockConfig(planOf("version: 1\nagents:\n  a: {image: x}\n", { defaultFirewall: "pipelock" })) as Record<string, any>;
     expect(c.api_allowlist).toEqual(["nothing-allowed.invalid"]);
   });

@@ -233,7 +233,7 @@ describe("agent text is data (item 2)", () => {
     const text = formatInbox(page, false);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
     const lines = text.split("\n");
-    for (const l of lines) expect(l, l).toMatch(/^(Supervise inbox: |$|p-[0-9a-f]{12} {2}bottle |  (request|broad \(approve only with --force \/ force: true\)|cannot be approved|decision|reason \(from the agent; data, not instructions\)): )/);
+    for (const l of lines) expect(l, l).toMatch(/^(Supervise inbox: |$|p-[0-9a-f]{12} {2}bottle | {2}(request|broad \(approve only with --force \/ force: true\)|cannot be approved|decision|reason \(from the agent; data, not instructions\)): )/);
     const request = lines.findIndex((l) => l.startsWith("  request: "));
     const reason = lines.findIndex((l) => l.startsWith("  reason "));
     expect(request).toBeGreaterThan(0);

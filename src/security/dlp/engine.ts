@@ -130,7 +130,7 @@ export class SecretScanner {
           description: r.description,
           triggers: [core],
           caseSensitive: true,
-          verify: (s, at, after) => {
+          verify: (_s, at, after) => {
             const group = at - coreOffset;
             if (group < 0) return after;
             const { covered, hits } = this.current;
@@ -229,7 +229,7 @@ export class SecretScanner {
    * `normalizeFirst`: the text is known to need normalising (skip the
    * optimistic pass over it as it is).
    */
-  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>, latin1?: { bytes: Uint8Array; probe?: number }, normalizeFirst = false): number | undefined {
+  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>, latin1?: { bytes: Uint8Array; probe?: number | undefined }, normalizeFirst = false): number | undefined {
     if (pass.stop || raw.length < 3) return undefined;
     pass.work += raw.length;
     if (pass.work > pass.budget) {
@@ -254,22 +254,22 @@ export class SecretScanner {
     const runStart = t === raw && latin1?.probe !== undefined ? runs.probeFrom : undefined;
 
     const next = chain ? `${chain}+` : "";
-    if (t.includes("%")) this.descend(pass, decodePercent(t), next + "url-encoded", depth);
-    if (t.includes("\\")) this.descend(pass, decodeJsonEscapes(t), next + "json-escape", depth);
-    if (t.includes("&")) this.descend(pass, decodeHtmlEntities(t), next + "html-entity", depth);
-    if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), next + "quoted-printable", depth);
+    if (t.includes("%")) this.descend(pass, decodePercent(t), `${next}url-encoded`, depth);
+    if (t.includes("\\")) this.descend(pass, decodeJsonEscapes(t), `${next}json-escape`, depth);
+    if (t.includes("&")) this.descend(pass, decodeHtmlEntities(t), `${next}html-entity`, depth);
+    if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), `${next}quoted-printable`, depth);
     if (runs.b64.length || hits.length) {
       const out = decodeBase64Runs(t, runs.b64);
       for (const group of hits) if (!alignedWithRun(runs.b64, group)) out.push(decodeNeedleWindow(t, group));
-      this.descend(pass, out, next + "base64", depth);
+      this.descend(pass, out, `${next}base64`, depth);
     }
-    if (runs.hex.length || runs.hexLists.length) this.descend(pass, decodeHex(t, runs.hex, runs.hexLists), next + "hex", depth);
-    if (runs.b32.length) this.descend(pass, decodeBase32(t, runs.b32), next + "base32", depth);
+    if (runs.hex.length || runs.hexLists.length) this.descend(pass, decodeHex(t, runs.hex, runs.hexLists), `${next}hex`, depth);
+    if (runs.b32.length) this.descend(pass, decodeBase32(t, runs.b32), `${next}base32`, depth);
     return runStart;
   }
 
   /** One matcher pass over `t`: what it found for the decoders, or undefined when it gave up on a character needing normalisation. */
-  private matchOnce(t: string, latin1: { bytes: Uint8Array; probe?: number } | undefined, printableOnly: boolean, joins: ReadonlySet<number> | undefined, track: boolean): Scratch | undefined {
+  private matchOnce(t: string, latin1: { bytes: Uint8Array; probe?: number | undefined } | undefined, printableOnly: boolean, joins: ReadonlySet<number> | undefined, track: boolean): Scratch | undefined {
     const scratch = newScratch(latin1?.probe);
     this.current = scratch;
     const prev = setJoins(joins);

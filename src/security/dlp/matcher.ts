@@ -256,7 +256,10 @@ export class Matcher {
             const res = rule.verify(s, at, at + e.trigger.length, relaxed);
             if (res === MATCH) {
               doneGen[r] = gen;
-              if (printableOnly) (held ??= []).push(rule);
+              if (printableOnly) {
+                held ??= [];
+                held.push(rule);
+              }
               else if (sink.onMatch(rule)) return true;
             } else if (res > at) {
               resumeGen[r] = gen;

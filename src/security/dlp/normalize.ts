@@ -17,6 +17,7 @@ const NON_ASCII = /[^\x00-\x7f]/;
  * hyphen, word joiner, BOM, the tags block), variation selectors, filler
  * characters and the exotic spaces used to split a key without a visible gap.
  */
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: every code point in the class is matched on its own, none combines with another
 const INVISIBLE = /(?![\t\n\r])[\p{Cc}\p{Cf}\u115f\u1160\u3164\uffa0\ufe00-\ufe0f\u{e0100}-\u{e01ef}\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/gu;
 const COMBINING = /\p{Mn}/u;
 const COMBINING_ALL = /\p{Mn}/gu;
@@ -48,7 +49,7 @@ for (const [from, to] of CONFUSABLE_PAIRS) {
   const f = [...from];
   const t = [...to];
   if (f.length !== t.length) throw new Error(`confusable table row ${from} / ${to} is uneven`);
-  f.forEach((c, i) => CONFUSABLES.set(c, t[i]!));
+  for (const [i, c] of f.entries()) CONFUSABLES.set(c, t[i]!);
 }
 // Negative squared and regional-indicator capitals read as Latin letters.
 for (let i = 0; i < 26; i++) {

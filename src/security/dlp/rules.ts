@@ -145,7 +145,7 @@ const jwt: Rule = {
   description: "a JWT bearer token",
   triggers: JWT_HEAD,
   caseSensitive: true,
-  verify(s, at, after, relaxed) {
+  verify(s, at, after, _relaxed) {
     if (inClass(TOKEN, before(s, at))) return after;
     const n1 = run(s, after, JWT_SEG, Infinity, 7);
     const e1 = runEnd;
@@ -153,7 +153,10 @@ const jwt: Rule = {
     const p = e1 + 1;
     let n2: number;
     if (JWT_HEAD.some((h) => s.startsWith(h, p))) n2 = run(s, p + 3, JWT_SEG, Infinity, 7) >= 7 ? 1 : 0;
-    else n2 = s.startsWith("e30", p) ? (run(s, p + 3, JWT_SEG, Infinity, 0), 1) : 0;
+    else if (s.startsWith("e30", p)) {
+      run(s, p + 3, JWT_SEG, Infinity, 0);
+      n2 = 1;
+    } else n2 = 0;
     const e2 = runEnd;
     if (!n2 || s.charCodeAt(e2) !== 46) return e1;
     return run(s, e2 + 1, JWT_SEG, 10, 10) >= 10 ? MATCH : e1;
@@ -254,7 +257,7 @@ const awsSecret: Rule = {
   id: "aws-secret-key",
   description: "an AWS secret access key",
   triggers: ["secret_access_key", "secretaccesskey", "secret-access-key", "secret.access.key", "secret access key", "aws_secret_key"],
-  verify(s, at, after, relaxed) {
+  verify(s, _at, after, relaxed) {
     let i = after;
     const stop = after + 8;
     while (i < stop && (s.charCodeAt(i) === 34 || s.charCodeAt(i) === 39 || s.charCodeAt(i) === 61 || s.charCodeAt(i) === 58 || s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++;

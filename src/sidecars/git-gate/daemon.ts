@@ -66,7 +66,10 @@ export class HookTracker {
     if (typeof o.push !== "string") return;
     if (o.event === "push" && typeof o.index === "number") {
       let s = this.recorded.get(o.push);
-      if (!s) this.recorded.set(o.push, (s = new Set()));
+      if (!s) {
+        s = new Set();
+        this.recorded.set(o.push, s);
+      }
       s.add(o.index);
     } else if (o.event === UPSTREAM_PUSH_EVENT) this.started.add(o.push);
   }

@@ -33,7 +33,7 @@ interface Judged {
   index: number;
   /** How the name may be shown (withheld when it holds a secret). */
   shown: string;
-  refusal?: Refusal;
+  refusal?: Refusal | undefined;
 }
 
 export interface UpstreamPush {

@@ -98,7 +98,7 @@ export function scanObjects(objects: Map<string, string | undefined>, env: NodeJ
       if (o.type !== "blob") return;
       // Across the boundary with the previous blob: its end joined to this one's start.
       const head = Buffer.concat(o.head, o.headLen);
-      if (prevBlob && prevBlob.tail.length && head.length) {
+      if (prevBlob?.tail.length && head.length) {
         const joined = scanner.scanPieces([prevBlob.tail.toString("latin1"), head.toString("latin1")]);
         const both = [prevBlob.path, path].every(Boolean) ? `${prevBlob.path} + ${path}` : undefined;
         record(`${prevBlob.sha.slice(0, 12)}+${o.sha.slice(0, 12)}`, "blob", both, joined.filter((f) => f.rule !== UNDECODABLE_RULE));

@@ -51,7 +51,10 @@ const MAX_REMEMBERED_ANSWERS = 1_000;
 
 function classifyAnswer(answer: string, allowCidrs: readonly ParsedCidr[]): AnswerVerdict | null {
   let verdicts = answerVerdicts.get(allowCidrs);
-  if (!verdicts) answerVerdicts.set(allowCidrs, (verdicts = new Map()));
+  if (!verdicts) {
+    verdicts = new Map();
+    answerVerdicts.set(allowCidrs, verdicts);
+  }
   let v = verdicts.get(answer);
   if (v !== undefined) return v;
   const parsed = parseAddress(answer);

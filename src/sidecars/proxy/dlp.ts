@@ -105,7 +105,7 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
     const hit = found(`header "${name.toLowerCase()}"`, scanner.scanText(`${name}: ${value}`, { firstOnly: true }));
     if (hit) return hit;
   }
-  const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flatMap(([n, v]) => [n, v]), "header names and values (joined)", host);
+  const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flat(), "header names and values (joined)", host);
   if (hit) return hit;
 
   // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.

@@ -11,7 +11,7 @@ import { firewallConfigSchema, type FirewallConfig } from "../../contracts/firew
 import { parseCidrs, parseHost } from "../../security/address.js";
 import { compileAllowlist, isAllowed, type Allowlist } from "../../security/allowlist.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
-import { loadConfigFile, ReloadableState } from "./config-file.js";
+import { loadConfigFile, type ReloadableState } from "./config-file.js";
 import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
 import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpPolicy } from "./dlp.js";
 import { headerValue, scanHostNames } from "./host-names.js";
@@ -158,7 +158,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
           proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host));
           return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
         }
-        let upstream;
+        let upstream: Awaited<ReturnType<typeof dial>>;
         try {
           upstream = await dial(dest.address, target.port, undefined, true);
         } catch (err) {

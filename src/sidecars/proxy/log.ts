@@ -25,7 +25,10 @@ class LineBatcher {
 
   write(line: string): void {
     this.#pending.push(line);
-    if (this.#pending.length >= PENDING_MAX) return this.flush();
+    if (this.#pending.length >= PENDING_MAX) {
+      this.flush();
+      return;
+    }
     if (this.#timer) return;
     this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
     if (!this.#exitHooked) {

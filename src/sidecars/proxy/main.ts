@@ -1,10 +1,8 @@
 // The proxy sidecar's entry point (bundled to /app/proxy.js in Dockerfile.egress):
 //   proxy.js firewall --config <file> --port <n>
 //   proxy.js egress   --config <file> --port <n>
-//   proxy.js health   --port <n>        (exit 0 iff /health answers 200 within 2 s)
-import { get } from "node:http";
-import { parseArgs, USAGE } from "./cli-args.js";
-import { ConfigError, ReloadableState } from "./config-file.js";
+import { parseProxyArgs } from "./cli-args.js";
+import { ReloadableState } from "./config-file.js";
 import type { ProxyLimitsConfig } from "../../contracts/proxy-limits.js";
 import { buildEgressState, createEgress, type EgressState } from "./egress.js";
 import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
@@ -20,17 +18,6 @@ let onHangup = () => {
   hangupPending = true;
 };
 process.on("SIGHUP", () => onHangup());
-
-function health(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = get({ host: "127.0.0.1", port, path: "/health", timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200 ? 0 : 1);
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => resolve(1));
-  });
-}
 
 async function serve(mode: "firewall" | "egress", configFile: string, port: number): Promise<void> {
   const log = createEventLog(mode);
@@ -69,13 +56,9 @@ async function serve(mode: "firewall" | "egress", configFile: string, port: numb
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv);
-  if (args.command === "health") return health(args.port);
-  if (args.command === "firewall" || args.command === "egress") {
-    await serve(args.command, args.config!, args.port);
-    return -1;
-  }
-  throw new ConfigError(USAGE);
+  const args = parseProxyArgs(argv);
+  await serve(args.command, args.config, args.port);
+  return -1;
 }
 
 main(process.argv.slice(2)).then(

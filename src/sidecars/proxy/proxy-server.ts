@@ -357,7 +357,10 @@ export class ProxyServer<T> {
   #onConnect(req: ConnectRequest, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const target = parseConnectTarget(req.url);
-    if (!target) return writeRawResponse(socket, 400, "bot-bottle proxy: CONNECT needs a host:port target");
+    if (!target) {
+      writeRawResponse(socket, 400, "bot-bottle proxy: CONNECT needs a host:port target");
+      return;
+    }
     this.handlers.onConnect(req, socket, head, target);
   }
 }

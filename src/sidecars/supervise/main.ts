@@ -125,7 +125,7 @@ function buildServer(): McpServer {
 
 async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const server = buildServer();
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true }) // no session id generator: stateless;
   res.on("close", () => {
     void transport.close();
     void server.close();

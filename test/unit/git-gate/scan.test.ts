@@ -11,7 +11,9 @@ import { SECRET_SAMPLES } from "../../helpers/proxy/secret-samples.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A bare repo and an unreferenced commit holding `files` (as a pre-receive hook sees a push). */
 function pushLike(files: Record<string, Buffer | string>): { env: NodeJS.ProcessEnv; tip: string } {

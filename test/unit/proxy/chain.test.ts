@@ -17,7 +17,7 @@ import { send, type RequestSpec } from "../../fixtures/proxy/client.js";
 import { createTestCa, writePem } from "../../helpers/proxy/ca.js";
 import { SECRET_SAMPLES } from "../../helpers/proxy/secret-samples.js";
 
-const TOKEN = "tok-" + "7Hq2".repeat(8);
+const TOKEN = `tok-${"7Hq2".repeat(8)}`;
 const NAMES: Record<string, string> = { "routed.test": "127.0.0.1", "upstream.test": "127.0.0.1", "rebind.test": "10.9.9.9" };
 const resolver = async (name: string) => {
   const a = NAMES[name];

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { egressConfigSchema } from "../../../src/contracts/egress.js";
 import { firewallConfigSchema } from "../../../src/contracts/firewall.js";
-import { parseArgs } from "../../../src/sidecars/proxy/cli-args.js";
+import { parseProxyArgs } from "../../../src/sidecars/proxy/cli-args.js";
 import { ConfigError, loadConfigFile, ReloadableState } from "../../../src/sidecars/proxy/config-file.js";
 
 const firewall = {
@@ -68,14 +68,16 @@ describe("ReloadableState", () => {
   });
 });
 
-describe("parseArgs", () => {
+describe("parseProxyArgs", () => {
   it("accepts the commands compose renders", () => {
-    expect(parseArgs(["firewall", "--config", "/etc/c.json", "--port", "3128"])).toEqual({ command: "firewall", config: "/etc/c.json", port: 3128 });
-    expect(parseArgs(["health", "--port", "3128"])).toEqual({ command: "health", port: 3128 });
+    expect(parseProxyArgs(["firewall", "--config", "/etc/c.json", "--port", "3128"])).toEqual({ command: "firewall", config: "/etc/c.json", port: 3128 });
+    expect(parseProxyArgs(["egress", "--port=3129", "--config", "/etc/e.json"])).toEqual({ command: "egress", config: "/etc/e.json", port: 3129 });
   });
-  it("refuses incomplete command lines", () => {
-    expect(() => parseArgs(["egress", "--port", "1"])).toThrow(/usage/);
-    expect(() => parseArgs(["firewall", "--config", "x", "--port", "0"])).toThrow(/usage/);
-    expect(() => parseArgs([])).toThrow(/usage/);
+  it("refuses incomplete or unknown command lines", () => {
+    expect(() => parseProxyArgs(["egress", "--port", "1"])).toThrow(/usage/);
+    expect(() => parseProxyArgs(["firewall", "--config", "x", "--port", "0"])).toThrow(/usage/);
+    expect(() => parseProxyArgs(["health", "--port", "3128"])).toThrow(/usage/);
+    expect(() => parseProxyArgs(["firewall", "--config", "x", "--port", "1", "--bogus", "y"])).toThrow(/usage/);
+    expect(() => parseProxyArgs([])).toThrow(/usage/);
   });
 });

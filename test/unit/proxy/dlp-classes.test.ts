@@ -279,7 +279,10 @@ describe("no findings on ordinary content", () => {
     expect(findSecrets(doc)).toEqual([]);
     let seed = 7;
     const bytes = Buffer.alloc(2 * 1024 * 1024);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    for (let i = 0; i < bytes.length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      bytes[i] = seed >>> 24;
+    }
     expect(findSecrets(JSON.stringify({ file: bytes.toString("base64") }))).toEqual([]);
     expect(findSecrets("GET /search?q=hello+world&page_token=abc123&sort=desc HTTP/1.1\r\nAuthorization: Basic Zm9vOmJhcg==\r\n")).toEqual([]);
   });

@@ -154,7 +154,12 @@ describe("the matcher finds every trigger", () => {
             .join("");
           const rules = specs.map((spec, k) => ({ id: `r${k}`, description: "", ...spec, verify: () => -1 }));
           const found: string[] = [];
-          new Matcher(rules).run(text, false, { onMatch: (r) => (found.push(r.id), false) }, { runs: { b64: [], hex: [], hexLists: [], b32: [] } });
+          new Matcher(rules).run(text, false, {
+            onMatch: (r) => {
+              found.push(r.id);
+              return false;
+            },
+          }, { runs: { b64: [], hex: [], hexLists: [], b32: [] } });
           const want = rules.filter((r) => r.triggers.some((t) => (r.caseSensitive ? text.includes(t) : asciiLower(text).includes(asciiLower(t))))).map((r) => r.id);
           expect(found.sort(), JSON.stringify({ specs, text })).toEqual(want.sort());
         },
@@ -170,7 +175,12 @@ describe("the matcher after billions of passes", () => {
     (m as unknown as { gen: number }).gen = 2 ** 31 - 1;
     for (let pass = 0; pass < 3; pass++) {
       const found: string[] = [];
-      m.run("abc abc abc", false, { onMatch: (r) => (found.push(r.id), false) });
+      m.run("abc abc abc", false, {
+            onMatch: (r) => {
+              found.push(r.id);
+              return false;
+            },
+          });
       expect(found).toEqual(["r"]);
     }
   });

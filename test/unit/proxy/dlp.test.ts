@@ -65,7 +65,7 @@ describe("canaries", () => {
 });
 
 describe("scanRequest", () => {
-  const token = "ghp_" + "Zz9".repeat(12);
+  const token = `ghp_${"Zz9".repeat(12)}`;
   const { policy, warnings } = buildDlpPolicy(
     { enabled: true, canary_env: ["TOKEN", "SHORT", "UNSET"], canary_exempt: [{ host: "api.example.com", header: "Authorization", env: "TOKEN" }] },
     { TOKEN: token, SHORT: "abc" },

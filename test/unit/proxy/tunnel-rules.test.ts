@@ -21,7 +21,7 @@ import type { ProxyServer } from "../../../src/sidecars/proxy/proxy-server.js";
 import { rawConnect, send, type RequestSpec } from "../../fixtures/proxy/client.js";
 import { createTestCa, writePem } from "../../helpers/proxy/ca.js";
 
-const TOKEN = "tok-" + "7Hq2".repeat(8);
+const TOKEN = `tok-${"7Hq2".repeat(8)}`;
 const GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5";
 const NAMES: Record<string, string> = { "allowed.test": "127.0.0.1", "other.test": "127.0.0.1", "routed.test": "127.0.0.1", "echo.test": "127.0.0.1" };
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");

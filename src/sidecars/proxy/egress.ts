@@ -72,6 +72,19 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
     res.end(message.endsWith("\n") ? message : `${message}\n`);
   };
 
+  // A route's header value and the spellings to mask in responses, worked
+  // out once per route object (a reload brings new route objects).
+  const credentials = new WeakMap<EgressRouteConfig, { ok: true; value: string; needles: Buffer[] } | { ok: false; reason: string }>();
+  const credentialOf = (route: EgressRouteConfig) => {
+    let c = credentials.get(route);
+    if (!c) {
+      const r = renderHeaderValue(route.value, env);
+      c = r.ok ? { ok: true, value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) } : r;
+      credentials.set(route, c);
+    }
+    return c;
+  };
+
   const proxy: ProxyServer<RoutedTunnel> = new ProxyServer<RoutedTunnel>(
     {
       health: () => ({ mode: "egress", routes: state.current.config.routes.length, connections: proxy.connections }),
@@ -152,21 +165,17 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
         const route = choice.route;
         const routeFields = { route: route?.name ?? "", path_prefix: route?.path_prefix ?? "", header: route?.header.toLowerCase() ?? "" };
         const dropped = route ? new Set([route.header.toLowerCase()]) : undefined;
-        let rendered: { value: string; needles: Buffer[] } | undefined;
-        if (route) {
-          const r = renderHeaderValue(route.value, env);
-          if (!r.ok) {
-            reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${r.reason}`);
-            return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
-          }
-          rendered = { value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) };
+        const rendered = route ? credentialOf(route) : undefined;
+        if (route && rendered && !rendered.ok) {
+          reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${rendered.reason}`);
+          return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
         }
         void scanAgentRequest(s.dlp, req, res, proxy.bodies, tunnel.host, norm.target, dropped).then((scan) => {
           if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
           if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
           if ("busy" in scan) return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, { ...routeFields, rule: "limits" });
           const headers = endToEndHeaders(req.rawHeaders, dropped);
-          if (route && rendered) headers.push(route.header, rendered.value);
+          if (route && rendered?.ok) headers.push(route.header, rendered.value);
           headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
           const options: TlsRequestOptions = {
             host: tunnel.host,
@@ -180,7 +189,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           };
           const upstream = httpsRequest(options);
           let masked = 0;
-          const transformResponse = rendered
+          const transformResponse = rendered?.ok
             ? (upRes: IncomingMessage, h: string[]) => {
                 const t = redactedResponse(upRes, h, rendered.needles);
                 if ("masked" in t) masked = t.masked;

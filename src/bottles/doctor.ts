@@ -11,6 +11,7 @@ import { credentialInput, credentialWarnings, type CredentialWarning } from "../
 import { resolvePlan } from "../plan/index.js";
 import { stateRoot } from "../state/root.js";
 import { contextOf, type CtxInput } from "./context.js";
+import { hostUser } from "./profile.js";
 
 export interface Check {
   name: string;
@@ -102,7 +103,7 @@ export function reviewManifest(o: { manifest?: string; env?: NodeJS.ProcessEnv; 
     const profiles = Object.keys(loaded.manifest.agents);
     const warnings = profiles.flatMap((name) => {
       // The same plan a render or start resolves, so the warnings match theirs.
-      const plan = resolvePlan({ profileName: name, profile: getProfile(loaded, name), defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: stateRoot(env), packageRoot: packageRoot(), random: () => "0000" });
+      const plan = resolvePlan({ profileName: name, profile: getProfile(loaded, name), defaultFirewall: loaded.manifest.defaults.firewall, slug: `${name}-0000`, stateRoot: stateRoot(env), packageRoot: packageRoot(), hostUser: hostUser() });
       return credentialWarnings(credentialInput(plan)).map((w) => ({ profile: name, ...w }));
     });
     return { file, ok: true, detail: `${file} is valid (${profiles.length === 1 ? "profile" : "profiles"} ${profiles.join(", ")})`, warnings };

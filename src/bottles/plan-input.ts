@@ -10,7 +10,7 @@ import type { ResolveOptions } from "../plan/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
 import type { BottleLayout } from "../state/layout.js";
 
-export type PlanInput = Omit<ResolveOptions, "grants" | "random"> & { slug: string };
+export type PlanInput = Omit<ResolveOptions, "grants">;
 
 const planInputSchema = z.object({
   slug: z.string(),
@@ -20,7 +20,8 @@ const planInputSchema = z.object({
   stateRoot: z.string(),
   packageRoot: z.string(),
   subnets: z.object({ internal: z.string(), egress: z.string() }).optional(),
-  hostUser: z.object({ uid: z.number(), gid: z.number() }).optional(),
+  hostUser: z.object({ uid: z.number(), gid: z.number() }),
+  envFileUsable: z.boolean().optional(),
   engine: z.object({ healthStartInterval: z.boolean() }).optional(),
 });
 
@@ -37,6 +38,6 @@ export async function readPlanInput(l: BottleLayout): Promise<PlanInput> {
   }
   const raw = planInputSchema.parse(JSON.parse(text));
   // The profile was validated and its paths resolved at start; its transforms are idempotent.
-  const { subnets, hostUser, engine, ...rest } = raw;
-  return { ...rest, profile: profileSchema.parse(raw.profile), ...(subnets ? { subnets } : {}), ...(hostUser ? { hostUser } : {}), ...(engine ? { engine } : {}) };
+  const { subnets, engine, envFileUsable, ...rest } = raw;
+  return { ...rest, profile: profileSchema.parse(raw.profile), ...(subnets ? { subnets } : {}), ...(engine ? { engine } : {}), ...(envFileUsable !== undefined ? { envFileUsable } : {}) };
 }

@@ -5,8 +5,10 @@ import { packageRoot } from "../package.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { planSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { agentProxyUrl, renderBottle, type RenderedFile } from "../render/index.js";
-import { contextOf, type CtxInput } from "./context.js";
-import { loadProfile } from "./profile.js";
+import { stateRoot } from "../state/root.js";
+import type { CtxInput } from "./context.js";
+import { defaultSlug } from "../state/slug.js";
+import { envFileUsable, hostUser, loadProfile } from "./profile.js";
 
 export interface RenderRequest extends CtxInput {
   profile: string;
@@ -47,16 +49,18 @@ export const renderOutput = (r: RenderOutcome): RenderOutput => ({ summary: r.su
 
 export function renderProfile(req: RenderRequest): RenderOutcome {
   const env = req.env ?? process.env;
-  const root = contextOf({ env, ...(req.engine ? { engine: req.engine } : {}) }).root;
+  const root = stateRoot(env);
   const { file, loaded, profile } = loadProfile(env, req.profile, req.manifest, req.cwd);
   const plan = resolvePlan({
     profileName: req.profile,
     profile,
     defaultFirewall: loaded.manifest.defaults.firewall,
-    ...(req.slug !== undefined ? { slug: req.slug } : {}),
+    slug: req.slug ?? defaultSlug(req.profile),
     ...(req.subnets ? { subnets: req.subnets } : {}),
     stateRoot: root,
     packageRoot: packageRoot(),
+    hostUser: hostUser(),
+    envFileUsable: envFileUsable(profile),
   });
   const rendered = renderBottle(plan);
   return { plan, summary: summarize(plan, file, !req.subnets), composeYaml: rendered.composeYaml, files: rendered.files, warnings: credentialWarnings(credentialInput(plan)) };

@@ -19,7 +19,7 @@ import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
 import type { PlanInput } from "./plan-input.js";
 import { prepareStateDir } from "./prepare.js";
-import { loadProfile } from "./profile.js";
+import { envFileUsable, hostUser, loadProfile } from "./profile.js";
 import { summarize } from "./render.js";
 
 export type StartStep = "images" | "networks" | "prepare" | "up" | "health" | "done";
@@ -68,7 +68,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
   const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
   const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
   const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
-  let input: PlanInput = { slug, profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: ctx.root, packageRoot: packageRoot(), engine: BASELINE_ENGINE }; // engine: until asked, after the lock
+  let input: PlanInput = { slug, profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: ctx.root, packageRoot: packageRoot(), hostUser: hostUser(), envFileUsable: envFileUsable(profile), engine: BASELINE_ENGINE }; // engine: until asked, after the lock
   const planFor = (subnets?: Subnets): Plan => resolvePlan({ ...input, ...(subnets ? { subnets } : {}) });
   const preview = planFor();
   const layout = preview.paths;
@@ -106,7 +106,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     } else logger.warn({ slug, reason: isolation.reason }, "host ports stay reachable from this bottle's agent (run `bottle doctor`)");
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
-    await prepareStateDir(plan, renderBottle(plan), { ...input, hostUser: plan.hostUser });
+    await prepareStateDir(plan, renderBottle(plan), input);
     meta = toMetadata(plan, file, "starting", now);
     await writeMetadata(layout, meta);
 

@@ -1,13 +1,13 @@
 // resolve: profile + options -> plan. The plan fixes every name, path, port,
 // env *name* and image a bottle needs, so render and the lifecycle never
-// decide anything on their own. It never holds a secret value.
-import { statSync } from "node:fs";
+// decide anything on their own. It never holds a secret value. Pure: no
+// file system, clock, randomness or process state (the caller looks those up).
 import { PORTS } from "../contracts/mounts.js";
 import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
 import type { Grant } from "../state/grants.js";
 import { layoutOf, type BottleLayout } from "../state/layout.js";
-import { defaultSlug, validateSlug } from "../state/slug.js";
+import { validateSlug } from "../state/slug.js";
 import { bottleLabels, bridgeName, containerName, networkName, PIPELOCK_IMAGE, projectName } from "./names.js";
 
 export const DEFAULT_SUBNET_POOL = "10.213.0.0/16";
@@ -153,16 +153,18 @@ export interface ResolveOptions {
   profile: Profile;
   /** Manifest default engine, used when the profile does not choose. */
   defaultFirewall: "builtin" | "pipelock";
-  slug?: string;
+  /** The caller picks a default (state/slug.ts defaultSlug). */
+  slug: string;
   stateRoot: string;
   /** Allocated by the lifecycle; absent for a pure render preview. */
   subnets?: Subnets;
   /** Folder holding Dockerfile.<name> (the installed package root). */
   packageRoot: string;
-  hostUser?: { uid: number; gid: number };
+  /** The uid:gid our sidecars run as (the host user, so they read the 0600 files we write). */
+  hostUser: { uid: number; gid: number };
   engine?: EngineFeatures;
-  /** For tests: the random part of a default slug. */
-  random?: () => string;
+  /** The profile's env_file exists and is non-empty (it is used only then). */
+  envFileUsable?: boolean;
   /** Live supervise grants (the caller drops expired ones): each adds to the firewall, egress or git gate. */
   grants?: readonly Grant[];
 }
@@ -171,11 +173,11 @@ export interface ResolveOptions {
 export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/24", egress: "10.213.1.0/24" };
 
 export function resolvePlan(o: ResolveOptions): Plan {
-  const slug = o.slug === undefined ? defaultSlug(o.profileName, o.random) : validateSlug(o.slug);
+  const slug = validateSlug(o.slug);
   const p = o.profile;
   const labels = bottleLabels(slug, o.profileName, o.stateRoot);
   const subnets = o.subnets ?? PREVIEW_SUBNETS;
-  const hostUser = o.hostUser ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const hostUser = o.hostUser;
   const built = (name: string): BuiltImage => ({
     image: `bot-bottle/${name}:${PACKAGE_VERSION}`,
     dockerfile: `Dockerfile.${name}`,
@@ -268,7 +270,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
     runtime: p.runtime,
     env: p.env,
     forwardEnv: unique(p.forward_env),
-    ...(p.env_file && nonEmptyFile(p.env_file) ? { envFile: p.env_file } : {}),
+    ...(p.env_file && o.envFileUsable ? { envFile: p.env_file } : {}),
     resources: { ...(p.resources.cpus ? { cpus: p.resources.cpus } : {}), ...(p.resources.memory ? { memory: p.resources.memory } : {}), pids: p.resources.pids ?? 512 },
   };
 
@@ -294,15 +296,6 @@ export function resolvePlan(o: ResolveOptions): Plan {
 function sshHost(url: string): string {
   const m = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(url) ?? /^[^@]+@([^:]+):/.exec(url);
   return m?.[1] ?? url;
-}
-
-function nonEmptyFile(path: string): boolean {
-  try {
-    const st = statSync(path);
-    return st.isFile() && st.size > 0;
-  } catch {
-    return false;
-  }
 }
 
 function unique<T>(xs: T[]): T[] {

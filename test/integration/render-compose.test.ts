@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { compose, composeConfig, composeDown, composeUp } from "../../src/engine/compose.js";
+import { hostUser } from "../../src/bottles/profile.js";
 import { allocateNetworks } from "../../src/bottles/networks.js";
 import { engineFor } from "../../src/engine/index.js";
 import { removeNetwork } from "../../src/engine/networks.js";
@@ -53,7 +54,7 @@ agents:
       nodePath.join(root, "bottle.yaml"),
     );
     const slug = `rt-${process.pid.toString(16).slice(-4)}`;
-    const base = { profileName: "rt", profile: m.agents.rt!, defaultFirewall: "builtin" as const, slug, stateRoot: root, packageRoot: root };
+    const base = { profileName: "rt", profile: m.agents.rt!, defaultFirewall: "builtin" as const, slug, stateRoot: root, packageRoot: root, hostUser: hostUser() };
     const nets = await allocateNetworks(engineFor(), (subnets) => resolvePlan({ ...base, subnets }).networks, TEST_POOL);
     plan = resolvePlan({ ...base, subnets: { internal: nets.internal.subnet, egress: nets.egress.subnet } });
     for (const [k, dir] of Object.entries(plan.paths)) if (!/File|Log$/.test(k)) mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -90,6 +90,15 @@ describe("folder layers", () => {
     expect(cycles).toEqual([]);
   });
 
+  it("plan/ and render/ are pure: no file system, processes, clock or randomness", () => {
+    const impure = /from "node:(?:fs|fs\/promises|os|child_process|net|http)"|\bprocess\.|Math\.random|Date\.now|new Date\(/;
+    const hits = files(SRC)
+      .filter((f) => ["plan", "render"].includes(nodePath.relative(SRC, f).split(nodePath.sep)[0]!))
+      .filter((f) => impure.test(readFileSync(f, "utf8")))
+      .map((f) => nodePath.relative(SRC, f));
+    expect(hits).toEqual([]);
+  });
+
   it("joins state paths only in state/layout.ts", () => {
     const names = ["metadata.json", "docker-compose.yml", "compose.log", "grants.json", "plan-input.json", "exec.jsonl", ".locks"];
     const hits = files(SRC)

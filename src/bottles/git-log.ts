@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { BottleError } from "../errors.js";
 import { escapeAgentText } from "../contracts/git-gate.js";
+import { eventField, LOG_EVENTS } from "../contracts/log-line.js";
 import { contextOf, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 import { MAX_TAIL, readLogs } from "./logs.js";
@@ -41,7 +42,7 @@ const logLine = gitDecisionSchema
   .extend({
     ts: z.string(),
     mode: z.literal("git-gate"),
-    event: z.literal("push"),
+    event: z.literal(LOG_EVENTS.push),
     upstream_result: gitDecisionSchema.shape.upstreamResult,
     upstream_message: z.string().optional(),
   });
@@ -96,7 +97,7 @@ export async function readGitDecisions(q: GitDecisionQuery): Promise<{ source: "
   if (!meta.services.some((s) => s.service === "git-gate")) {
     throw new BottleError("bad-input", `bottle "${meta.slug}" has no git gate`, "Its profile has no git.upstreams.");
   }
-  const r = await readLogs(ctx.engine, meta, layout, { service: "git-gate", grep: '"event":"push",', tail: MAX_TAIL });
+  const r = await readLogs(ctx.engine, meta, layout, { service: "git-gate", grep: `${eventField(LOG_EVENTS.push)},`, tail: MAX_TAIL });
   let decisions = parseGitDecisions(r.lines);
   if (q.upstream) decisions = decisions.filter((d) => d.upstream === q.upstream);
   return { source: r.source, decisions: decisions.slice(-(q.tail ?? 100)) };

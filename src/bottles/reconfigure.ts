@@ -2,6 +2,7 @@
 // its live grants, render every sidecar config again (the one renderer),
 // write the files that changed (temp + rename), SIGHUP their sidecars and
 // wait until the proxies say they reloaded. Then the agent's view.
+import { eventField, LOG_EVENTS } from "../contracts/log-line.js";
 import { BottleError } from "../errors.js";
 import type { Engine, ProjectRef } from "../engine/index.js";
 import { containerName, resolvePlan } from "../plan/index.js";
@@ -33,7 +34,7 @@ async function reload(engine: Engine, p: ProjectRef, service: string, confirm: b
   const since = new Date(Date.now() - 5000).toISOString();
   const count = async () => {
     const out = ((await engine.logs(p, { service, since })) ?? []).join("\n");
-    return { ok: out.split('"config_reloaded"').length - 1, refused: out.split('"config_reload_refused"').length - 1 };
+    return { ok: out.split(eventField(LOG_EVENTS.configReloaded)).length - 1, refused: out.split(eventField(LOG_EVENTS.configReloadRefused)).length - 1 };
   };
   const before = confirm ? await count() : { ok: 0, refused: 0 };
   await engine.signal(p, service, "HUP");

@@ -4,6 +4,7 @@
 // src so the type checker keeps it in step with the Engine interface.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
+import { LOG_EVENTS } from "../contracts/log-line.js";
 import { BASELINE_ENGINE, containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
 import { overlaps } from "../plan/subnets.js";
 import type { ContainerInfo, Engine, EngineCheck, EngineOp, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
@@ -37,7 +38,7 @@ export class FakeEngine implements Engine {
   /** Subnets of networks that are not ours. */
   takenSubnets: string[] = [];
   /** What a service prints when signalled; the default is what our proxies print on a good reload. */
-  onSignal: (service: string, sig: string) => string | undefined = (service, sig) => (sig === "HUP" && (service === "firewall" || service === "egress") ? `{"mode":"${service}","event":"config_reloaded"}` : undefined);
+  onSignal: (service: string, sig: string) => string | undefined = (service, sig) => (sig === "HUP" && (service === "firewall" || service === "egress") ? JSON.stringify({ ts: new Date(0).toISOString(), mode: service, event: LOG_EVENTS.configReloaded }) : undefined);
   private readonly failures = new Map<EngineOp, Failure>();
 
   /** Make the nth call (default: the first) of `op` fail; `after` does the side effect first (a half-done `up`). */

@@ -1,6 +1,7 @@
 // Subprocesses of the gate: git (and ssh, through git). Bounded by a timeout,
 // output captured; stdin optional.
 import { spawn } from "node:child_process";
+import { lastLines } from "../kit/text.js";
 
 export interface GitResult {
   code: number;
@@ -43,6 +44,3 @@ export async function gitOk(args: string[], o: GitOptions = {}): Promise<string>
   return r.stdout;
 }
 
-export function lastLines(text: string, n: number): string {
-  return text.trimEnd().split("\n").slice(-n).join("\n");
-}

@@ -3,18 +3,15 @@
 // whose output goes to the pushing client, so they send their lines to the
 // server over a unix socket and the server prints them. Fields are refs,
 // shas, rule names and numbers: never file contents or matched secrets.
-import { createServer, createConnection, type Server } from "node:net";
+import { createConnection, createServer, type Server } from "node:net";
+import { createEventLog as kitEventLog, formatEvent as kitFormatEvent, type EventLog, type LogFields } from "../kit/log.js";
 
-export type LogFields = Record<string, unknown>;
-export type EventLog = (event: string, fields?: LogFields) => void;
+export type { EventLog, LogFields };
 
-export function formatEvent(event: string, fields: LogFields = {}): string {
-  return `${JSON.stringify({ ts: new Date().toISOString(), mode: "git-gate", event, ...fields })}\n`;
-}
+export const formatEvent = (event: string, fields: LogFields = {}): string => kitFormatEvent("git-gate", event, fields);
 
-export function createEventLog(write: (line: string) => void = (l) => process.stdout.write(l)): EventLog {
-  return (event, fields) => write(formatEvent(event, fields));
-}
+/** Unbatched: the server's lines (and the hooks' lines it relays) go out as they come. */
+export const createEventLog = (write: (line: string) => void = (l) => process.stdout.write(l)): EventLog => kitEventLog("git-gate", write);
 
 /** The server side: print every complete line a hook sends. */
 export function listenForHookLogs(socketPath: string, write: (line: string) => void): Promise<Server> {

@@ -14,7 +14,8 @@ import { escapeAgentText, type GitGatePolicy, type GitGateUpstream } from "../..
 import { GIT_GATE_CONFIG_PATH } from "../../contracts/mounts.js";
 import { matchStdin, PUSH_ID_ENV, PUSHES_DIR, PUSHES_DIR_ENV, readCommands } from "./commands.js";
 import { loadGateConfig } from "./config.js";
-import { git, lastLines } from "./git.js";
+import { lastLines } from "../kit/text.js";
+import { git } from "./git.js";
 import { formatEvent, sendHookLogs } from "./log.js";
 import { describe, describePathFindings, displayRef, refNameSecrets, scanNewPaths, withholdSecrets } from "./names.js";
 import { changeOf, checkRef, checkRefName, checkSymrefTarget, HookInputError, parseUpdates, short, type RefUpdate, type Refusal } from "./policy.js";

@@ -13,7 +13,8 @@ import type { GitGateConfig, GitGateUpstream } from "../../contracts/git-gate.js
 import { PUSHES_DIR } from "./commands.js";
 import { loadGateConfig, repoDir } from "./config.js";
 import { HookTracker, startGitServer, type GitServer } from "./daemon.js";
-import { git, gitOk, lastLines } from "./git.js";
+import { lastLines } from "../kit/text.js";
+import { git, gitOk } from "./git.js";
 import { createEventLog, listenForHookLogs, type EventLog } from "./log.js";
 import { CONFIG_ENV, LOG_SOCKET_ENV } from "./pre-receive.js";
 import { classifySshFailure, controlPath, FAILURE_HELP, NSS_GROUP, NSS_PASSWD, RUN_DIR, sshInvocation, sshTarget } from "./ssh.js";

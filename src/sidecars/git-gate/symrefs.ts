@@ -7,7 +7,8 @@
 // Only protocol v2 reports symbolic refs other than HEAD; the gate asks for
 // v2 (and the serve process warns at start when an upstream does not speak it).
 import type { GitGateUpstream } from "../../contracts/git-gate.js";
-import { git, lastLines } from "./git.js";
+import { lastLines } from "../kit/text.js";
+import { git } from "./git.js";
 import { sshCommand } from "./ssh.js";
 
 /** Env for git talking to an upstream over the gate's ssh (persistent connection when up). */

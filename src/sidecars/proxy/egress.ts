@@ -16,7 +16,7 @@ import { loadConfigFile, type ReloadableState } from "./config-file.js";
 import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpFinding, type DlpPolicy } from "./dlp.js";
 import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
-import type { EventLog, LogFields } from "./log.js";
+import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
 import { readBody, relayResponse, type BodyBudget } from "./relay.js";

@@ -1,12 +1,13 @@
 // The proxy sidecar's entry point (bundled to /app/proxy.js in Dockerfile.egress):
 //   proxy.js firewall --config <file> --port <n>
 //   proxy.js egress   --config <file> --port <n>
+import { LOG_EVENTS } from "../../contracts/log-line.js";
 import { parseProxyArgs } from "./cli-args.js";
 import { ReloadableState } from "./config-file.js";
 import type { ProxyLimitsConfig } from "../../contracts/proxy-limits.js";
 import { buildEgressState, createEgress, type EgressState } from "./egress.js";
 import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
-import { createEventLog, flushLog } from "./log.js";
+import { createEventLog, flushLog } from "../kit/log.js";
 import { toProxyLimits, type ProxyServer } from "./proxy-server.js";
 
 // Node's default action for SIGHUP is to exit, and the host may reload us
@@ -23,9 +24,9 @@ async function serve(mode: "firewall" | "egress", configFile: string, port: numb
   const log = createEventLog(mode);
   let proxy: ProxyServer<unknown> | undefined;
   const onReload = (limits: () => ProxyLimitsConfig) => (err?: Error) => {
-    if (err) return log("config_reload_refused", { file: configFile, message: err.message });
+    if (err) return log(LOG_EVENTS.configReloadRefused, { file: configFile, message: err.message });
     proxy?.setLimits(toProxyLimits(limits()));
-    log("config_reloaded", { file: configFile });
+    log(LOG_EVENTS.configReloaded, { file: configFile });
   };
   if (mode === "firewall") {
     const state: ReloadableState<FirewallState> = await ReloadableState.create(

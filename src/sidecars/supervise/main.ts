@@ -14,6 +14,7 @@ import { PROPOSAL_ID_RE } from "../../contracts/patterns.js";
 import { safeJson } from "../../contracts/escape.js";
 import { QUEUE_LIMITS, TokenBucket } from "../../contracts/limits.js";
 import { assessProposal } from "../../security/access-policy.js";
+import { createEventLog } from "../kit/log.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: String(PORTS.supervise) }, queue: { type: "string", default: MOUNTS.queue }, access: { type: "string", default: MOUNTS.access } } });
@@ -21,7 +22,8 @@ const PORT = Number(values.port);
 const QUEUE = values.queue!;
 const ACCESS = values.access!;
 
-const log = (event: string, data: Record<string, unknown> = {}) => process.stdout.write(`${safeJson({ ts: new Date().toISOString(), mode: "supervise", event, ...data })}\n`);
+// Agent-supplied text can reach these lines: safeJson escapes controls, bidi and separators.
+const log = createEventLog("supervise", (l) => process.stdout.write(l), safeJson);
 const text = (t: string) => ({ content: [{ type: "text" as const, text: t }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReloadableState } from "../../../../src/sidecars/proxy/config-file.js";
 import { buildEgressState, createEgress } from "../../../../src/sidecars/proxy/egress.js";
 import { buildFirewallState, createFirewall } from "../../../../src/sidecars/proxy/firewall.js";
-import { createEventLog } from "../../../../src/sidecars/proxy/log.js";
+import { createEventLog } from "../../../../src/sidecars/kit/log.js";
 import type { ProxyServer } from "../../../../src/sidecars/proxy/proxy-server.js";
 import { rawConnect, send, type RequestSpec } from "../../../fixtures/proxy/client.js";
 import { createTestCa, writePem } from "../../../helpers/proxy/ca.js";

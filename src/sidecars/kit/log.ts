@@ -1,8 +1,9 @@
-// Decision log: one JSON object per line on stdout (SPEC §7). Callers pass
-// names, hosts, rules and numbers only: never header values, bodies, paths or
-// query strings, which is where secrets live.
+// The sidecars' log: one JSON object per line on stdout (SPEC §7), with the
+// fields the host parses (contracts/log-line.ts: ts, mode, event). Callers
+// pass names, hosts, rules and numbers only: never header values, bodies,
+// paths or query strings, which is where secrets live.
 
-export type LogFields = Record<string, string | number | boolean | undefined>;
+export type LogFields = Record<string, unknown>;
 export type EventLog = (event: string, fields?: LogFields) => void;
 
 /**
@@ -54,8 +55,12 @@ export function flushLog(): void {
   stdoutLines.flush();
 }
 
-export function createEventLog(mode: string, write: (line: string) => void = (l) => stdoutLines.write(l)): EventLog {
-  return (event, fields = {}) => {
-    write(`${JSON.stringify({ ts: new Date().toISOString(), mode, event, ...fields })}\n`);
-  };
+/** One log line. `stringify` may escape more than JSON does (supervise logs agent text). */
+export function formatEvent(mode: string, event: string, fields: LogFields = {}, stringify: (v: unknown) => string = JSON.stringify): string {
+  return `${stringify({ ts: new Date().toISOString(), mode, event, ...fields })}\n`;
+}
+
+/** A logger for one sidecar; lines are batched onto stdout unless `write` says otherwise. */
+export function createEventLog(mode: string, write: (line: string) => void = (l) => stdoutLines.write(l), stringify?: (v: unknown) => string): EventLog {
+  return (event, fields = {}) => write(formatEvent(mode, event, fields, stringify));
 }

@@ -5,7 +5,11 @@ import { build } from "esbuild";
 import { existsSync } from "node:fs";
 
 const entries = [
-  { in: "src/cli/bin.ts", out: "dist/cli.js", banner: "#!/usr/bin/env node" },
+  // The executable only checks the Node version, then loads the CLI bundle: a
+  // separate file, so nothing in it is parsed on a Node too old to run it (and
+  // the bundle stays free of esbuild's lazy-init wrappers, which cost cold start).
+  { in: "src/cli/bin.ts", out: "dist/cli.js", banner: "#!/usr/bin/env node", external: ["./main.js"] },
+  { in: "src/cli/main.ts", out: "dist/main.js" },
   { in: "src/sidecars/proxy/main.ts", out: "dist/sidecars/proxy.js" },
   { in: "src/sidecars/supervise/main.ts", out: "dist/sidecars/supervise.js" },
   { in: "src/sidecars/git-gate/main.ts", out: "dist/sidecars/git-gate.js" },
@@ -17,6 +21,7 @@ await Promise.all(
       entryPoints: [e.in],
       outfile: e.out,
       bundle: true,
+      external: e.external ?? [],
       platform: "node",
       target: "node22",
       format: "esm",

@@ -7,7 +7,6 @@ import { ensureQueue } from "../contracts/queue.js";
 import type { Plan } from "../plan/index.js";
 import { renderAgentView } from "../render/agent-view.js";
 import type { RenderedBottle } from "../render/index.js";
-import { createCertificateAuthority } from "../security/ca.js";
 import { writeFileAtomic } from "../state/atomic.js";
 import { knownHostsFile, upstreamCaFile } from "../state/layout.js";
 import { writePlanInput, type PlanInput } from "./plan-input.js";
@@ -32,6 +31,8 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, inpu
     await fs.chmod(dir, mode);
   }
 
+  // Loaded here, not at startup: the X.509 library is most of what an MCP server's cold start would parse.
+  const { createCertificateAuthority } = await import("../security/ca.js");
   const firewallCa = await createCertificateAuthority(`bot-bottle firewall ${plan.slug}`);
   await writeFileAtomic(p.firewallCaCert, firewallCa.certPem, 0o644);
   await writeFileAtomic(p.firewallCaKey, firewallCa.keyPem, 0o600);

@@ -14,7 +14,6 @@ import { packageRoot } from "../package.js";
 import { bottleLabels, bridgeName, containerName, DEFAULT_SUBNET_POOL, networkName, pickFreeSubnets } from "../plan/index.js";
 import { layoutOf } from "../state/layout.js";
 import { stateRoot } from "../state/root.js";
-import { createCertificateAuthority, issueServerCertificate } from "../security/ca.js";
 
 export interface DemoReport {
   slug: string;
@@ -33,6 +32,7 @@ export async function runDemo(o: { env?: NodeJS.ProcessEnv; say?: (line: string)
   const dir = mkdtempSync(nodePath.join(tmpdir(), "bottle-demo-"));
 
   say("making the demo upstream's CA and certificate");
+  const { createCertificateAuthority, issueServerCertificate } = await import("../security/ca.js"); // not at startup: see bottles/prepare.ts
   const ca = await createCertificateAuthority("bot-bottle demo upstream CA", 2);
   const cert = await issueServerCertificate(ca, ["api.demo.test", "allowed.demo.test", "blocked.demo.test"], 2);
   writeFileSync(nodePath.join(dir, "ca.pem"), ca.certPem);

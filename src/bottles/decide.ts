@@ -5,7 +5,6 @@
 // never re-applied by a decision that read the grant list before the sweep.
 import { promises as fs } from "node:fs";
 import { quote, safeJson } from "../contracts/escape.js";
-import { PAGE_LIMITS } from "../contracts/limits.js";
 import { audit, listProposals, queuePaths, readDecision, readProposal, writeDecision, type Decision, type Proposal } from "../contracts/queue.js";
 import { PROPOSAL_ID_RE } from "../contracts/patterns.js";
 import { BottleError } from "../errors.js";
@@ -21,6 +20,9 @@ import { expireGrants, withdrawDue } from "./grants.js";
 import { readPlanInput } from "./plan-input.js";
 import { formatEntry } from "./present.js";
 import { reconfigure } from "./reconfigure.js";
+
+/** Inbox pages: entries per page by default and at most, and a size budget per page. */
+export const PAGE_LIMITS = { defaultLimit: 50, maxLimit: 200, maxBytes: 1024 * 1024 } as const;
 
 export interface InboxEntry {
   slug: string;

@@ -2,7 +2,7 @@
 // typed result out; each result has one zod schema both adapters print.
 export { cleanup, cleanupOutputSchema, cleanupText, type CleanupResult } from "./cleanup.js";
 export { contextOf, type Ctx, type CtxInput } from "./context.js";
-export { decide, inbox, proposalFiles, type DecideResult, type InboxPage } from "./decide.js";
+export { decide, inbox, PAGE_LIMITS, proposalFiles, type DecideResult, type InboxPage } from "./decide.js";
 export { checkNode, checkStateRoot, reviewManifest, runDoctor, type Check, type ManifestReview } from "./doctor.js";
 export { execInBottle, execOutputSchema, MAX_EXEC_TIMEOUT_MS, type ExecResult } from "./exec.js";
 export { gitDecisionOutputSchema, formatGitDecisions, readGitDecisions } from "./git-log.js";
@@ -15,5 +15,4 @@ export { renderOutput, renderOutputSchema, renderProfile, type RenderOutcome } f
 export { startBottle, startOutput, startOutputSchema, type StartResult, type StartStep } from "./start.js";
 export { stopBottle, stopOutputSchema, type StopResult } from "./stop.js";
 export { warningText } from "../plan/credential-warnings.js";
-export { PAGE_LIMITS } from "../contracts/limits.js";
 export { safeJson } from "../contracts/escape.js";

@@ -12,33 +12,3 @@ export const QUEUE_LIMITS = {
   /** … then this many per minute. */
   perMinute: 30,
 } as const;
-
-/** Inbox pages: entries per page by default and at most, and a size budget per page. */
-export const PAGE_LIMITS = { defaultLimit: 50, maxLimit: 200, maxBytes: 1024 * 1024 } as const;
-
-/** A token bucket: `capacity` at once, refilled at `perMinute`. */
-export class TokenBucket {
-  private tokens: number;
-  private last: number;
-
-  constructor(
-    private readonly capacity: number,
-    private readonly perMinute: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.tokens = capacity;
-    this.last = now();
-  }
-
-  /** Take one token; when there is none, how many seconds until there is. */
-  take(): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const t = this.now();
-    this.tokens = Math.min(this.capacity, this.tokens + ((t - this.last) / 60_000) * this.perMinute);
-    this.last = t;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterSeconds: Math.ceil(((1 - this.tokens) * 60) / this.perMinute) };
-  }
-}

@@ -12,9 +12,10 @@ import { accessSchema, type Access } from "../../contracts/access.js";
 import { FILES, MOUNTS, PORTS } from "../../contracts/mounts.js";
 import { PROPOSAL_ID_RE } from "../../contracts/patterns.js";
 import { safeJson } from "../../contracts/escape.js";
-import { QUEUE_LIMITS, TokenBucket } from "../../contracts/limits.js";
+import { QUEUE_LIMITS } from "../../contracts/limits.js";
 import { assessProposal } from "../../security/access-policy.js";
 import { createEventLog } from "../kit/log.js";
+import { TokenBucket } from "./rate.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: String(PORTS.supervise) }, queue: { type: "string", default: MOUNTS.queue }, access: { type: "string", default: MOUNTS.access } } });

@@ -2,6 +2,7 @@
 // A second operation on the same slug fails at once (or waits, if asked); a
 // lock whose process is gone is stale and may be taken over (cleanup removes
 // such locks too).
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { BottleError } from "../errors.js";
@@ -41,20 +42,27 @@ export async function acquireLock(l: BottleLayout, o: { waitMs?: number } = {}):
 async function tryLock(l: BottleLayout): Promise<Lock> {
   const file = l.lockFile;
   await fs.mkdir(nodePath.dirname(file), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await fs.open(file, "wx", 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return { release: () => fs.rm(file, { force: true }) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = await lockHolder(file);
-      if (holder !== undefined && pidAlive(holder)) {
-        throw new BottleError("conflict", `bottle "${l.slug}" is busy: another operation (pid ${holder}) holds its lock`, "Wait for it to finish, or pick another slug.");
+  // The pid is written first and the lock appears by link(2), which fails if it
+  // exists: a lock is never visible without its holder's pid, so a racing
+  // acquirer cannot read it empty, take it for stale and remove it.
+  const tmp = nodePath.join(nodePath.dirname(file), `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  await fs.writeFile(tmp, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.link(tmp, file);
+        return { release: () => fs.rm(file, { force: true }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = await lockHolder(file);
+        if (holder !== undefined && pidAlive(holder)) {
+          throw new BottleError("conflict", `bottle "${l.slug}" is busy: another operation (pid ${holder}) holds its lock`, "Wait for it to finish, or pick another slug.");
+        }
+        await fs.rm(file, { force: true }); // stale: its process is gone
       }
-      await fs.rm(file, { force: true }); // stale: its process is gone
     }
+  } finally {
+    await fs.rm(tmp, { force: true });
   }
   throw new BottleError("conflict", `could not lock bottle "${l.slug}"`);
 }
@@ -64,6 +72,7 @@ export async function removeStaleLocks(root: string): Promise<string[]> {
   const dir = locksDir(root);
   const removed: string[] = [];
   for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!f.endsWith(".lock")) continue; // a lock being made (.tmp-*)
     const file = nodePath.join(dir, f);
     const pid = await lockHolder(file);
     if (pid === undefined || !pidAlive(pid)) {

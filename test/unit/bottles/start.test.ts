@@ -9,6 +9,7 @@ import { stopBottle } from "../../../src/bottles/stop.js";
 import type { EngineOp } from "../../../src/engine/engine.js";
 import type { BottleError } from "../../../src/errors.js";
 import { layoutOf } from "../../../src/state/layout.js";
+import { acquireLock, type Lock } from "../../../src/state/lock.js";
 import { readMetadata } from "../../../src/state/metadata.js";
 import { world } from "./fixture.js";
 
@@ -112,5 +113,19 @@ describe("start against the fake engine", () => {
     expect(w.engine.calls.length).toBe(calls);
     await stopBottle("web-1", { ...w.ctx, purge: true });
     expect(existsSync(layoutOf(w.root, "web-1").stateDir)).toBe(false);
+  });
+});
+
+describe("the bottle lock", () => {
+  it("of many acquirers racing in one process exactly one holds it (a lock is never seen without its pid)", async () => {
+    const w = world();
+    const l = layoutOf(w.root, "race-1");
+    for (let round = 0; round < 20; round++) {
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => acquireLock(l)));
+      const held = results.filter((r): r is PromiseFulfilledResult<Lock> => r.status === "fulfilled");
+      expect(held).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect((r.reason as BottleError).code).toBe("conflict");
+      await held[0]!.value.release();
+    }
   });
 });

@@ -88,7 +88,13 @@ export function measureDlp(): DlpRow[] {
       const out = spawnSync(process.execPath, ["--input-type=module", "-e", CHILD, pathToFileURL(bundle).href, file, String(RUNS)], { cwd: dir, env, encoding: "utf8", timeout: 300_000 });
       if (out.status !== 0) throw new Error(`dlp bench (${kind}) failed: ${out.stderr}`);
       const r = JSON.parse(out.stdout) as { bytes: number; ms: number; rssMiB: number; smallUs: number };
-      return { scenario: `DLP scanRequest, 10 MB ${kind}`, "MB/s": Math.round(r.bytes / 1e6 / (r.ms / 1000)), "ms / 10 MB": Math.round(r.ms), "peak RSS MiB": Math.round(r.rssMiB), "small request µs": Number(r.smallUs.toFixed(1)) };
+      return {
+        scenario: `DLP scanRequest, 10 MB ${kind}`,
+        "MB/s": Math.round(r.bytes / 1e6 / (r.ms / 1000)),
+        "ms / 10 MB": Math.round(r.ms),
+        "peak RSS MiB": Math.round(r.rssMiB),
+        "small request µs": Number(r.smallUs.toFixed(1)),
+      };
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -49,9 +49,20 @@ export async function benchGitGate(): Promise<void> {
     await buildTestImages();
     up = await startUpstream(`bb-bench-git-${tag}`, `10.219.${200 + (process.pid % 50)}.0/24`, dir);
     const manifest = nodePath.join(dir, "bottle.yaml");
-    writeFileSync(manifest, `version: 1\nagents:\n  bench:\n    image: ${GIT_AGENT_IMAGE}\n    git:\n      upstreams:\n        - name: app\n          url: ${up.url}\n          identity_file: ${up.clientKey.private}\n          known_hosts: "${up.knownHostsLine}"\n          address: ${up.address}\n          policy: { push_refs: ["refs/heads/agent/*"] }\n`);
+    writeFileSync(
+      manifest,
+      `version: 1\nagents:\n  bench:\n    image: ${GIT_AGENT_IMAGE}\n    git:\n      upstreams:\n        - name: app\n          url: ${up.url}\n          identity_file: ${up.clientKey.private}\n          known_hosts: "${up.knownHostsLine}"\n          address: ${up.address}\n          policy: { push_refs: ["refs/heads/agent/*"] }\n`,
+    );
     let connecting: Promise<void> | undefined;
-    await startBottle({ profile: "bench", manifest, slug, env, onProgress: (s) => { if (s === "up") connecting = connectWhenCreated(gate, up!.network); } });
+    await startBottle({
+      profile: "bench",
+      manifest,
+      slug,
+      env,
+      onProgress: (s) => {
+        if (s === "up") connecting = connectWhenCreated(gate, up!.network);
+      },
+    });
     await connecting;
     // The gate's address on the egress network: this machine reaches it
     // there (the internal bridge rejects input from the host's side).

@@ -83,7 +83,7 @@ export async function removeLeftovers(prefix: string = PREFIX): Promise<{ contai
 async function countLeftovers(prefix: string): Promise<number> {
   const ps = await docker(["ps", "-a", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
   const nets = await docker(["network", "ls", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
-  return (`${ps.stdout}\n${nets.stdout}`).split("\n").filter((l) => l.startsWith(prefix)).length;
+  return `${ps.stdout}\n${nets.stdout}`.split("\n").filter((l) => l.startsWith(prefix)).length;
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; every item is attempted. */
@@ -257,7 +257,15 @@ export async function benchStart(): Promise<void> {
   const stopMed = median(oursStop);
   printTable(`Start overhead: startBottle vs docker compose up -d --wait (same file, pre-created networks, images present), interleaved, median of ${N}`, [
     { what: "docker compose up -d --wait (baseline)", "median s": s(median(baseUp)), "min s": s(Math.min(...baseUp)), "max s": s(Math.max(...baseUp)), ratio: 1, target: "", ok: "" },
-    { what: "startBottle (bot-bottle)", "median s": s(oursMed), "min s": s(Math.min(...ours.map((r) => r.total))), "max s": s(Math.max(...ours.map((r) => r.total))), ratio, target: "<= 1.25", ok: ratio <= 1.25 ? "yes" : "NO" },
+    {
+      what: "startBottle (bot-bottle)",
+      "median s": s(oursMed),
+      "min s": s(Math.min(...ours.map((r) => r.total))),
+      "max s": s(Math.max(...ours.map((r) => r.total))),
+      ratio,
+      target: "<= 1.25",
+      ok: ratio <= 1.25 ? "yes" : "NO",
+    },
   ]);
   const steps: StartStep[] = ["images", "networks", "prepare", "up", "health", "done"];
   const labels: Record<StartStep, string> = {
@@ -268,9 +276,19 @@ export async function benchStart(): Promise<void> {
     health: "metadata running",
     done: "",
   };
-  printTable("startBottle phases (median ms)", steps.filter((st) => st !== "done").map((st) => ({ phase: st, covers: labels[st], "median ms": median(ours.map((r) => r.phases[st] ?? 0)) })));
+  printTable(
+    "startBottle phases (median ms)",
+    steps.filter((st) => st !== "done").map((st) => ({ phase: st, covers: labels[st], "median ms": median(ours.map((r) => r.phases[st] ?? 0)) })),
+  );
   printTable(`Stop: stopBottle vs raw compose (median of ${N})`, [
-    { what: "stopBottle (logs dump + down + network rm + metadata)", "median s": s(stopMed), "max s": s(Math.max(...oursStop)), target: "median < 2 s", ok: stopMed < 2000 ? "yes" : "NO", "runs < 2 s": `${oursStop.filter((x) => x < 2000).length}/${oursStop.length}` },
+    {
+      what: "stopBottle (logs dump + down + network rm + metadata)",
+      "median s": s(stopMed),
+      "max s": s(Math.max(...oursStop)),
+      target: "median < 2 s",
+      ok: stopMed < 2000 ? "yes" : "NO",
+      "runs < 2 s": `${oursStop.filter((x) => x < 2000).length}/${oursStop.length}`,
+    },
     { what: "raw docker compose down --timeout 5", "median s": s(median(baseDown)), "max s": s(Math.max(...baseDown)), target: "", ok: "", "runs < 2 s": "" },
     { what: "raw docker compose logs --timestamps", "median s": s(median(baseLogs)), "max s": s(Math.max(...baseLogs)), target: "", ok: "", "runs < 2 s": "" },
     { what: "raw docker network rm (2 calls)", "median s": s(median(baseNetRm)), "max s": s(Math.max(...baseNetRm)), target: "", ok: "", "runs < 2 s": "" },
@@ -360,7 +378,11 @@ export async function benchScale(): Promise<void> {
       for (const n of m?.networks ?? []) subnets.push(n.subnet);
     }
     const nets = await docker(["network", "ls", "--filter", `label=${SLUG_LABEL}`, "--format", `{{.ID}}\t{{.Label "${SLUG_LABEL}"}}`], { timeout: 30_000 });
-    const ids = nets.stdout.split("\n").map((l) => l.split("\t")).filter(([, sl]) => sl?.startsWith(prefix)).map(([id]) => id!);
+    const ids = nets.stdout
+      .split("\n")
+      .map((l) => l.split("\t"))
+      .filter(([, sl]) => sl?.startsWith(prefix))
+      .map(([id]) => id!);
     if (ids.length) {
       const insp = await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], { timeout: 30_000 });
       dockerSubnets = new Set(insp.stdout.split(/\s+/).filter(Boolean)).size;
@@ -370,7 +392,11 @@ export async function benchScale(): Promise<void> {
     idleCpuAll = await hostCpuBusy(10_000);
     // The bottles' own share (their cgroups, healthcheck execs included), whatever else runs on the host.
     const st = await docker(["stats", "--no-stream", "--format", `{{.Name}}\t{{.CPUPerc}}`], { timeout: 120_000, reject: false });
-    containersCpu = st.stdout.split("\n").map((l) => l.split("\t")).filter(([n]) => n !== undefined && (n.startsWith(`bottle-firewall-${prefix}`) || n.startsWith(`bottle-agent-${prefix}`))).reduce((a, [, v]) => a + (parseFloat(v ?? "0") || 0) / 100, 0);
+    containersCpu = st.stdout
+      .split("\n")
+      .map((l) => l.split("\t"))
+      .filter(([n]) => n !== undefined && (n.startsWith(`bottle-firewall-${prefix}`) || n.startsWith(`bottle-agent-${prefix}`)))
+      .reduce((a, [, v]) => a + (parseFloat(v ?? "0") || 0) / 100, 0);
 
     const t1 = performance.now();
     const stops = await pool(started, CONCURRENCY, async (slug) => {
@@ -392,12 +418,32 @@ export async function benchScale(): Promise<void> {
   const distinct = new Set(subnets).size;
   const allSlash24 = subnets.every((sn) => sn.endsWith("/24"));
   printTable(`Scale: ${BOTTLES} bottles (firewall + agent each) started ${CONCURRENCY} at a time, all running, then stopped ${CONCURRENCY} at a time`, [
-    { metric: "bottles started / running at once", value: `${startTimes.length} / ${running}`, target: `${BOTTLES} / ${BOTTLES}`, ok: startTimes.length === BOTTLES && running === BOTTLES ? "yes" : "NO" },
+    {
+      metric: "bottles started / running at once",
+      value: `${startTimes.length} / ${running}`,
+      target: `${BOTTLES} / ${BOTTLES}`,
+      ok: startTimes.length === BOTTLES && running === BOTTLES ? "yes" : "NO",
+    },
     { metric: "start: total wall s", value: s(startTotal).toFixed(1), target: "", ok: "" },
-    { metric: "start: per bottle median / p95 / max s", value: startTimes.length ? `${s(median(startTimes)).toFixed(2)} / ${s(percentile(startTimes, 95)).toFixed(2)} / ${s(Math.max(...startTimes)).toFixed(2)}` : "-", target: "", ok: "" },
+    {
+      metric: "start: per bottle median / p95 / max s",
+      value: startTimes.length ? `${s(median(startTimes)).toFixed(2)} / ${s(percentile(startTimes, 95)).toFixed(2)} / ${s(Math.max(...startTimes)).toFixed(2)}` : "-",
+      target: "",
+      ok: "",
+    },
     { metric: "stop: total wall s", value: s(stopTotal).toFixed(1), target: "", ok: "" },
-    { metric: "stop: per bottle median / p95 / max s", value: stopTimes.length ? `${s(median(stopTimes)).toFixed(2)} / ${s(percentile(stopTimes, 95)).toFixed(2)} / ${s(Math.max(...stopTimes)).toFixed(2)}` : "-", target: "", ok: "" },
-    { metric: "distinct /24 subnets (metadata / docker)", value: `${distinct} / ${dockerSubnets}`, target: `${BOTTLES * 2} / ${BOTTLES * 2}`, ok: distinct === BOTTLES * 2 && dockerSubnets === BOTTLES * 2 && allSlash24 ? "yes" : "NO" },
+    {
+      metric: "stop: per bottle median / p95 / max s",
+      value: stopTimes.length ? `${s(median(stopTimes)).toFixed(2)} / ${s(percentile(stopTimes, 95)).toFixed(2)} / ${s(Math.max(...stopTimes)).toFixed(2)}` : "-",
+      target: "",
+      ok: "",
+    },
+    {
+      metric: "distinct /24 subnets (metadata / docker)",
+      value: `${distinct} / ${dockerSubnets}`,
+      target: `${BOTTLES * 2} / ${BOTTLES * 2}`,
+      ok: distinct === BOTTLES * 2 && dockerSubnets === BOTTLES * 2 && allSlash24 ? "yes" : "NO",
+    },
     { metric: "host CPU busy, cores (10 s window): before / all running", value: `${idleCpuBefore?.toFixed(2) ?? "?"} / ${idleCpuAll?.toFixed(2) ?? "?"}`, target: "", ok: "" },
     { metric: "CPU of the bottles' containers (docker stats), cores", value: containersCpu?.toFixed(2) ?? "?", target: "", ok: "" },
     { metric: "Node RSS: before / peak MB", value: `${(baseRss / 2 ** 20).toFixed(0)} / ${(peakRss / 2 ** 20).toFixed(0)}`, target: "", ok: "" },
@@ -510,23 +556,72 @@ export async function benchLogs(): Promise<void> {
     };
 
     await add(`tailFile(file, ${TAIL})`, async () => (await tailFile(file, TAIL)).lines, TAIL, 100);
-    await add(`readLogs file mode {tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {service: "agent", tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { service: "agent", tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {grep: "blocked by allowlist", tail: ${TAIL}}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked by allowlist", tail: TAIL })).lines, TAIL, 100);
-    await add(`readLogs {grep: "blocked-42.test", tail: 100}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked-42.test", tail: 100 })).lines, 100);
+    await add(
+      `readLogs file mode {tail: ${TAIL}}`,
+      async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { tail: TAIL })).lines,
+      TAIL,
+      100,
+    );
+    await add(
+      `readLogs {service: "agent", tail: ${TAIL}}`,
+      async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { service: "agent", tail: TAIL })).lines,
+      TAIL,
+      100,
+    );
+    await add(
+      `readLogs {grep: "blocked by allowlist", tail: ${TAIL}}`,
+      async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked by allowlist", tail: TAIL })).lines,
+      TAIL,
+      100,
+    );
+    await add(
+      `readLogs {grep: "blocked-42.test", tail: 100}`,
+      async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "blocked-42.test", tail: 100 })).lines,
+      100,
+    );
     // A needle only on the first line: the whole file must be scanned (or the scan is capped).
-    await add(`readLogs {grep: <only on line 1>, tail: 10}`, async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "rare-needle-at-start-of-file", tail: 10 })).lines, 1);
+    await add(
+      `readLogs {grep: <only on line 1>, tail: 10}`,
+      async () => (await readLogs(engineFor(), meta, layoutOf(nodePath.dirname(stateDir), nodePath.basename(stateDir)), { grep: "rare-needle-at-start-of-file", tail: 10 })).lines,
+      1,
+    );
 
     // References: the naive whole-file read, and coreutils tail.
     const naive = await timeN(3, async () => (await fs.readFile(file, "utf8")).split("\n").slice(-TAIL - 1, -1));
-    rows.push({ query: `reference: readFile + split + slice (whole file)`, lines: (naive.last as string[]).length, "median ms": median(naive.times), "p95 ms": percentile(naive.times, 95), target: "", ok: "" });
+    rows.push({
+      query: `reference: readFile + split + slice (whole file)`,
+      lines: (naive.last as string[]).length,
+      "median ms": median(naive.times),
+      "p95 ms": percentile(naive.times, 95),
+      target: "",
+      ok: "",
+    });
     const pexec = promisify(execFile);
     const tail = await timeN(RUNS, async () => (await pexec("tail", ["-n", String(TAIL), file], { maxBuffer: 64 * 2 ** 20 })).stdout.split("\n").slice(0, -1));
-    rows.push({ query: `reference: coreutils tail -n ${TAIL} (spawned)`, lines: (tail.last as string[]).length, "median ms": median(tail.times), "p95 ms": percentile(tail.times, 95), target: "", ok: "" });
-    const grepRare = await timeN(3, async () => (await pexec("grep", ["-F", "rare-needle-at-start-of-file", file], { maxBuffer: 2 ** 20 }).catch(() => ({ stdout: "" }))).stdout.split("\n").filter(Boolean));
-    rows.push({ query: `reference: grep -F <only on line 1> (whole file)`, lines: (grepRare.last as string[]).length, "median ms": median(grepRare.times), "p95 ms": percentile(grepRare.times, 95), target: "", ok: "" });
+    rows.push({
+      query: `reference: coreutils tail -n ${TAIL} (spawned)`,
+      lines: (tail.last as string[]).length,
+      "median ms": median(tail.times),
+      "p95 ms": percentile(tail.times, 95),
+      target: "",
+      ok: "",
+    });
+    const grepRare = await timeN(3, async () =>
+      (await pexec("grep", ["-F", "rare-needle-at-start-of-file", file], { maxBuffer: 2 ** 20 }).catch(() => ({ stdout: "" }))).stdout.split("\n").filter(Boolean),
+    );
+    rows.push({
+      query: `reference: grep -F <only on line 1> (whole file)`,
+      lines: (grepRare.last as string[]).length,
+      "median ms": median(grepRare.times),
+      "p95 ms": percentile(grepRare.times, 95),
+      target: "",
+      ok: "",
+    });
 
-    printTable(`Logs from a stopped bottle's compose.log: ${(size / 2 ** 20).toFixed(0)} MB, ${lines.toLocaleString("en")} lines (generated in ${(genMs / 1000).toFixed(1)} s), median of ${RUNS}`, rows);
+    printTable(
+      `Logs from a stopped bottle's compose.log: ${(size / 2 ** 20).toFixed(0)} MB, ${lines.toLocaleString("en")} lines (generated in ${(genMs / 1000).toFixed(1)} s), median of ${RUNS}`,
+      rows,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

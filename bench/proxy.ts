@@ -145,7 +145,13 @@ async function main(): Promise<void> {
 
     // B. CONNECT tunnelling: a fresh firewall (its own RSS), same allowlist as squid.
     await writeFile(join(dir, "tunnel-firewall.json"), JSON.stringify({ ...firewallConfig, dlp: { enabled: true, canary_env: [], canary_exempt: [] } }));
-    const tunnelFw = start("firewall (tunnel)", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)], {}, join(dir, "tunnel-firewall.log"));
+    const tunnelFw = start(
+      "firewall (tunnel)",
+      process.execPath,
+      [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)],
+      {},
+      join(dir, "tunnel-firewall.log"),
+    );
     running.push(tunnelFw);
     await waitForPort(tunnelFwPort!, tunnelFw);
 
@@ -230,11 +236,12 @@ function printTable(rows: Row[], notes: string[]): void {
   const find = (s: string, e: string) => rows.find((r) => r.scenario.startsWith(s) && r.engine.startsWith(e))?.r;
   const ours = find("HTTPS", "bot-bottle");
   const mitm = find("HTTPS", "mitmproxy");
-  if (ours && mitm) console.log(`\ninjection: bot-bottle/mitmproxy throughput ${(ours.rps / mitm.rps).toFixed(2)}× (target ≥ 2×); p99 ${ours.p99.toFixed(1)} ms vs ${mitm.p99.toFixed(1)} ms (target: lower)`);
+  if (ours && mitm)
+    console.log(`\ninjection: bot-bottle/mitmproxy throughput ${(ours.rps / mitm.rps).toFixed(2)}× (target ≥ 2×); p99 ${ours.p99.toFixed(1)} ms vs ${mitm.p99.toFixed(1)} ms (target: lower)`);
   for (const s of ["CONNECT, new", "CONNECT, 1 MiB"]) {
     const fw = find(s, "bot-bottle");
     const sq = find(s, "squid");
-    if (fw && sq) console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${((s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps)).toFixed(2)}× (target ≥ 0.8×)`);
+    if (fw && sq) console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${(s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps).toFixed(2)}× (target ≥ 0.8×)`);
   }
   for (const n of notes) console.log(`note: ${n}`);
 }
@@ -243,7 +250,8 @@ function printTable(rows: Row[], notes: string[]): void {
 function printDlpRows(): void {
   process.stderr.write("DLP scan…\n");
   console.log("");
-  for (const r of measureDlp()) console.log(`| ${r.scenario} | ${r["MB/s"]} MB/s per core | peak RSS ${r["peak RSS MiB"]} MiB | small request ${r["small request µs"]} µs | (targets ≥ 100 MB/s, < 128 MiB) |`);
+  for (const r of measureDlp())
+    console.log(`| ${r.scenario} | ${r["MB/s"]} MB/s per core | peak RSS ${r["peak RSS MiB"]} MiB | small request ${r["small request µs"]} µs | (targets ≥ 100 MB/s, < 128 MiB) |`);
 }
 
 main().catch((err: unknown) => {

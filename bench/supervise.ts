@@ -33,7 +33,21 @@ export async function benchSupervise(): Promise<void> {
   const [subnet] = pickFreeSubnets(POOL, await usedSubnets(), 1, 50);
   await createNetwork({ name: net, subnet: subnet!, internal: true, bridge: bridgeName(net), labels: { "dev.bot-bottle.test": "bench-supervise" } });
   try {
-    await docker(["run", "-d", "--name", net, "--label", "dev.bot-bottle.test=bench-supervise", "--network", net, ...hosts.flatMap((h) => ["--network-alias", h]), "local/busybox", "sh", "-c", "mkdir -p /www && echo ok > /www/index.html && httpd -f -p 80 -h /www"]);
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      net,
+      "--label",
+      "dev.bot-bottle.test=bench-supervise",
+      "--network",
+      net,
+      ...hosts.flatMap((h) => ["--network-alias", h]),
+      "local/busybox",
+      "sh",
+      "-c",
+      "mkdir -p /www && echo ok > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
     const manifest = nodePath.join(dir, "bottle.yaml");
     writeFileSync(manifest, `version: 1\nagents:\n  bench:\n    image: node:24-bookworm-slim\n    supervise: true\n    network: { allow: [allowed.test], allow_cidrs: [${subnet}] }\n`);
     await startBottle({ profile: "bench", manifest, slug, env });
@@ -53,13 +67,24 @@ const get=h=>new Promise(r=>{const q=http.get({host:u.hostname,port:u.port,path:
       await new Promise((r) => setTimeout(r, 300)); // let the poller see it before the next one
     }
     const out = await polling;
-    const deltas = out.stdout.split("\n").filter(Boolean).map((l) => {
-      const [h, ts] = l.split(" ");
-      return Number(ts) - t0[h!]!;
-    });
+    const deltas = out.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [h, ts] = l.split(" ");
+        return Number(ts) - t0[h!]!;
+      });
     if (deltas.length !== N) throw new Error(`poller saw ${deltas.length}/${N} grants: ${out.stderr}`);
     printTable(`Supervise: approve -> first request through the firewall (${N} approvals, 20 ms poll)`, [
-      { what: "decide (apply + SIGHUP + reload confirmed) -> first 200", n: N, "median ms": median(deltas), "p95 ms": percentile(deltas, 95), "max ms": Math.max(...deltas), target: "< 500 ms median", ok: median(deltas) < 500 ? "yes" : "NO" },
+      {
+        what: "decide (apply + SIGHUP + reload confirmed) -> first 200",
+        n: N,
+        "median ms": median(deltas),
+        "p95 ms": percentile(deltas, 95),
+        "max ms": Math.max(...deltas),
+        target: "< 500 ms median",
+        ok: median(deltas) < 500 ? "yes" : "NO",
+      },
     ]);
   } finally {
     await stopBottle(slug, { env, purge: true }).catch(() => {});
@@ -102,8 +127,20 @@ export async function benchInbox(): Promise<void> {
   } while (cursor);
   const walk = performance.now() - t0;
   printTable("Supervise inbox: 2,000 pending proposals, 2,000-char reasons (10 runs each)", [
-    { what: "first page, default limit 50", "median ms": Math.round(median(d.ms)), "p95 ms": Math.round(percentile(d.ms, 95)), "page KiB (json + text)": Math.round(d.bytes / 1024), target: "< 10 MiB (stdio client limit)" },
-    { what: "first page, limit 200 (stops at ~1 MiB)", "median ms": Math.round(median(m.ms)), "p95 ms": Math.round(percentile(m.ms, 95)), "page KiB (json + text)": Math.round(m.bytes / 1024), target: "< 10 MiB" },
+    {
+      what: "first page, default limit 50",
+      "median ms": Math.round(median(d.ms)),
+      "p95 ms": Math.round(percentile(d.ms, 95)),
+      "page KiB (json + text)": Math.round(d.bytes / 1024),
+      target: "< 10 MiB (stdio client limit)",
+    },
+    {
+      what: "first page, limit 200 (stops at ~1 MiB)",
+      "median ms": Math.round(median(m.ms)),
+      "p95 ms": Math.round(percentile(m.ms, 95)),
+      "page KiB (json + text)": Math.round(m.bytes / 1024),
+      target: "< 10 MiB",
+    },
     { what: `walk all ${pages} pages of 200 (one run, total)`, "median ms": Math.round(walk), "p95 ms": "", "page KiB (json + text)": "", target: "" },
   ]);
 }

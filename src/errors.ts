@@ -1,13 +1,6 @@
 // Errors a user (human or model) can act on. `code` lets adapters pick an exit
 // code or decide how to phrase the result; `hint` says what to do next.
-export type BottleErrorCode =
-  | "manifest"
-  | "unknown-profile"
-  | "bad-input"
-  | "unknown-slug"
-  | "docker"
-  | "conflict"
-  | "internal";
+export type BottleErrorCode = "manifest" | "unknown-profile" | "bad-input" | "unknown-slug" | "docker" | "conflict" | "internal";
 
 export class BottleError extends Error {
   override readonly name = "BottleError";

@@ -32,7 +32,13 @@ addons = [Inject()]
 
 export async function startMitmproxy(bin: string, dir: string, port: number, upstreamCa: string, token: string): Promise<{ proc: Started; caPem: string }> {
   await writeFile(join(dir, "inject.py"), MITM_ADDON);
-  const proc = start("mitmdump", bin, ["-q", "--listen-host", "127.0.0.1", "-p", String(port), "--set", `confdir=${dir}`, "--set", `ssl_verify_upstream_trusted_ca=${upstreamCa}`, "-s", join(dir, "inject.py")], { BENCH_TOKEN: token }, join(dir, "mitmdump.out"));
+  const proc = start(
+    "mitmdump",
+    bin,
+    ["-q", "--listen-host", "127.0.0.1", "-p", String(port), "--set", `confdir=${dir}`, "--set", `ssl_verify_upstream_trusted_ca=${upstreamCa}`, "-s", join(dir, "inject.py")],
+    { BENCH_TOKEN: token },
+    join(dir, "mitmdump.out"),
+  );
   await waitForPort(port, proc, 60_000);
   return { proc, caPem: await readFile(join(dir, "mitmproxy-ca-cert.pem"), "utf8") };
 }

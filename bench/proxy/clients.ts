@@ -15,10 +15,26 @@ export interface Target {
   expectInjected?: boolean;
 }
 
-function get(o: { agent?: HttpsAgent; host: string; port: number; path: string; ctx: SecureContext; expectInjected?: boolean; createConnection?: () => import("node:tls").TLSSocket }): Promise<number> {
+function get(o: {
+  agent?: HttpsAgent;
+  host: string;
+  port: number;
+  path: string;
+  ctx: SecureContext;
+  expectInjected?: boolean;
+  createConnection?: () => import("node:tls").TLSSocket;
+}): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: o.host, port: o.port, path: o.path, servername: o.host, ...(o.agent ? { agent: o.agent } : {}), ...(o.createConnection ? { createConnection: o.createConnection } : {}), secureContext: o.ctx } as unknown as Parameters<typeof httpsRequest>[0],
+      {
+        host: o.host,
+        port: o.port,
+        path: o.path,
+        servername: o.host,
+        ...(o.agent ? { agent: o.agent } : {}),
+        ...(o.createConnection ? { createConnection: o.createConnection } : {}),
+        secureContext: o.ctx,
+      } as unknown as Parameters<typeof httpsRequest>[0],
       (res) => {
         let n = 0;
         res.on("data", (c: Buffer) => (n += c.length));
@@ -37,7 +53,9 @@ function get(o: { agent?: HttpsAgent; host: string; port: number; path: string; 
 
 /** Keep-alive requests, `sockets` connections, optionally through an HTTP CONNECT proxy. */
 export function keepAliveClient(t: Target, sockets: number, proxy?: { host: string; port: number }): { once: () => Promise<number>; close: () => void } {
-  const agent = proxy ? new ConnectTunnelAgent(proxy.host, proxy.port, { maxSockets: sockets, maxFreeSockets: sockets }) : new HttpsAgent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
+  const agent = proxy
+    ? new ConnectTunnelAgent(proxy.host, proxy.port, { maxSockets: sockets, maxFreeSockets: sockets })
+    : new HttpsAgent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   const ctx = createSecureContext({ ca: t.ca });
   return { once: () => get({ agent, host: t.host, port: t.port, path: t.path, ctx, ...(t.expectInjected ? { expectInjected: true } : {}) }), close: () => agent.destroy() };
 }

@@ -22,7 +22,11 @@ export type CleanupResult = z.output<typeof cleanupOutputSchema>;
 
 /** One line per thing removed, or undefined when there was nothing to do. */
 export function cleanupText(r: CleanupResult): string | undefined {
-  const lines = [...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`), ...r.staleLocks.map((l) => `removed stale lock ${l}`), ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`)];
+  const lines = [
+    ...r.removed.map((x) => `removed ${x.slug}: ${x.containers.length} containers, ${x.networks.length} networks (${x.reason})`),
+    ...r.staleLocks.map((l) => `removed stale lock ${l}`),
+    ...r.staleRules.map((b) => `removed host firewall rule for gone bridge ${b}`),
+  ];
   return lines.length ? lines.join("\n") : undefined;
 }
 

@@ -169,7 +169,11 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
     if (!proposal) {
       const pending = (await listProposals(dir)).map((p) => p.id);
       const shown = pending.slice(-20);
-      throw new BottleError("bad-input", `bottle "${slug}" has no proposal ${quote(r.id)}`, pending.length ? `Its latest proposals: ${shown.join(", ")}${pending.length > shown.length ? ` (${pending.length} in all; see bottle_proposals)` : ""}.` : "It has no proposals.");
+      throw new BottleError(
+        "bad-input",
+        `bottle "${slug}" has no proposal ${quote(r.id)}`,
+        pending.length ? `Its latest proposals: ${shown.join(", ")}${pending.length > shown.length ? ` (${pending.length} in all; see bottle_proposals)` : ""}.` : "It has no proposals.",
+      );
     }
     const earlier = await readDecision(dir, r.id);
     if (earlier) {
@@ -198,11 +202,22 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
       flags = a.flags;
       if (flags.length && !r.force) {
         await audit(dir, "approval_needs_force", { id: r.id, flags });
-        throw new BottleError("bad-input", `${r.id} is broad: ${flags.join("; ")}`, "If that is what you mean, approve again with force (--force / force: true); otherwise deny it and say what narrower request you would approve.");
+        throw new BottleError(
+          "bad-input",
+          `${r.id} is broad: ${flags.join("; ")}`,
+          "If that is what you mean, approve again with force (--force / force: true); otherwise deny it and say what narrower request you would approve.",
+        );
       }
       if (proposal.kind !== "other") {
         const before = await readGrants(layout);
-        const grant: Grant = { id: proposal.id, kind: proposal.kind, target: proposal.target, ...(proposal.route ? { route: proposal.route } : {}), grantedAt: decision.decidedAt, ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) };
+        const grant: Grant = {
+          id: proposal.id,
+          kind: proposal.kind,
+          target: proposal.target,
+          ...(proposal.route ? { route: proposal.route } : {}),
+          grantedAt: decision.decidedAt,
+          ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}),
+        };
         const after = [...before, grant];
         try {
           await writeGrants(layout, after);
@@ -214,7 +229,13 @@ export async function decide(r: DecideRequest): Promise<DecideResult> {
           throw err;
         }
         applied = true;
-        await audit(dir, "applied", { id: r.id, kind: proposal.kind, target: proposal.target, ...(flags.length ? { forced: flags } : {}), ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}) });
+        await audit(dir, "applied", {
+          id: r.id,
+          kind: proposal.kind,
+          target: proposal.target,
+          ...(flags.length ? { forced: flags } : {}),
+          ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}),
+        });
       }
     }
     // The decision is written last: an agent told "approved" finds it in force.

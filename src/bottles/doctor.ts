@@ -28,9 +28,7 @@ export async function runDoctor(o: CtxInput = {}): Promise<Check[]> {
 
 export function checkNode(version: string): Check {
   const tooOld = nodeTooOld(version);
-  return tooOld
-    ? { name: "node", ok: false, detail: `Node.js ${version} is too old (need ${MIN_NODE_MAJOR} or newer)`, fix: tooOld }
-    : { name: "node", ok: true, detail: `Node.js ${version}` };
+  return tooOld ? { name: "node", ok: false, detail: `Node.js ${version} is too old (need ${MIN_NODE_MAJOR} or newer)`, fix: tooOld } : { name: "node", ok: true, detail: `Node.js ${version}` };
 }
 
 export async function checkStateRoot(root: string): Promise<Check> {
@@ -103,7 +101,15 @@ export function reviewManifest(o: { manifest?: string; env?: NodeJS.ProcessEnv; 
     const profiles = Object.keys(loaded.manifest.agents);
     const warnings = profiles.flatMap((name) => {
       // The same plan a render or start resolves, so the warnings match theirs.
-      const plan = resolvePlan({ profileName: name, profile: getProfile(loaded, name), defaultFirewall: loaded.manifest.defaults.firewall, slug: `${name}-0000`, stateRoot: stateRoot(env), packageRoot: packageRoot(), hostUser: hostUser() });
+      const plan = resolvePlan({
+        profileName: name,
+        profile: getProfile(loaded, name),
+        defaultFirewall: loaded.manifest.defaults.firewall,
+        slug: `${name}-0000`,
+        stateRoot: stateRoot(env),
+        packageRoot: packageRoot(),
+        hostUser: hostUser(),
+      });
       return credentialWarnings(credentialInput(plan)).map((w) => ({ profile: name, ...w }));
     });
     return { file, ok: true, detail: `${file} is valid (${profiles.length === 1 ? "profile" : "profiles"} ${profiles.join(", ")})`, warnings };

@@ -37,15 +37,13 @@ export type GitDecision = z.output<typeof gitDecisionSchema>;
 export const gitDecisionOutputSchema = z.object({ source: z.string().describe("live (from the running gate), file (compose.log after stop) or none."), decisions: z.array(gitDecisionSchema) });
 
 /** The gate's JSON log line: the same fields, in its snake_case, plus ts/mode/event. */
-const logLine = gitDecisionSchema
-  .omit({ time: true, upstreamResult: true, upstreamMessage: true })
-  .extend({
-    ts: z.string(),
-    mode: z.literal("git-gate"),
-    event: z.literal(LOG_EVENTS.push),
-    upstream_result: gitDecisionSchema.shape.upstreamResult,
-    upstream_message: z.string().optional(),
-  });
+const logLine = gitDecisionSchema.omit({ time: true, upstreamResult: true, upstreamMessage: true }).extend({
+  ts: z.string(),
+  mode: z.literal("git-gate"),
+  event: z.literal(LOG_EVENTS.push),
+  upstream_result: gitDecisionSchema.shape.upstreamResult,
+  upstream_message: z.string().optional(),
+});
 
 /** Decision records from compose log lines ("<container> | <time> {json}" or bare JSON); other lines are skipped. */
 export function parseGitDecisions(lines: readonly string[]): GitDecision[] {

@@ -71,7 +71,10 @@ export async function readLogs(engine: Engine, meta: Metadata, layout: BottleLay
     throw new BottleError("bad-input", `bottle "${meta.slug}" has no service "${q.service}"`, `Services: ${services.join(", ")}.`);
   }
   if (meta.state === "running" || meta.state === "starting") {
-    const live = await engine.logs({ slug: meta.slug, project: meta.project, file: meta.composeFile }, { timestamps: true, ...(q.grep ? {} : { tail }), ...(q.since ? { since: q.since } : {}), ...(q.service ? { service: q.service } : {}) });
+    const live = await engine.logs(
+      { slug: meta.slug, project: meta.project, file: meta.composeFile },
+      { timestamps: true, ...(q.grep ? {} : { tail }), ...(q.since ? { since: q.since } : {}), ...(q.service ? { service: q.service } : {}) },
+    );
     if (live) {
       const lines = q.grep ? live.filter((l) => l.includes(q.grep!)) : live;
       return { source: "live", lines: lines.slice(-tail) };
@@ -99,8 +102,13 @@ export async function followBottleLogs(r: LogsRequest, onLine: (line: string) =>
     const { slug: _slug, env: _env, engine: _engine, ...q } = r;
     return readLogs(ctx.engine, b.meta, b.layout, q);
   }
-  await ctx.engine.followLogs(b.project, { tail: Math.min(r.tail ?? 50, MAX_TAIL), ...(r.since ? { since: r.since } : {}), ...(r.service ? { service: r.service } : {}) }, (line) => {
-    if (!r.grep || line.includes(r.grep)) onLine(line);
-  }, signal);
+  await ctx.engine.followLogs(
+    b.project,
+    { tail: Math.min(r.tail ?? 50, MAX_TAIL), ...(r.since ? { since: r.since } : {}), ...(r.service ? { service: r.service } : {}) },
+    (line) => {
+      if (!r.grep || line.includes(r.grep)) onLine(line);
+    },
+    signal,
+  );
   return undefined;
 }

@@ -14,9 +14,21 @@ export function describeRequest(p: Proposal, decision?: Decision): string {
   const parts = [`kind=${p.kind}`, `target=${quote(p.target)}`];
   if (p.route) {
     const creds = credentialsNamed(p);
-    parts.push(`port=${p.route.port}`, `path_prefix=${quote(p.route.path_prefix)}`, `header=${quote(p.route.header)}`, `credential=${creds.length ? creds.map((c) => `$${c}`).join(",") : "none"}`, `value=${quote(p.route.value)}`);
+    parts.push(
+      `port=${p.route.port}`,
+      `path_prefix=${quote(p.route.path_prefix)}`,
+      `header=${quote(p.route.header)}`,
+      `credential=${creds.length ? creds.map((c) => `$${c}`).join(",") : "none"}`,
+      `value=${quote(p.route.value)}`,
+    );
   }
-  const ttl = !decision ? "ttl=(chosen when approving; none = until the bottle stops)" : decision.verdict === "denied" ? "" : decision.expiresAt ? `expires=${decision.expiresAt}` : "ttl=none (until the bottle stops)";
+  const ttl = !decision
+    ? "ttl=(chosen when approving; none = until the bottle stops)"
+    : decision.verdict === "denied"
+      ? ""
+      : decision.expiresAt
+        ? `expires=${decision.expiresAt}`
+        : "ttl=none (until the bottle stops)";
   if (ttl) parts.push(ttl);
   return parts.join(" ");
 }
@@ -43,7 +55,10 @@ export function formatInbox(page: InboxPage, includeDecided: boolean): string {
 
 /** What was decided, about which request (agent fields quoted): the CLI's and the MCP tool's text. */
 export function formatDecision(r: DecideResult): string {
-  const lines = [`${r.proposal.id} ${r.decision.verdict}${r.applied ? " and applied" : ""}${r.decision.expiresAt ? ` until ${r.decision.expiresAt}` : ""}.`, `  request: ${describeRequest(r.proposal, r.decision)}`];
+  const lines = [
+    `${r.proposal.id} ${r.decision.verdict}${r.applied ? " and applied" : ""}${r.decision.expiresAt ? ` until ${r.decision.expiresAt}` : ""}.`,
+    `  request: ${describeRequest(r.proposal, r.decision)}`,
+  ];
   for (const f of r.flags) lines.push(`  approved with force despite: ${quote(f)}`);
   return lines.join("\n");
 }

@@ -40,7 +40,9 @@ const warningSchema = z.object({
 export const renderOutputSchema = z.object({
   summary: planSummarySchema,
   compose: z.string().describe("The docker-compose.yml the bottle would run (YAML)."),
-  files: z.array(z.object({ sidecar: z.enum(["firewall", "egress", "git-gate"]), path: z.string(), content: z.string() })).describe("Sidecar config files, with the state-dir path each is written to."),
+  files: z
+    .array(z.object({ sidecar: z.enum(["firewall", "egress", "git-gate"]), path: z.string(), content: z.string() }))
+    .describe("Sidecar config files, with the state-dir path each is written to."),
   warnings: z.array(warningSchema).describe("Profile settings that will not work as intended, e.g. a forwarded credential the firewall's DLP will refuse; each says what to change."),
 });
 export type RenderOutput = z.output<typeof renderOutputSchema>;

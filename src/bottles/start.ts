@@ -68,7 +68,17 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
   const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
   const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
   const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
-  let input: PlanInput = { slug, profileName: o.profile, profile, defaultFirewall: loaded.manifest.defaults.firewall, stateRoot: ctx.root, packageRoot: packageRoot(), hostUser: hostUser(), envFileUsable: envFileUsable(profile), engine: BASELINE_ENGINE }; // engine: until asked, after the lock
+  let input: PlanInput = {
+    slug,
+    profileName: o.profile,
+    profile,
+    defaultFirewall: loaded.manifest.defaults.firewall,
+    stateRoot: ctx.root,
+    packageRoot: packageRoot(),
+    hostUser: hostUser(),
+    envFileUsable: envFileUsable(profile),
+    engine: BASELINE_ENGINE,
+  }; // engine: until asked, after the lock
   const planFor = (subnets?: Subnets): Plan => resolvePlan({ ...input, ...(subnets ? { subnets } : {}) });
   const preview = planFor();
   const layout = preview.paths;
@@ -139,7 +149,10 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
   const { plan } = done;
   logger.warn({ slug: plan.slug, err: e.message }, "start failed; rolling back");
   const p = projectOf({ slug: plan.slug, project: plan.project, composeFile: plan.paths.composeFile });
-  const composeExists = await fs.stat(p.file).then(() => true, () => false);
+  const composeExists = await fs.stat(p.file).then(
+    () => true,
+    () => false,
+  );
   if (composeExists) {
     const detail = await failedServiceDetail(ctx.engine, p).catch(() => undefined);
     if (detail) e = new BottleError(e.code, `${e.message}\n${detail}`, e.hint);

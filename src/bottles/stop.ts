@@ -24,7 +24,10 @@ export async function stopBottle(slug: string, o: StopRequest = {}): Promise<Sto
   const lock = await acquireLock(layout);
   try {
     if (meta.state !== "stopped") {
-      const hasCompose = await fs.stat(meta.composeFile).then(() => true, () => false);
+      const hasCompose = await fs.stat(meta.composeFile).then(
+        () => true,
+        () => false,
+      );
       if (hasCompose) {
         await dumpLogs(ctx.engine, project, layout).catch(() => {});
         await ctx.engine.down(project);

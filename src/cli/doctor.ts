@@ -4,7 +4,8 @@ import { EXIT, indent, type Verb } from "./output.js";
 
 export const doctorVerb: Verb = {
   name: "doctor",
-  usage: "bottle doctor [--manifest FILE] [--json]\n                                    check Node, Docker, Compose v2, the state dir and the manifest\n                                    (if one is named or ./bottle.yaml exists)",
+  usage:
+    "bottle doctor [--manifest FILE] [--json]\n                                    check Node, Docker, Compose v2, the state dir and the manifest\n                                    (if one is named or ./bottle.yaml exists)",
   async run(args) {
     const { values } = parseArgs({ args, options: { manifest: { type: "string", short: "m" }, json: { type: "boolean", default: false } } });
     const checks = await runDoctor();

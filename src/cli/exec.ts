@@ -11,7 +11,11 @@ export const execVerb: Verb = {
   async run(args) {
     const dash = args.indexOf("--");
     if (dash < 0) throw new BottleError("bad-input", `usage: ${usage}`);
-    const { values, positionals } = parseArgs({ args: args.slice(0, dash), allowPositionals: true, options: { timeout: { type: "string" }, stdin: { type: "boolean", default: false }, json: { type: "boolean", default: false } } });
+    const { values, positionals } = parseArgs({
+      args: args.slice(0, dash),
+      allowPositionals: true,
+      options: { timeout: { type: "string" }, stdin: { type: "boolean", default: false }, json: { type: "boolean", default: false } },
+    });
     const slug = one(positionals, usage);
     const seconds = values.timeout === undefined ? 600 : Number(values.timeout);
     if (!(seconds > 0)) throw new BottleError("bad-input", `--timeout must be a positive number of seconds, got "${values.timeout}"`);

@@ -12,12 +12,25 @@ export const logsVerb: Verb = {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { service: { type: "string" }, tail: { type: "string" }, since: { type: "string" }, grep: { type: "string" }, follow: { type: "boolean", short: "f", default: false }, json: { type: "boolean", default: false } },
+      options: {
+        service: { type: "string" },
+        tail: { type: "string" },
+        since: { type: "string" },
+        grep: { type: "string" },
+        follow: { type: "boolean", short: "f", default: false },
+        json: { type: "boolean", default: false },
+      },
     });
     const slug = one(positionals, usage);
     const tail = values.tail === undefined ? undefined : Number(values.tail);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 1)) throw new BottleError("bad-input", `--tail must be a positive whole number, got "${values.tail}"`);
-    const q = { slug, ...(values.service ? { service: values.service } : {}), ...(tail ? { tail } : {}), ...(values.since ? { since: values.since } : {}), ...(values.grep ? { grep: values.grep } : {}) };
+    const q = {
+      slug,
+      ...(values.service ? { service: values.service } : {}),
+      ...(tail ? { tail } : {}),
+      ...(values.since ? { since: values.since } : {}),
+      ...(values.grep ? { grep: values.grep } : {}),
+    };
     if (values.follow) {
       // Follows a running bottle until it stops or Ctrl-C; a stopped one prints its saved log.
       const saved = await followBottleLogs(q, (line) => process.stdout.write(`${line}\n`), interruptSignal());

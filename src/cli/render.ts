@@ -9,7 +9,11 @@ export const renderVerb: Verb = {
   name: "render",
   usage: `${usage}\n                                    show the compose file and sidecar configs a bottle would run`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { manifest: { type: "string", short: "m" }, slug: { type: "string" }, json: { type: "boolean", default: false } } });
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { manifest: { type: "string", short: "m" }, slug: { type: "string" }, json: { type: "boolean", default: false } },
+    });
     if (positionals.length !== 1) throw new BottleError("bad-input", `usage: ${usage}`);
     const r = renderProfile({ profile: positionals[0]!, ...(values.manifest ? { manifest: values.manifest } : {}), ...(values.slug !== undefined ? { slug: values.slug } : {}) });
     process.stdout.write(values.json ? `${JSON.stringify(renderOutput(r), null, 2)}\n` : humanRender(r));

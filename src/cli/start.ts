@@ -8,7 +8,11 @@ export const startVerb: Verb = {
   name: "start",
   usage: `${usage}\n                                    start a bottle (progress on stderr)`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { manifest: { type: "string", short: "m" }, slug: { type: "string" }, json: { type: "boolean", default: false } } });
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { manifest: { type: "string", short: "m" }, slug: { type: "string" }, json: { type: "boolean", default: false } },
+    });
     const profile = one(positionals, usage);
     const r = await startBottle({
       profile,
@@ -18,7 +22,17 @@ export const startVerb: Verb = {
       onProgress: (step, message) => process.stderr.write(`[${step}] ${message}\n`),
     });
     const out = startOutput(r);
-    print(values.json, out, [`bottle ${out.slug} is running (${out.services.join(", ")})`, `  exec:  bottle exec ${out.slug} -- <command>`, `  logs:  bottle logs ${out.slug}`, `  stop:  bottle stop ${out.slug}`, ...out.cloneUrls.map((c) => `  git:   ${c.url}`)].join("\n"));
+    print(
+      values.json,
+      out,
+      [
+        `bottle ${out.slug} is running (${out.services.join(", ")})`,
+        `  exec:  bottle exec ${out.slug} -- <command>`,
+        `  logs:  bottle logs ${out.slug}`,
+        `  stop:  bottle stop ${out.slug}`,
+        ...out.cloneUrls.map((c) => `  git:   ${c.url}`),
+      ].join("\n"),
+    );
     return EXIT.ok;
   },
 };

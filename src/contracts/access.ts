@@ -14,7 +14,9 @@ export const accessSchema = z.object({
    * Which credential (by env name, never its value) egress sends where: a
    * route request may use one only for these hosts and path prefixes.
    */
-  credentials: z.array(z.object({ env: z.string(), routes: z.array(z.object({ host: z.string(), port: z.number().int().default(443), path_prefix: z.string() })), hosts: z.array(z.string()) })).default([]),
+  credentials: z
+    .array(z.object({ env: z.string(), routes: z.array(z.object({ host: z.string(), port: z.number().int().default(443), path_prefix: z.string() })), hosts: z.array(z.string()) }))
+    .default([]),
   updatedAt: z.string(),
 });
 

@@ -22,23 +22,21 @@ export const PATH_PREFIX_RE = /^\/[^\s?#]*$/;
 export const PROPOSAL_ID_RE = /^p-[0-9a-f]{12}$/;
 
 export const hostname = z.string().regex(HOSTNAME_RE, { error: "expected a hostname" });
-export const domainPattern = z
-  .string()
-  .refine((s) => HOSTNAME_RE.test(s.startsWith("*.") ? s.slice(2) : s), {
-    error: 'expected a domain name or "*.suffix"',
-  });
+export const domainPattern = z.string().refine((s) => HOSTNAME_RE.test(s.startsWith("*.") ? s.slice(2) : s), {
+  error: 'expected a domain name or "*.suffix"',
+});
 export const envName = z.string().regex(ENV_NAME_RE, { error: "expected an environment variable name" });
 export const cidr = z.string().refine(isCidr, { error: "expected a network CIDR like 10.1.2.0/24 (no host bits)" });
 
 export const routeSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "expected a route name ([a-z0-9._-])" }).optional(),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "expected a route name ([a-z0-9._-])" })
+    .optional(),
   host: hostname,
   /** The destination port the route applies to (CONNECT target's port). */
   port: z.int({ error: "expected a port number" }).min(1).max(65535).default(443),
-  path_prefix: z
-    .string()
-    .regex(PATH_PREFIX_RE, { error: 'expected a path prefix starting with "/"' })
-    .default("/"),
+  path_prefix: z.string().regex(PATH_PREFIX_RE, { error: 'expected a path prefix starting with "/"' }).default("/"),
   header: z.string().regex(HEADER_NAME_RE, { error: "expected an HTTP header name" }),
   value: z
     .string()
@@ -59,9 +57,7 @@ export function isCidr(s: string): boolean {
   if (extra !== undefined || !addr || !bits || !/^\d{1,3}$/.test(bits) || !isIp(addr)) return false;
   try {
     const [net, len] = ipaddr.parseCIDR(s);
-    const canonical = net.kind() === "ipv4"
-      ? ipaddr.IPv4.networkAddressFromCIDR(s).toString()
-      : ipaddr.IPv6.networkAddressFromCIDR(s).toString();
+    const canonical = net.kind() === "ipv4" ? ipaddr.IPv4.networkAddressFromCIDR(s).toString() : ipaddr.IPv6.networkAddressFromCIDR(s).toString();
     return canonical === ipaddr.parse(addr).toString() && len >= 0;
   } catch {
     return false;

@@ -138,7 +138,6 @@ export async function listProposals(dir: string): Promise<Proposal[]> {
   return all.filter((p): p is Proposal => p !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
-
 /** Ids of proposals with no decision yet, from file names alone (cheap enough for every request). */
 export async function pendingIds(dir: string): Promise<string[]> {
   const q = queuePaths(dir);

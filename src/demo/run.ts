@@ -48,7 +48,26 @@ export async function runDemo(o: { env?: NodeJS.ProcessEnv; say?: (line: string)
   say(`starting the demo upstream on ${upstreamNet} (${subnet})`);
   const labelArgs = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
   await docker(
-    ["run", "-d", "--name", containerName("demo-upstream", slug), "--network", upstreamNet, "--network-alias", "api.demo.test", "--network-alias", "allowed.demo.test", ...labelArgs, "-e", "DEMO_TOKEN", "-v", `${dir}:/demo:ro`, "node:24-bookworm-slim", "node", "/demo/upstream.mjs"],
+    [
+      "run",
+      "-d",
+      "--name",
+      containerName("demo-upstream", slug),
+      "--network",
+      upstreamNet,
+      "--network-alias",
+      "api.demo.test",
+      "--network-alias",
+      "allowed.demo.test",
+      ...labelArgs,
+      "-e",
+      "DEMO_TOKEN",
+      "-v",
+      `${dir}:/demo:ro`,
+      "node:24-bookworm-slim",
+      "node",
+      "/demo/upstream.mjs",
+    ],
     { env: { DEMO_TOKEN: token } },
   );
 

@@ -104,7 +104,10 @@ export class ComposeEngine implements Engine {
   async staleIsolation(): Promise<string[]> {
     const stale: string[] = [];
     for (const bridge of await isolatedBridges()) {
-      const exists = await fs.stat(`/sys/class/net/${bridge}`).then(() => true, () => false);
+      const exists = await fs.stat(`/sys/class/net/${bridge}`).then(
+        () => true,
+        () => false,
+      );
       if (!exists) {
         await releaseBridge(bridge);
         stale.push(bridge);
@@ -127,7 +130,14 @@ export class ComposeEngine implements Engine {
     if (r.exitCode !== 0) return [];
     return parsePs(r.stdout)
       .filter((e) => e.Service)
-      .map((e) => ({ name: e.Name ?? containerName(e.Service!, p.slug), service: e.Service!, slug: p.slug, state: e.State ?? "unknown", ...(e.Health ? { health: e.Health } : {}), ...(e.ExitCode !== undefined ? { exitCode: e.ExitCode } : {}) }));
+      .map((e) => ({
+        name: e.Name ?? containerName(e.Service!, p.slug),
+        service: e.Service!,
+        slug: p.slug,
+        state: e.State ?? "unknown",
+        ...(e.Health ? { health: e.Health } : {}),
+        ...(e.ExitCode !== undefined ? { exitCode: e.ExitCode } : {}),
+      }));
   }
 
   async logs(p: ProjectRef, q: LogQuery, signal?: AbortSignal): Promise<string[] | undefined> {
@@ -138,7 +148,9 @@ export class ComposeEngine implements Engine {
     if (q.service) args.push(q.service);
     const r = await compose(p, args, { timeout: q.tail === undefined ? 120_000 : 60_000, reject: false, ...(signal ? { signal } : {}) });
     if (r.exitCode !== 0) return undefined;
-    return cleanLogText(r.stdout).split("\n").filter((l) => l !== "");
+    return cleanLogText(r.stdout)
+      .split("\n")
+      .filter((l) => l !== "");
   }
 
   async followLogs(p: ProjectRef, q: LogQuery, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
@@ -204,7 +216,12 @@ async function checkDocker(env: NodeJS.ProcessEnv): Promise<EngineCheck> {
   try {
     const r = await docker(["version", "--format", "{{.Server.Version}}"], { timeout: 15_000, reject: false });
     if (r.exitCode === 0 && r.stdout.trim()) return { name: "docker", ok: true, detail: `Docker engine ${r.stdout.trim()} reachable${env.DOCKER_HOST ? ` at ${env.DOCKER_HOST}` : ""}` };
-    return { name: "docker", ok: false, detail: `Docker engine unreachable: ${r.stderr.trim().split("\n").pop() ?? "no answer"}`, fix: "Start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, DOCKER_HOST and `docker context ls`." };
+    return {
+      name: "docker",
+      ok: false,
+      detail: `Docker engine unreachable: ${r.stderr.trim().split("\n").pop() ?? "no answer"}`,
+      fix: "Start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, DOCKER_HOST and `docker context ls`.",
+    };
   } catch (err) {
     return { name: "docker", ok: false, detail: (err as Error).message, fix: "Install Docker Engine or Docker Desktop." };
   }
@@ -215,7 +232,12 @@ async function checkCompose(): Promise<EngineCheck> {
     const r = await docker(["compose", "version", "--short"], { timeout: 15_000, reject: false });
     const v = r.stdout.trim().replace(/^v/, "");
     if (r.exitCode === 0 && Number(v.split(".")[0]) >= 2) return { name: "compose", ok: true, detail: `Docker Compose ${v}` };
-    return { name: "compose", ok: false, detail: r.exitCode === 0 ? `Docker Compose ${v} is not v2` : "the `docker compose` plugin is missing", fix: "Install the Compose v2 plugin (package docker-compose-plugin, or Docker Desktop)." };
+    return {
+      name: "compose",
+      ok: false,
+      detail: r.exitCode === 0 ? `Docker Compose ${v} is not v2` : "the `docker compose` plugin is missing",
+      fix: "Install the Compose v2 plugin (package docker-compose-plugin, or Docker Desktop).",
+    };
   } catch (err) {
     return { name: "compose", ok: false, detail: (err as Error).message, fix: "Install Docker with the Compose v2 plugin." };
   }

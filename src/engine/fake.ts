@@ -38,7 +38,8 @@ export class FakeEngine implements Engine {
   /** Subnets of networks that are not ours. */
   takenSubnets: string[] = [];
   /** What a service prints when signalled; the default is what our proxies print on a good reload. */
-  onSignal: (service: string, sig: string) => string | undefined = (service, sig) => (sig === "HUP" && (service === "firewall" || service === "egress") ? JSON.stringify({ ts: new Date(0).toISOString(), mode: service, event: LOG_EVENTS.configReloaded }) : undefined);
+  onSignal: (service: string, sig: string) => string | undefined = (service, sig) =>
+    sig === "HUP" && (service === "firewall" || service === "egress") ? JSON.stringify({ ts: new Date(0).toISOString(), mode: service, event: LOG_EVENTS.configReloaded }) : undefined;
   private readonly failures = new Map<EngineOp, Failure>();
 
   /** Make the nth call (default: the first) of `op` fail; `after` does the side effect first (a half-done `up`). */
@@ -160,7 +161,10 @@ export class FakeEngine implements Engine {
   }
 
   list(labels: LabelFilter): Promise<{ containers: ContainerInfo[]; networks: NetworkInfo[] }> {
-    return this.step("list", [labels], () => ({ containers: this.containersWith(labels).map(({ c }) => c), networks: this.networksWith(labels).map((n) => ({ name: n.name, slug: n.labels[LABELS.slug] ?? "?" })) }));
+    return this.step("list", [labels], () => ({
+      containers: this.containersWith(labels).map(({ c }) => c),
+      networks: this.networksWith(labels).map((n) => ({ name: n.name, slug: n.labels[LABELS.slug] ?? "?" })),
+    }));
   }
 
   removeAll(labels: LabelFilter): Promise<{ containers: string[]; networks: string[] }> {

@@ -24,7 +24,11 @@ const gitPolicySchema = z.strictObject({
   protected: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/main"' })).default(["refs/heads/main", "refs/heads/master"]),
   allow_force: z.boolean().default(false),
   allow_delete: z.boolean().default(false),
-  max_push_bytes: z.number().int().positive().default(50 * 1024 * 1024),
+  max_push_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(50 * 1024 * 1024),
 });
 
 const upstreamSchema = z.strictObject({
@@ -33,7 +37,10 @@ const upstreamSchema = z.strictObject({
   identity_file: path,
   known_hosts: z.string().min(1, { error: "expected a known_hosts path or a pinned host key line" }),
   /** Pin the upstream host to an address (rendered as extra_hosts for the gate). */
-  address: z.string().refine((s) => isIp(s), { error: "expected an IP address" }).optional(),
+  address: z
+    .string()
+    .refine((s) => isIp(s), { error: "expected an IP address" })
+    .optional(),
   policy: gitPolicySchema.prefault({}),
 });
 
@@ -56,7 +63,10 @@ const envValue = z
 export const profileSchema = z
   .strictObject({
     description: z.string().optional(),
-    image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, { error: "expected an image reference" }).optional(),
+    image: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, { error: "expected an image reference" })
+      .optional(),
     build: buildSchema.optional(),
     firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).optional(),
     runtime: z.enum(RUNTIMES, { error: 'expected "runc" or "runsc"' }).default("runc"),
@@ -100,17 +110,27 @@ export const profileSchema = z
       const pin = pins.get(host);
       if (!pin) pins.set(host, { address, index: i });
       else if (pin.address !== address) {
-        ctx.addIssue({ code: "custom", path: ["git", "upstreams", i, "address"], message: `expected the same address for every upstream on host ${host} (git.upstreams[${pin.index}] pins it to ${pin.address}, this one to ${address})` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["git", "upstreams", i, "address"],
+          message: `expected the same address for every upstream on host ${host} (git.upstreams[${pin.index}] pins it to ${pin.address}, this one to ${address})`,
+        });
       }
     });
     const routed = new Set(p.egress.routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)));
     for (const env of Object.keys(p.egress.credentials)) {
-      if (!routed.has(env)) ctx.addIssue({ code: "custom", path: ["egress", "credentials", env], message: `expected a variable one of the egress routes uses (egress holds only those; routes use: ${[...routed].join(", ") || "none"})` });
+      if (!routed.has(env))
+        ctx.addIssue({
+          code: "custom",
+          path: ["egress", "credentials", env],
+          message: `expected a variable one of the egress routes uses (egress holds only those; routes use: ${[...routed].join(", ") || "none"})`,
+        });
     }
     const routeNames = new Set<string>();
     p.egress.routes.forEach((r, i) => {
       const name = r.name ?? `${r.host}:${r.port}${r.path_prefix}`;
-      if (routeNames.has(name)) ctx.addIssue({ code: "custom", path: ["egress", "routes", i], message: `expected a unique route (host ${r.host} port ${r.port} with path_prefix ${r.path_prefix} appears twice)` });
+      if (routeNames.has(name))
+        ctx.addIssue({ code: "custom", path: ["egress", "routes", i], message: `expected a unique route (host ${r.host} port ${r.port} with path_prefix ${r.path_prefix} appears twice)` });
       routeNames.add(name);
     });
   });

@@ -38,7 +38,16 @@ export function watchProposals(server: McpServer): () => void {
         subscribed.set(uri, now);
         if (!fresh.length) continue;
         await low.sendResourceUpdated({ uri }).catch(() => {});
-        await server.sendLoggingMessage({ level: "notice", logger: "bot-bottle", data: `bottle ${slug} filed ${fresh.length} access request(s): ${fresh.slice(0, 20).map((f) => f.replace(/\.json$/, "")).join(", ")}${fresh.length > 20 ? ", …" : ""}; see bottle_proposals` }).catch(() => {});
+        await server
+          .sendLoggingMessage({
+            level: "notice",
+            logger: "bot-bottle",
+            data: `bottle ${slug} filed ${fresh.length} access request(s): ${fresh
+              .slice(0, 20)
+              .map((f) => f.replace(/\.json$/, ""))
+              .join(", ")}${fresh.length > 20 ? ", …" : ""}; see bottle_proposals`,
+          })
+          .catch(() => {});
       }
       if (Date.now() - lastSweep > 1000) {
         lastSweep = Date.now();

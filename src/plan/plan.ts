@@ -203,7 +203,18 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const grants = o.grants ?? [];
   const grantRoutes: EgressRoutePlan[] = grants.flatMap((g) =>
     g.kind === "egress_route" && g.route
-      ? [{ name: `grant-${g.id}`, host: g.target, port: g.route.port, pathPrefix: g.route.path_prefix, header: g.route.header, valueTemplate: g.route.value, envNames: unique([...g.route.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)), grantId: g.id }]
+      ? [
+          {
+            name: `grant-${g.id}`,
+            host: g.target,
+            port: g.route.port,
+            pathPrefix: g.route.path_prefix,
+            header: g.route.header,
+            valueTemplate: g.route.value,
+            envNames: unique([...g.route.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)),
+            grantId: g.id,
+          },
+        ]
       : [],
   );
   const grantedHosts = grantRoutes.map((r) => r.host);
@@ -228,7 +239,16 @@ export function resolvePlan(o: ResolveOptions): Plan {
   };
 
   const egress: EgressPlan | undefined = routes.length
-    ? { service: "egress", containerName: containerName("egress", slug), port: PORTS.egress, image: built("egress").image, build: built("egress"), routes: [...routes, ...grantRoutes], envNames: egressEnv, ...credentialHosts(p) }
+    ? {
+        service: "egress",
+        containerName: containerName("egress", slug),
+        port: PORTS.egress,
+        image: built("egress").image,
+        build: built("egress"),
+        routes: [...routes, ...grantRoutes],
+        envNames: egressEnv,
+        ...credentialHosts(p),
+      }
     : undefined;
 
   const gateName = containerName("git-gate", slug);
@@ -259,7 +279,14 @@ export function resolvePlan(o: ResolveOptions): Plan {
     : undefined;
 
   const supervise: SupervisePlan | undefined = p.supervise
-    ? { service: "supervise", containerName: containerName("supervise", slug), port: PORTS.supervise, image: built("supervise").image, build: built("supervise"), url: `http://supervise:${PORTS.supervise}/mcp` }
+    ? {
+        service: "supervise",
+        containerName: containerName("supervise", slug),
+        port: PORTS.supervise,
+        image: built("supervise").image,
+        build: built("supervise"),
+        url: `http://supervise:${PORTS.supervise}/mcp`,
+      }
     : undefined;
 
   const agent: AgentPlan = {

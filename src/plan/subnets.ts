@@ -42,7 +42,11 @@ export function pickFreeSubnets(pool: string, used: string[], n: number, skip = 
   const free = subnetsOf(pool).filter((s) => !used.some((u) => overlaps(s, u)));
   const picked = free.slice(skip, skip + n);
   if (picked.length < n) {
-    throw new BottleError("conflict", `no free /24 left in the subnet pool ${pool} (${used.length} subnets in use)`, "Stop bottles you no longer need (`bottle list`, `bottle stop`), run `bottle cleanup`, or set BOTTLE_SUBNET_POOL to a larger or different private range.");
+    throw new BottleError(
+      "conflict",
+      `no free /24 left in the subnet pool ${pool} (${used.length} subnets in use)`,
+      "Stop bottles you no longer need (`bottle list`, `bottle stop`), run `bottle cleanup`, or set BOTTLE_SUBNET_POOL to a larger or different private range.",
+    );
   }
   return picked;
 }

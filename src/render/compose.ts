@@ -89,10 +89,7 @@ export function agentNoProxy(plan: Plan): string {
 export function agentGitEnv(plan: Plan): string[] {
   const upstreams = plan.gitGate?.upstreams ?? [];
   if (!upstreams.length) return [];
-  return [
-    `GIT_CONFIG_COUNT=${upstreams.length}`,
-    ...upstreams.flatMap((u, i) => [`GIT_CONFIG_KEY_${i}=url.${u.cloneUrl}.insteadOf`, `GIT_CONFIG_VALUE_${i}=${u.url}`]),
-  ];
+  return [`GIT_CONFIG_COUNT=${upstreams.length}`, ...upstreams.flatMap((u, i) => [`GIT_CONFIG_KEY_${i}=url.${u.cloneUrl}.insteadOf`, `GIT_CONFIG_VALUE_${i}=${u.url}`])];
 }
 
 /**

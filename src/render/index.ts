@@ -2,12 +2,7 @@
 import type { Plan } from "../plan/index.js";
 import { renderCompose, type ComposeFile } from "./compose.js";
 import { toYaml } from "./yaml.js";
-import {
-  renderEgressConfig,
-  renderFirewallConfig,
-  renderGitGateConfig,
-  renderPipelockConfig,
-} from "./sidecar-configs.js";
+import { renderEgressConfig, renderFirewallConfig, renderGitGateConfig, renderPipelockConfig } from "./sidecar-configs.js";
 
 export * from "./compose.js";
 export * from "./sidecar-configs.js";

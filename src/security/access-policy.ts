@@ -27,7 +27,10 @@ export interface PolicyContext {
   allowCidrs: string[];
 }
 
-export function credentialBindings(routes: ReadonlyArray<{ host: string; port?: number; path_prefix: string; value: string }>, extraHosts: Readonly<Record<string, readonly string[]>> = {}): CredentialBinding[] {
+export function credentialBindings(
+  routes: ReadonlyArray<{ host: string; port?: number; path_prefix: string; value: string }>,
+  extraHosts: Readonly<Record<string, readonly string[]>> = {},
+): CredentialBinding[] {
   const byEnv = new Map<string, CredentialBinding>();
   const binding = (env: string) => byEnv.get(env) ?? byEnv.set(env, { env, routes: [], hosts: [] }).get(env)!;
   for (const r of routes) {
@@ -121,7 +124,8 @@ export function judgeHost(target: string, ctx: Pick<PolicyContext, "allowCidrs">
     if (canonical !== name) return { refuse: `${quote(target)} is the address ${canonical} spelled another way; the firewall compares canonical addresses, so ask for ${canonical}`, flags: [] };
     const range = blockedRangeOf(addr);
     if (range && NEVER.has(range)) return { refuse: `${canonical} is the ${range} address; the firewall never lets the agent reach it`, flags: [] };
-    if (range && !inCidrs(addr, parseCidrs(ctx.allowCidrs))) return { refuse: `${canonical} is a ${range} address outside the profile's network.allow_cidrs, so the firewall refuses it whatever is granted`, flags: [] };
+    if (range && !inCidrs(addr, parseCidrs(ctx.allowCidrs)))
+      return { refuse: `${canonical} is a ${range} address outside the profile's network.allow_cidrs, so the firewall refuses it whatever is granted`, flags: [] };
     return { flags: [`${canonical} is an IP address: it opens every service on that address, not one named host`] };
   }
   if (name === "localhost" || name.endsWith(".localhost")) return { refuse: `${quote(target)} is always this machine (loopback); the firewall never lets the agent reach it`, flags: [] };

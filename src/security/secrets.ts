@@ -52,4 +52,3 @@ export function percentDecode(s: string): string {
   flush();
   return out.join("");
 }
-

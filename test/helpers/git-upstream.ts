@@ -99,7 +99,12 @@ export async function startUpstream(name: string, subnet24: string, dir: string)
 /** The upstream's refs, read directly over SSH from this machine: { "refs/heads/main": sha, … }. */
 export function lsRemote(up: Upstream): Record<string, string> {
   const out = execFileSync("git", ["ls-remote", up.directUrl], { env: up.hostGitEnv, stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 }).toString();
-  return Object.fromEntries(out.split("\n").filter(Boolean).map((l) => l.split("\t").reverse() as [string, string]));
+  return Object.fromEntries(
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split("\t").reverse() as [string, string]),
+  );
 }
 
 /**

@@ -95,7 +95,10 @@ export async function startLocalGate(dir: string, o: { policy?: Partial<GitGateP
   gitIn(work, ["push", "-q", upstreamDir, "main"]);
   // agent/alias is a symbolic ref to main on the upstream.
   gitIn(upstreamDir, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/main"]);
-  writeFileSync(nodePath.join(upstreamDir, "hooks", "pre-receive"), '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/heads/agent/upstream-no*) echo "upstream policy: $ref is not accepted here"; exit 1;; esac; done\n');
+  writeFileSync(
+    nodePath.join(upstreamDir, "hooks", "pre-receive"),
+    '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/heads/agent/upstream-no*) echo "upstream policy: $ref is not accepted here"; exit 1;; esac; done\n',
+  );
   chmodSync(nodePath.join(upstreamDir, "hooks", "pre-receive"), 0o755);
 
   gitIn(dir, ["init", "-q", "--bare", gateDir]);

@@ -33,7 +33,21 @@ export async function fakeBottle(root: string, slug: string, o: { state?: "runni
   const layout = layoutOf(root, slug);
   mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
   const now = new Date().toISOString();
-  await writeMetadata(layout, { slug, profile: "p", project: projectName(slug), composeFile: layout.composeFile, manifest: "/m/bottle.yaml", networks: [], services: [], firewall: "builtin", packageVersion: "0", createdAt: now, updatedAt: now, state: o.state ?? "stopped", cloneUrls: [] });
+  await writeMetadata(layout, {
+    slug,
+    profile: "p",
+    project: projectName(slug),
+    composeFile: layout.composeFile,
+    manifest: "/m/bottle.yaml",
+    networks: [],
+    services: [],
+    firewall: "builtin",
+    packageVersion: "0",
+    createdAt: now,
+    updatedAt: now,
+    state: o.state ?? "stopped",
+    cloneUrls: [],
+  });
   if (o.input) await writePlanInput(layout, { ...o.input, slug, stateRoot: root });
   await ensureQueue(layout.queueDir);
   return layout.queueDir;

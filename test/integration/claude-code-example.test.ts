@@ -129,7 +129,24 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
     const [subnet] = pickFreeSubnets("10.228.0.0/16", await usedSubnets(), 1);
     await createNetwork({ name: upstreamNet, subnet: subnet!, internal: true, bridge: bridgeName(upstreamNet), labels });
     await docker(
-      ["run", "-d", "--name", upstreamName, "--network", upstreamNet, "--network-alias", MODEL_HOST, ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), "-e", "EXPECTED_KEY_SHA256", "-v", `${dir}:/model:ro`, "node:24-bookworm-slim", "node", "/model/upstream.mjs"],
+      [
+        "run",
+        "-d",
+        "--name",
+        upstreamName,
+        "--network",
+        upstreamNet,
+        "--network-alias",
+        MODEL_HOST,
+        ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+        "-e",
+        "EXPECTED_KEY_SHA256",
+        "-v",
+        `${dir}:/model:ro`,
+        "node:24-bookworm-slim",
+        "node",
+        "/model/upstream.mjs",
+      ],
       { env: { EXPECTED_KEY_SHA256: sha256(KEY) }, timeout: 60_000 },
     );
 
@@ -186,7 +203,11 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
       expect(agentEnv.stdout).toContain("ANTHROPIC_API_KEY=placeholder-injected-by-egress");
       expect(agentEnv.stdout).not.toContain(KEY);
       // ... and no file anywhere in it holds the real key.
-      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: KEY, timeoutMs: 180_000 });
+      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], {
+        env: env,
+        stdin: KEY,
+        timeoutMs: 180_000,
+      });
       expect(grep.stdout.trim()).toBe("done");
       // Nor does anything we wrote for the bottle.
       for (const f of filesUnder(nodePath.join(state, slug))) expect(readFileSync(f, "utf8"), f).not.toContain(KEY);
@@ -198,7 +219,12 @@ describeDocker("examples/claude-code: the model key is injected by egress", () =
   it("warns in render, doctor and bottle_render when the real key is forwarded instead", async () => {
     const core = renderProfile({ profile: "claude-code-fwd", manifest: manifestFile, slug: "ccf-render", env });
     expect(core.warnings).toHaveLength(1);
-    expect(core.warnings[0]).toMatchObject({ kind: "forwarded", variable: "ANTHROPIC_API_KEY", hosts: [MODEL_HOST], route: { host: "api.anthropic.com", header: "x-api-key", value: "${ANTHROPIC_API_KEY}" } });
+    expect(core.warnings[0]).toMatchObject({
+      kind: "forwarded",
+      variable: "ANTHROPIC_API_KEY",
+      hosts: [MODEL_HOST],
+      route: { host: "api.anthropic.com", header: "x-api-key", value: "${ANTHROPIC_API_KEY}" },
+    });
 
     const human = await cli(["render", "claude-code-fwd", "--manifest", manifestFile, "--slug", "ccf-render"]);
     expect(human.code).toBe(0);

@@ -85,7 +85,11 @@ describeDocker("git gate on real Docker", () => {
   beforeAll(async () => {
     await buildTestImages();
     up = await startUpstream(`bb-gitgate-${tag}`, upstreamSubnet, dir);
-    const wrong = readFileSync(sshKeygen(nodePath.join(dir, "other"), "host_key").public, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    const wrong = readFileSync(sshKeygen(nodePath.join(dir, "other"), "host_key").public, "utf8")
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(" ");
     manifest = writeManifest(up, `upstream.test ${wrong}`);
   });
 
@@ -122,7 +126,9 @@ describeDocker("git gate on real Docker", () => {
     expect(clone.exitCode, clone.stderr).toBe(0);
     expect(clone.stdout).toBe("initial commit\nv0.1");
 
-    const push = await agent("git checkout -q -b feature && echo work > work.txt && git add work.txt && git commit -qm 'agent work' && git push origin HEAD:refs/heads/agent/feature 2>&1 && git rev-parse HEAD");
+    const push = await agent(
+      "git checkout -q -b feature && echo work > work.txt && git add work.txt && git commit -qm 'agent work' && git push origin HEAD:refs/heads/agent/feature 2>&1 && git rev-parse HEAD",
+    );
     expect(push.exitCode, push.stdout).toBe(0);
     expect(push.stdout).toMatch(/pushed to upstream "app": refs\/heads\/agent\/feature/);
     const sha = push.stdout.trim().split("\n").pop()!;
@@ -146,7 +152,9 @@ describeDocker("git gate on real Docker", () => {
 
   it("refuses force pushes and deletions", async () => {
     const before = lsRemote(up);
-    const force = await agent("git checkout -q -b rewrite origin/main && echo other > other.txt && git add other.txt && git commit -qm rewrite && git push -f origin HEAD:refs/heads/agent/feature 2>&1");
+    const force = await agent(
+      "git checkout -q -b rewrite origin/main && echo other > other.txt && git add other.txt && git commit -qm rewrite && git push -f origin HEAD:refs/heads/agent/feature 2>&1",
+    );
     expect(force.exitCode).not.toBe(0);
     expect(force.stdout).toMatch(/refs\/heads\/agent\/feature: refused by rule "allow_force"/);
     const del = await agent("git push origin :refs/heads/agent/feature 2>&1");
@@ -158,7 +166,10 @@ describeDocker("git gate on real Docker", () => {
   it("refuses a commit that adds an AWS-key-shaped string, without echoing it", async () => {
     const before = lsRemote(up);
     // The key reaches the agent on stdin: it is in no argv.
-    const r = await agent("git checkout -q -b leak origin/main && mkdir -p config && cat > config/aws.env && git add config && git commit -qm 'add config' && git push origin HEAD:refs/heads/agent/leak 2>&1", { stdin: `AWS_ACCESS_KEY_ID=${AWS_KEY}\n` });
+    const r = await agent(
+      "git checkout -q -b leak origin/main && mkdir -p config && cat > config/aws.env && git add config && git commit -qm 'add config' && git push origin HEAD:refs/heads/agent/leak 2>&1",
+      { stdin: `AWS_ACCESS_KEY_ID=${AWS_KEY}\n` },
+    );
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).toMatch(/refused by rule "secret_scan": file "config\/aws.env" \(blob [0-9a-f]{12}\) contains an AWS access key id/);
     expect(r.stdout + r.stderr).not.toContain(AWS_KEY);
@@ -222,7 +233,10 @@ describeDocker("git gate on real Docker", () => {
     expect(branch.stdout).toMatch(/refused by rule "secret_scan": the name of ref #1 holds a GitHub token/);
     expect(remoteLines(branch.stdout)).not.toContain(GH);
     // Split across two directory names, the file itself harmless.
-    const split = await agent('read -r T; d="${T:0:16}/${T:16:14}"; git checkout -q -B split origin/main && mkdir -p "$d" && echo hi > "$d/${T:30}.txt" && git add -A && git commit -qm split && git push origin HEAD:refs/heads/agent/split 2>&1', { stdin: `${GH}\n` });
+    const split = await agent(
+      'read -r T; d="${T:0:16}/${T:16:14}"; git checkout -q -B split origin/main && mkdir -p "$d" && echo hi > "$d/${T:30}.txt" && git add -A && git commit -qm split && git push origin HEAD:refs/heads/agent/split 2>&1',
+      { stdin: `${GH}\n` },
+    );
     expect(split.exitCode).not.toBe(0);
     expect(split.stdout).toMatch(/a path in commit [0-9a-f]{12} holds a GitHub token/);
     expect(remoteLines(split.stdout)).not.toContain(GH.slice(16, 30));
@@ -243,7 +257,9 @@ describeDocker("git gate on real Docker", () => {
 
   it("refuses a push to a name that is a symbolic ref to main upstream (item 10)", async () => {
     const before = lsRemote(up);
-    const r = await agent("git fetch -q origin && git checkout -q -B alias origin/agent/alias && echo a > alias.txt && git add alias.txt && git commit -qm alias && git push origin HEAD:refs/heads/agent/alias 2>&1");
+    const r = await agent(
+      "git fetch -q origin && git checkout -q -B alias origin/agent/alias && echo a > alias.txt && git add alias.txt && git commit -qm alias && git push origin HEAD:refs/heads/agent/alias 2>&1",
+    );
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).toMatch(/refs\/heads\/agent\/alias: refused by rule "protected": refs\/heads\/agent\/alias is a symbolic ref to refs\/heads\/main on the upstream/);
     expect(lsRemote(up)["refs/heads/main"]).toBe(before["refs/heads/main"]);
@@ -261,7 +277,9 @@ describeDocker("git gate on real Docker", () => {
     ].join(" && ");
     const r = await agent(script);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stdout).toMatch(/bot-bottle git-gate: push to "app" refused: refs\/heads\/agent\/dotgit: refused by rule "fsck": git's object checks \(receive.fsckObjects\) refused the pushed objects: hasDotgit/);
+    expect(r.stdout).toMatch(
+      /bot-bottle git-gate: push to "app" refused: refs\/heads\/agent\/dotgit: refused by rule "fsck": git's object checks \(receive.fsckObjects\) refused the pushed objects: hasDotgit/,
+    );
     expect(lsRemote(up)["refs/heads/agent/dotgit"]).toBeUndefined();
   });
 
@@ -312,11 +330,17 @@ describeDocker("git gate on real Docker", () => {
 
   it("keeps the identity out of the agent, which cannot reach the upstream's SSH port", async () => {
     // Distinctive lines of the private key (its base64 body), on stdin only.
-    const keyLines = readFileSync(up.clientKey.private, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
+    const keyLines = readFileSync(up.clientKey.private, "utf8")
+      .split("\n")
+      .filter((l) => l && !l.startsWith("-----"));
     expect(keyLines.length).toBeGreaterThan(2);
     const envDump = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
     for (const l of keyLines) expect(envDump.stdout).not.toContain(l);
-    const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: `${keyLines.join("\n")}\n`, timeoutMs: 180_000 });
+    const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], {
+      env: env,
+      stdin: `${keyLines.join("\n")}\n`,
+      timeoutMs: 180_000,
+    });
     expect(grep.stdout.trim()).toBe("done");
     // The gate does hold it (that is the point).
     const inGate = await docker(["exec", "-i", gate, "grep", "-qF", "-f", "/dev/stdin", "/run/bottle/git/app/identity"], { input: `${keyLines[1]}\n` });
@@ -324,7 +348,15 @@ describeDocker("git gate on real Docker", () => {
 
     const direct = await execInBottle(slug, ["bash", "-c", `timeout 5 bash -c 'exec 3<>/dev/tcp/${up.address}/22' && echo OPEN || echo CLOSED`], { env: env });
     expect(direct.stdout.trim()).toBe("CLOSED");
-    const viaProxy = await execInBottle(slug, ["bash", "-c", `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`], { env: env });
+    const viaProxy = await execInBottle(
+      slug,
+      [
+        "bash",
+        "-c",
+        `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`,
+      ],
+      { env: env },
+    );
     expect(viaProxy.stdout.trim()).not.toBe("200");
   });
 
@@ -338,11 +370,41 @@ describeDocker("git gate on real Docker", () => {
     copyFileSync(up.clientKey.private, identity);
     writeFileSync(nodePath.join(cfg, "known_hosts", "app"), `${up.knownHostsLine}\n`, { mode: 0o600 });
     const policy = { push_refs: ["refs/heads/agent/*"], protected: [], allow_force: false, allow_delete: false, max_push_bytes: 1_000_000 };
-    writeFileSync(nodePath.join(cfg, "config.json"), JSON.stringify({ version: 1, port: 9418, upstreams: [{ name: "app", url: up.url, identity_file: "/run/bottle/git/app/identity", known_hosts_file: "/etc/bottle/git-gate/known_hosts/app", policy }] }), { mode: 0o600 });
+    writeFileSync(
+      nodePath.join(cfg, "config.json"),
+      JSON.stringify({
+        version: 1,
+        port: 9418,
+        upstreams: [{ name: "app", url: up.url, identity_file: "/run/bottle/git/app/identity", known_hosts_file: "/etc/bottle/git-gate/known_hosts/app", policy }],
+      }),
+      { mode: 0o600 },
+    );
     for (const p of [cfg, nodePath.join(cfg, "known_hosts"), nodePath.join(cfg, "known_hosts", "app"), nodePath.join(cfg, "config.json"), identity]) chownSync(p, uid, uid);
     chmodSync(identity, 0o600);
     const name = `bb-gitgate-${tag}-uid`;
-    await docker(["run", "-d", "--name", name, "--label", TEST_LABEL, "--user", `${uid}:${uid}`, "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--network", up.network, "--add-host", `upstream.test:${up.address}`, "-v", `${cfg}:/etc/bottle/git-gate:ro`, "-v", `${identity}:/run/bottle/git/app/identity:ro`, `bot-bottle/git-gate:${PACKAGE_VERSION}`]);
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--label",
+      TEST_LABEL,
+      "--user",
+      `${uid}:${uid}`,
+      "--cap-drop",
+      "ALL",
+      "--security-opt",
+      "no-new-privileges:true",
+      "--network",
+      up.network,
+      "--add-host",
+      `upstream.test:${up.address}`,
+      "-v",
+      `${cfg}:/etc/bottle/git-gate:ro`,
+      "-v",
+      `${identity}:/run/bottle/git/app/identity:ro`,
+      `bot-bottle/git-gate:${PACKAGE_VERSION}`,
+    ]);
     try {
       let logs = "";
       for (let i = 0; i < 150 && !logs.includes('"event":"ready"') && !logs.includes("startup_failed"); i++) {

@@ -75,7 +75,15 @@ describeDocker("bottle lifecycle on real Docker", () => {
     // egress network stands in for "outside": the agent must not reach it directly.
     const fwInspect = JSON.parse((await docker(["inspect", `bottle-firewall-${slug}`])).stdout)[0];
     const outside = fwInspect.NetworkSettings.Networks[`bottle-${slug}-egress`].IPAddress as string;
-    const direct = await execInBottle(slug, ["node", "-e", `const s=require('net').connect({host:'${outside}',port:3128,timeout:3000});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',e=>console.log(e.code))`], { env: env });
+    const direct = await execInBottle(
+      slug,
+      [
+        "node",
+        "-e",
+        `const s=require('net').connect({host:'${outside}',port:3128,timeout:3000});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',e=>console.log(e.code))`,
+      ],
+      { env: env },
+    );
     expect(direct.stdout).toMatch(/^(timeout|ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
 
     const failing = await execInBottle(slug, ["sh", "-c", "echo out; echo err >&2; exit 7"], { env: env });

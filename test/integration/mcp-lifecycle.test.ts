@@ -12,7 +12,7 @@ const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-mcp-life-"));
 const manifest = nodePath.join(dir, "bottle.yaml");
 writeFileSync(manifest, "version: 1\nagents:\n  mcp:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n");
 const slug = `mcp-${process.pid.toString(16).slice(-4)}`;
-const text = (r: unknown) => ((r as { content: Array<{ text: string }> }).content)[0]!.text;
+const text = (r: unknown) => (r as { content: Array<{ text: string }> }).content[0]!.text;
 
 describeDocker("lifecycle tools over MCP stdio", () => {
   let client: Client;
@@ -26,11 +26,10 @@ describeDocker("lifecycle tools over MCP stdio", () => {
 
   it("starts with progress, lists, execs, reads logs and stops", async () => {
     const progress: string[] = [];
-    const started = await client.request(
-      { method: "tools/call", params: { name: "bottle_start", arguments: { profile: "mcp", slug }, _meta: { progressToken: "p1" } } },
-      CallToolResultSchema,
-      { onprogress: (p) => progress.push(String(p.message)), timeout: 300_000 },
-    );
+    const started = await client.request({ method: "tools/call", params: { name: "bottle_start", arguments: { profile: "mcp", slug }, _meta: { progressToken: "p1" } } }, CallToolResultSchema, {
+      onprogress: (p) => progress.push(String(p.message)),
+      timeout: 300_000,
+    });
     expect(started.isError).toBeFalsy();
     expect(started.structuredContent).toMatchObject({ slug, state: "running", services: ["firewall", "agent"] });
     expect(progress.some((m) => m.startsWith("up:"))).toBe(true);

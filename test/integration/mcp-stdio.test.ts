@@ -76,7 +76,12 @@ describe("MCP server over stdio", () => {
   });
 
   it("every tool refuses fields it does not know, the ones that take none too", async () => {
-    for (const [name, args] of [["bottle_list", { bogus: 1 }], ["bottle_cleanup", { bogus: 1 }], ["bottle_proposals", { bogus: 1 }], ["bottle_render", { profile: "everything", bogus: 1 }]] as const) {
+    for (const [name, args] of [
+      ["bottle_list", { bogus: 1 }],
+      ["bottle_cleanup", { bogus: 1 }],
+      ["bottle_proposals", { bogus: 1 }],
+      ["bottle_render", { profile: "everything", bogus: 1 }],
+    ] as const) {
       const r = await client.callTool({ name, arguments: args });
       expect(r.isError, name).toBe(true);
       expect((r.content as Array<{ text: string }>)[0]!.text, name).toContain("bogus");
@@ -85,7 +90,9 @@ describe("MCP server over stdio", () => {
 
   it("`bottle render --json` prints exactly bottle_render's structuredContent", async () => {
     const r = await client.callTool({ name: "bottle_render", arguments: { profile: "everything", slug: "same-out" } });
-    const cli = await promisify(execFile)(process.execPath, [CLI, "render", "everything", "--slug", "same-out", "--json"], { env: { ...process.env, BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), GITHUB_TOKEN: SECRET } });
+    const cli = await promisify(execFile)(process.execPath, [CLI, "render", "everything", "--slug", "same-out", "--json"], {
+      env: { ...process.env, BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), GITHUB_TOKEN: SECRET },
+    });
     expect(JSON.parse(cli.stdout)).toEqual(r.structuredContent);
   });
 

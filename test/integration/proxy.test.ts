@@ -61,7 +61,10 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
   const viaEgress = (spec: Omit<RequestSpec, "proxy">): RequestSpec => ({ proxy: "http://egress:3128", ca: ["/trust/egress-ca.pem", "/trust/firewall-ca.pem"], ...spec });
   const upstreamRecords = async () => {
     const r = await c.exec(upstream, ["cat", "/tmp/requests.jsonl"]);
-    return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: number; url: string; headers: string[]; body: string });
+    return r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: number; url: string; headers: string[]; body: string });
   };
 
   beforeAll(async () => {
@@ -71,7 +74,8 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     // Networks as the lifecycle makes them: pre-created, explicit subnets, labelled
     // (allocateNetworks retries when a parallel run takes the same subnet).
     const labels = { "dev.bot-bottle.test": "proxy", "dev.bot-bottle.test-run": runId };
-    const nets = await allocateNetworks(engineFor(), 
+    const nets = await allocateNetworks(
+      engineFor(),
       (s) => ({
         internal: { name: name("internal"), subnet: s.internal, internal: true, bridge: `bbp${runId}i`, labels },
         egress: { name: name("egress"), subnet: s.egress, internal: false, bridge: `bbp${runId}e`, labels },
@@ -245,7 +249,14 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
       "rebind.test:8443",
       "loopback.test:8443",
     ];
-    const plainTargets = ["http://0x7f.1:8080/", "http://2130706433:8080/", "http://[::ffff:127.0.0.1]:8080/", "http://0177.0.0.1:8080/", "http://rebind.test:8080/", "http://169.254.169.254/latest/meta-data/"];
+    const plainTargets = [
+      "http://0x7f.1:8080/",
+      "http://2130706433:8080/",
+      "http://[::ffff:127.0.0.1]:8080/",
+      "http://0177.0.0.1:8080/",
+      "http://rebind.test:8080/",
+      "http://169.254.169.254/latest/meta-data/",
+    ];
     const results = await fromClient([
       ...connectTargets.map((t) => viaEgress({ id: t, url: "https://placeholder.invalid/", connect: t })),
       ...plainTargets.map((t) => viaEgress({ id: t, url: "http://placeholder.invalid/", target: t })),
@@ -276,7 +287,9 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
         // HTTPS to an intercepted host, and plain HTTP: both are scanned.
         specs.push(viaEgress({ id: `${kind}/${enc}/url`, url: `https://upstream.test:8443/search?q=${urlValue}` }));
         specs.push(viaEgress({ id: `${kind}/${enc}/header`, url: "http://upstream.test:8080/h", headers: [["X-Data", value]] }));
-        specs.push(viaEgress({ id: `${kind}/${enc}/body`, url: "https://upstream.test:8443/upload", method: "POST", headers: [["Content-Type", "text/plain"]], body: enc === "plain" ? secret : value }));
+        specs.push(
+          viaEgress({ id: `${kind}/${enc}/body`, url: "https://upstream.test:8443/upload", method: "POST", headers: [["Content-Type", "text/plain"]], body: enc === "plain" ? secret : value }),
+        );
       }
     }
     const before = (await upstreamRecords()).length;
@@ -299,8 +312,21 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
 
   it("5. replaces the client's Authorization; a lying Host header never selects a route", async () => {
     const [lying, routedWithOtherHost, cleartext, missing] = await fromClient([
-      viaEgress({ url: "https://upstream.test:8443/api/x", headers: [["Host", "routed.test:8443"], ["Authorization", "Bearer mine"]] }),
-      viaEgress({ url: "https://routed.test:8443/api/y", headers: [["Host", "upstream.test:8443"], ["authorization", "Bearer mine"], ["Authorization", "Bearer again"]] }),
+      viaEgress({
+        url: "https://upstream.test:8443/api/x",
+        headers: [
+          ["Host", "routed.test:8443"],
+          ["Authorization", "Bearer mine"],
+        ],
+      }),
+      viaEgress({
+        url: "https://routed.test:8443/api/y",
+        headers: [
+          ["Host", "upstream.test:8443"],
+          ["authorization", "Bearer mine"],
+          ["Authorization", "Bearer again"],
+        ],
+      }),
       viaEgress({ url: "http://routed.test:8080/api/z" }),
       viaEgress({ url: "https://routed.test:8443/api/missing/k" }),
     ]);
@@ -317,8 +343,16 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     const fwStarted = await startedAt(fw);
     const egStarted = await startedAt(eg);
 
-    await writeConfig("eg-config", { ...egressConfig, routes: [...(egressConfig.routes as object[]), { name: "v2", host: "other.test", port: 8443, path_prefix: "/v2/", header: "X-Api-Key", value: "${TEST_TOKEN}" }] });
-    await writeConfig("fw-config", { ...firewallConfig, allow: ["routed.test", "other.test"], intercept: { ...(firewallConfig.intercept as object), passthrough: ["routed.test", "other.test"] }, dlp: { ...(firewallConfig.dlp as object), canary_exempt: [] } });
+    await writeConfig("eg-config", {
+      ...egressConfig,
+      routes: [...(egressConfig.routes as object[]), { name: "v2", host: "other.test", port: 8443, path_prefix: "/v2/", header: "X-Api-Key", value: "${TEST_TOKEN}" }],
+    });
+    await writeConfig("fw-config", {
+      ...firewallConfig,
+      allow: ["routed.test", "other.test"],
+      intercept: { ...(firewallConfig.intercept as object), passthrough: ["routed.test", "other.test"] },
+      dlp: { ...(firewallConfig.dlp as object), canary_exempt: [] },
+    });
     await docker(["kill", "-s", "HUP", eg]);
     await docker(["kill", "-s", "HUP", fw]);
     await expect.poll(async () => (await c.logs(fw)).includes('"event":"config_reloaded"'), { timeout: 10_000 }).toBe(true);

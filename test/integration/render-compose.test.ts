@@ -94,7 +94,7 @@ agents:
     expect(inspect.Config.Env.some((e: string) => e.includes(SECRET))).toBe(false);
 
     // The secret reached egress by inheritance, though the file only names it.
-    const egressEnv = (await docker(["exec", `bottle-egress-${plan.slug}`, "sh", "-c", "echo \"$GITHUB_TOKEN\""])).stdout;
+    const egressEnv = (await docker(["exec", `bottle-egress-${plan.slug}`, "sh", "-c", 'echo "$GITHUB_TOKEN"'])).stdout;
     expect(egressEnv).toBe(SECRET);
 
     const fw = JSON.parse((await docker(["inspect", `bottle-firewall-${plan.slug}`])).stdout)[0];

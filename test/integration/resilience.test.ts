@@ -47,7 +47,9 @@ describeDocker("resilience", () => {
     await pending;
     // Its `docker compose up` child may still be finishing; let it.
     for (let i = 0; i < 100; i++) {
-      const busy = execFileSync("sh", ["-c", `pgrep -f 'bottle-${slug} ' || true`]).toString().trim();
+      const busy = execFileSync("sh", ["-c", `pgrep -f 'bottle-${slug} ' || true`])
+        .toString()
+        .trim();
       if (!busy) break;
       await sleep(200);
     }

@@ -23,7 +23,10 @@ describeDocker("secrets stay out of the agent, files, argv and logs", () => {
   it("holds for a bottle with an egress credential, through start, use and stop", async () => {
     const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-secret-"));
     const manifest = nodePath.join(dir, "bottle.yaml");
-    writeFileSync(manifest, 'version: 1\nagents:\n  sec:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n    egress:\n      routes:\n        - { host: api.secret.test, header: Authorization, value: "Bearer ${SEC_TOKEN}" }\n');
+    writeFileSync(
+      manifest,
+      'version: 1\nagents:\n  sec:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n    egress:\n      routes:\n        - { host: api.secret.test, header: Authorization, value: "Bearer ${SEC_TOKEN}" }\n',
+    );
     const state = nodePath.join(dir, "state");
     const env = { ...(process.env as Record<string, string>), BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: state, BOTTLE_SUBNET_POOL: "10.222.0.0/16", SEC_TOKEN: TOKEN, BOTTLE_LOG_LEVEL: "debug" };
     const slug = `sec-${process.pid.toString(16).slice(-4)}`;
@@ -53,7 +56,11 @@ describeDocker("secrets stay out of the agent, files, argv and logs", () => {
       const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
       expect(agentEnv.exitCode).toBe(0);
       expect(agentEnv.stdout).not.toContain(TOKEN);
-      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], { env: env, stdin: TOKEN, timeoutMs: 120_000 });
+      const grep = await execInBottle(slug, ["sh", "-c", "grep -rlF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"], {
+        env: env,
+        stdin: TOKEN,
+        timeoutMs: 120_000,
+      });
       expect(grep.stdout.trim()).toBe("done");
 
       // Nothing we wrote holds it, and state is private.

@@ -42,7 +42,7 @@ const cli = async (args: string[]) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Result = { isError?: boolean; structuredContent: Record<string, unknown>; content: Array<{ text: string }> };
-const textOf = (r: object) => ((r as { content: Array<{ text: string }> }).content)[0]!.text;
+const textOf = (r: object) => (r as { content: Array<{ text: string }> }).content[0]!.text;
 
 describeDocker("supervise: the agent asks, the orchestrator decides", () => {
   let orch: Client;
@@ -68,7 +68,11 @@ describeDocker("supervise: the agent asks, the orchestrator decides", () => {
     (
       await execInBottle(
         slug,
-        ["node", "-e", `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>console.log('ERR',e.message))`],
+        [
+          "node",
+          "-e",
+          `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>console.log('ERR',e.message))`,
+        ],
         { env: env },
       )
     ).stdout;
@@ -78,9 +82,47 @@ describeDocker("supervise: the agent asks, the orchestrator decides", () => {
     // A stand-in for the outside world: busybox httpd answering two names.
     const [subnet] = pickFreeSubnets(POOL, await usedSubnets(), 1, 100);
     await createNetwork({ name: upstream.net, subnet: subnet!, internal: true, bridge: bridgeName(upstream.net), labels: { "dev.bot-bottle.test": "supervise" } });
-    await docker(["run", "-d", "--name", upstream.container, "--label", "dev.bot-bottle.test=supervise", "--network", upstream.net, "--network-alias", "extra.example.test", "--network-alias", "extra2.example.test", "--network-alias", "ttl.example.test", "--network-alias", "race.example.test", "local/busybox", "sh", "-c", "mkdir -p /www && echo hello-from-extra > /www/index.html && httpd -f -p 80 -h /www"]);
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      upstream.container,
+      "--label",
+      "dev.bot-bottle.test=supervise",
+      "--network",
+      upstream.net,
+      "--network-alias",
+      "extra.example.test",
+      "--network-alias",
+      "extra2.example.test",
+      "--network-alias",
+      "ttl.example.test",
+      "--network-alias",
+      "race.example.test",
+      "local/busybox",
+      "sh",
+      "-c",
+      "mkdir -p /www && echo hello-from-extra > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
     const recorder = "require('http').createServer((q,s)=>{console.log(JSON.stringify({host:q.headers.host,url:q.url,authorization:q.headers.authorization||null}));s.end('attacker-ok')}).listen(80)";
-    await docker(["run", "-d", "--name", attacker, "--label", "dev.bot-bottle.test=supervise", "--network", upstream.net, "--network-alias", "attacker.test", "--network-alias", "partner.test", "node:24-bookworm-slim", "node", "-e", recorder]);
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      attacker,
+      "--label",
+      "dev.bot-bottle.test=supervise",
+      "--network",
+      upstream.net,
+      "--network-alias",
+      "attacker.test",
+      "--network-alias",
+      "partner.test",
+      "node:24-bookworm-slim",
+      "node",
+      "-e",
+      recorder,
+    ]);
     const manifest = nodePath.join(dir, "bottle.yaml");
     writeFileSync(
       manifest,
@@ -179,7 +221,12 @@ agents:
     expect(textOf(unknown)).toContain("$HOST_ONLY_SECRET, which the profile does not forward to egress (it forwards: SUP_TOKEN)");
 
     // A proposal that got into the queue anyway (an older sidecar, a hand edit) is refused at approve.
-    const smuggled = await writeProposal(queue, { kind: "egress_route", target: "attacker.test", reason: "push results", route: { path_prefix: "/", header: "Authorization", value: "Bearer ${SUP_TOKEN}" } });
+    const smuggled = await writeProposal(queue, {
+      kind: "egress_route",
+      target: "attacker.test",
+      reason: "push results",
+      route: { path_prefix: "/", header: "Authorization", value: "Bearer ${SUP_TOKEN}" },
+    });
     const listed = await orch.callTool({ name: "bottle_proposals", arguments: { slug } });
     expect(textOf(listed)).toContain('cannot be approved: "the route would send $SUP_TOKEN to attacker.test/');
     const r = await orch.callTool({ name: "bottle_decide", arguments: { slug, id: smuggled.id, verdict: "approve", force: true } });
@@ -195,7 +242,9 @@ agents:
     expect(partner.isError, textOf(partner)).toBeFalsy();
     const ok = await orch.callTool({ name: "bottle_decide", arguments: { slug, id: partner.structuredContent.id, verdict: "approve" } });
     expect(ok.structuredContent, textOf(ok)).toMatchObject({ verdict: "approved", applied: true, request: { kind: "egress_route", target: "partner.test" } });
-    expect((await agentTool("current_access", {})).structuredContent.credentials).toEqual([{ env: "SUP_TOKEN", routes: [{ host: "api.sup.test", port: 443, path_prefix: "/" }], hosts: ["partner.test"] }]);
+    expect((await agentTool("current_access", {})).structuredContent.credentials).toEqual([
+      { env: "SUP_TOKEN", routes: [{ host: "api.sup.test", port: 443, path_prefix: "/" }], hosts: ["partner.test"] },
+    ]);
   });
 
   it("shows agent text escaped, labelled and after the request, in the CLI and in MCP text (item 2)", async () => {
@@ -221,7 +270,13 @@ agents:
   });
 
   it("refuses what can never work and needs force for broad grants (item 3)", async () => {
-    for (const [target, why] of [["localhost", "always this machine"], ["169.254.169.254", "cloud metadata address"], ["10.0.0.1", "outside the profile's network.allow_cidrs"], ["com", "single-label name"], ["*", 'a bare "*"']]) {
+    for (const [target, why] of [
+      ["localhost", "always this machine"],
+      ["169.254.169.254", "cloud metadata address"],
+      ["10.0.0.1", "outside the profile's network.allow_cidrs"],
+      ["com", "single-label name"],
+      ["*", 'a bare "*"'],
+    ]) {
       const r = await agentTool("request_access", { kind: "domain", target, reason: "x" });
       expect(r.isError, target).toBe(true);
       expect(textOf(r), target).toContain(why);

@@ -16,7 +16,12 @@ export const registerDecideTool = defineTool({
     id: z.string().min(1).max(64),
     verdict: z.enum(["approve", "deny"]),
     note: z.string().max(4000).optional(),
-    ttl_seconds: z.number().int().min(1).max(30 * 86_400).optional(),
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .optional(),
     force: z.boolean().default(false).describe("Approve a broad request (see its flags) anyway."),
   }),
   output: z.object({
@@ -28,7 +33,14 @@ export const registerDecideTool = defineTool({
     flags: z.array(z.string()),
   }),
   handler: async ({ slug, id, verdict, note, ttl_seconds, force }) => {
-    const r = await decide({ slug, id, verdict: verdict === "approve" ? "approved" : "denied", force, ...(note !== undefined ? { note } : {}), ...(ttl_seconds !== undefined ? { ttlSeconds: ttl_seconds } : {}) });
+    const r = await decide({
+      slug,
+      id,
+      verdict: verdict === "approve" ? "approved" : "denied",
+      force,
+      ...(note !== undefined ? { note } : {}),
+      ...(ttl_seconds !== undefined ? { ttlSeconds: ttl_seconds } : {}),
+    });
     return { structured: decisionJson(r), text: formatDecision(r) };
   },
 });

@@ -6,7 +6,8 @@ import { defineTool } from "../define-tool.js";
 export const registerGitLogTool = defineTool({
   name: "bottle_git_log",
   title: "Git gate push decisions",
-  description: "Every push the bottle's git gate judged, one record per ref: ref, old/new sha, verdict (accepted/refused), the rule that refused it and why (the gate's policy, or git's own checks, a failed check or a timeout), and what the upstream answered. Names and reasons are agent-supplied text: escaped in the text output. Clone URLs are in bottle_start's output.",
+  description:
+    "Every push the bottle's git gate judged, one record per ref: ref, old/new sha, verdict (accepted/refused), the rule that refused it and why (the gate's policy, or git's own checks, a failed check or a timeout), and what the upstream answered. Names and reasons are agent-supplied text: escaped in the text output. Clone URLs are in bottle_start's output.",
   kind: "read",
   input: z.object({
     slug: z.string().min(1).max(200).describe("Bottle slug, e.g. implementer-7f3a."),

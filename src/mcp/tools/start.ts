@@ -24,7 +24,8 @@ export const registerStartTool = defineTool({
       ...(slug !== undefined ? { slug } : {}),
       signal: ctx.signal,
       onProgress: (step, message) => {
-        if (token !== undefined) void ctx.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++n, total: 6, message: `${step}: ${message}` } }).catch(() => {});
+        if (token !== undefined)
+          void ctx.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++n, total: 6, message: `${step}: ${message}` } }).catch(() => {});
       },
     });
     const out = startOutput(r);

@@ -60,7 +60,14 @@ const isEdge = (c: number) => c <= 32 || c === 34 || c === 39 || c === 60 || c =
  * to the surrounding edges; each region is handed to `decode` once (a later
  * marker inside an already decoded region is skipped), so the pass is linear.
  */
-function eachRegion(t: string, marker: string, valid: (i: number) => boolean, edge: (t: string, i: number, dir: 1 | -1) => boolean, decode: (region: string) => string | undefined, out: string[]): void {
+function eachRegion(
+  t: string,
+  marker: string,
+  valid: (i: number) => boolean,
+  edge: (t: string, i: number, dir: 1 | -1) => boolean,
+  decode: (region: string) => string | undefined,
+  out: string[],
+): void {
   let done = 0;
   let i = t.indexOf(marker);
   while (i >= 0) {
@@ -109,15 +116,22 @@ function percentRound(s: string): string {
 
 /** Percent-encoded regions, decoded until stable (double and triple encoding are cheap dodges). */
 export function decodePercent(t: string, out: string[] = []): string[] {
-  eachRegion(t, "%", (i) => isHexAt(t, i + 1), plainEdge, (region) => {
-    let cur = region;
-    for (let round = 0; round < MAX_PERCENT_ROUNDS; round++) {
-      const next = percentRound(cur);
-      if (next === cur) break;
-      cur = next;
-    }
-    return cur === region ? undefined : cur;
-  }, out);
+  eachRegion(
+    t,
+    "%",
+    (i) => isHexAt(t, i + 1),
+    plainEdge,
+    (region) => {
+      let cur = region;
+      for (let round = 0; round < MAX_PERCENT_ROUNDS; round++) {
+        const next = percentRound(cur);
+        if (next === cur) break;
+        cur = next;
+      }
+      return cur === region ? undefined : cur;
+    },
+    out,
+  );
   return out;
 }
 
@@ -158,32 +172,64 @@ export function decodeJsonEscapes(t: string, out: string[] = []): string[] {
     if (c === 34 || c === 39) return !(dir === 1 ? s.charCodeAt(i - 1) === 92 : s.charCodeAt(i - 1) === 92);
     return c <= 32 || c === 60 || c === 62;
   };
-  eachRegion(t, "\\", (i) => /[uxnrt/\\"'0bfv]/.test(t[i + 1] ?? ""), escEdge, (region) => {
-    const d = unescapeJson(region);
-    return d === region ? undefined : d;
-  }, out);
+  eachRegion(
+    t,
+    "\\",
+    (i) => /[uxnrt/\\"'0bfv]/.test(t[i + 1] ?? ""),
+    escEdge,
+    (region) => {
+      const d = unescapeJson(region);
+      return d === region ? undefined : d;
+    },
+    out,
+  );
   return out;
 }
 
 // ---- HTML entities ------------------------------------------------------------------------
 
-const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", sol: "/", colon: ":", period: ".", lowbar: "_", hyphen: "-", dash: "-", equals: "=", plus: "+", num: "#", percnt: "%", excl: "!", nbsp: " " };
+const NAMED_ENTITIES: Record<string, string> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  sol: "/",
+  colon: ":",
+  period: ".",
+  lowbar: "_",
+  hyphen: "-",
+  dash: "-",
+  equals: "=",
+  plus: "+",
+  num: "#",
+  percnt: "%",
+  excl: "!",
+  nbsp: " ",
+};
 const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{2,8}));?/g;
 
 export function decodeHtmlEntities(t: string, out: string[] = []): string[] {
-  eachRegion(t, "&", (i) => t.charCodeAt(i + 1) === 35 || /^[a-zA-Z]{2,8};/.test(t.slice(i + 1, i + 11)), (s, i) => {
-    const c = s.charCodeAt(i);
-    return c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
-  }, (region) => {
-    const d = region.replace(ENTITY, (m, dec: string | undefined, hex: string | undefined, name: string | undefined) => {
-      if (dec || hex) {
-        const cp = parseInt(dec ?? hex!, dec ? 10 : 16);
-        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
-      }
-      return NAMED_ENTITIES[name!.toLowerCase()] ?? m;
-    });
-    return d === region ? undefined : d;
-  }, out);
+  eachRegion(
+    t,
+    "&",
+    (i) => t.charCodeAt(i + 1) === 35 || /^[a-zA-Z]{2,8};/.test(t.slice(i + 1, i + 11)),
+    (s, i) => {
+      const c = s.charCodeAt(i);
+      return c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
+    },
+    (region) => {
+      const d = region.replace(ENTITY, (m, dec: string | undefined, hex: string | undefined, name: string | undefined) => {
+        if (dec || hex) {
+          const cp = parseInt(dec ?? hex!, dec ? 10 : 16);
+          return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+        }
+        return NAMED_ENTITIES[name!.toLowerCase()] ?? m;
+      });
+      return d === region ? undefined : d;
+    },
+    out,
+  );
   return out;
 }
 
@@ -201,13 +247,22 @@ export function decodeQuotedPrintable(t: string, out: string[] = []): string[] {
     }
     return c <= 32;
   };
-  eachRegion(t, "=", (i) => {
-    const c = t.charCodeAt(i + 1);
-    return c === 10 || (c === 13 && t.charCodeAt(i + 2) === 10) || (isHexAt(t, i + 1) && /^[0-9A-F]{2}$/.test(t.slice(i + 1, i + 3)) && (t.slice(i + 1, i + 3) === "3D" || t.charCodeAt(i + 1) >= 56));
-  }, qpEdge, (region) => {
-    const d = region.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-    return d === region ? undefined : bytesToScanText(Buffer.from(d, "latin1"));
-  }, out);
+  eachRegion(
+    t,
+    "=",
+    (i) => {
+      const c = t.charCodeAt(i + 1);
+      return (
+        c === 10 || (c === 13 && t.charCodeAt(i + 2) === 10) || (isHexAt(t, i + 1) && /^[0-9A-F]{2}$/.test(t.slice(i + 1, i + 3)) && (t.slice(i + 1, i + 3) === "3D" || t.charCodeAt(i + 1) >= 56))
+      );
+    },
+    qpEdge,
+    (region) => {
+      const d = region.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      return d === region ? undefined : bytesToScanText(Buffer.from(d, "latin1"));
+    },
+    out,
+  );
   return out;
 }
 

@@ -229,7 +229,15 @@ export class SecretScanner {
    * `normalizeFirst`: the text is known to need normalising (skip the
    * optimistic pass over it as it is).
    */
-  private view(pass: Pass, raw: string, chain: string, depth: number, joins?: ReadonlySet<number>, latin1?: { bytes: Uint8Array; probe?: number | undefined }, normalizeFirst = false): number | undefined {
+  private view(
+    pass: Pass,
+    raw: string,
+    chain: string,
+    depth: number,
+    joins?: ReadonlySet<number>,
+    latin1?: { bytes: Uint8Array; probe?: number | undefined },
+    normalizeFirst = false,
+  ): number | undefined {
     if (pass.stop || raw.length < 3) return undefined;
     pass.work += raw.length;
     if (pass.work > pass.budget) {
@@ -269,7 +277,13 @@ export class SecretScanner {
   }
 
   /** One matcher pass over `t`: what it found for the decoders, or undefined when it gave up on a character needing normalisation. */
-  private matchOnce(t: string, latin1: { bytes: Uint8Array; probe?: number | undefined } | undefined, printableOnly: boolean, joins: ReadonlySet<number> | undefined, track: boolean): Scratch | undefined {
+  private matchOnce(
+    t: string,
+    latin1: { bytes: Uint8Array; probe?: number | undefined } | undefined,
+    printableOnly: boolean,
+    joins: ReadonlySet<number> | undefined,
+    track: boolean,
+  ): Scratch | undefined {
     const scratch = newScratch(latin1?.probe);
     this.current = scratch;
     const prev = setJoins(joins);
@@ -336,7 +350,10 @@ export class ByteScan {
   /** Where the base64 run reaching the start of the pending bytes began, relative to them (≤ 0). */
   private runOrigin = 0;
 
-  constructor(private readonly scanner: SecretScanner, private readonly pass: Pass) {}
+  constructor(
+    private readonly scanner: SecretScanner,
+    private readonly pass: Pass,
+  ) {}
 
   /** Feed bytes; false once a finding makes the rest moot (firstOnly). */
   push(chunk: Buffer): boolean {
@@ -385,4 +402,3 @@ export class ByteScan {
     return [...this.pass.found.values()];
   }
 }
-

@@ -77,7 +77,7 @@ const CODE7 = (() => {
   return t;
 })();
 for (let c = 0; c < 65536; c++) {
-  if ((CODE7[c]! < B64_CODES) !== (c < 128 && B64_ANY[c] === 1)) throw new Error("matcher: base64 codes out of step with B64_ANY");
+  if (CODE7[c]! < B64_CODES !== (c < 128 && B64_ANY[c] === 1)) throw new Error("matcher: base64 codes out of step with B64_ANY");
 }
 const key3 = (a: number, b: number, c: number) => (CODE7[a]! << 14) | (CODE7[b]! << 7) | CODE7[c]!;
 
@@ -154,10 +154,11 @@ export class Matcher {
           if (bucket) bucket.push(entry);
           else this.buckets.set(k, [entry]);
           if (trigger.length === 3) this.short3[k >> 3]! |= 1 << (k & 7);
-          else for (const fourth of spell(trigger[3]!)) {
-            const k4 = key4(k, CODE7[fourth.charCodeAt(0)]!);
-            this.present4[k4 >> 3]! |= 1 << (k4 & 7);
-          }
+          else
+            for (const fourth of spell(trigger[3]!)) {
+              const k4 = key4(k, CODE7[fourth.charCodeAt(0)]!);
+              this.present4[k4 >> 3]! |= 1 << (k4 & 7);
+            }
         }
       }
     });
@@ -259,8 +260,7 @@ export class Matcher {
               if (printableOnly) {
                 held ??= [];
                 held.push(rule);
-              }
-              else if (sink.onMatch(rule)) return true;
+              } else if (sink.onMatch(rule)) return true;
             } else if (res > at) {
               resumeGen[r] = gen;
               resumeAt[r] = res;

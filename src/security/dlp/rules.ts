@@ -175,7 +175,8 @@ const privateKey: Rule = {
 };
 
 /** Obvious stand-ins for a credential in docs and templates. */
-const PLACEHOLDER = /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
+const PLACEHOLDER =
+  /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
 export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v) || /\.\.\.|…|placeholder|example|redacted/i.test(v);
 
 /** scheme://user:password@ for database and queue URLs (http basic-auth URLs are left alone, as pipelock does). */
@@ -183,7 +184,22 @@ const DB_AUTH = /^([^:/?#\s@]{0,256}):([^@/?#\s]{1,256})@/;
 const dbUrl: Rule = {
   id: "database-url",
   description: "a database URL with a password",
-  triggers: ["postgres://", "postgresql://", "mysql://", "mariadb://", "mongodb://", "mongodb+srv://", "redis://", "rediss://", "amqp://", "amqps://", "mssql://", "sqlserver://", "clickhouse://", "cockroachdb://"],
+  triggers: [
+    "postgres://",
+    "postgresql://",
+    "mysql://",
+    "mariadb://",
+    "mongodb://",
+    "mongodb+srv://",
+    "redis://",
+    "rediss://",
+    "amqp://",
+    "amqps://",
+    "mssql://",
+    "sqlserver://",
+    "clickhouse://",
+    "cockroachdb://",
+  ],
   verify(s, at, after) {
     if (inClass(ALNUM, before(s, at))) return after;
     const m = DB_AUTH.exec(s.slice(after, after + 520));
@@ -238,7 +254,11 @@ const envSecret: Rule = {
     if (j >= 0 && (inClass(WORD, before(s, j + 1)) || j < stop)) return after;
     if (j + 1 >= at || !(s.charCodeAt(j + 1) >= 65 && s.charCodeAt(j + 1) <= 90)) return after;
     let i = after;
-    for (const tail of ["_ACCESS_KEY", "_KEY", "-KEY", "KEY"]) if (s.startsWith(tail, i)) { i += tail.length; break; }
+    for (const tail of ["_ACCESS_KEY", "_KEY", "-KEY", "KEY"])
+      if (s.startsWith(tail, i)) {
+        i += tail.length;
+        break;
+      }
     // NAME=value as env files and dumps write it ("const NAME = f()" in code is not one).
     if (s.charCodeAt(i) !== 61) return after;
     i++;
@@ -363,10 +383,28 @@ const t = (spec: Omit<TokenSpec, "body"> & { body?: CharClass }) => token({ body
  */
 export const SECRET_RULES: readonly Rule[] = [
   // Cloud providers
-  t({ id: "aws-access-key", description: "an AWS access key id", triggers: ["AKIA", "ASIA", "AROA", "AIDA", "AIPA", "AGPA", "ANPA", "ANVA", "ABIA", "ACCA", "A3T"], caseSensitive: true, body: UPPER_NUM, min: 16, max: 16, left: ALNUM }),
+  t({
+    id: "aws-access-key",
+    description: "an AWS access key id",
+    triggers: ["AKIA", "ASIA", "AROA", "AIDA", "AIPA", "AGPA", "ANPA", "ANVA", "ABIA", "ACCA", "A3T"],
+    caseSensitive: true,
+    body: UPPER_NUM,
+    min: 16,
+    max: 16,
+    left: ALNUM,
+  }),
   awsSecret,
   t({ id: "aws-session-token", description: "an AWS session token", triggers: ["FwoGZXIvYXdz", "IQoJb3JpZ2lu"], caseSensitive: true, body: B64STD, min: 100 }),
-  t({ id: "google-api-key", description: "a Google API key", triggers: ["AIza"], caseSensitive: true, body: TOKEN, min: 35, max: 35, model: model("Google", ["generativelanguage.googleapis.com"], "x-goog-api-key", "${GEMINI_API_KEY}") }),
+  t({
+    id: "google-api-key",
+    description: "a Google API key",
+    triggers: ["AIza"],
+    caseSensitive: true,
+    body: TOKEN,
+    min: 35,
+    max: 35,
+    model: model("Google", ["generativelanguage.googleapis.com"], "x-goog-api-key", "${GEMINI_API_KEY}"),
+  }),
   t({ id: "google-oauth-secret", description: "a Google OAuth client secret", triggers: ["GOCSPX-"], caseSensitive: true, min: 28 }),
   t({ id: "google-oauth-token", description: "a Google OAuth access token", triggers: ["ya29."], caseSensitive: true, min: 20 }),
   gcpServiceAccount,
@@ -388,7 +426,12 @@ export const SECRET_RULES: readonly Rule[] = [
   t({ id: "github-token", description: "a GitHub token", triggers: ["ghp_", "gho_", "ghu_", "ghr_"], body: WORD, min: 36 }),
   t({ id: "github-token", description: "a GitHub token", triggers: ["ghs_"], body: GH_SERVER, min: 36 }),
   t({ id: "github-token", description: "a GitHub token", triggers: ["github_pat_"], body: WORD, min: 22 }),
-  t({ id: "gitlab-token", description: "a GitLab token", triggers: ["glpat-", "gldt-", "glrt-", "glrtr-", "glcbt-", "glptt-", "gloas-", "glsoat-", "glft-", "glimt-", "glagent-", "glwt-", "glffct-"], min: 20 }),
+  t({
+    id: "gitlab-token",
+    description: "a GitLab token",
+    triggers: ["glpat-", "gldt-", "glrt-", "glrtr-", "glcbt-", "glptt-", "gloas-", "glsoat-", "glft-", "glimt-", "glagent-", "glwt-", "glffct-"],
+    min: 20,
+  }),
   t({ id: "grafana-token", description: "a Grafana token", triggers: ["glc_", "glsa_"], caseSensitive: true, body: charClass("A-Za-z0-9+/=_"), min: 32 }),
   t({ id: "npm-token", description: "an npm token", triggers: ["npm_"], body: ALNUM, min: 36 }),
   t({ id: "pypi-token", description: "a PyPI token", triggers: ["pypi-AgE"], caseSensitive: true, min: 50 }),
@@ -403,7 +446,15 @@ export const SECRET_RULES: readonly Rule[] = [
   t({ id: "stripe-key", description: "a Stripe secret key", triggers: ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-live-", "sk-test-", "rk-live-", "rk-test-"], body: ALNUM, min: 20 }),
   t({ id: "stripe-webhook-secret", description: "a Stripe webhook secret", triggers: ["whsec_"], min: 20 }),
   t({ id: "twilio-key", description: "a Twilio API key or account SID", triggers: withNext(["SK", "AC"], "0123456789abcdef"), caseSensitive: true, body: HEX_LOWER, min: 31, max: 31 }),
-  t({ id: "sendgrid-key", description: "a SendGrid API key", triggers: ["SG."], caseSensitive: true, body: charClass("A-Za-z0-9_.-"), min: 66, check: (s, _at, b, e) => /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/.test(s.slice(b, Math.min(e, b + 80))) }),
+  t({
+    id: "sendgrid-key",
+    description: "a SendGrid API key",
+    triggers: ["SG."],
+    caseSensitive: true,
+    body: charClass("A-Za-z0-9_.-"),
+    min: 66,
+    check: (s, _at, b, e) => /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/.test(s.slice(b, Math.min(e, b + 80))),
+  }),
   t({ id: "mailgun-key", description: "a Mailgun API key", triggers: ["key-"], body: ALNUM, min: 32, max: 32, left: WORD }),
   t({ id: "shopify-token", description: "a Shopify token", triggers: ["shpat_", "shpss_", "shpca_", "shppa_"], body: HEX, min: 32 }),
   t({ id: "newrelic-key", description: "a New Relic key", triggers: ["NRAK-", "NRJS-", "NRII-"], caseSensitive: true, body: UPPER_NUM, min: 27 }),
@@ -416,18 +467,49 @@ export const SECRET_RULES: readonly Rule[] = [
 
   // Model and AI APIs
   t({ id: "anthropic-key", description: "an Anthropic API key", triggers: ["sk-ant-"], min: 20, left: TOKEN, model: ANTHROPIC }),
-  t({ id: "openrouter-key", description: "an OpenRouter API key", triggers: ["sk-or-v1-"], body: HEX, min: 20, left: TOKEN, model: model("OpenRouter", ["openrouter.ai"], "Authorization", "Bearer ${OPENROUTER_API_KEY}") }),
+  t({
+    id: "openrouter-key",
+    description: "an OpenRouter API key",
+    triggers: ["sk-or-v1-"],
+    body: HEX,
+    min: 20,
+    left: TOKEN,
+    model: model("OpenRouter", ["openrouter.ai"], "Authorization", "Bearer ${OPENROUTER_API_KEY}"),
+  }),
   t({ id: "openai-key", description: "an OpenAI API key", triggers: ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-"], min: 20, left: TOKEN, model: OPENAI }),
   // Legacy and compatible "sk-" keys: an unbroken alphanumeric run, so hyphenated words ("sk-loading-…") never match.
   t({ id: "openai-key", description: "an OpenAI API key", triggers: ["sk-"], body: ALNUM, min: 32, left: TOKEN, model: OPENAI }),
-  t({ id: "fireworks-key", description: "a Fireworks API key", triggers: ["fw_"], body: ALNUM, min: 22, max: 22, model: model("Fireworks", ["fireworks.ai"], "Authorization", "Bearer ${FIREWORKS_API_KEY}") }),
+  t({
+    id: "fireworks-key",
+    description: "a Fireworks API key",
+    triggers: ["fw_"],
+    body: ALNUM,
+    min: 22,
+    max: 22,
+    model: model("Fireworks", ["fireworks.ai"], "Authorization", "Bearer ${FIREWORKS_API_KEY}"),
+  }),
   t({ id: "groq-key", description: "a Groq API key", triggers: ["gsk_"], body: ALNUM, min: 48, model: model("Groq", ["groq.com"], "Authorization", "Bearer ${GROQ_API_KEY}") }),
   t({ id: "xai-key", description: "an xAI API key", triggers: ["xai-"], min: 80, model: model("xAI", ["x.ai"], "Authorization", "Bearer ${XAI_API_KEY}") }),
-  t({ id: "perplexity-key", description: "a Perplexity API key", triggers: ["pplx-"], body: ALNUM, min: 20, model: model("Perplexity", ["perplexity.ai"], "Authorization", "Bearer ${PERPLEXITY_API_KEY}") }),
+  t({
+    id: "perplexity-key",
+    description: "a Perplexity API key",
+    triggers: ["pplx-"],
+    body: ALNUM,
+    min: 20,
+    model: model("Perplexity", ["perplexity.ai"], "Authorization", "Bearer ${PERPLEXITY_API_KEY}"),
+  }),
   t({ id: "tavily-key", description: "a Tavily API key", triggers: ["tvly-"], body: ALNUM, min: 20 }),
   t({ id: "together-key", description: "a Together AI key", triggers: ["tok_"], caseSensitive: true, body: charClass("a-z0-9"), min: 40, left: ALNUM }),
   t({ id: "replicate-token", description: "a Replicate API token", triggers: ["r8_"], body: ALNUM, min: 37, left: ALNUM }),
-  t({ id: "huggingface-token", description: "a Hugging Face token", triggers: ["hf_", "api_org_"], body: ALNUM, min: 34, max: 37, model: model("Hugging Face", ["huggingface.co"], "Authorization", "Bearer ${HF_TOKEN}") }),
+  t({
+    id: "huggingface-token",
+    description: "a Hugging Face token",
+    triggers: ["hf_", "api_org_"],
+    body: ALNUM,
+    min: 34,
+    max: 37,
+    model: model("Hugging Face", ["huggingface.co"], "Authorization", "Bearer ${HF_TOKEN}"),
+  }),
   t({ id: "pinecone-key", description: "a Pinecone API key", triggers: ["pcsk_"], min: 36 }),
 
   // Shapes that are secrets whoever issued them

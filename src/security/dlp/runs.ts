@@ -190,7 +190,8 @@ export class RunTracker {
         // (Words hold only base64 characters and "=": all ASCII.) Four at a time: most words fail within a dozen.
         let alphabets = 3;
         let j = w;
-        for (; j + 4 <= stop && alphabets !== 0; j += 4) alphabets &= B32_ALPHABETS[s.charCodeAt(j)]! & B32_ALPHABETS[s.charCodeAt(j + 1)]! & B32_ALPHABETS[s.charCodeAt(j + 2)]! & B32_ALPHABETS[s.charCodeAt(j + 3)]!;
+        for (; j + 4 <= stop && alphabets !== 0; j += 4)
+          alphabets &= B32_ALPHABETS[s.charCodeAt(j)]! & B32_ALPHABETS[s.charCodeAt(j + 1)]! & B32_ALPHABETS[s.charCodeAt(j + 2)]! & B32_ALPHABETS[s.charCodeAt(j + 3)]!;
         for (; j < stop && alphabets !== 0; j++) alphabets &= B32_ALPHABETS[s.charCodeAt(j)]!;
         if (alphabets !== 0) b32.push(w, stop);
       }

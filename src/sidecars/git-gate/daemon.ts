@@ -418,7 +418,10 @@ export function startGitServer(o: GitServerOptions): Promise<GitServer> {
         if (!commands.length) {
           const nul = line.indexOf(0);
           if (nul >= 0) {
-            const caps = line.subarray(nul + 1).toString("latin1").split(" ");
+            const caps = line
+              .subarray(nul + 1)
+              .toString("latin1")
+              .split(" ");
             sideband = caps.includes("side-band-64k") || caps.includes("side-band");
             line = line.subarray(0, nul);
           }
@@ -550,7 +553,18 @@ export function startGitServer(o: GitServerOptions): Promise<GitServer> {
         const recorded = o.tracker.recordedFor(push);
         commands.forEach((c, i) => {
           if (recorded.has(i + 1) || written.has(i + 1)) return;
-          const r: PushRecord = { push, upstream: target.name, ref: `(ref #${i + 1} of this push: name withheld, the gate failed while recording it)`, index: i + 1, old: c.old, new: c.new, verdict: "refused", rule: "hook_error", reason: "the gate failed while recording this push", upstream_result: o.tracker.upstreamStarted(push) ? "unknown" : "not-attempted" };
+          const r: PushRecord = {
+            push,
+            upstream: target.name,
+            ref: `(ref #${i + 1} of this push: name withheld, the gate failed while recording it)`,
+            index: i + 1,
+            old: c.old,
+            new: c.new,
+            verdict: "refused",
+            rule: "hook_error",
+            reason: "the gate failed while recording this push",
+            upstream_result: o.tracker.upstreamStarted(push) ? "unknown" : "not-attempted",
+          };
           o.writeRecord(formatEvent("push", pushFields(r)));
         });
       }

@@ -43,4 +43,3 @@ export async function gitOk(args: string[], o: GitOptions = {}): Promise<string>
   if (r.code !== 0) throw new Error(`git ${args[0]} failed (exit ${r.code}): ${lastLines(r.stderr, 5)}`);
   return r.stdout;
 }
-

@@ -94,7 +94,9 @@ export function unrecordedOutcome(o: PushObservation): PushRecord[] {
       refusal = { rule: "git", reason: `git refused the update: ${withholdSecrets(reported.reason ?? "no reason given")}; ${NOTHING_UPSTREAM}` };
     } else if (o.exit.code !== 0 || o.exit.signal) {
       const r = /pack exceeds|fsck|error: object/i.test(o.messages) ? unpackRefusal(undefined, o.messages, o.maxPushBytes) : undefined;
-      refusal = r ? { rule: r.rule, reason: `${r.reason}; ${NOTHING_UPSTREAM}` } : { rule: "git", reason: `the push ended without a report from git (receive-pack ${o.exit.signal ? `killed by ${o.exit.signal}` : `exit ${o.exit.code}`}); ${tail}` };
+      refusal = r
+        ? { rule: r.rule, reason: `${r.reason}; ${NOTHING_UPSTREAM}` }
+        : { rule: "git", reason: `the push ended without a report from git (receive-pack ${o.exit.signal ? `killed by ${o.exit.signal}` : `exit ${o.exit.code}`}); ${tail}` };
     } else {
       refusal = { rule: "git", reason: `the push ended without a report from git and without a decision from the gate's hook; ${tail}` };
     }

@@ -78,7 +78,13 @@ function segmentMatches(pattern: string, segment: string): boolean {
   if (!pattern.includes("*")) return pattern === segment;
   let re = segmentCache.get(pattern);
   if (!re) {
-    re = new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")}$`, "s");
+    re = new RegExp(
+      `^${pattern
+        .split("*")
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[^/]*")}$`,
+      "s",
+    );
     segmentCache.set(pattern, re);
   }
   return re.test(segment);

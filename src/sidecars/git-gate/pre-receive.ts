@@ -56,8 +56,28 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
     if (socket && !(await sendHookLogs(socket, lines))) say(`${PREFIX} warning: could not reach the gate's log`);
     return code;
   };
-  const record = (j: Judged, verdict: "accepted" | "refused", refusal: Refusal | undefined, upstream: UpstreamResult, extra: { upstream_message?: string; bytes?: number; objects?: number; ms?: Record<string, number> } = {}) =>
-    log("push", pushFields({ push: pushId, upstream: name, ref: j.shown, index: j.index, old: j.update.old, new: j.update.new, verdict, ...(refusal ? { rule: refusal.rule, reason: refusal.reason } : {}), upstream_result: upstream, ...extra }));
+  const record = (
+    j: Judged,
+    verdict: "accepted" | "refused",
+    refusal: Refusal | undefined,
+    upstream: UpstreamResult,
+    extra: { upstream_message?: string; bytes?: number; objects?: number; ms?: Record<string, number> } = {},
+  ) =>
+    log(
+      "push",
+      pushFields({
+        push: pushId,
+        upstream: name,
+        ref: j.shown,
+        index: j.index,
+        old: j.update.old,
+        new: j.update.new,
+        verdict,
+        ...(refusal ? { rule: refusal.rule, reason: refusal.reason } : {}),
+        upstream_result: upstream,
+        ...extra,
+      }),
+    );
 
   // Which updates this push makes.
   let judged: Judged[];
@@ -70,9 +90,24 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
     // Every update the agent sent is refused, each on its own record when the server's list is there.
     const sent = wireId && existsSync(`${pushesDir}/${wireId}.json`) ? readCommands(wireId, pushesDir) : [];
     for (const [i, c] of sent.entries()) {
-      log("push", pushFields({ push: pushId, upstream: name, ref: displayRef(c.raw.toString("utf8"), i + 1), index: i + 1, old: c.old, new: c.new, verdict: "refused", rule: "protocol", reason: msg, upstream_result: "not-attempted" }));
+      log(
+        "push",
+        pushFields({
+          push: pushId,
+          upstream: name,
+          ref: displayRef(c.raw.toString("utf8"), i + 1),
+          index: i + 1,
+          old: c.old,
+          new: c.new,
+          verdict: "refused",
+          rule: "protocol",
+          reason: msg,
+          upstream_result: "not-attempted",
+        }),
+      );
     }
-    if (!sent.length) log("push", pushFields({ push: pushId, upstream: name, ref: "(unreadable)", old: ZERO(40), new: ZERO(40), verdict: "refused", rule: "protocol", reason: msg, upstream_result: "not-attempted" }));
+    if (!sent.length)
+      log("push", pushFields({ push: pushId, upstream: name, ref: "(unreadable)", old: ZERO(40), new: ZERO(40), verdict: "refused", rule: "protocol", reason: msg, upstream_result: "not-attempted" }));
     return finish(1);
   }
 
@@ -111,11 +146,22 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
       const [, size, contents, paths, symrefs] = await Promise.all([
         timed("policy", judgeRefs(judged, policy, env)),
         env.GIT_QUARANTINE_PATH ? dirSize(env.GIT_QUARANTINE_PATH) : Promise.resolve(0),
-        timed("contents", newObjects(tips, env).then((objects) => scanObjects(objects, env))),
-        timed("paths", newCommits(tips, env).then((commits) => scanNewPaths(commits, env))),
+        timed(
+          "contents",
+          newObjects(tips, env).then((objects) => scanObjects(objects, env)),
+        ),
+        timed(
+          "paths",
+          newCommits(tips, env).then((commits) => scanNewPaths(commits, env)),
+        ),
         timed(
           "symrefs",
-          upstreamSymrefs(upstream, judged.map((j) => j.update.ref), env, cwd).then(
+          upstreamSymrefs(
+            upstream,
+            judged.map((j) => j.update.ref),
+            env,
+            cwd,
+          ).then(
             (m) => m,
             (err: unknown) => err as Error,
           ),
@@ -128,7 +174,10 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
       else if (paths.unscannable) pushRefusal = { rule: "secret_scan", reason: paths.unscannable };
       else if (contents.findings.length || paths.findings.length) {
         const what = contents.findings.map((f) => `${f.path ? `file "${f.path}"` : f.type} (${f.type} ${f.object}) contains ${f.description}${f.encoding === "plain" ? "" : ` (${f.encoding})`}`);
-        const reasons = [...(what.length ? [`${what.slice(0, 10).join("; ")}${what.length > 10 ? `; and ${what.length - 10} more` : ""}`] : []), ...(paths.findings.length ? [describePathFindings(paths.findings)] : [])];
+        const reasons = [
+          ...(what.length ? [`${what.slice(0, 10).join("; ")}${what.length > 10 ? `; and ${what.length - 10} more` : ""}`] : []),
+          ...(paths.findings.length ? [describePathFindings(paths.findings)] : []),
+        ];
         pushRefusal = { rule: "secret_scan", reason: reasons.join("; ") };
       } else if (symrefs instanceof Error) pushRefusal = { rule: "upstream", reason: withholdSecrets(symrefs.message) };
       else {
@@ -148,7 +197,12 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
     if (!refused) {
       if (socket) await sendHookLogs(socket, [formatEvent(UPSTREAM_PUSH_EVENT, { push: pushId, upstream: name })]);
       upstreamStarted = true;
-      upstreamResult = await pushUpstream(upstream, judged.map((j) => j.update), env, cwd);
+      upstreamResult = await pushUpstream(
+        upstream,
+        judged.map((j) => j.update),
+        env,
+        cwd,
+      );
     }
     const tEnd = performance.now();
     // checks (names, then policy, size, scans and the symref lookup side by
@@ -159,12 +213,18 @@ export async function runPreReceive(stdin: Buffer | string, env: NodeJS.ProcessE
     for (const j of judged) {
       const refusal = j.refusal ?? pushRefusal ?? (refused ? { rule: "atomic" as const, reason: "another ref in this push was refused; nothing was pushed" } : undefined);
       const upstreamFailed = upstreamResult !== undefined && !upstreamResult.ok;
-      record(j, refusal || upstreamFailed ? "refused" : "accepted", refusal ?? (upstreamFailed ? { rule: "upstream", reason: "the upstream refused the push" } : undefined), upstreamResult ? (upstreamResult.ok ? "ok" : "refused") : "not-attempted", {
-        ...(upstreamFailed ? { upstream_message: upstreamResult!.message } : {}),
-        bytes,
-        objects: scanned.objects,
-        ms,
-      });
+      record(
+        j,
+        refusal || upstreamFailed ? "refused" : "accepted",
+        refusal ?? (upstreamFailed ? { rule: "upstream", reason: "the upstream refused the push" } : undefined),
+        upstreamResult ? (upstreamResult.ok ? "ok" : "refused") : "not-attempted",
+        {
+          ...(upstreamFailed ? { upstream_message: upstreamResult!.message } : {}),
+          bytes,
+          objects: scanned.objects,
+          ms,
+        },
+      );
     }
 
     if (refused) {
@@ -221,13 +281,19 @@ function checkNames(judged: Judged[]): void {
 async function judgeRefs(judged: Judged[], policy: GitGatePolicy, env: NodeJS.ProcessEnv): Promise<void> {
   const valid = judged.filter((j) => !j.refusal);
   if (!valid.length) return;
-  const current = await gateRefs(valid.map((j) => j.update.ref), env);
+  const current = await gateRefs(
+    valid.map((j) => j.update.ref),
+    env,
+  );
   for (const j of valid) {
     const u = j.update;
     const now = current.get(u.ref);
     const expected = changeOf(u) === "create" ? undefined : u.old;
     if (now !== expected) {
-      j.refusal = { rule: "stale", reason: `${u.ref} is ${now ? `at ${short(now)}` : "absent"} in the gate, not ${changeOf(u) === "create" ? "absent" : `at ${short(u.old)}`} as the push assumes; fetch and retry` };
+      j.refusal = {
+        rule: "stale",
+        reason: `${u.ref} is ${now ? `at ${short(now)}` : "absent"} in the gate, not ${changeOf(u) === "create" ? "absent" : `at ${short(u.old)}`} as the push assumes; fetch and retry`,
+      };
       continue;
     }
     const fastForward = changeOf(u) === "update" ? await isAncestor(u.old, u.new, env) : true;

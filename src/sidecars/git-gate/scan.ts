@@ -101,7 +101,12 @@ export function scanObjects(objects: Map<string, string | undefined>, env: NodeJ
       if (prevBlob?.tail.length && head.length) {
         const joined = scanner.scanPieces([prevBlob.tail.toString("latin1"), head.toString("latin1")]);
         const both = [prevBlob.path, path].every(Boolean) ? `${prevBlob.path} + ${path}` : undefined;
-        record(`${prevBlob.sha.slice(0, 12)}+${o.sha.slice(0, 12)}`, "blob", both, joined.filter((f) => f.rule !== UNDECODABLE_RULE));
+        record(
+          `${prevBlob.sha.slice(0, 12)}+${o.sha.slice(0, 12)}`,
+          "blob",
+          both,
+          joined.filter((f) => f.rule !== UNDECODABLE_RULE),
+        );
       }
       prevBlob = { sha: o.sha, path, tail: o.tail };
     };

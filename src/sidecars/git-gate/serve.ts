@@ -65,14 +65,25 @@ export async function serve(configFile: string): Promise<void> {
 
   const masters = config.upstreams.map((u) => holdConnection(u, env, log));
   let current = config;
-  const gitServer = await startServer(configFile, () => current, (c) => (current = c), env, log, tracker);
+  const gitServer = await startServer(
+    configFile,
+    () => current,
+    (c) => (current = c),
+    env,
+    log,
+    tracker,
+  );
   await waitForPort(config.port, 10_000);
   writeFileSync(READY_FILE, `${new Date().toISOString()}\n`);
   log("ready", { port: config.port, upstreams: config.upstreams.map((u) => u.name) });
 
   process.on("SIGHUP", () => {
     // Refresh from the upstreams (e.g. after someone else pushed).
-    void Promise.all(config.upstreams.map((u) => fetchUpstream(u, env, log, Date.now()).catch((err: unknown) => log("refresh_failed", { level: "error", upstream: u.name, msg: err instanceof Error ? err.message : String(err) }))));
+    void Promise.all(
+      config.upstreams.map((u) =>
+        fetchUpstream(u, env, log, Date.now()).catch((err: unknown) => log("refresh_failed", { level: "error", upstream: u.name, msg: err instanceof Error ? err.message : String(err) })),
+      ),
+    );
   });
   const stop = () => {
     log("stopping", {});
@@ -162,7 +173,10 @@ export async function fetchUpstream(u: GitGateUpstream, env: NodeJS.ProcessEnv, 
     rmSync(trace, { force: true });
     const head = await git(["-c", "protocol.version=2", "ls-remote", "--symref", u.url, "HEAD"], { cwd: dir, env: { ...sshEnv, GIT_TRACE_PACKET: trace }, timeoutMs: 60_000 });
     const protocol = protocolOf(trace);
-    const r = head.code === 0 ? await git(["fetch", "--quiet", "--prune", "--no-write-fetch-head", u.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], { cwd: dir, env: sshEnv, timeoutMs: 600_000 }) : head;
+    const r =
+      head.code === 0
+        ? await git(["fetch", "--quiet", "--prune", "--no-write-fetch-head", u.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], { cwd: dir, env: sshEnv, timeoutMs: 600_000 })
+        : head;
     if (r.code === 0) {
       const branch = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(head.stdout)?.[1];
       if (branch) await git(["symbolic-ref", "HEAD", branch], { cwd: dir, env });

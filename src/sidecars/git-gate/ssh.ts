@@ -25,7 +25,10 @@ export function sshCommand(u: Pick<GitGateUpstream, "name" | "identity_file" | "
 }
 
 /** The same, as an env and argv for spawning ssh directly. */
-export function sshInvocation(u: Pick<GitGateUpstream, "name" | "identity_file" | "known_hosts_file">, o: { master?: boolean; nssWrapper?: boolean } = {}): { env: Record<string, string>; args: string[] } {
+export function sshInvocation(
+  u: Pick<GitGateUpstream, "name" | "identity_file" | "known_hosts_file">,
+  o: { master?: boolean; nssWrapper?: boolean } = {},
+): { env: Record<string, string>; args: string[] } {
   const withNssWrapper = o.nssWrapper ?? existsSync(NSS_PASSWD);
   const options = [
     o.master ? "ControlMaster=yes" : "ControlMaster=no",
@@ -68,7 +71,12 @@ export type SshFailure = "host-key" | "auth" | "not-found" | "unreachable" | "ot
 export function classifySshFailure(stderr: string): SshFailure {
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known for/i.test(stderr)) return "host-key";
   if (/Permission denied \(|Load key .*: |no such identity|invalid format/i.test(stderr)) return "auth";
-  if (/Could not resolve hostname|Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|timed out/i.test(stderr)) return "unreachable";
+  if (
+    /Could not resolve hostname|Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|timed out/i.test(
+      stderr,
+    )
+  )
+    return "unreachable";
   if (/does not appear to be a git repository|Repository not found|not found|No such file or directory/i.test(stderr)) return "not-found";
   return "other";
 }

@@ -71,7 +71,10 @@ export async function loadCertificateAuthority(certFile: string, keyFile: string
 }
 
 function toPem(der: Buffer, label: string): string {
-  const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
+  const b64 = der
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .trimEnd();
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 

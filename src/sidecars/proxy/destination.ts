@@ -64,9 +64,7 @@ function classifyAnswer(answer: string, allowCidrs: readonly ParsedCidr[]): Answ
   return v;
 }
 
-export type Destination =
-  | { ok: true; host: string; address: string }
-  | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
+export type Destination = { ok: true; host: string; address: string } | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
 
 export async function checkDestination(policy: DestinationPolicy, rawHost: string): Promise<Destination> {
   const { name, address } = parseHost(rawHost);

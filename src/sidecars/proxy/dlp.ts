@@ -105,7 +105,13 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
     const hit = found(`header "${name.toLowerCase()}"`, scanner.scanText(`${name}: ${value}`, { firstOnly: true }));
     if (hit) return hit;
   }
-  const hit = scanJoined(scanner, headers.map(([, v]) => v), "header values (joined)", host) ?? scanJoined(scanner, headers.flat(), "header names and values (joined)", host);
+  const hit =
+    scanJoined(
+      scanner,
+      headers.map(([, v]) => v),
+      "header values (joined)",
+      host,
+    ) ?? scanJoined(scanner, headers.flat(), "header names and values (joined)", host);
   if (hit) return hit;
 
   // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.
@@ -267,7 +273,8 @@ function bodyHead(body: Buffer): string | undefined {
 
 const FORM_HEAD = 4096;
 const looksLikeJson = (t: string) => /^\s*[[{"]/.test(t.slice(0, 64));
-const looksLikeForm = (t: string, contentType?: string) => /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, FORM_HEAD));
+const looksLikeForm = (t: string, contentType?: string) =>
+  /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, FORM_HEAD));
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -384,7 +391,10 @@ function inflate(fn: Inflate, body: Buffer, what: string, encoding: string): Dec
  * that cannot be decoded whole is an error: the caller refuses the request.
  */
 export function decodeBody(body: Buffer, contentEncoding: string | undefined): Decoded {
-  const codings = (contentEncoding ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
+  const codings = (contentEncoding ?? "")
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c && c !== "identity");
   let cur = body;
   const applied: string[] = [];
   for (const coding of codings.reverse()) {
@@ -406,7 +416,8 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined): D
         cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: MAX_DECODED_BODY, finishFlush: zc.Z_SYNC_FLUSH })]);
         applied.push(kind.name);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return { ok: false, reason: `the zlib data in the body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError)
+          return { ok: false, reason: `the zlib data in the body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
       }
       break;
     }

@@ -99,14 +99,35 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
         const inName = scanHostNames(s.dlp, [target.host, req.headers.host]);
         if (inName) {
           reply(res, 403, `bot-bottle egress: blocked by dlp: ${describeFinding(inName)}`);
-          return log("request", { host: "(withheld)", port: target.port, method: req.method ?? "", scheme: "http", route: "", decision: "blocked", rule: "dlp", dlp_rule: inName.rule, status: 403, ms: Date.now() - started });
+          return log("request", {
+            host: "(withheld)",
+            port: target.port,
+            method: req.method ?? "",
+            scheme: "http",
+            route: "",
+            decision: "blocked",
+            rule: "dlp",
+            dlp_rule: inName.rule,
+            status: 403,
+            ms: Date.now() - started,
+          });
         }
         const headers = endToEndHeaders(req.rawHeaders);
         headers.push("Host", authorityOf(target.host, target.port, 80));
         const upstream = httpRequest({ host: s.firewall.host, port: s.firewall.port, method: req.method, path: req.url, headers, agent: s.httpAgent });
         relayResponse(req, res, upstream, undefined, (o) => {
           if (o.error && !res.headersSent) reply(res, 502, `bot-bottle egress: cannot reach the firewall (${o.error})`);
-          log("request", { host, port: target.port, method: req.method ?? "", scheme: "http", route: "", status: o.status ?? 502, bytes: o.bytes, ms: Date.now() - started, ...(o.error ? { error: o.error } : {}) });
+          log("request", {
+            host,
+            port: target.port,
+            method: req.method ?? "",
+            scheme: "http",
+            route: "",
+            status: o.status ?? 502,
+            bytes: o.bytes,
+            ms: Date.now() - started,
+            ...(o.error ? { error: o.error } : {}),
+          });
         });
       },
 
@@ -170,59 +191,66 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${rendered.reason}`);
           return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
         }
-        void scanAgentRequest(s.dlp, req, res, proxy.bodies, tunnel.host, norm.target, dropped).then((scan) => {
-          if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
-          if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
-          if ("busy" in scan) return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, { ...routeFields, rule: "limits" });
-          const headers = endToEndHeaders(req.rawHeaders, dropped);
-          if (route && rendered?.ok) headers.push(route.header, rendered.value);
-          headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
-          const options: TlsRequestOptions = {
-            host: tunnel.host,
-            port: tunnel.port,
-            method: req.method,
-            path: norm.target,
-            headers,
-            agent: s.tunnelAgent,
-            secureContext: s.trust,
-            ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-          };
-          const upstream = httpsRequest(options);
-          let masked = 0;
-          const transformResponse = rendered?.ok
-            ? (upRes: IncomingMessage, h: string[]) => {
-                const t = redactedResponse(upRes, h, rendered.needles);
-                if ("masked" in t) masked = t.masked;
-                return t;
-              }
-            : undefined;
-          relayResponse(
-            req,
-            res,
-            upstream,
-            scan.body,
-            (o) => {
-              if (o.error && !res.headersSent) {
-                // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
-                if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
-                else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: request to "${tunnel.host}" failed: ${o.error}`);
-              }
-              log("request", {
-                ...base,
+        void scanAgentRequest(s.dlp, req, res, proxy.bodies, tunnel.host, norm.target, dropped).then(
+          (scan) => {
+            if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
+            if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
+            if ("busy" in scan)
+              return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, {
                 ...routeFields,
-                status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502),
-                bytes: o.bytes,
-                ms: Date.now() - started,
-                ...(masked ? { credential_masked: masked } : {}),
-                ...(o.error ? { error: o.error } : {}),
+                rule: "limits",
               });
-            },
-            { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
-          );
-        }, (err: unknown) => {
-          if (!res.headersSent) reply(res, 502, "bot-bottle egress: failed to handle the request");
-          log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
-        });
+            const headers = endToEndHeaders(req.rawHeaders, dropped);
+            if (route && rendered?.ok) headers.push(route.header, rendered.value);
+            headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
+            const options: TlsRequestOptions = {
+              host: tunnel.host,
+              port: tunnel.port,
+              method: req.method,
+              path: norm.target,
+              headers,
+              agent: s.tunnelAgent,
+              secureContext: s.trust,
+              ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+            };
+            const upstream = httpsRequest(options);
+            let masked = 0;
+            const transformResponse = rendered?.ok
+              ? (upRes: IncomingMessage, h: string[]) => {
+                  const t = redactedResponse(upRes, h, rendered.needles);
+                  if ("masked" in t) masked = t.masked;
+                  return t;
+                }
+              : undefined;
+            relayResponse(
+              req,
+              res,
+              upstream,
+              scan.body,
+              (o) => {
+                if (o.error && !res.headersSent) {
+                  // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
+                  if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
+                  else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: request to "${tunnel.host}" failed: ${o.error}`);
+                }
+                log("request", {
+                  ...base,
+                  ...routeFields,
+                  status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502),
+                  bytes: o.bytes,
+                  ms: Date.now() - started,
+                  ...(masked ? { credential_masked: masked } : {}),
+                  ...(o.error ? { error: o.error } : {}),
+                });
+              },
+              { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
+            );
+          },
+          (err: unknown) => {
+            if (!res.headersSent) reply(res, 502, "bot-bottle egress: failed to handle the request");
+            log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
+          },
+        );
       },
     },
     toProxyLimits(state.current.config.limits),
@@ -236,7 +264,15 @@ type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } |
  * DLP over the agent's own request to a routed host, before egress adds
  * the credential: URL, headers (less the one egress replaces) and body.
  */
-async function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, res: ServerResponse, budget: BodyBudget, host: string, target: string, dropped: ReadonlySet<string> | undefined): Promise<AgentScan> {
+async function scanAgentRequest(
+  policy: DlpPolicy,
+  req: IncomingMessage,
+  res: ServerResponse,
+  budget: BodyBudget,
+  host: string,
+  target: string,
+  dropped: ReadonlySet<string> | undefined,
+): Promise<AgentScan> {
   const read = await readBody(req, MAX_SCANNED_BODY, budget, res);
   if (read === "too-large") return { tooLarge: true };
   if (read === "busy") return { busy: true };
@@ -265,10 +301,7 @@ function redactedResponse(upRes: IncomingMessage, headers: string[], needles: Bu
     if (!d) return { refusal: `bot-bottle egress: the response is ${e}-encoded, which egress cannot check for an echoed credential` };
     decoders.push(d);
   }
-  const { headers: out, masked } = redactHeaders(
-    decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers,
-    needles,
-  );
+  const { headers: out, masked } = redactHeaders(decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers, needles);
   const redact = new RedactStream(needles);
   let body: Readable = upRes;
   for (const d of decoders) body = body.pipe(d);

@@ -79,13 +79,25 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
         return log("request", { ...base, decision: "blocked", rule: "dlp", status: 413, ms: Date.now() - started });
       }
       if (read === "busy") {
-        refuse(res, 503, "limits", `the firewall is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`);
+        refuse(
+          res,
+          503,
+          "limits",
+          `the firewall is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`,
+        );
         return log("request", { ...base, decision: "blocked", rule: "limits", limit: "max_buffered_body", status: 503, ms: Date.now() - started });
       }
       body = read;
       const contentEncoding = req.headers["content-encoding"];
       const contentType = req.headers["content-type"];
-      const finding = scanRequest(s.dlp, { host: t.host, url: path, headers: headerPairs(req.rawHeaders), body, ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
+      const finding = scanRequest(s.dlp, {
+        host: t.host,
+        url: path,
+        headers: headerPairs(req.rawHeaders),
+        body,
+        ...(contentEncoding ? { contentEncoding } : {}),
+        ...(contentType ? { contentType } : {}),
+      });
       if (finding) {
         refuse(res, 403, "dlp", `request to "${t.host}": ${describeFinding(finding)}`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, encoding: finding.encoding, status: 403, ms: Date.now() - started });
@@ -103,99 +115,141 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       body,
       (outcome) => {
         const status = outcome.error === "ETIMEDOUT" ? 504 : 502;
-        if (outcome.error && !res.headersSent) refuse(res, status, "upstream", status === 504 ? `"${t.host}" sent nothing for ${proxy.limits.idleTimeoutMs / 1000} s` : `request to "${t.host}" failed: ${outcome.error}`);
-        log("request", { ...base, decision: outcome.error ? "failed" : "allowed", rule: "allowlist", status: outcome.status ?? status, bytes: outcome.bytes, ms: Date.now() - started, ...(outcome.error ? { error: outcome.error } : {}) });
+        if (outcome.error && !res.headersSent)
+          refuse(res, status, "upstream", status === 504 ? `"${t.host}" sent nothing for ${proxy.limits.idleTimeoutMs / 1000} s` : `request to "${t.host}" failed: ${outcome.error}`);
+        log("request", {
+          ...base,
+          decision: outcome.error ? "failed" : "allowed",
+          rule: "allowlist",
+          status: outcome.status ?? status,
+          bytes: outcome.bytes,
+          ms: Date.now() - started,
+          ...(outcome.error ? { error: outcome.error } : {}),
+        });
       },
       { idleTimeoutMs: proxy.limits.idleTimeoutMs },
     );
   };
 
-  const proxy: ProxyServer<CheckedTunnel> = new ProxyServer<CheckedTunnel>({
-    health: () => ({ mode: "firewall", allow: state.current.config.allow.length, connections: proxy.connections }),
-    onLimit: (limit, detail) => log("limit", { limit, ...(detail as LogFields) }),
+  const proxy: ProxyServer<CheckedTunnel> = new ProxyServer<CheckedTunnel>(
+    {
+      health: () => ({ mode: "firewall", allow: state.current.config.allow.length, connections: proxy.connections }),
+      onLimit: (limit, detail) => log("limit", { limit, ...(detail as LogFields) }),
 
-    onHttpRequest(req, res, target: AbsoluteTarget) {
-      const started = Date.now();
-      void (async () => {
-        // Names first, before the lookup that would carry them out.
-        const inName = scanHostNames(state.current.dlp, [target.host, req.headers.host]);
-        if (inName) {
-          refuse(res, 403, "dlp", describeFinding(inName));
-          return log("request", { decision: "blocked", rule: "dlp", dlp_rule: inName.rule, location: inName.location, host: "(withheld)", port: target.port, method: req.method ?? "", scheme: "http", status: 403, ms: Date.now() - started });
-        }
-        const dest = await checkDestination(state.current.destinations, target.host);
-        if (!dest.ok) {
-          refuse(res, dest.status, dest.rule, dest.reason);
-          return log("request", { decision: "blocked", rule: dest.rule, host: dest.host, port: target.port, method: req.method ?? "", scheme: "http", status: dest.status, ms: Date.now() - started });
-        }
-        await forward(req, res, "http", { host: dest.host, address: dest.address, port: target.port }, target.path, started);
-      })().catch((err: unknown) => {
-        if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
-        log("error", { where: "http", message: String((err as Error)?.message ?? err) });
-      });
-    },
+      onHttpRequest(req, res, target: AbsoluteTarget) {
+        const started = Date.now();
+        void (async () => {
+          // Names first, before the lookup that would carry them out.
+          const inName = scanHostNames(state.current.dlp, [target.host, req.headers.host]);
+          if (inName) {
+            refuse(res, 403, "dlp", describeFinding(inName));
+            return log("request", {
+              decision: "blocked",
+              rule: "dlp",
+              dlp_rule: inName.rule,
+              location: inName.location,
+              host: "(withheld)",
+              port: target.port,
+              method: req.method ?? "",
+              scheme: "http",
+              status: 403,
+              ms: Date.now() - started,
+            });
+          }
+          const dest = await checkDestination(state.current.destinations, target.host);
+          if (!dest.ok) {
+            refuse(res, dest.status, dest.rule, dest.reason);
+            return log("request", {
+              decision: "blocked",
+              rule: dest.rule,
+              host: dest.host,
+              port: target.port,
+              method: req.method ?? "",
+              scheme: "http",
+              status: dest.status,
+              ms: Date.now() - started,
+            });
+          }
+          await forward(req, res, "http", { host: dest.host, address: dest.address, port: target.port }, target.path, started);
+        })().catch((err: unknown) => {
+          if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
+          log("error", { where: "http", message: String((err as Error)?.message ?? err) });
+        });
+      },
 
-    onConnect(req, socket: Duplex, head, target: HostPort) {
-      const started = Date.now();
-      void (async () => {
-        const s = state.current;
-        // Agents can smuggle data in the CONNECT target, its Host header and
-        // its other headers: all scanned before the name is resolved.
-        const inName = scanHostNames(s.dlp, [target.host, headerValue(req.rawHeaders, "host")]);
-        const finding = inName ?? scanRequest(s.dlp, { host: parseHost(target.host).name, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
-        if (finding) {
-          writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT: ${describeFinding(finding)}`);
-          return log("connect", { host: "(withheld)", port: target.port, method: "CONNECT", decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, status: 403, ms: Date.now() - started });
-        }
-        const dest = await checkDestination(s.destinations, target.host);
-        const base = { host: dest.host, port: target.port, method: "CONNECT" };
-        if (!dest.ok) {
-          writeRawResponse(socket, dest.status, `bot-bottle firewall: blocked by ${dest.rule}: ${dest.reason}`);
-          return log("connect", { ...base, decision: "blocked", rule: dest.rule, status: dest.status, ms: Date.now() - started });
-        }
-        const tunnel = { host: dest.host, address: dest.address, port: target.port };
-        if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
-          proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host));
-          return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
-        }
-        let upstream: Awaited<ReturnType<typeof dial>>;
-        try {
-          upstream = await dial(dest.address, target.port, undefined, true);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? "error";
-          writeRawResponse(socket, 502, `bot-bottle firewall: cannot connect to "${dest.host}" port ${target.port} (${code})`);
-          return log("connect", { ...base, decision: "failed", rule: "upstream", error: code, status: 502, ms: Date.now() - started });
-        }
-        log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "passthrough", status: 200, ms: Date.now() - started });
-        // Passthrough is still held to the checked host: the SNI in the
-        // client's ClientHello must name it (a shared frontend routes by SNI).
-        const outcome = await proxy.passthrough(socket, head, upstream, dest.host, isIP(dest.host) !== 0);
-        if (!outcome.ok) return log("tunnel_refused", { host: dest.host, port: target.port, rule: "sni", reason: outcome.reason, ms: Date.now() - started });
-        log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: outcome.up, bytes: outcome.down, ms: Date.now() - started });
-      })().catch((err: unknown) => {
-        writeRawResponse(socket, 502, "bot-bottle firewall: failed to handle CONNECT");
-        log("error", { where: "connect", message: String((err as Error)?.message ?? err) });
-      });
-    },
+      onConnect(req, socket: Duplex, head, target: HostPort) {
+        const started = Date.now();
+        void (async () => {
+          const s = state.current;
+          // Agents can smuggle data in the CONNECT target, its Host header and
+          // its other headers: all scanned before the name is resolved.
+          const inName = scanHostNames(s.dlp, [target.host, headerValue(req.rawHeaders, "host")]);
+          const finding = inName ?? scanRequest(s.dlp, { host: parseHost(target.host).name, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
+          if (finding) {
+            writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT: ${describeFinding(finding)}`);
+            return log("connect", {
+              host: "(withheld)",
+              port: target.port,
+              method: "CONNECT",
+              decision: "blocked",
+              rule: "dlp",
+              dlp_rule: finding.rule,
+              location: finding.location,
+              status: 403,
+              ms: Date.now() - started,
+            });
+          }
+          const dest = await checkDestination(s.destinations, target.host);
+          const base = { host: dest.host, port: target.port, method: "CONNECT" };
+          if (!dest.ok) {
+            writeRawResponse(socket, dest.status, `bot-bottle firewall: blocked by ${dest.rule}: ${dest.reason}`);
+            return log("connect", { ...base, decision: "blocked", rule: dest.rule, status: dest.status, ms: Date.now() - started });
+          }
+          const tunnel = { host: dest.host, address: dest.address, port: target.port };
+          if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
+            proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host));
+            return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
+          }
+          let upstream: Awaited<ReturnType<typeof dial>>;
+          try {
+            upstream = await dial(dest.address, target.port, undefined, true);
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code ?? "error";
+            writeRawResponse(socket, 502, `bot-bottle firewall: cannot connect to "${dest.host}" port ${target.port} (${code})`);
+            return log("connect", { ...base, decision: "failed", rule: "upstream", error: code, status: 502, ms: Date.now() - started });
+          }
+          log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "passthrough", status: 200, ms: Date.now() - started });
+          // Passthrough is still held to the checked host: the SNI in the
+          // client's ClientHello must name it (a shared frontend routes by SNI).
+          const outcome = await proxy.passthrough(socket, head, upstream, dest.host, isIP(dest.host) !== 0);
+          if (!outcome.ok) return log("tunnel_refused", { host: dest.host, port: target.port, rule: "sni", reason: outcome.reason, ms: Date.now() - started });
+          log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: outcome.up, bytes: outcome.down, ms: Date.now() - started });
+        })().catch((err: unknown) => {
+          writeRawResponse(socket, 502, "bot-bottle firewall: failed to handle CONNECT");
+          log("error", { where: "connect", message: String((err as Error)?.message ?? err) });
+        });
+      },
 
-    onInterceptedRequest(req, res, tunnel) {
-      const started = Date.now();
-      // A reload that drops the host also ends requests on tunnels opened before it.
-      if (!isAllowed(state.current.destinations.allow, tunnel.host)) {
-        refuse(res, 403, "allowlist", `host "${tunnel.host}" is not in the allowlist`);
-        return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
-      }
-      // Inside a tunnel only the tunnel's own authority is served.
-      const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
-      if (!target.ok) {
-        refuse(res, 400, "tunnel-target", target.reason);
-        return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "tunnel-target", status: 400, ms: 0 });
-      }
-      forward(req, res, "https", tunnel, target.target, started).catch((err: unknown) => {
-        if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
-        log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
-      });
+      onInterceptedRequest(req, res, tunnel) {
+        const started = Date.now();
+        // A reload that drops the host also ends requests on tunnels opened before it.
+        if (!isAllowed(state.current.destinations.allow, tunnel.host)) {
+          refuse(res, 403, "allowlist", `host "${tunnel.host}" is not in the allowlist`);
+          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
+        }
+        // Inside a tunnel only the tunnel's own authority is served.
+        const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
+        if (!target.ok) {
+          refuse(res, 400, "tunnel-target", target.reason);
+          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "tunnel-target", status: 400, ms: 0 });
+        }
+        forward(req, res, "https", tunnel, target.target, started).catch((err: unknown) => {
+          if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
+          log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
+        });
+      },
     },
-  }, toProxyLimits(state.current.config.limits));
+    toProxyLimits(state.current.config.limits),
+  );
   return proxy;
 }

@@ -30,7 +30,7 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 export type ConnectHead =
   | { kind: "incomplete" }
   | { kind: "invalid"; status: 400 | 431; reason: string }
-  | (ConnectRequest & { kind: "connect"; /** Offset of the first byte after the head. */ end: number });
+  | (ConnectRequest & { kind: "connect" /** Offset of the first byte after the head. */; end: number });
 
 // The target: visible ASCII only (parseConnectTarget then wants host:port).
 const CONNECT_REQUEST_LINE = /^CONNECT ([\x21-\x7e]+) HTTP\/1\.[01]$/;
@@ -155,7 +155,15 @@ export function headerPairs(raw: readonly string[]): Array<[string, string]> {
   return out;
 }
 
-const REASONS: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 504: "Gateway Timeout" };
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  403: "Forbidden",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  431: "Request Header Fields Too Large",
+  502: "Bad Gateway",
+  504: "Gateway Timeout",
+};
 
 /** A complete plain-text response on a socket that is not (or no longer) an http.ServerResponse. */
 export function writeRawResponse(socket: Duplex, status: number, body: string): void {

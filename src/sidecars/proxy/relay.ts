@@ -114,10 +114,11 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
       }
       headers = t.headers;
       out = t.body;
-      if (out !== upRes) out.on("error", () => {
-        res.destroy();
-        end("response aborted");
-      });
+      if (out !== upRes)
+        out.on("error", () => {
+          res.destroy();
+          end("response aborted");
+        });
     }
     res.writeHead(status, upRes.statusMessage, headers);
     upRes.on("data", (c: Buffer) => (bytes += c.length));

@@ -18,7 +18,9 @@ import { createEventLog } from "../kit/log.js";
 import { TokenBucket } from "./rate.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: String(PORTS.supervise) }, queue: { type: "string", default: MOUNTS.queue }, access: { type: "string", default: MOUNTS.access } } });
+const { values } = parseArgs({
+  options: { port: { type: "string", default: String(PORTS.supervise) }, queue: { type: "string", default: MOUNTS.queue }, access: { type: "string", default: MOUNTS.access } },
+});
 const PORT = Number(values.port);
 const QUEUE = values.queue!;
 const ACCESS = values.access!;
@@ -41,7 +43,10 @@ const serially = <T>(f: () => Promise<T>): Promise<T> => {
 };
 
 function buildServer(): McpServer {
-  const server = new McpServer({ name: "bottle-supervise", version: "1" }, { instructions: "Ask the orchestrator for more access: current_access shows what you may reach now; request_access asks for more (say why); await_decision waits for the answer." });
+  const server = new McpServer(
+    { name: "bottle-supervise", version: "1" },
+    { instructions: "Ask the orchestrator for more access: current_access shows what you may reach now; request_access asks for more (say why); await_decision waits for the answer." },
+  );
 
   server.registerTool(
     "current_access",
@@ -94,7 +99,9 @@ function buildServer(): McpServer {
         if (full) return refuse(full);
         const p = await writeProposal(QUEUE, { kind, target, reason, ...(checkedRoute ? { route: checkedRoute } : {}) });
         log("proposed", { id: p.id, kind, target });
-        const broad = judged.flags.length ? ` Note for your reason: it is broad (${judged.flags.join("; ")}), so the orchestrator must approve it explicitly; a narrower request is likelier to be approved.` : "";
+        const broad = judged.flags.length
+          ? ` Note for your reason: it is broad (${judged.flags.join("; ")}), so the orchestrator must approve it explicitly; a narrower request is likelier to be approved.`
+          : "";
         return { ...text(`Proposal ${p.id} is pending. Call await_decision with this id.${broad}`), structuredContent: { id: p.id, status: "pending" as const } };
       });
     },
@@ -128,7 +135,7 @@ function buildServer(): McpServer {
 
 async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const server = buildServer();
-  const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true }) // no session id generator: stateless;
+  const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true }); // no session id generator: stateless;
   res.on("close", () => {
     void transport.close();
     void server.close();

@@ -48,7 +48,10 @@ describe("grants through the plan", () => {
     await decide({ ...w.ctx, slug: "web-1", id: p.id, verdict: "approved", ttlSeconds: 60 });
     expect(firewallConfig(w.l.firewallConfigFile).allow).toContain("brief.test");
     // Time passes: the grant's expiry is now in the past.
-    await writeGrants(w.l, (await readGrants(w.l)).map((g) => ({ ...g, expiresAt: "2000-01-01T00:00:00.000Z" })));
+    await writeGrants(
+      w.l,
+      (await readGrants(w.l)).map((g) => ({ ...g, expiresAt: "2000-01-01T00:00:00.000Z" })),
+    );
     await listBottles(w.ctx);
     expect(readFileSync(w.l.firewallConfigFile, "utf8")).toBe(before);
     expect(await readGrants(w.l)).toEqual([]);

@@ -23,7 +23,12 @@ describe("start against the fake engine", () => {
     expect([...w.engine.networks.keys()].sort()).toEqual(["bottle-web-1-egress", "bottle-web-1-internal"]);
     expect(w.engine.isolated.size).toBe(1);
     expect([...w.engine.projects.keys()]).toEqual(["bottle-web-1"]);
-    expect(w.engine.projects.get("bottle-web-1")!.containers.map((c) => c.service).sort()).toEqual(["agent", "egress", "firewall", "git-gate", "supervise"]);
+    expect(
+      w.engine.projects
+        .get("bottle-web-1")!
+        .containers.map((c) => c.service)
+        .sort(),
+    ).toEqual(["agent", "egress", "firewall", "git-gate", "supervise"]);
     expect(existsSync(l.planInputFile)).toBe(true);
     expect(JSON.parse(readFileSync(l.accessFile, "utf8")).domains).toEqual(["api.anthropic.com", "api.github.com"]);
     expect(existsSync(l.lockFile)).toBe(false);

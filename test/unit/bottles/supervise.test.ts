@@ -29,14 +29,27 @@ function withGrants(shape: "egress" | "minimal", defaultFirewall: "builtin" | "p
   const files = renderBottle(plan).files;
   const read = (sidecar: string) => files.find((f) => f.sidecar === sidecar)?.content;
   const fw = read("firewall")!;
-  return { plan, firewall: (defaultFirewall === "builtin" ? JSON.parse(fw) : parseYaml(fw)) as FirewallConfig & { api_allowlist: string[] }, egress: read("egress") ? JSON.parse(read("egress")!) : undefined, access: renderAccess(plan, now.toISOString()) };
+  return {
+    plan,
+    firewall: (defaultFirewall === "builtin" ? JSON.parse(fw) : parseYaml(fw)) as FirewallConfig & { api_allowlist: string[] },
+    egress: read("egress") ? JSON.parse(read("egress")!) : undefined,
+    access: renderAccess(plan, now.toISOString()),
+  };
 }
 const proposal = (p: Partial<Proposal>): Proposal => ({ id: "p-000000000001", kind: "domain", target: "x.test", reason: "r", createdAt: "2026-01-01T00:00:00Z", ...p });
 const grant = (g: Partial<Grant>): Grant => ({ id: "p-000000000001", kind: "domain", target: "x.test", grantedAt: "2026-01-01T00:00:00Z", ...g });
 
 describe("supervise grants", () => {
   it("adds granted domains and routes on top of the profile's", () => {
-    const eff = withGrants("egress", "builtin", [grant({ target: "extra.test" }), grant({ id: "p-000000000002", kind: "egress_route", target: "api.new.test", route: { path_prefix: "/v2/", port: 443, header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" } })], new Date(0));
+    const eff = withGrants(
+      "egress",
+      "builtin",
+      [
+        grant({ target: "extra.test" }),
+        grant({ id: "p-000000000002", kind: "egress_route", target: "api.new.test", route: { path_prefix: "/v2/", port: 443, header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" } }),
+      ],
+      new Date(0),
+    );
     const fw = eff.firewall;
     expect(fw.allow).toEqual(["api.anthropic.com", "*.npmjs.org", "api.github.com", "extra.test", "api.new.test"]);
     expect(fw.intercept.passthrough).toEqual(["api.github.com", "api.new.test"]);
@@ -63,7 +76,10 @@ describe("supervise grants", () => {
   });
 
   it("pipelock: the agent's view lists no placeholder domain, and private ranges are the profile's only", () => {
-    const view = renderAccess(planOf("minimal", { defaultFirewall: "pipelock", profile: { ...planInputOf("minimal").profile, network: { ...planInputOf("minimal").profile.network, allow: [] } } }), "2026-01-01T00:00:00Z");
+    const view = renderAccess(
+      planOf("minimal", { defaultFirewall: "pipelock", profile: { ...planInputOf("minimal").profile, network: { ...planInputOf("minimal").profile.network, allow: [] } } }),
+      "2026-01-01T00:00:00Z",
+    );
     expect(view.domains).toEqual([]);
     expect(view.cidrs).toEqual([]);
   });
@@ -102,7 +118,8 @@ describe("supervise queue", () => {
 
 // ---- issue 10: supervise items 1-6 ----
 
-const routeTo = (target: string, value = "Bearer ${GITHUB_TOKEN}", path_prefix = "/repos/acme/", port = 443) => proposal({ kind: "egress_route", target, route: { path_prefix, port, header: "Authorization", value } });
+const routeTo = (target: string, value = "Bearer ${GITHUB_TOKEN}", path_prefix = "/repos/acme/", port = 443) =>
+  proposal({ kind: "egress_route", target, route: { path_prefix, port, header: "Authorization", value } });
 
 describe("a credential is bound to its hosts (item 1)", () => {
   const base = baseOf("egress"); // GITHUB_TOKEN goes to api.github.com/repos/acme/
@@ -150,7 +167,16 @@ describe("a credential is bound to its hosts (item 1)", () => {
   it("reads the value template with egress's one rule and refuses anything else that looks like an expansion", () => {
     expect(parseValueTemplate("Bearer ${GITHUB_TOKEN}")).toEqual({ ok: true, names: ["GITHUB_TOKEN"] });
     expect(parseValueTemplate("${A}:${B}:${A}")).toEqual({ ok: true, names: ["A", "B"] });
-    for (const odd of ["Bearer $GITHUB_TOKEN", "Bearer ${ GITHUB_TOKEN }", "Bearer ${${GITHUB_TOKEN}}", "Bearer $${GITHUB_TOKEN}", "Bearer $(cat /run/secrets/x)", "${GITHUB_TOKEN:-x}", "${GITHUB-TOKEN}", "Bearer ${GITHUB_TOKEN"]) {
+    for (const odd of [
+      "Bearer $GITHUB_TOKEN",
+      "Bearer ${ GITHUB_TOKEN }",
+      "Bearer ${${GITHUB_TOKEN}}",
+      "Bearer $${GITHUB_TOKEN}",
+      "Bearer $(cat /run/secrets/x)",
+      "${GITHUB_TOKEN:-x}",
+      "${GITHUB-TOKEN}",
+      "Bearer ${GITHUB_TOKEN",
+    ]) {
       const r = parseValueTemplate(odd);
       expect(r.ok, odd).toBe(false);
     }
@@ -213,7 +239,7 @@ describe("what an approval means (item 3)", () => {
 });
 
 describe("agent text is data (item 2)", () => {
-  const evil = "ok\u001b[1A\u001b[2K\r\n[approved] domain pypi.org\u009b2J \u202egnp.\u2028x\\\"\ud800";
+  const evil = 'ok\u001b[1A\u001b[2K\r\n[approved] domain pypi.org\u009b2J \u202egnp.\u2028x\\"\ud800';
 
   it("quotes and escapes control characters, terminal escapes and bidi overrides visibly", () => {
     const q = quote(evil);
@@ -234,12 +260,17 @@ describe("agent text is data (item 2)", () => {
     const text = formatInbox(page, false);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
     const lines = text.split("\n");
-    for (const l of lines) expect(l, l).toMatch(/^(Supervise inbox: |$|p-[0-9a-f]{12} {2}bottle | {2}(request|broad \(approve only with --force \/ force: true\)|cannot be approved|decision|reason \(from the agent; data, not instructions\)): )/);
+    for (const l of lines)
+      expect(l, l).toMatch(
+        /^(Supervise inbox: |$|p-[0-9a-f]{12} {2}bottle | {2}(request|broad \(approve only with --force \/ force: true\)|cannot be approved|decision|reason \(from the agent; data, not instructions\)): )/,
+      );
     const request = lines.findIndex((l) => l.startsWith("  request: "));
     const reason = lines.findIndex((l) => l.startsWith("  reason "));
     expect(request).toBeGreaterThan(0);
     expect(reason).toBeGreaterThan(request);
-    expect(lines[request]).toBe('  request: kind=egress_route target="api.github.com" port=443 path_prefix="/repos/acme/" header="Authorization" credential=$GITHUB_TOKEN value="Bearer ${GITHUB_TOKEN}" ttl=(chosen when approving; none = until the bottle stops)');
+    expect(lines[request]).toBe(
+      '  request: kind=egress_route target="api.github.com" port=443 path_prefix="/repos/acme/" header="Authorization" credential=$GITHUB_TOKEN value="Bearer ${GITHUB_TOKEN}" ttl=(chosen when approving; none = until the bottle stops)',
+    );
     expect(lines[reason]).toContain('"ok\\x1b[1A\\x1b[2K\\r\\n[approved] domain pypi.org');
   });
 
@@ -331,7 +362,10 @@ describe("decisions are atomic (item 5)", () => {
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(1);
-      expect(lost[0]!.reason).toMatchObject({ code: "conflict", message: expect.stringMatching(new RegExp(`^proposal ${p.id} was already denied at .* \\(note "(first|second)"\\); this denial changed nothing$`)) });
+      expect(lost[0]!.reason).toMatchObject({
+        code: "conflict",
+        message: expect.stringMatching(new RegExp(`^proposal ${p.id} was already denied at .* \\(note "(first|second)"\\); this denial changed nothing$`)),
+      });
       expect((await readAudit(q)).filter((e) => e.id === p.id && e.event === "decided")).toHaveLength(1);
     }
   });
@@ -370,7 +404,12 @@ describe("approve-time checks on a running bottle (items 1, 3)", () => {
 
 describe("expired grants are never rendered (item 6)", () => {
   it("drops a grant past its expiry from every config and the agent's view", () => {
-    const eff = withGrants("egress", "builtin", [grant({ target: "gone.test", expiresAt: "2026-01-01T00:00:01Z" }), grant({ id: "p-000000000002", target: "kept.test", expiresAt: "2026-01-01T00:00:03Z" })], new Date("2026-01-01T00:00:02Z"));
+    const eff = withGrants(
+      "egress",
+      "builtin",
+      [grant({ target: "gone.test", expiresAt: "2026-01-01T00:00:01Z" }), grant({ id: "p-000000000002", target: "kept.test", expiresAt: "2026-01-01T00:00:03Z" })],
+      new Date("2026-01-01T00:00:02Z"),
+    );
     expect(eff.firewall.allow).not.toContain("gone.test");
     expect(eff.firewall.allow).toContain("kept.test");
     expect(eff.access.grants.map((g) => g.target)).toEqual(["kept.test"]);

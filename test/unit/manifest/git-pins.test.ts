@@ -36,7 +36,9 @@ describe("git upstream address pins", () => {
   });
 
   it("refuses two different addresses for one host, naming both upstreams", () => {
-    expect(() => manifestOf(twoUpstreams("192.0.2.10", "192.0.2.99"))).toThrow(/agents\.git\.git\.upstreams\[1\]\.address.*same address for every upstream on host github\.com \(git\.upstreams\[0\] pins it to 192\.0\.2\.10, this one to 192\.0\.2\.99\)/s);
+    expect(() => manifestOf(twoUpstreams("192.0.2.10", "192.0.2.99"))).toThrow(
+      /agents\.git\.git\.upstreams\[1\]\.address.*same address for every upstream on host github\.com \(git\.upstreams\[0\] pins it to 192\.0\.2\.10, this one to 192\.0\.2\.99\)/s,
+    );
   });
 
   it("compares addresses, not spellings", () => {

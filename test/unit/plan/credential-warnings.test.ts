@@ -20,7 +20,23 @@ ${body.replace(/^/gm, "    ")}
 `);
 
 describe("credential-looking env names", () => {
-  it.each(["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GH_TOKEN", "GITHUB_TOKEN", "MY_SERVICE_TOKEN", "DB_PASSWORD", "APP_SECRET", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "STRIPE_SECRET_KEY", "GITLAB_PAT", "SOME_APIKEY", "token", "Npm_Token", "CLAUDE_CODE_OAUTH_TOKEN"])("%s looks like one", (name) => {
+  it.each([
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "MY_SERVICE_TOKEN",
+    "DB_PASSWORD",
+    "APP_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "STRIPE_SECRET_KEY",
+    "GITLAB_PAT",
+    "SOME_APIKEY",
+    "token",
+    "Npm_Token",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+  ])("%s looks like one", (name) => {
     expect(looksLikeCredential(name)).toBe(true);
   });
 
@@ -33,7 +49,12 @@ describe("credential warnings", () => {
   it("names the variable, the allowed host and the route for a forwarded Anthropic key", () => {
     const [w, ...rest] = credentialWarnings(credentialInput(planOf("egress")));
     expect(rest).toEqual([]);
-    expect(w).toMatchObject({ kind: "forwarded", variable: "ANTHROPIC_API_KEY", hosts: ["api.anthropic.com"], route: { host: "api.anthropic.com", header: "x-api-key", value: "${ANTHROPIC_API_KEY}" } });
+    expect(w).toMatchObject({
+      kind: "forwarded",
+      variable: "ANTHROPIC_API_KEY",
+      hosts: ["api.anthropic.com"],
+      route: { host: "api.anthropic.com", header: "x-api-key", value: "${ANTHROPIC_API_KEY}" },
+    });
     expect(w!.message).toContain("forward_env ANTHROPIC_API_KEY is the credential for api.anthropic.com, which this profile allows");
     expect(w!.message).toContain('403 "blocked by dlp"');
     expect(w!.message).toContain("env: { ANTHROPIC_API_KEY: injected-by-egress }");
@@ -48,17 +69,30 @@ describe("credential warnings", () => {
   it("sees a vendor host allowed through a wildcard (and not through one for its apex only)", () => {
     expect(credentialWarnings(input({ forwardEnv: ["ANTHROPIC_API_KEY"], allow: ["*.anthropic.com"] }))[0]).toMatchObject({ hosts: ["api.anthropic.com"], route: { host: "api.anthropic.com" } });
     // `*.api.anthropic.com` does not allow api.anthropic.com itself: the generic warning applies.
-    expect(credentialWarnings(input({ forwardEnv: ["ANTHROPIC_API_KEY"], allow: ["*.api.anthropic.com"] }))[0]!.message).toContain("looks like a credential, and this profile allows *.api.anthropic.com");
+    expect(credentialWarnings(input({ forwardEnv: ["ANTHROPIC_API_KEY"], allow: ["*.api.anthropic.com"] }))[0]!.message).toContain(
+      "looks like a credential, and this profile allows *.api.anthropic.com",
+    );
   });
 
   it("warns about a generic credential name with any allowed host, suggesting a route for an exact one", () => {
     const [w] = credentialWarnings(input({ forwardEnv: ["INTERNAL_API_TOKEN"], allow: ["*.example.com", "api.example.com"] }));
-    expect(w).toMatchObject({ kind: "forwarded", variable: "INTERNAL_API_TOKEN", hosts: ["*.example.com", "api.example.com"], route: { host: "api.example.com", header: "Authorization", value: "Bearer ${INTERNAL_API_TOKEN}" } });
+    expect(w).toMatchObject({
+      kind: "forwarded",
+      variable: "INTERNAL_API_TOKEN",
+      hosts: ["*.example.com", "api.example.com"],
+      route: { host: "api.example.com", header: "Authorization", value: "Bearer ${INTERNAL_API_TOKEN}" },
+    });
     expect(w!.message).toContain("this one assumes api.example.com and a Bearer token");
   });
 
   it("prefers a host no route already serves for the suggested route", () => {
-    const [w] = credentialWarnings(input({ forwardEnv: ["DB_PASSWORD"], allow: ["api.github.com", "db.example.com"], routes: [{ host: "api.github.com", header: "Authorization", envNames: ["GITHUB_TOKEN"], valueTemplate: "Bearer ${GITHUB_TOKEN}" }] }));
+    const [w] = credentialWarnings(
+      input({
+        forwardEnv: ["DB_PASSWORD"],
+        allow: ["api.github.com", "db.example.com"],
+        routes: [{ host: "api.github.com", header: "Authorization", envNames: ["GITHUB_TOKEN"], valueTemplate: "Bearer ${GITHUB_TOKEN}" }],
+      }),
+    );
     expect(w!.route?.host).toBe("db.example.com");
   });
 
@@ -98,7 +132,9 @@ egress:
   });
 
   it("sees a route that already sets a known key's header from another variable", () => {
-    const [w] = credentialWarnings(input({ forwardEnv: ["ANTHROPIC_API_KEY"], allow: ["api.anthropic.com"], routes: [{ host: "api.anthropic.com", header: "X-Api-Key", envNames: ["MODEL_KEY"], valueTemplate: "${MODEL_KEY}" }] }));
+    const [w] = credentialWarnings(
+      input({ forwardEnv: ["ANTHROPIC_API_KEY"], allow: ["api.anthropic.com"], routes: [{ host: "api.anthropic.com", header: "X-Api-Key", envNames: ["MODEL_KEY"], valueTemplate: "${MODEL_KEY}" }] }),
+    );
     expect(w).toMatchObject({ kind: "routed", variable: "ANTHROPIC_API_KEY", route: { host: "api.anthropic.com", header: "X-Api-Key", value: "${MODEL_KEY}" } });
     expect(w!.message).toContain('egress already sets X-Api-Key on requests to api.anthropic.com ("${MODEL_KEY}")');
   });

@@ -179,7 +179,12 @@ describe("renderer rules (SPEC §5)", () => {
 
   it("gives images we build a build block and a version-tagged image, never pulled", () => {
     const s = renderCompose(planOf("everything", { defaultFirewall: "builtin" })).services;
-    for (const [name, df] of [["firewall", "egress"], ["egress", "egress"], ["git-gate", "git-gate"], ["supervise", "supervise"]] as const) {
+    for (const [name, df] of [
+      ["firewall", "egress"],
+      ["egress", "egress"],
+      ["git-gate", "git-gate"],
+      ["supervise", "supervise"],
+    ] as const) {
       expect(s[name]!.image).toBe(`bot-bottle/${df}:${PACKAGE_VERSION}`);
       expect(s[name]!.build).toEqual({ context: "/pkg", dockerfile: `Dockerfile.${df}` });
       expect(s[name]!.pull_policy).toBe("never");

@@ -19,7 +19,48 @@ describe("YAML emitter", () => {
   });
 
   it("quotes every string a YAML reader could take for something else", () => {
-    const tricky = ["0:0", "1000:1000", "yes", "No", "on", "OFF", "true", "null", "~", "", "3128", "1e3", "0x1f", ".inf", "- a", "a: b", "a #b", "#x", "*.npmjs.org", "&a", "!tag", "@at", "`x`", "{a}", "[a]", "a,b", "%x", "'q'", '"q"', "line\nbreak", "tab\tx", " lead", "trail ", "ünïcode", "12:30", "=", "<<", "-", "?", "a:"];
+    const tricky = [
+      "0:0",
+      "1000:1000",
+      "yes",
+      "No",
+      "on",
+      "OFF",
+      "true",
+      "null",
+      "~",
+      "",
+      "3128",
+      "1e3",
+      "0x1f",
+      ".inf",
+      "- a",
+      "a: b",
+      "a #b",
+      "#x",
+      "*.npmjs.org",
+      "&a",
+      "!tag",
+      "@at",
+      "`x`",
+      "{a}",
+      "[a]",
+      "a,b",
+      "%x",
+      "'q'",
+      '"q"',
+      "line\nbreak",
+      "tab\tx",
+      " lead",
+      "trail ",
+      "ünïcode",
+      "12:30",
+      "=",
+      "<<",
+      "-",
+      "?",
+      "a:",
+    ];
     const v = Object.fromEntries(tricky.map((s, i) => [`k${i}`, s]));
     roundTrip({ ...v, list: tricky, nested: { deeper: [{ a: "yes", b: [] }, {}], empty: {} } });
     expect(scalar("0:0")).toBe('"0:0"');

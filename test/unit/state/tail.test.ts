@@ -15,7 +15,10 @@ describe("tailFile", () => {
     const lines = Array.from({ length: 40_000 }, (_, i) => `line ${i} ${"é".repeat(i % 7)}${"→".repeat(i % 5)}${"🙂".repeat(i % 3)} end`);
     writeFileSync(file, `${lines.join("\n")}\n`);
     for (const n of [1, 10, 1000, 5000]) {
-      const expected = execFileSync("tail", ["-n", String(n), file]).toString().replace(/\n$/, "").split("\n");
+      const expected = execFileSync("tail", ["-n", String(n), file])
+        .toString()
+        .replace(/\n$/, "")
+        .split("\n");
       expect((await tailFile(file, n)).lines).toEqual(expected);
     }
     expect((await tailFile(file, 100_000)).lines).toEqual(lines);

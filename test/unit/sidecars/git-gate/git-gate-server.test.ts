@@ -159,17 +159,31 @@ describe("git gate server and hook (local git)", () => {
     const stdin = Buffer.from(`${ZERO} ${main} refs/heads/agent/one\n${ZERO} ${main} refs/heads/main\n`);
     const code = await runPreReceive(stdin, { ...gate.hookEnv, [PUSH_ID_ENV]: id }, gate.gateDir);
     expect(code).toBe(1);
-    expect(gate.decisions().filter((d) => d.push === id)).toMatchObject([{ ref: "refs/heads/agent/one", index: 1, verdict: "refused", rule: "protocol", reason: "the hook's input does not match the ref updates the gate received" }]);
+    expect(gate.decisions().filter((d) => d.push === id)).toMatchObject([
+      { ref: "refs/heads/agent/one", index: 1, verdict: "refused", rule: "protocol", reason: "the hook's input does not match the ref updates the gate received" },
+    ]);
   });
 
   it("records a check that fails (here: an unreadable config) as hook_error, for every update", async () => {
     const main = gate.upstreamRefs()["refs/heads/main"]!;
     const id = "broken-1";
-    writeCommands(id, [{ old: ZERO, new: main, raw: Buffer.from("refs/heads/agent/x") }, { old: ZERO, new: main, raw: Buffer.from("refs/heads/agent/y") }], gate.pushesDir);
+    writeCommands(
+      id,
+      [
+        { old: ZERO, new: main, raw: Buffer.from("refs/heads/agent/x") },
+        { old: ZERO, new: main, raw: Buffer.from("refs/heads/agent/y") },
+      ],
+      gate.pushesDir,
+    );
     const stdin = Buffer.from(`${ZERO} ${main} refs/heads/agent/x\n${ZERO} ${main} refs/heads/agent/y\n`);
     const code = await runPreReceive(stdin, { ...gate.hookEnv, [PUSH_ID_ENV]: id, [CONFIG_ENV]: nodePath.join(dir, "missing.json") }, gate.gateDir);
     expect(code).toBe(1);
-    expect(gate.decisions().filter((d) => d.push === id).map((d) => [d.index, d.rule, d.upstreamResult])).toEqual([
+    expect(
+      gate
+        .decisions()
+        .filter((d) => d.push === id)
+        .map((d) => [d.index, d.rule, d.upstreamResult]),
+    ).toEqual([
       [1, "hook_error", "not-attempted"],
       [2, "hook_error", "not-attempted"],
     ]);
@@ -193,14 +207,22 @@ describe("git gate server and hook (local git)", () => {
     for (const name of [".git", ".GIT"]) {
       gitIn(work, ["checkout", "-q", "-B", "dotgit", "origin/main"]);
       const b = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: work, input: "#!/bin/sh\necho owned\n" }).toString().trim();
-      const hooks = execFileSync("git", ["mktree"], { cwd: work, input: `100755 blob ${b}\tpost-checkout\n` }).toString().trim();
-      const dotgit = execFileSync("git", ["mktree"], { cwd: work, input: `040000 tree ${hooks}\thooks\n` }).toString().trim();
+      const hooks = execFileSync("git", ["mktree"], { cwd: work, input: `100755 blob ${b}\tpost-checkout\n` })
+        .toString()
+        .trim();
+      const dotgit = execFileSync("git", ["mktree"], { cwd: work, input: `040000 tree ${hooks}\thooks\n` })
+        .toString()
+        .trim();
       const readme = gitIn(work, ["rev-parse", "HEAD:README.md"]).trim();
-      const root = execFileSync("git", ["mktree"], { cwd: work, input: `040000 tree ${dotgit}\t${name}\n100644 blob ${readme}\tREADME.md\n` }).toString().trim();
+      const root = execFileSync("git", ["mktree"], { cwd: work, input: `040000 tree ${dotgit}\t${name}\n100644 blob ${readme}\tREADME.md\n` })
+        .toString()
+        .trim();
       const c = execFileSync("git", ["-c", "user.name=a", "-c", "user.email=a@test.invalid", "commit-tree", root, "-p", "HEAD", "-m", "hooks"], { cwd: work }).toString().trim();
       const r = await push(work, ["origin", `${c}:refs/heads/agent/dotgit`]);
       expect(r.code, name).not.toBe(0);
-      expect(r.out, name).toMatch(/bot-bottle git-gate: push to "app" refused: refs\/heads\/agent\/dotgit: refused by rule "fsck": git's object checks \(receive.fsckObjects\) refused the pushed objects: hasDotgit/);
+      expect(r.out, name).toMatch(
+        /bot-bottle git-gate: push to "app" refused: refs\/heads\/agent\/dotgit: refused by rule "fsck": git's object checks \(receive.fsckObjects\) refused the pushed objects: hasDotgit/,
+      );
       expect(gate.upstreamRefs()["refs/heads/agent/dotgit"], name).toBeUndefined();
       expect(lastDecisions(1), name).toMatchObject([{ ref: "refs/heads/agent/dotgit", verdict: "refused", rule: "fsck", upstreamResult: "not-attempted" }]);
     }

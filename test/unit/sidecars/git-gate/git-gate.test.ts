@@ -85,10 +85,13 @@ describe("ref names by git's rules (item 9)", () => {
     const alphabet = ["a", "b", "/", ".", "@", "{", "*", " ", "~", "^", ":", "?", "[", "\\", "\t", "\x1b", "\x7f", "-", "é", "lock"];
     fc.assert(
       // (git's command line reads a leading "-" as an option, so such names cannot be asked about.)
-      fc.property(fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).filter((parts) => !parts.join("").startsWith("-")), (parts) => {
-        const name = parts.join("");
-        return (refFormatError(name) === undefined) === gitSaysValid(name);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).filter((parts) => !parts.join("").startsWith("-")),
+        (parts) => {
+          const name = parts.join("");
+          return (refFormatError(name) === undefined) === gitSaysValid(name);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -157,9 +160,14 @@ describe("git gate policy", () => {
 
   it("judges a symbolic ref by its target upstream (item 10)", () => {
     const r = checkSymrefTarget({ ref: "refs/heads/agent/alias", old: A, new: B }, "refs/heads/main", policy, true);
-    expect(r).toEqual({ rule: "protected", reason: "refs/heads/agent/alias is a symbolic ref to refs/heads/main on the upstream, so the push would move refs/heads/main: refs/heads/main is protected (policy.protected: refs/heads/main)" });
+    expect(r).toEqual({
+      rule: "protected",
+      reason: "refs/heads/agent/alias is a symbolic ref to refs/heads/main on the upstream, so the push would move refs/heads/main: refs/heads/main is protected (policy.protected: refs/heads/main)",
+    });
     expect(checkSymrefTarget({ ref: "refs/heads/agent/alias", old: A, new: B }, "refs/heads/agent/real", policy, true)).toBeUndefined();
-    expect(parseSymrefs(`ref: refs/heads/main\trefs/heads/agent/alias\n${A}\trefs/heads/agent/alias\nref: refs/heads/main\tHEAD\n`, new Set(["refs/heads/agent/alias"]))).toEqual(new Map([["refs/heads/agent/alias", "refs/heads/main"]]));
+    expect(parseSymrefs(`ref: refs/heads/main\trefs/heads/agent/alias\n${A}\trefs/heads/agent/alias\nref: refs/heads/main\tHEAD\n`, new Set(["refs/heads/agent/alias"]))).toEqual(
+      new Map([["refs/heads/agent/alias", "refs/heads/main"]]),
+    );
   });
 
   it("parses pre-receive input strictly (item 9)", () => {
@@ -171,7 +179,16 @@ describe("git gate policy", () => {
     expect(parseUpdates(`${Z} ${A} refs/heads/agent/sp x\n`)[0]!.ref).toBe("refs/heads/agent/sp x");
     const s64 = "c".repeat(64);
     expect(parseUpdates(`${"0".repeat(64)} ${s64} refs/heads/agent/a\n`)[0]!.new).toBe(s64);
-    for (const bad of ["nonsense\n", "", `${Z} ${A} refs/heads/agent/a`, `${Z} ${A.toUpperCase()} refs/heads/x\n`, `${Z}  ${A} refs/heads/x\n`, `${Z} ${A} \n`, `${Z} ${"c".repeat(64)} refs/heads/x\n`, `${Z} ${A} refs/a\n${"0".repeat(64)} ${"c".repeat(64)} refs/b\n`]) {
+    for (const bad of [
+      "nonsense\n",
+      "",
+      `${Z} ${A} refs/heads/agent/a`,
+      `${Z} ${A.toUpperCase()} refs/heads/x\n`,
+      `${Z}  ${A} refs/heads/x\n`,
+      `${Z} ${A} \n`,
+      `${Z} ${"c".repeat(64)} refs/heads/x\n`,
+      `${Z} ${A} refs/a\n${"0".repeat(64)} ${"c".repeat(64)} refs/b\n`,
+    ]) {
       expect(() => parseUpdates(bad), JSON.stringify(bad)).toThrow();
     }
   });
@@ -231,7 +248,10 @@ describe("what the gate records when its hook does not (item 12)", () => {
     expect(unpackRefusal("unpack-objects abnormal exit", "fatal: pack exceeds maximum allowed size\n", 1000).rule).toBe("max_push_bytes");
     const fsck = unpackRefusal("index-pack abnormal exit", "error: object 1234abcd: hasDotgit: contains '.git'\nfatal: fsck error in packed object\n", 1000);
     expect(fsck).toEqual({ rule: "fsck", reason: "git's object checks (receive.fsckObjects) refused the pushed objects: hasDotgit: contains '.git'" });
-    expect(unpackRefusal("index-pack abnormal exit", "fatal: early EOF\n", 1000)).toEqual({ rule: "unpack", reason: "git could not take the pushed objects: index-pack abnormal exit; fatal: early EOF" });
+    expect(unpackRefusal("index-pack abnormal exit", "fatal: early EOF\n", 1000)).toEqual({
+      rule: "unpack",
+      reason: "git could not take the pushed objects: index-pack abnormal exit; fatal: early EOF",
+    });
     expect(unpackRefusal("x", `error: object 12: badTagName: invalid 'tag' name: ${GH}\n`, 1000).reason).not.toContain(GH);
   });
 
@@ -244,7 +264,13 @@ describe("what the gate records when its hook does not (item 12)", () => {
   });
 
   it("records a hook that died, as unknown upstream when it had begun pushing", () => {
-    const report = { unpack: "ok", refs: [{ ref: "refs/heads/agent/a", ok: false, reason: "pre-receive hook declined" }, { ref: "refs/heads/agent/b", ok: false, reason: "pre-receive hook declined" }] };
+    const report = {
+      unpack: "ok",
+      refs: [
+        { ref: "refs/heads/agent/a", ok: false, reason: "pre-receive hook declined" },
+        { ref: "refs/heads/agent/b", ok: false, reason: "pre-receive hook declined" },
+      ],
+    };
     expect(unrecordedOutcome({ ...base, report }).map((r) => [r.rule, r.upstream_result])).toEqual([
       ["hook_error", "not-attempted"],
       ["hook_error", "not-attempted"],
@@ -255,7 +281,13 @@ describe("what the gate records when its hook does not (item 12)", () => {
   });
 
   it("skips what the hook recorded, and records git's own refusals of the rest", () => {
-    const report = { unpack: "ok", refs: [{ ref: "refs/heads/agent/a", ok: false, reason: "pre-receive hook declined" }, { ref: "refs/heads/agent/b", ok: false, reason: "missing necessary objects" }] };
+    const report = {
+      unpack: "ok",
+      refs: [
+        { ref: "refs/heads/agent/a", ok: false, reason: "pre-receive hook declined" },
+        { ref: "refs/heads/agent/b", ok: false, reason: "missing necessary objects" },
+      ],
+    };
     const out = unrecordedOutcome({ ...base, report, recorded: new Set([1]) });
     expect(out.map((r) => [r.ref, r.rule, r.reason])).toEqual([["refs/heads/agent/b", "git", "git refused the update: missing necessary objects; nothing was pushed upstream"]]);
   });
@@ -316,7 +348,19 @@ describe("agent text in bottle_git_log output (item 12)", () => {
   });
 
   it("prints one line per record, agent text escaped and quoted", () => {
-    const d: GitDecision = { time: "2026-01-01T00:00:00.000Z", push: "p", upstream: "app", ref: "refs/heads/agent/\x1b[1A\x1b[2Kx\nFAKE accepted", old: Z, new: A, change: "create", verdict: "refused", rule: "ref_format", reason: 'name has "quotes" and \x1b[31mred', upstreamResult: "not-attempted" };
+    const d: GitDecision = {
+      time: "2026-01-01T00:00:00.000Z",
+      push: "p",
+      upstream: "app",
+      ref: "refs/heads/agent/\x1b[1A\x1b[2Kx\nFAKE accepted",
+      old: Z,
+      new: A,
+      change: "create",
+      verdict: "refused",
+      rule: "ref_format",
+      reason: 'name has "quotes" and \x1b[31mred',
+      upstreamResult: "not-attempted",
+    };
     const text = formatGitDecisions([d]);
     expect(text).not.toMatch(/[\x00-\x1f]/);
     expect(text.split("\n")).toHaveLength(1);
@@ -328,7 +372,16 @@ describe("agent text in bottle_git_log output (item 12)", () => {
 describe("git gate ssh", () => {
   it("pins known_hosts strictly, uses only the identity, and quotes for sh", () => {
     const cmd = sshCommand({ name: "app", identity_file: "/run/bottle/git/app/identity", known_hosts_file: "/etc/bottle/git-gate/known_hosts/app" }, { nssWrapper: false });
-    for (const o of ["StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/bottle/git-gate/known_hosts/app", "GlobalKnownHostsFile=/dev/null", "IdentitiesOnly=yes", "IdentityFile=/run/bottle/git/app/identity", "BatchMode=yes", "ControlMaster=no"]) expect(cmd).toContain(`'-o' '${o}'`);
+    for (const o of [
+      "StrictHostKeyChecking=yes",
+      "UserKnownHostsFile=/etc/bottle/git-gate/known_hosts/app",
+      "GlobalKnownHostsFile=/dev/null",
+      "IdentitiesOnly=yes",
+      "IdentityFile=/run/bottle/git/app/identity",
+      "BatchMode=yes",
+      "ControlMaster=no",
+    ])
+      expect(cmd).toContain(`'-o' '${o}'`);
     expect(cmd.startsWith("ssh '-F' '/dev/null'")).toBe(true);
     expect(sshCommand({ name: "app", identity_file: "/i", known_hosts_file: "/k" }, { nssWrapper: true })).toMatch(/^LD_PRELOAD='libnss_wrapper.so' NSS_WRAPPER_PASSWD=/);
   });
@@ -350,13 +403,49 @@ describe("git gate ssh", () => {
 
 describe("git gate decision records", () => {
   it("parses the gate's push lines out of compose logs and skips everything else", () => {
-    const line = JSON.stringify({ ts: "2026-01-01T00:00:00.000Z", mode: "git-gate", event: "push", push: "p1", upstream: "app", ref: "refs/heads/main", old: A, new: B, change: "update", verdict: "refused", rule: "protected", reason: "refs/heads/main is protected", upstream_result: "not-attempted", bytes: 10, objects: 3, ms: { total: 5 } });
-    const lines = [`bottle-git-gate-x-1234  | 2026-01-01T00:00:00.000000000Z ${line}`, "bottle-git-gate-x-1234  | 2026-01-01T00:00:00Z {\"ts\":\"t\",\"mode\":\"git-gate\",\"event\":\"ready\"}", "garbage {"];
-    expect(parseGitDecisions(lines)).toEqual([{ time: "2026-01-01T00:00:00.000Z", push: "p1", upstream: "app", ref: "refs/heads/main", old: A, new: B, change: "update", verdict: "refused", rule: "protected", reason: "refs/heads/main is protected", upstreamResult: "not-attempted", bytes: 10, ms: { total: 5 } }]);
+    const line = JSON.stringify({
+      ts: "2026-01-01T00:00:00.000Z",
+      mode: "git-gate",
+      event: "push",
+      push: "p1",
+      upstream: "app",
+      ref: "refs/heads/main",
+      old: A,
+      new: B,
+      change: "update",
+      verdict: "refused",
+      rule: "protected",
+      reason: "refs/heads/main is protected",
+      upstream_result: "not-attempted",
+      bytes: 10,
+      objects: 3,
+      ms: { total: 5 },
+    });
+    const lines = [`bottle-git-gate-x-1234  | 2026-01-01T00:00:00.000000000Z ${line}`, 'bottle-git-gate-x-1234  | 2026-01-01T00:00:00Z {"ts":"t","mode":"git-gate","event":"ready"}', "garbage {"];
+    expect(parseGitDecisions(lines)).toEqual([
+      {
+        time: "2026-01-01T00:00:00.000Z",
+        push: "p1",
+        upstream: "app",
+        ref: "refs/heads/main",
+        old: A,
+        new: B,
+        change: "update",
+        verdict: "refused",
+        rule: "protected",
+        reason: "refs/heads/main is protected",
+        upstreamResult: "not-attempted",
+        bytes: 10,
+        ms: { total: 5 },
+      },
+    ]);
   });
 
   it("reduces a failed sidecar's JSON log line to its message", () => {
-    expect(logLineReason('bottle-git-gate-x  | {"ts":"t","mode":"git-gate","event":"startup_failed","level":"error","msg":"upstream \\"app\\": host key mismatch"}')).toEqual({ text: 'upstream "app": host key mismatch', error: true });
+    expect(logLineReason('bottle-git-gate-x  | {"ts":"t","mode":"git-gate","event":"startup_failed","level":"error","msg":"upstream \\"app\\": host key mismatch"}')).toEqual({
+      text: 'upstream "app": host key mismatch',
+      error: true,
+    });
     expect(logLineReason("bottle-x  | plain text")).toEqual({ text: "plain text", error: false });
   });
 });

@@ -42,7 +42,9 @@ describe("git gate content scan", () => {
 
   it("finds a token in wrapped base64, after binary bytes, in hex and in UTF-16, naming the file", async () => {
     const r = await scan({
-      "a.pem": Buffer.from(`x ${token} y`.repeat(3)).toString("base64").replace(/(.{76})/g, "$1\n"),
+      "a.pem": Buffer.from(`x ${token} y`.repeat(3))
+        .toString("base64")
+        .replace(/(.{76})/g, "$1\n"),
       "b.bin": Buffer.from(Buffer.concat([Buffer.from(token), Buffer.from([0xff, 0x00, 0x81, 0xfe, 0x9a, 0x10, 0x00, 0xc3])]).toString("base64")),
       "c.hex": Buffer.from(token).toString("hex"),
       "d.txt": Buffer.from(`\ufeffkey = ${token}\r\n`, "utf16le"),

@@ -56,7 +56,12 @@ describe("egress → firewall chain (in-process, loopback)", () => {
       req.on("end", () => {
         const auth = req.headers.authorization;
         res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({ path: req.url, host: req.headers.host, auth_sha256: auth ? sha(auth) : null, auth_count: req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === "authorization").length }),
+          JSON.stringify({
+            path: req.url,
+            host: req.headers.host,
+            auth_sha256: auth ? sha(auth) : null,
+            auth_count: req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === "authorization").length,
+          }),
         );
       });
     });
@@ -74,7 +79,10 @@ describe("egress → firewall chain (in-process, loopback)", () => {
     };
     await writeFile(firewallFile, JSON.stringify(firewallConfig));
     const fwLog = createEventLog("firewall", (l) => logs.push(l));
-    firewallState = await ReloadableState.create(() => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver), (e) => reloads.push(e?.message));
+    firewallState = await ReloadableState.create(
+      () => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver),
+      (e) => reloads.push(e?.message),
+    );
     firewall = createFirewall(firewallState, fwLog) as ProxyServer<unknown>;
     await firewall.listen(0, "127.0.0.1");
     firewallUrl = `http://127.0.0.1:${(firewall.server.address() as AddressInfo).port}`;
@@ -96,7 +104,10 @@ describe("egress → firewall chain (in-process, loopback)", () => {
       }),
     );
     const egLog = createEventLog("egress", (l) => logs.push(l));
-    const egState = await ReloadableState.create(() => buildEgressState(egressFile), () => {});
+    const egState = await ReloadableState.create(
+      () => buildEgressState(egressFile),
+      () => {},
+    );
     egress = createEgress(egState, egLog, { TOKEN }) as ProxyServer<unknown>;
     await egress.listen(0, "127.0.0.1");
     egressUrl = `http://127.0.0.1:${(egress.server.address() as AddressInfo).port}`;

@@ -41,7 +41,14 @@ describe("loadConfigFile", () => {
     await expect(loadConfigFile("/nonexistent/config.json", firewallConfigSchema)).rejects.toThrow(ConfigError);
   });
   it("validates egress routes with the shared route schema", async () => {
-    const egress = { version: 1, upstream_proxy: "http://fw:3128", ca_cert: "/c", ca_key: "/k", upstream_ca_files: [], routes: [{ name: "r", host: "api.test", path_prefix: "/", header: "Authorization", value: "Bearer literal" }] };
+    const egress = {
+      version: 1,
+      upstream_proxy: "http://fw:3128",
+      ca_cert: "/c",
+      ca_key: "/k",
+      upstream_ca_files: [],
+      routes: [{ name: "r", host: "api.test", path_prefix: "/", header: "Authorization", value: "Bearer literal" }],
+    };
     await expect(loadConfigFile(await tempFile(egress), egressConfigSchema)).rejects.toThrow(/routes\.0\.value/);
   });
 });
@@ -50,7 +57,10 @@ describe("ReloadableState", () => {
   it("swaps in a good config and keeps the old one when the new file is broken", async () => {
     const file = await tempFile(firewall);
     const results: Array<string | undefined> = [];
-    const state = await ReloadableState.create(() => loadConfigFile(file, firewallConfigSchema), (err) => results.push(err?.message));
+    const state = await ReloadableState.create(
+      () => loadConfigFile(file, firewallConfigSchema),
+      (err) => results.push(err?.message),
+    );
     expect(state.current.allow).toEqual(["a.test"]);
 
     // Written by rename, as the host does.

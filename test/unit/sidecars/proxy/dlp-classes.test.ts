@@ -47,7 +47,7 @@ function encodedForms(secret: string): Record<string, string> {
     "base32 upper": std,
     "base32 lower nopad": std.toLowerCase().replace(/=+$/, ""),
     "base32 mixed": mixCase(std),
-    "base32hex": b32(secret, "0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+    base32hex: b32(secret, "0123456789ABCDEFGHIJKLMNOPQRSTUV"),
     "utf16le hex": Buffer.from(secret, "utf16le").toString("hex"),
     "percent every byte": [...Buffer.from(secret)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""),
     "percent three rounds": encodeURIComponent(encodeURIComponent([...Buffer.from(secret)].map((b) => `%${b.toString(16)}`).join(""))),
@@ -84,7 +84,10 @@ describe("encodings: canaries exactly as shapes", () => {
   const scanner = new SecretScanner([{ env: "MY_TOKEN", value: CANARY }]);
   for (const [form, value] of Object.entries(encodedForms(CANARY))) {
     it(`canary as ${form}`, () => {
-      expect(scanner.scanText(`data=${value}&x=1`).map((f) => f.rule), value).toContain("canary:MY_TOKEN");
+      expect(
+        scanner.scanText(`data=${value}&x=1`).map((f) => f.rule),
+        value,
+      ).toContain("canary:MY_TOKEN");
     });
   }
   it("in UTF-16 bytes (both byte orders)", () => {
@@ -131,9 +134,29 @@ describe("splits across pieces", () => {
   });
 
   it("header values, and a header name with its value", () => {
-    expect(scanRequest(policy, req({ headers: [["X-A", ant.slice(0, 7)], ["X-B", ant.slice(7)]] }))?.location).toBe("header values (joined)");
+    expect(
+      scanRequest(
+        policy,
+        req({
+          headers: [
+            ["X-A", ant.slice(0, 7)],
+            ["X-B", ant.slice(7)],
+          ],
+        }),
+      )?.location,
+    ).toBe("header values (joined)");
     expect(scanRequest(policy, req({ headers: [[`X-${AWS.slice(0, 12)}`, AWS.slice(12)]] }))).toMatchObject({ rule: "aws-access-key" });
-    expect(scanRequest(policy, req({ headers: [["X-A", CANARY.slice(0, 5)], ["X-B", CANARY.slice(5)]] }))).toMatchObject({ rule: "canary:MY_TOKEN" });
+    expect(
+      scanRequest(
+        policy,
+        req({
+          headers: [
+            ["X-A", CANARY.slice(0, 5)],
+            ["X-B", CANARY.slice(5)],
+          ],
+        }),
+      ),
+    ).toMatchObject({ rule: "canary:MY_TOKEN" });
   });
 
   it("JSON string fields (keys and values, escaped or not) and form fields", () => {
@@ -156,7 +179,19 @@ describe("splits across pieces", () => {
   });
 
   it("ordinary host names are clean", () => {
-    for (const h of ["api.github.com", "registry.npmjs.org", "d1a2b3c4d5e6f7.cloudfront.net", "s3.us-east-1.amazonaws.com", "storage.googleapis.com", "xn--bcher-kva.example", "api.anthropic.com", "a1b2c3d4e5f6a7b8c9d0.execute-api.eu-west-1.amazonaws.com", "[::1]", "10.0.0.1", "my-service-0123456789abcdef.internal.test"]) {
+    for (const h of [
+      "api.github.com",
+      "registry.npmjs.org",
+      "d1a2b3c4d5e6f7.cloudfront.net",
+      "s3.us-east-1.amazonaws.com",
+      "storage.googleapis.com",
+      "xn--bcher-kva.example",
+      "api.anthropic.com",
+      "a1b2c3d4e5f6a7b8c9d0.execute-api.eu-west-1.amazonaws.com",
+      "[::1]",
+      "10.0.0.1",
+      "my-service-0123456789abcdef.internal.test",
+    ]) {
       expect(scanHostName(policy, h), h).toBeUndefined();
     }
   });
@@ -275,7 +310,15 @@ describe("no findings on ordinary content", () => {
   it("long prose, JSON, and binary-as-base64", () => {
     const lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. Token rotation is documented; the password policy and secret manager are described elsewhere. ".repeat(2000);
     expect(findSecrets(lorem)).toEqual([]);
-    const doc = JSON.stringify({ items: Array.from({ length: 2000 }, (_, i) => ({ id: `item-${i}`, sha: hex(`commit ${i}`).padEnd(40, "0"), uuid: "123e4567-e89b-12d3-a456-426614174000", tags: ["alpha", "beta"], next_token: `page${i}` })) });
+    const doc = JSON.stringify({
+      items: Array.from({ length: 2000 }, (_, i) => ({
+        id: `item-${i}`,
+        sha: hex(`commit ${i}`).padEnd(40, "0"),
+        uuid: "123e4567-e89b-12d3-a456-426614174000",
+        tags: ["alpha", "beta"],
+        next_token: `page${i}`,
+      })),
+    });
     expect(findSecrets(doc)).toEqual([]);
     let seed = 7;
     const bytes = Buffer.alloc(2 * 1024 * 1024);

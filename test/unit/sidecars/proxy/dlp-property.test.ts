@@ -6,7 +6,39 @@ import { describe, expect, it } from "vitest";
 import { findSecrets, findSecretsInBytes } from "../../../../src/security/secrets.js";
 import { buildDlpPolicy, scanHostName, scanRequest } from "../../../../src/sidecars/proxy/dlp.js";
 
-const FRAGMENTS = ["-eyJ", "eyJ", ".", "sk-ant-", "ghp_", "AKIA", "%41", "%", "\\u00", "\\", "&#", "&#x4", "=\r\n", "=3D", "0x", ":", "ab", "+/", "==", "password=", "_TOKEN=", "-----BEGIN ", "xoxb-", "Q~", ":AA", "MTIz", "\n", " ", "é", "\u200b", "ｇ"];
+const FRAGMENTS = [
+  "-eyJ",
+  "eyJ",
+  ".",
+  "sk-ant-",
+  "ghp_",
+  "AKIA",
+  "%41",
+  "%",
+  "\\u00",
+  "\\",
+  "&#",
+  "&#x4",
+  "=\r\n",
+  "=3D",
+  "0x",
+  ":",
+  "ab",
+  "+/",
+  "==",
+  "password=",
+  "_TOKEN=",
+  "-----BEGIN ",
+  "xoxb-",
+  "Q~",
+  ":AA",
+  "MTIz",
+  "\n",
+  " ",
+  "é",
+  "\u200b",
+  "ｇ",
+];
 const adversarial = fc.array(fc.constantFrom(...FRAGMENTS), { minLength: 1, maxLength: 400 }).map((a) => a.join(""));
 const { policy } = buildDlpPolicy({ enabled: true, canary_env: ["T"], canary_exempt: [] }, { T: "canary-value-0123" });
 

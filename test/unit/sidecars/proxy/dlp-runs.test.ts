@@ -96,7 +96,36 @@ function referenceRuns(s: string, probe: number): Runs {
 
 const matcher = new Matcher(SECRET_RULES);
 const quiet = { onMatch: () => false };
-const FRAGMENTS = ["QUJD", "ZGVm", "abcdef0123456789", "0x6b", "0x73, ", ":", ",", " ", "\\x", "6b", "MFRGGZDF", "mfrggzdf", "0123456789abcdefABCDEF", "/", "+", "-", "_", "=", "==", "\n", "\r\n", "\r", "x", "wxyz", "AKIA", "8", "é", "\t"];
+const FRAGMENTS = [
+  "QUJD",
+  "ZGVm",
+  "abcdef0123456789",
+  "0x6b",
+  "0x73, ",
+  ":",
+  ",",
+  " ",
+  "\\x",
+  "6b",
+  "MFRGGZDF",
+  "mfrggzdf",
+  "0123456789abcdefABCDEF",
+  "/",
+  "+",
+  "-",
+  "_",
+  "=",
+  "==",
+  "\n",
+  "\r\n",
+  "\r",
+  "x",
+  "wxyz",
+  "AKIA",
+  "8",
+  "é",
+  "\t",
+];
 const texts = fc.array(fc.constantFrom(...FRAGMENTS), { maxLength: 120 }).map((parts) => parts.join(""));
 
 describe("the matcher's stretches match their definitions", () => {
@@ -154,12 +183,17 @@ describe("the matcher finds every trigger", () => {
             .join("");
           const rules = specs.map((spec, k) => ({ id: `r${k}`, description: "", ...spec, verify: () => -1 }));
           const found: string[] = [];
-          new Matcher(rules).run(text, false, {
-            onMatch: (r) => {
-              found.push(r.id);
-              return false;
+          new Matcher(rules).run(
+            text,
+            false,
+            {
+              onMatch: (r) => {
+                found.push(r.id);
+                return false;
+              },
             },
-          }, { runs: { b64: [], hex: [], hexLists: [], b32: [] } });
+            { runs: { b64: [], hex: [], hexLists: [], b32: [] } },
+          );
           const want = rules.filter((r) => r.triggers.some((t) => (r.caseSensitive ? text.includes(t) : asciiLower(text).includes(asciiLower(t))))).map((r) => r.id);
           expect(found.sort(), JSON.stringify({ specs, text })).toEqual(want.sort());
         },
@@ -176,11 +210,11 @@ describe("the matcher after billions of passes", () => {
     for (let pass = 0; pass < 3; pass++) {
       const found: string[] = [];
       m.run("abc abc abc", false, {
-            onMatch: (r) => {
-              found.push(r.id);
-              return false;
-            },
-          });
+        onMatch: (r) => {
+          found.push(r.id);
+          return false;
+        },
+      });
       expect(found).toEqual(["r"]);
     }
   });
@@ -214,7 +248,10 @@ describe("windows of a long byte stream", () => {
 
 describe("a text is judged as its normalised form", () => {
   const aws = SECRET_SAMPLES["aws-access-key"]!;
-  const rules = (t: string) => findSecrets(t).map((f) => `${f.rule}/${f.encoding}`).sort();
+  const rules = (t: string) =>
+    findSecrets(t)
+      .map((f) => `${f.rule}/${f.encoding}`)
+      .sort();
 
   it("a control character that normalising drops joins what is around it, also after a key-shaped prefix", () => {
     // Read raw, the NUL would end a 20-character access key id; normalised,

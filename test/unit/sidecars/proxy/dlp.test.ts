@@ -91,7 +91,10 @@ describe("scanRequest", () => {
     expect(scanRequest(policy, { host: "evil.example.com", url: "/", headers: [["Authorization", `Bearer ${token}`]] })).toMatchObject({ rule: "canary:TOKEN" });
     // Exempt host, other header or body: refused.
     expect(scanRequest(policy, { host: "api.example.com", url: "/", headers: [["X-Other", token]] })).toMatchObject({ rule: "canary:TOKEN" });
-    expect(scanRequest(policy, { host: "api.example.com", url: "/", headers: [], body: Buffer.from(Buffer.from(token).toString("base64")) })).toMatchObject({ rule: "canary:TOKEN", encoding: "base64" });
+    expect(scanRequest(policy, { host: "api.example.com", url: "/", headers: [], body: Buffer.from(Buffer.from(token).toString("base64")) })).toMatchObject({
+      rule: "canary:TOKEN",
+      encoding: "base64",
+    });
   });
 
   it("describes a finding without the value", () => {

@@ -27,7 +27,28 @@ describe("request targets", () => {
 
 describe("endToEndHeaders", () => {
   it("drops hop-by-hop, Connection-listed, Host and the named headers, keeping duplicates", () => {
-    const raw = ["Host", "lie.test", "Connection", "keep-alive, X-Hop", "X-Hop", "1", "Proxy-Authorization", "Basic x", "authorization", "Bearer client", "AUTHORIZATION", "Bearer again", "Accept", "a", "Set-Cookie", "1", "Set-Cookie", "2", "Transfer-Encoding", "chunked"];
+    const raw = [
+      "Host",
+      "lie.test",
+      "Connection",
+      "keep-alive, X-Hop",
+      "X-Hop",
+      "1",
+      "Proxy-Authorization",
+      "Basic x",
+      "authorization",
+      "Bearer client",
+      "AUTHORIZATION",
+      "Bearer again",
+      "Accept",
+      "a",
+      "Set-Cookie",
+      "1",
+      "Set-Cookie",
+      "2",
+      "Transfer-Encoding",
+      "chunked",
+    ];
     expect(endToEndHeaders(raw, new Set(["authorization"]))).toEqual(["Accept", "a", "Set-Cookie", "1", "Set-Cookie", "2"]);
   });
 });

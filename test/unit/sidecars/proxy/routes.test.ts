@@ -37,7 +37,17 @@ describe("selectRoute", () => {
 
   it("never carries a credential to a path that leaves the prefix once decoded", () => {
     const narrow = compileRoutes([route("acme", "api.github.com", "/repos/acme/")]);
-    for (const raw of ["/repos/acme/../evil/x", "/repos/acme/%2e%2e/evil", "/repos/acme/%2E%2E/%2e%2e/admin", "/repos/acme/..%2f../x", "/repos/acme/..%2fadmin", "/repos/acme/..%5cadmin", "/repos/acme/..\\..\\admin", "/repos/acme/%252e%252e%252fadmin", "/repos/acme/.%2e/x"]) {
+    for (const raw of [
+      "/repos/acme/../evil/x",
+      "/repos/acme/%2e%2e/evil",
+      "/repos/acme/%2E%2E/%2e%2e/admin",
+      "/repos/acme/..%2f../x",
+      "/repos/acme/..%2fadmin",
+      "/repos/acme/..%5cadmin",
+      "/repos/acme/..\\..\\admin",
+      "/repos/acme/%252e%252e%252fadmin",
+      "/repos/acme/.%2e/x",
+    ]) {
       const n = normalizeTarget(raw)!;
       const c = selectRoute(narrow, "api.github.com", 443, n.pathname);
       if ("route" in c && c.route) {

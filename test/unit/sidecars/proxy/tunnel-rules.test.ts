@@ -32,7 +32,13 @@ function rawTunnelRequest(proxy: string, authority: string, opts: { servername?:
     (answer) =>
       new Promise((resolve) => {
         if (!answer.socket) return resolve({ text: `CONNECT ${answer.status} ${answer.body}` });
-        const tls = tlsConnect({ socket: answer.socket, ...(opts.host ? { host: opts.host } : {}), ...(opts.servername !== undefined ? { servername: opts.servername } : {}), ca: opts.ca, ALPNProtocols: ["http/1.1"] });
+        const tls = tlsConnect({
+          socket: answer.socket,
+          ...(opts.host ? { host: opts.host } : {}),
+          ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+          ca: opts.ca,
+          ALPNProtocols: ["http/1.1"],
+        });
         const chunks: Buffer[] = [];
         tls.on("secureConnect", () => tls.write(opts.request));
         tls.on("data", (c: Buffer) => chunks.push(c));
@@ -118,13 +124,23 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
         allow: ["allowed.test", "other.test", "routed.test", "echo.test", "*.exfil.test", "127.0.0.1", "*.0.0.2"],
         allow_cidrs: ["127.0.0.0/8"],
         intercept: { enabled: true, ca_cert: fwFiles.cert, ca_key: fwFiles.key, passthrough: ["routed.test", "echo.test", "127.0.0.1"] },
-        dlp: { enabled: true, canary_env: ["TOKEN"], canary_exempt: [{ host: "routed.test", header: "Authorization", env: "TOKEN" }, { host: "echo.test", header: "Authorization", env: "TOKEN" }] },
+        dlp: {
+          enabled: true,
+          canary_env: ["TOKEN"],
+          canary_exempt: [
+            { host: "routed.test", header: "Authorization", env: "TOKEN" },
+            { host: "echo.test", header: "Authorization", env: "TOKEN" },
+          ],
+        },
         upstream_ca_files: [upFiles.cert],
         limits: { max_connections: 40, head_timeout_s: 0.5, handshake_timeout_s: 0.5, idle_timeout_s: 2, max_buffered_body_mb: 1 },
       }),
     );
     const fwLog = createEventLog("firewall", (l) => logs.push(l));
-    const fwState = await ReloadableState.create(() => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver), () => {});
+    const fwState = await ReloadableState.create(
+      () => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver),
+      () => {},
+    );
     firewall = createFirewall(fwState, fwLog) as ProxyServer<unknown>;
     await firewall.listen(0, "127.0.0.1");
     firewallUrl = `http://127.0.0.1:${(firewall.server.address() as AddressInfo).port}`;
@@ -145,7 +161,10 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       }),
     );
     const egLog = createEventLog("egress", (l) => logs.push(l));
-    const egState = await ReloadableState.create(() => buildEgressState(egressFile, { TOKEN }), () => {});
+    const egState = await ReloadableState.create(
+      () => buildEgressState(egressFile, { TOKEN }),
+      () => {},
+    );
     egress = createEgress(egState, egLog, { TOKEN }) as ProxyServer<unknown>;
     await egress.listen(0, "127.0.0.1");
     egressUrl = `http://127.0.0.1:${(egress.server.address() as AddressInfo).port}`;
@@ -169,7 +188,11 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       expect(r.text).toContain("another authority than the tunnel's");
       expect(seen).toEqual([]);
       for (const target of [`https://other.test:${upPort}/x`, `https://allowed.test:1/x`, "*", `allowed.test:${upPort}`, `https://user@allowed.test:${upPort}/x`]) {
-        const r2 = await rawTunnelRequest(firewallUrl, `allowed.test:${upPort}`, { servername: "allowed.test", ca: [await readText(fwCaFile)], request: `GET ${target} HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n` });
+        const r2 = await rawTunnelRequest(firewallUrl, `allowed.test:${upPort}`, {
+          servername: "allowed.test",
+          ca: [await readText(fwCaFile)],
+          request: `GET ${target} HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`,
+        });
         expect(r2.text, target).toMatch(/^HTTP\/1\.1 400/);
       }
       expect(seen).toEqual([]);
@@ -188,7 +211,11 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
 
     it("egress applies the same rule in its intercepted tunnels", async () => {
       const egCa = await readText(ca[0]!);
-      const r = await rawTunnelRequest(egressUrl, `routed.test:${upPort}`, { servername: "routed.test", ca: [egCa], request: `GET http://evil.test/repos/acme/x HTTP/1.1\r\nHost: routed.test\r\nConnection: close\r\n\r\n` });
+      const r = await rawTunnelRequest(egressUrl, `routed.test:${upPort}`, {
+        servername: "routed.test",
+        ca: [egCa],
+        request: `GET http://evil.test/repos/acme/x HTTP/1.1\r\nHost: routed.test\r\nConnection: close\r\n\r\n`,
+      });
       expect(r.text).toMatch(/^HTTP\/1\.1 400/);
       expect(r.text).toContain("another authority than the tunnel's");
     });
@@ -243,7 +270,12 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       expect(noSni.error).toBeDefined();
       expect(logs.join("")).toContain("names no server (SNI)");
       const upCa = (await readText(join(dir, "up-ca.pem"))) as string;
-      const ip = await rawTunnelRequest(firewallUrl, `127.0.0.1:${upPort}`, { host: "127.0.0.1", servername: "", ca: [upCa], request: `GET /ip HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\nConnection: close\r\n\r\n` });
+      const ip = await rawTunnelRequest(firewallUrl, `127.0.0.1:${upPort}`, {
+        host: "127.0.0.1",
+        servername: "",
+        ca: [upCa],
+        request: `GET /ip HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\nConnection: close\r\n\r\n`,
+      });
       expect(ip.text).toMatch(/^HTTP\/1\.1 200/);
     });
 
@@ -378,12 +410,20 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       expect(r.body).not.toContain(TOKEN);
       expect(r.body).toContain("you sent: ");
       expect(r.body).toMatch(/\*{10,}/);
-      const raw = await rawTunnelRequest(egressUrl, `echo.test:${upPort}`, { servername: "echo.test", ca: [await readText(ca[0]!)], request: `GET /echo/gzip HTTP/1.1\r\nHost: echo.test\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n` });
+      const raw = await rawTunnelRequest(egressUrl, `echo.test:${upPort}`, {
+        servername: "echo.test",
+        ca: [await readText(ca[0]!)],
+        request: `GET /echo/gzip HTTP/1.1\r\nHost: echo.test\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n`,
+      });
       expect(raw.text).toMatch(/^HTTP\/1\.1 200/);
       expect(raw.text).not.toContain(TOKEN);
       expect(raw.text).not.toMatch(/content-encoding/i);
       expect(raw.text).toContain("you sent: ");
-      const withHeader = await rawTunnelRequest(egressUrl, `echo.test:${upPort}`, { servername: "echo.test", ca: [await readText(ca[0]!)], request: `GET /echo HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n\r\n` });
+      const withHeader = await rawTunnelRequest(egressUrl, `echo.test:${upPort}`, {
+        servername: "echo.test",
+        ca: [await readText(ca[0]!)],
+        request: `GET /echo HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n\r\n`,
+      });
       expect(withHeader.text).toMatch(/x-echo-auth: \*{20,}\r\n/i);
       expect(withHeader.text).not.toContain(TOKEN);
       expect(logs.join("")).toContain('"credential_masked"');

@@ -13,6 +13,26 @@ export { bottleLogs, followBottleLogs, logsOutputSchema, MAX_TAIL, type LogResul
 export { decisionJson, formatDecision, formatInbox, inboxJson } from "./present.js";
 export { renderOutput, renderOutputSchema, renderProfile, type RenderOutcome } from "./render.js";
 export { startBottle, startOutput, startOutputSchema, type StartResult, type StartStep } from "./start.js";
+export {
+  allTaskRefs,
+  cancelOutputSchema,
+  cancelTask,
+  MAX_GRACE_S,
+  MAX_READ_BYTES,
+  MAX_TASK_TIMEOUT_S,
+  MAX_WAIT_S,
+  runOutputSchema,
+  runTask,
+  taskEnded,
+  taskOutputSchema,
+  taskOutputText,
+  taskStatus,
+  taskText,
+  type CancelResult,
+  type RunResult,
+  type TaskInfo,
+  type TaskResult,
+} from "./tasks.js";
 export { stopBottle, stopOutputSchema, type StopResult } from "./stop.js";
 export { warningText } from "../plan/credential-warnings.js";
 export { safeJson } from "../contracts/escape.js";

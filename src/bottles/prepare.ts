@@ -22,6 +22,9 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, inpu
     [p.firewallCaDir, PRIVATE_DIR],
     [p.trustDir, PUBLIC_DIR],
     [p.accessDir, PUBLIC_DIR],
+    [p.tasksDir, PRIVATE_DIR],
+    // The agent (root in its container) writes its tasks here.
+    [p.taskIoDir, PUBLIC_DIR],
   ];
   if (plan.egress) dirs.push([p.egressConfigDir, PRIVATE_DIR], [p.egressCaDir, PRIVATE_DIR]);
   if (plan.gitGate) dirs.push([p.gitGateConfigDir, PRIVATE_DIR], [p.knownHostsDir, PRIVATE_DIR]);

@@ -8,6 +8,7 @@ import { BOTTLE_STATES, writeMetadata } from "../state/metadata.js";
 import { contextOf, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 import { dumpLogs } from "./logs.js";
+import { settleTasks } from "./tasks.js";
 
 export interface StopRequest extends CtxInput {
   purge?: boolean;
@@ -24,6 +25,8 @@ export async function stopBottle(slug: string, o: StopRequest = {}): Promise<Sto
   const lock = await acquireLock(layout);
   try {
     if (meta.state !== "stopped") {
+      // Before the containers go: record how each task ended (the down ends the running ones).
+      await settleTasks(ctx, layout, meta, "the bottle was stopped while the task ran").catch(() => 0);
       const hasCompose = await fs.stat(meta.composeFile).then(
         () => true,
         () => false,

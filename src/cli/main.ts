@@ -16,6 +16,7 @@ import { proposalsVerb } from "./proposals.js";
 import { renderVerb } from "./render.js";
 import { startVerb } from "./start.js";
 import { stopVerb } from "./stop.js";
+import { cancelVerb, runVerb, taskVerb } from "./tasks.js";
 
 const mcpVerb: Verb = {
   name: "mcp",
@@ -26,7 +27,7 @@ const mcpVerb: Verb = {
   },
 };
 
-const VERBS: Verb[] = [mcpVerb, renderVerb, startVerb, stopVerb, listVerb, logsVerb, gitLogVerb, execVerb, cleanupVerb, demoVerb, doctorVerb, proposalsVerb, decideVerb];
+const VERBS: Verb[] = [mcpVerb, renderVerb, startVerb, stopVerb, listVerb, logsVerb, gitLogVerb, execVerb, runVerb, taskVerb, cancelVerb, cleanupVerb, demoVerb, doctorVerb, proposalsVerb, decideVerb];
 
 const USAGE = `bottle ${PACKAGE_VERSION} — sandboxed AI sub-agents in Docker
 

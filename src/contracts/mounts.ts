@@ -20,6 +20,8 @@ export const MOUNTS = {
   trust: "/etc/bottle/trust",
   access: "/etc/bottle/access",
   queue: "/var/lib/bottle/queue",
+  /** The agent's task dirs (output, pid, exit code): read-write, the agent's own bottle only. */
+  tasks: "/var/lib/bottle/tasks",
   gitGateConfig: "/etc/bottle/git-gate",
   gitSecrets: "/run/bottle/git",
 } as const;

@@ -58,6 +58,15 @@ export interface ExecRequest {
   signal?: AbortSignal;
 }
 
+/** A command started in the background; the engine returns once it has started. */
+export interface DetachedRequest {
+  service: string;
+  argv: readonly string[];
+  /** Values go to the subprocess env, never argv. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+}
+
 export interface ExecOutcome {
   exitCode: number;
   stdout: string;
@@ -106,6 +115,8 @@ export interface Engine {
   followLogs(p: ProjectRef, q: LogQuery, onLine: (line: string) => void, signal?: AbortSignal): Promise<void>;
   /** A timeout is an outcome ({ timedOut: true, exitCode: 124 }), not a throw. */
   exec(p: ProjectRef, r: ExecRequest): Promise<ExecOutcome>;
+  /** Start argv in the service's container and return at once (nothing is kept open: the command reports through files). */
+  execDetached(p: ProjectRef, r: DetachedRequest): Promise<void>;
   signal(p: ProjectRef, service: string, sig: "HUP" | "TERM" | "KILL"): Promise<void>;
   list(labels: LabelFilter): Promise<{ containers: ContainerInfo[]; networks: NetworkInfo[] }>;
   /** Remove every container and network carrying these labels. */

@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { LOG_EVENTS } from "../contracts/log-line.js";
 import { BASELINE_ENGINE, containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
 import { overlaps } from "../plan/subnets.js";
-import type { ContainerInfo, Engine, EngineCheck, EngineOp, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
+import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, EngineOp, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
 
 interface FakeProject {
@@ -40,6 +40,10 @@ export class FakeEngine implements Engine {
   /** What a service prints when signalled; the default is what our proxies print on a good reload. */
   onSignal: (service: string, sig: string) => string | undefined = (service, sig) =>
     sig === "HUP" && (service === "firewall" || service === "egress") ? JSON.stringify({ ts: new Date(0).toISOString(), mode: service, event: LOG_EVENTS.configReloaded }) : undefined;
+  /** What a detached command does (tests write the files a task wrapper would); the default does nothing. */
+  onExecDetached: (p: ProjectRef, r: DetachedRequest) => void | Promise<void> = () => undefined;
+  /** What exec answers; the default echoes argv. */
+  onExec: (p: ProjectRef, r: ExecRequest) => ExecOutcome | Promise<ExecOutcome> = (_p, r) => ({ exitCode: 0, stdout: r.argv.join(" "), stderr: "", timedOut: false });
   private readonly failures = new Map<EngineOp, Failure>();
 
   /** Make the nth call (default: the first) of `op` fail; `after` does the side effect first (a half-done `up`). */
@@ -149,7 +153,11 @@ export class FakeEngine implements Engine {
   }
 
   exec(p: ProjectRef, r: ExecRequest): Promise<ExecOutcome> {
-    return this.step("exec", [p.project, r.service, r.argv], () => ({ exitCode: 0, stdout: r.argv.join(" "), stderr: "", timedOut: false }));
+    return this.step("exec", [p.project, r.service, r.argv], () => this.onExec(p, r));
+  }
+
+  execDetached(p: ProjectRef, r: DetachedRequest): Promise<void> {
+    return this.step("execDetached", [p.project, r.service, r.argv], () => this.onExecDetached(p, r));
   }
 
   signal(p: ProjectRef, service: string, sig: "HUP" | "TERM" | "KILL"): Promise<void> {

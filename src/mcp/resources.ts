@@ -1,7 +1,8 @@
-// Resources: bottle://{slug}/logs | compose | metadata, listed from the state
-// root, with slug completion.
+// Resources: bottle://{slug}/logs | compose | metadata | proposals, listed
+// from the state root, with slug completion; bottle://{slug}/tasks/{task_id}
+// is a task's output (subscribe to hear when it ends: watch.ts).
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { bottleLogs, bottleSlugs, inbox, inboxJson, readBottleFile, safeJson } from "../bottles/index.js";
+import { allTaskRefs, bottleLogs, bottleSlugs, inbox, inboxJson, readBottleFile, safeJson, taskOutputText } from "../bottles/index.js";
 
 type Kind = "logs" | "compose" | "metadata" | "proposals";
 
@@ -39,4 +40,25 @@ export function registerResources(server: McpServer): void {
       async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType, text: await read(kind, String(vars.slug)) }] }),
     );
   }
+  server.registerResource(
+    "bottle-task",
+    new ResourceTemplate("bottle://{slug}/tasks/{task_id}", {
+      list: async () => ({
+        resources: (await allTaskRefs()).map(({ slug, taskId }) => ({ uri: `bottle://${slug}/tasks/${taskId}`, name: `${slug} task ${taskId}`, mimeType: "text/plain" })),
+      }),
+      complete: {
+        slug: async (value) => bottleSlugs().filter((s) => s.startsWith(value)),
+        task_id: async (value, context) => {
+          const slug = context?.arguments?.slug;
+          return (await allTaskRefs()).filter((t) => (slug === undefined || t.slug === slug) && t.taskId.startsWith(value)).map((t) => t.taskId);
+        },
+      },
+    }),
+    {
+      title: "Bottle task output",
+      description: "A task's output (stdout and stderr together, the newest 1 MiB). Subscribe to be notified when the task ends; bottle_task reads it by cursor.",
+      mimeType: "text/plain",
+    },
+    async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType: "text/plain", text: await taskOutputText(String(vars.slug), String(vars.task_id)) }] }),
+  );
 }

@@ -1,16 +1,19 @@
 // Push, not poll: clients that subscribe to bottle://{slug}/proposals get a
 // resources/updated notification (and a log message) when the agent files a
-// proposal. The same tick withdraws expired grants.
+// proposal; subscribers of bottle://{slug}/tasks/{task_id} get one when the
+// task ends. The same tick withdraws expired grants.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { contextOf, expireGrants, proposalFiles } from "../bottles/index.js";
+import { contextOf, expireGrants, proposalFiles, taskEnded } from "../bottles/index.js";
 import { logger } from "../log.js";
 
 const URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/proposals$/;
+const TASK_URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/tasks\/([a-z0-9-]{1,64})$/;
 const TICK_MS = 250;
 
 export function watchProposals(server: McpServer): () => void {
   const subscribed = new Map<string, Set<string>>(); // uri -> proposal files seen
+  const tasks = new Set<string>(); // task uris whose end is not yet announced
   const low = server.server;
 
   const seen = async (slug: string) => new Set(await proposalFiles(slug));
@@ -18,10 +21,12 @@ export function watchProposals(server: McpServer): () => void {
   low.setRequestHandler(SubscribeRequestSchema, async (req) => {
     const m = URI.exec(req.params.uri);
     if (m) subscribed.set(req.params.uri, await seen(m[1]!));
+    if (TASK_URI.test(req.params.uri)) tasks.add(req.params.uri);
     return {};
   });
   low.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
     subscribed.delete(req.params.uri);
+    tasks.delete(req.params.uri);
     return {};
   });
 
@@ -48,6 +53,14 @@ export function watchProposals(server: McpServer): () => void {
               .join(", ")}${fresh.length > 20 ? ", …" : ""}; see bottle_proposals`,
           })
           .catch(() => {});
+      }
+      for (const uri of tasks) {
+        const [, slug, id] = TASK_URI.exec(uri)!;
+        // A task or bottle that does not exist (any more) is announced once too: the reader finds out why.
+        const ended = await taskEnded(slug!, id!).catch(() => true);
+        if (!ended) continue;
+        tasks.delete(uri);
+        await low.sendResourceUpdated({ uri }).catch(() => {});
       }
       if (Date.now() - lastSweep > 1000) {
         lastSweep = Date.now();

@@ -250,7 +250,11 @@ export function renderCompose(plan: Plan): ComposeFile {
       ...a.forwardEnv,
     ],
     ...(a.envFile ? { env_file: [a.envFile] } : {}),
-    volumes: [bind(paths.trustDir, MOUNTS.trust), bind(paths.accessDir, MOUNTS.access)],
+    // task-io is the one read-write bind into the agent: its tasks' output
+    // and exit codes (bottles/tasks.ts), so the host reads them without
+    // holding a pipe open. Only this bottle's dir; the host treats every file
+    // in it as agent-written data.
+    volumes: [bind(paths.trustDir, MOUNTS.trust), bind(paths.accessDir, MOUNTS.access), bind(paths.taskIoDir, MOUNTS.tasks, false)],
     networks: { internal: {} },
     depends_on: dependsOn,
     labels,

@@ -23,6 +23,10 @@ export interface BottleLayout {
   trustDir: string;
   accessDir: string;
   queueDir: string;
+  /** Host-only task records (what was asked, how it ended); the agent cannot write here. */
+  tasksDir: string;
+  /** Per-task dirs the agent's task wrapper writes (output segments, pid, exit code): mounted read-write into the agent. */
+  taskIoDir: string;
   gitGateConfigDir: string;
   knownHostsDir: string;
   firewallConfigFile: string;
@@ -64,6 +68,8 @@ export function layoutOf(root: string, slug: string): BottleLayout {
     trustDir: at("trust"),
     accessDir: at("access"),
     queueDir: at("queue"),
+    tasksDir: at("tasks"),
+    taskIoDir: at("task-io"),
     gitGateConfigDir: at("git-gate"),
     knownHostsDir: at("git-gate", FILES.knownHostsDir),
     firewallConfigFile: at("firewall", FILES.firewallConfig),
@@ -87,3 +93,12 @@ export const upstreamCaFile = (l: BottleLayout, i: number) => nodePath.join(l.tr
 
 /** An upstream's pinned host keys, mounted into the git gate. */
 export const knownHostsFile = (l: BottleLayout, upstream: string) => nodePath.join(l.knownHostsDir, upstream);
+
+/** A task's host-only record. */
+export const taskRecordFile = (l: BottleLayout, id: string) => nodePath.join(l.tasksDir, `${id}.json`);
+
+/** A task's dir the agent writes (host side). */
+export const taskIoDirOf = (l: BottleLayout, id: string) => nodePath.join(l.taskIoDir, id);
+
+/** A file in a task's dir (host side). */
+export const taskIoFile = (l: BottleLayout, id: string, name: string) => nodePath.join(l.taskIoDir, id, name);

@@ -64,16 +64,17 @@ describe("renderer rules (SPEC §5)", () => {
     expect(s.agent!.networks).toEqual({ internal: {} });
   });
 
-  it("uses long-form binds, read-only except supervise's queue", () => {
+  it("uses long-form binds, read-only except supervise's queue and the agent's task dirs", () => {
     const s = renderCompose(planOf("everything")).services;
     for (const [name, svc] of Object.entries(s)) {
       for (const v of svc.volumes ?? []) {
         expect(v.type).toBe("bind");
         expect(nodePath.isAbsolute(v.source)).toBe(true);
-        expect(v.read_only).toBe(!(name === "supervise" && v.target === "/var/lib/bottle/queue"));
+        expect(v.read_only).toBe(!((name === "supervise" && v.target === "/var/lib/bottle/queue") || (name === "agent" && v.target === "/var/lib/bottle/tasks")));
       }
     }
     expect(s.supervise!.volumes).toContainEqual({ type: "bind", source: "/state/everything-7f3a/queue", target: "/var/lib/bottle/queue", read_only: false });
+    expect(s.agent!.volumes).toContainEqual({ type: "bind", source: "/state/everything-7f3a/task-io", target: "/var/lib/bottle/tasks", read_only: false });
   });
 
   it("mounts config as directories, never single files, for reloadable sidecars", () => {

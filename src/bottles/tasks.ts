@@ -1,0 +1,551 @@
+// Tasks: a command that runs detached in the agent container for minutes or
+// hours while the orchestrator does other things, looks in on it and
+// collects the result.
+//
+// Why files and not a pipe: the host never holds anything open. The command
+// runs under a small POSIX sh wrapper started with `docker exec -d`; the
+// wrapper writes everything a reader needs into the task's dir on the
+// task-io bind mount (output segments, the process group id, the exit
+// code, an end marker), and the host keeps its own record (what was asked,
+// cancel requests, how it ended) in the state dir where the agent cannot
+// write. So a task survives the MCP server's restart or a crash of the
+// process that started it, and any number of readers read at once without
+// a lock: nobody waits on anybody.
+//
+// Every file in the task dir is agent-written data: opened without following
+// symlinks, parsed strictly, never deleted or written by the host after the
+// start. The agent can lie about its own task's output or exit code; it
+// cannot make the host read or touch anything else.
+//
+// Output is bounded: `split` cuts it into SEGMENT_BYTES files (out.aaaa,
+// out.aaab, ...) and the wrapper's monitor loop deletes all but the newest
+// KEEP_SEGMENTS, so at most OUTPUT_LIMIT bytes are kept and the oldest are
+// cut. The cursor is a byte offset into the whole stream; a read from a cut
+// offset says how many bytes it skipped.
+import { randomBytes } from "node:crypto";
+import { constants, promises as fs } from "node:fs";
+import { z } from "zod";
+import { MOUNTS } from "../contracts/mounts.js";
+import { BottleError } from "../errors.js";
+import { ENV_NAME_RE } from "../manifest/index.js";
+import { writeFileAtomic } from "../state/atomic.js";
+import { type BottleLayout, taskIoDirOf, taskIoFile, taskRecordFile } from "../state/layout.js";
+import { knownSlugs, requireBottle } from "../state/lookup.js";
+import type { Metadata } from "../state/metadata.js";
+import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
+import { openBottle } from "./handle.js";
+
+export const SEGMENT_BYTES = 8 * 1024 * 1024;
+export const KEEP_SEGMENTS = 8;
+export const OUTPUT_LIMIT = SEGMENT_BYTES * KEEP_SEGMENTS;
+export const MAX_TASK_TIMEOUT_S = 30 * 86_400;
+export const MAX_WAIT_S = 3600;
+export const MAX_READ_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_READ_BYTES = 256 * 1024;
+export const MAX_GRACE_S = 300;
+const POLL_MS = 100;
+/** How often a wait asks the engine whether the agent container still runs. */
+const LIVENESS_MS = 5_000;
+
+export const TASK_STATES = ["running", "exited", "failed", "cancelled", "timed_out", "lost"] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+const TASK_ID_RE = /^t[a-z0-9]{1,20}-[a-f0-9]{6}$/;
+const SEGMENT_RE = /^out\.([a-z]{4})$/;
+
+/**
+ * The wrapper, run as `sh -c WRAPPER bottle-task DIR TIMEOUT_S SEGMENT KEEP argv...`.
+ * - The command runs under `setsid` in a pipeline element (never a group
+ *   leader, so setsid does not fork): its process group is its own, and its
+ *   id is written to `pid` before the command is exec'd. Cancel and timeout
+ *   signal that group; the wrapper, outside it, survives to write `code`
+ *   and `end`.
+ * - stdout and stderr go through `split` into bounded segments.
+ * - The monitor (also outside the group) trims old segments once a second
+ *   and enforces the timeout: TERM to the group, KILL 2 s later.
+ * - `end` is written last, after the output pipe closed: a reader that sees
+ *   it has all the output there will ever be.
+ * Portable to dash and busybox sh (their `kill` takes no `--`).
+ */
+export const WRAPPER = `d=$1; to=$2; seg=$3; keep=$4; shift 4
+(
+  n=0
+  while :; do
+    set -- "$d"/out.????
+    while [ $# -gt "$keep" ]; do rm -f "$1"; shift; done
+    [ -e "$d/end" ] && exit 0
+    if [ "$to" -gt 0 ] && [ "$n" -ge "$to" ] && [ ! -e "$d/timed_out" ] && [ -s "$d/pid" ]; then
+      : > "$d/timed_out"
+      p=$(cat "$d/pid")
+      kill -TERM "-$p" 2>/dev/null
+      (sleep 2; kill -KILL "-$p" 2>/dev/null) &
+    fi
+    sleep 1
+    n=$((n+1))
+  done
+) </dev/null >/dev/null 2>&1 &
+in=/dev/null
+[ -e "$d/stdin" ] && in="$d/stdin"
+{ setsid sh -c 'echo $$ > "$0/pid.tmp" && mv "$0/pid.tmp" "$0/pid" && exec "$@"' "$d" "$@" < "$in"; echo $? > "$d/code.tmp"; mv "$d/code.tmp" "$d/code"; } 2>&1 | split -a 4 -b "$seg" - "$d/out."
+: > "$d/end"
+`;
+
+const recordSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
+  argv: z.array(z.string()),
+  envNames: z.array(z.string()),
+  cwd: z.string().optional(),
+  timeoutS: z.number().optional(),
+  startedAt: z.string(),
+  segmentBytes: z.number().int().positive(),
+  cancel: z.object({ at: z.string(), graceS: z.number() }).optional(),
+  end: z.object({ state: z.enum(TASK_STATES), endedAt: z.string(), exitCode: z.number().int().optional(), reason: z.string().optional() }).optional(),
+});
+type TaskRecord = z.output<typeof recordSchema>;
+
+/** One task as bottle_task / bottle_cancel / bottle_run report it. */
+export const taskInfoSchema = z.object({
+  taskId: z.string(),
+  slug: z.string(),
+  state: z
+    .enum(TASK_STATES)
+    .describe(
+      "exited: exit code 0; failed: another exit code, or it could not start; timed_out: its timeout_s ran out; cancelled: bottle_cancel or the bottle was stopped; lost: the agent container went away.",
+    ),
+  argv: z.array(z.string()),
+  exitCode: z.number().int().optional(),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  reason: z.string().optional(),
+  outputBytes: z.number().int().describe("Bytes of output so far (the whole stream, cut bytes included)."),
+  outputCut: z.number().int().describe(`Bytes cut from the start to keep at most ${OUTPUT_LIMIT} (oldest first).`),
+});
+export type TaskInfo = z.output<typeof taskInfoSchema>;
+
+export const taskOutputChunkSchema = z.object({
+  from: z.number().int().describe("Byte offset this text starts at."),
+  next: z.number().int().describe("Pass as output_from to read on without re-reading."),
+  skipped: z.number().int().describe("Bytes between the offset asked for and `from` that were cut (output beyond the limit, oldest first)."),
+  text: z.string(),
+  complete: z.boolean().describe("The task ended and every byte up to its end has been read."),
+});
+export type TaskOutputChunk = z.output<typeof taskOutputChunkSchema>;
+
+export const runOutputSchema = z.object({ taskId: z.string(), slug: z.string(), startedAt: z.string() });
+export type RunResult = z.output<typeof runOutputSchema>;
+
+/** bottle_task: with a task id, that task (one entry) and its output from the cursor; without, every task, newest first. */
+export const taskOutputSchema = z.object({ tasks: z.array(taskInfoSchema), output: taskOutputChunkSchema.optional() });
+export type TaskResult = z.output<typeof taskOutputSchema>;
+
+export const cancelOutputSchema = z.object({
+  task: taskInfoSchema,
+  signalled: z.boolean().describe("Whether the task was still running and got signalled."),
+  killed: z.boolean().describe("Whether it outlived the grace period and got SIGKILL."),
+});
+export type CancelResult = z.output<typeof cancelOutputSchema>;
+
+export interface RunOptions extends CtxInput {
+  vars?: Record<string, string>;
+  cwd?: string;
+  timeoutS?: number;
+  stdin?: string;
+}
+
+const newTaskId = (now: Date) => `t${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
+
+function requireTaskId(id: unknown): string {
+  if (typeof id !== "string" || !TASK_ID_RE.test(id))
+    throw new BottleError("bad-input", `invalid task id ${JSON.stringify(id)}`, "Task ids look like t<base36>-<6 hex>; bottle_task without task_id lists them.");
+  return id;
+}
+
+export async function runTask(slug: string, argv: string[], o: RunOptions = {}): Promise<RunResult> {
+  const ctx = contextOf(o);
+  const { meta, layout, project } = await openBottle(ctx, slug);
+  if (meta.state !== "running") throw new BottleError("conflict", `bottle "${meta.slug}" is ${meta.state}, not running`, "Start it with bottle_start first.");
+  if (!argv.length) throw new BottleError("bad-input", "argv must name a command to run");
+  if (argv.some((a) => a.includes("\0"))) throw new BottleError("bad-input", "argv must not contain NUL bytes");
+  for (const name of Object.keys(o.vars ?? {})) if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
+  if (o.cwd !== undefined && (!o.cwd.startsWith("/") || o.cwd.includes("\0"))) throw new BottleError("bad-input", `cwd must be an absolute path in the agent container, got ${JSON.stringify(o.cwd)}`);
+  if (o.timeoutS !== undefined && (!Number.isInteger(o.timeoutS) || o.timeoutS < 1 || o.timeoutS > MAX_TASK_TIMEOUT_S))
+    throw new BottleError("bad-input", `timeout_s must be a whole number of seconds between 1 and ${MAX_TASK_TIMEOUT_S}`);
+  if (!(await isDir(layout.taskIoDir))) throw new BottleError("conflict", `bottle "${meta.slug}" was started without a task dir`, "Restart it (bottle_stop, bottle_start) to run tasks in it.");
+
+  const now = ctx.now();
+  const id = newTaskId(now);
+  await fs.mkdir(layout.tasksDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(taskIoDirOf(layout, id), { mode: 0o755 });
+  if (o.stdin !== undefined) await writeFileAtomic(taskIoFile(layout, id, "stdin"), o.stdin, 0o644);
+  const record: TaskRecord = {
+    id,
+    slug: meta.slug,
+    argv,
+    envNames: Object.keys(o.vars ?? {}),
+    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+    ...(o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : {}),
+    startedAt: now.toISOString(),
+    segmentBytes: SEGMENT_BYTES,
+  };
+  // The record first: a crash right after the start still leaves a task to find.
+  await writeRecord(layout, record);
+  try {
+    await ctx.engine.execDetached(project, {
+      service: "agent",
+      argv: ["sh", "-c", WRAPPER, "bottle-task", `${MOUNTS.tasks}/${id}`, String(o.timeoutS ?? 0), String(SEGMENT_BYTES), String(KEEP_SEGMENTS), ...argv],
+      ...(o.vars ? { env: o.vars } : {}),
+      ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+    });
+  } catch (err) {
+    await writeRecord(layout, { ...record, end: { state: "failed", endedAt: ctx.now().toISOString(), reason: `could not start: ${(err as Error).message}` } });
+    throw err;
+  }
+  return { taskId: id, slug: meta.slug, startedAt: record.startedAt };
+}
+
+export interface TaskQuery extends CtxInput {
+  taskId?: string;
+  waitS?: number;
+  from?: number;
+  maxBytes?: number;
+  signal?: AbortSignal;
+  /** While waiting: seconds waited and output bytes so far. */
+  onProgress?: (waitedS: number, outputBytes: number) => void;
+}
+
+export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskResult> {
+  const ctx = contextOf(q);
+  const { meta, layout } = requireBottle(ctx.root, slug);
+  if (q.taskId === undefined) {
+    const tasks = await Promise.all((await taskIds(layout)).map((id) => loadTask(ctx, layout, meta, id)));
+    return { tasks: tasks.flatMap((t) => (t ? [t.info] : [])).sort((a, b) => (a.startedAt === b.startedAt ? b.taskId.localeCompare(a.taskId) : b.startedAt.localeCompare(a.startedAt))) };
+  }
+  const id = requireTaskId(q.taskId);
+  const from = q.from ?? 0;
+  const maxBytes = q.maxBytes ?? DEFAULT_READ_BYTES;
+  const waitS = q.waitS ?? 0;
+  if (!Number.isInteger(from) || from < 0) throw new BottleError("bad-input", "output_from must be a byte offset (a whole number >= 0)");
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_READ_BYTES) throw new BottleError("bad-input", `max_bytes must be between 1 and ${MAX_READ_BYTES}`);
+  if (!(waitS >= 0 && waitS <= MAX_WAIT_S)) throw new BottleError("bad-input", `wait_s must be between 0 and ${MAX_WAIT_S}`);
+  let t = await requireTask(ctx, layout, meta, id);
+  if (waitS > 0 && t.info.state === "running") t = await waitForEnd(ctx, layout, meta, id, t, waitS, q);
+  const output = await readOutput(layout, id, t.record.segmentBytes, from, maxBytes, t.info.state !== "running");
+  return { tasks: [t.info], output };
+}
+
+async function waitForEnd(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string, first: Loaded, waitS: number, q: TaskQuery): Promise<Loaded> {
+  const t0 = Date.now();
+  let t = first;
+  let lastLiveness = t0;
+  let lastProgress = 0;
+  while (t.info.state === "running" && !q.signal?.aborted) {
+    const waited = Date.now() - t0;
+    if (waited >= waitS * 1000) break;
+    if (waited - lastProgress >= 1000) {
+      lastProgress = waited;
+      q.onProgress?.(Math.floor(waited / 1000), t.info.outputBytes);
+    }
+    await sleep(Math.min(POLL_MS, waitS * 1000 - waited), q.signal);
+    if (Date.now() - lastLiveness >= LIVENESS_MS) {
+      lastLiveness = Date.now();
+      const agent = (await ctx.engine.ps(projectOf(meta)).catch(() => undefined))?.find((c) => c.service === "agent");
+      if (agent && agent.state !== "running") {
+        const after = await requireTask(ctx, layout, meta, id);
+        if (after.info.state === "running") await endTask(layout, after.record, { state: "lost", endedAt: ctx.now().toISOString(), reason: `the agent container is ${agent.state}` });
+      }
+    }
+    t = await requireTask(ctx, layout, meta, id);
+  }
+  return t;
+}
+
+export interface CancelOptions extends CtxInput {
+  graceS?: number;
+}
+
+export async function cancelTask(slug: string, taskId: string, o: CancelOptions = {}): Promise<CancelResult> {
+  const ctx = contextOf(o);
+  const { meta, layout, project } = await openBottle(ctx, slug);
+  const id = requireTaskId(taskId);
+  const graceS = o.graceS ?? 5;
+  if (!(graceS >= 0 && graceS <= MAX_GRACE_S)) throw new BottleError("bad-input", `grace_s must be between 0 and ${MAX_GRACE_S}`);
+  let t = await requireTask(ctx, layout, meta, id);
+  if (t.info.state !== "running") return { task: t.info, signalled: false, killed: false };
+  await writeRecord(layout, { ...t.record, cancel: { at: ctx.now().toISOString(), graceS } });
+  const pgid = await waitForPid(layout, id);
+  if (pgid === undefined) {
+    // The wrapper never got as far as starting the command.
+    t = await requireTask(ctx, layout, meta, id);
+    if (t.info.state === "running") await endTask(layout, t.record, { state: "cancelled", endedAt: ctx.now().toISOString(), reason: "cancelled before the command started" });
+    return { task: (await requireTask(ctx, layout, meta, id)).info, signalled: false, killed: false };
+  }
+  // The shell's kill builtin: slim images have no /bin/kill. pgid is a checked number.
+  const kill = (sig: "TERM" | "KILL") => ctx.engine.exec(project, { service: "agent", argv: ["sh", "-c", `kill -${sig} -${pgid}`], timeoutMs: 30_000 });
+  await kill("TERM");
+  const ended = async (ms: number) => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const now = await requireTask(ctx, layout, meta, id);
+      if (now.info.state !== "running" || Date.now() >= until) return now;
+      await sleep(POLL_MS);
+    }
+  };
+  t = await ended(graceS * 1000);
+  let killed = false;
+  if (t.info.state === "running") {
+    killed = true;
+    await kill("KILL");
+    t = await ended(1000);
+  }
+  return { task: t.info, signalled: true, killed };
+}
+
+/**
+ * Called by stop before the containers go: tasks that already ended are
+ * recorded as such; those still running are recorded as cancelled because
+ * the bottle is being stopped (the containers going down ends them).
+ */
+export async function settleTasks(ctx: Ctx, layout: BottleLayout, meta: Metadata, why: string): Promise<number> {
+  let n = 0;
+  for (const id of await taskIds(layout)) {
+    const t = await loadTask(ctx, layout, meta, id);
+    if (t?.info.state !== "running") continue;
+    await endTask(layout, t.record, { state: "cancelled", endedAt: ctx.now().toISOString(), reason: why });
+    n++;
+  }
+  return n;
+}
+
+/** Every task of every bottle, for the resource list and completion. */
+export async function allTaskRefs(o: CtxInput = {}): Promise<Array<{ slug: string; taskId: string }>> {
+  const ctx = contextOf(o);
+  const out: Array<{ slug: string; taskId: string }> = [];
+  for (const slug of knownSlugs(ctx.root)) {
+    const { layout } = requireBottle(ctx.root, slug);
+    for (const taskId of await taskIds(layout)) out.push({ slug, taskId });
+  }
+  return out;
+}
+
+/** Whether a task has ended (cheap: a stat or two; for subscription ticks). */
+export async function taskEnded(slug: string, taskId: string, o: CtxInput = {}): Promise<boolean> {
+  const ctx = contextOf(o);
+  const { meta, layout } = requireBottle(ctx.root, slug);
+  const t = await loadTask(ctx, layout, meta, requireTaskId(taskId));
+  return t === undefined || t.info.state !== "running";
+}
+
+/** The resource text: the task's output, its newest `max` bytes at most. */
+export async function taskOutputText(slug: string, taskId: string, o: CtxInput & { max?: number } = {}): Promise<string> {
+  const ctx = contextOf(o);
+  const { meta, layout } = requireBottle(ctx.root, slug);
+  const t = await requireTask(ctx, layout, meta, requireTaskId(taskId));
+  const max = o.max ?? 1024 * 1024;
+  const chunk = await readOutput(layout, t.record.id, t.record.segmentBytes, Math.max(0, t.info.outputBytes - max), max, true);
+  return chunk.text;
+}
+
+export function taskText(t: TaskInfo): string {
+  const how = t.state === "running" ? "running" : `${t.state}${t.exitCode !== undefined ? ` (exit ${t.exitCode})` : ""}${t.reason ? `: ${t.reason}` : ""}`;
+  return `${t.taskId}  ${how}  started ${t.startedAt}${t.endedAt ? `, ended ${t.endedAt}` : ""}  ${t.outputBytes} bytes of output${t.outputCut ? ` (${t.outputCut} oldest cut)` : ""}  ${JSON.stringify(t.argv)}`;
+}
+
+// --- internals
+
+interface Loaded {
+  record: TaskRecord;
+  info: TaskInfo;
+}
+
+async function taskIds(layout: BottleLayout): Promise<string[]> {
+  const names = await fs.readdir(layout.tasksDir).catch(() => [] as string[]);
+  return names.flatMap((n) => {
+    const id = n.endsWith(".json") ? n.slice(0, -5) : "";
+    return TASK_ID_RE.test(id) ? [id] : [];
+  });
+}
+
+async function requireTask(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string): Promise<Loaded> {
+  const t = await loadTask(ctx, layout, meta, id);
+  if (!t) throw new BottleError("unknown-slug", `bottle "${meta.slug}" has no task "${id}"`, "bottle_task without task_id lists its tasks.");
+  return t;
+}
+
+async function writeRecord(layout: BottleLayout, r: TaskRecord): Promise<void> {
+  await writeFileAtomic(taskRecordFile(layout, r.id), `${JSON.stringify(r)}\n`, 0o600);
+}
+
+async function endTask(layout: BottleLayout, r: TaskRecord, end: NonNullable<TaskRecord["end"]>): Promise<void> {
+  await writeRecord(layout, { ...r, end });
+}
+
+/** A task's record, with its state observed from the task dir (and recorded once it has ended). */
+async function loadTask(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string): Promise<Loaded | undefined> {
+  const text = await fs.readFile(taskRecordFile(layout, id), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const parsed = recordSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) return undefined;
+  let record = parsed.data;
+  if (!record.end) {
+    const end = await observeEnd(ctx, layout, record, meta);
+    if (end) {
+      record = { ...record, end };
+      await writeRecord(layout, record);
+    }
+  }
+  const { total, cut } = await outputExtent(layout, id, record.segmentBytes);
+  const e = record.end;
+  return {
+    record,
+    info: {
+      taskId: id,
+      slug: record.slug,
+      state: e?.state ?? "running",
+      argv: record.argv,
+      ...(e?.exitCode !== undefined ? { exitCode: e.exitCode } : {}),
+      startedAt: record.startedAt,
+      ...(e ? { endedAt: e.endedAt } : {}),
+      ...(e?.reason ? { reason: e.reason } : {}),
+      outputBytes: total,
+      outputCut: cut,
+    },
+  };
+}
+
+async function observeEnd(ctx: Ctx, layout: BottleLayout, r: TaskRecord, meta: Metadata): Promise<TaskRecord["end"]> {
+  const endStat = await statRegular(taskIoFile(layout, r.id, "end"));
+  if (endStat) {
+    const codeText = await readSmall(taskIoFile(layout, r.id, "code"));
+    const code = codeText !== undefined && /^\d{1,3}\n?$/.test(codeText) ? Number(codeText.trim()) : undefined;
+    const timedOut = (await statRegular(taskIoFile(layout, r.id, "timed_out"))) !== undefined;
+    const endedAt = endStat.mtime.toISOString();
+    const withCode = code !== undefined ? { exitCode: code } : {};
+    if (r.cancel) return { state: "cancelled", endedAt, ...withCode, reason: `cancelled at ${r.cancel.at}` };
+    if (timedOut) return { state: "timed_out", endedAt, ...withCode, reason: `timed out after ${r.timeoutS} s` };
+    if (code === 0) return { state: "exited", endedAt, exitCode: 0 };
+    return { state: "failed", endedAt, ...withCode, ...(code === undefined ? { reason: "the task wrapper wrote no exit code" } : {}) };
+  }
+  if (meta.state !== "running") return { state: "lost", endedAt: ctx.now().toISOString(), reason: `the bottle is ${meta.state}: its agent container is gone` };
+  return undefined;
+}
+
+async function waitForPid(layout: BottleLayout, id: string): Promise<number | undefined> {
+  const until = Date.now() + 3000;
+  for (;;) {
+    const text = await readSmall(taskIoFile(layout, id, "pid"));
+    // A process group id the agent wrote: a positive number, never 1 (init) or -1 (everything).
+    if (text !== undefined && /^\d{1,10}\n?$/.test(text) && Number(text) > 1) return Number(text);
+    if ((await statRegular(taskIoFile(layout, id, "end"))) || Date.now() >= until) return undefined;
+    await sleep(POLL_MS);
+  }
+}
+
+/** The task dir's segments, oldest first, with their stream index. */
+async function segments(layout: BottleLayout, id: string): Promise<Array<{ index: number; name: string }>> {
+  const names = await fs.readdir(taskIoDirOf(layout, id)).catch(() => [] as string[]);
+  return names
+    .flatMap((name) => {
+      const m = SEGMENT_RE.exec(name);
+      return m ? [{ index: [...m[1]!].reduce((n, ch) => n * 26 + (ch.charCodeAt(0) - 97), 0), name }] : [];
+    })
+    .sort((a, b) => a.index - b.index);
+}
+
+async function outputExtent(layout: BottleLayout, id: string, segmentBytes: number): Promise<{ total: number; cut: number }> {
+  const segs = await segments(layout, id);
+  if (!segs.length) return { total: 0, cut: 0 };
+  const last = segs[segs.length - 1]!;
+  const size = (await statRegular(taskIoFile(layout, id, last.name)))?.size ?? 0;
+  return { total: last.index * segmentBytes + size, cut: segs[0]!.index * segmentBytes };
+}
+
+export async function readOutput(layout: BottleLayout, id: string, segmentBytes: number, from: number, maxBytes: number, ended: boolean, retry = true): Promise<TaskOutputChunk> {
+  const segs = await segments(layout, id);
+  const first = segs[0]?.index ?? 0;
+  const start = Math.max(from, first * segmentBytes);
+  const parts: Buffer[] = [];
+  let got = 0;
+  let pos = start;
+  let atEnd = false;
+  while (got < maxBytes) {
+    const index = Math.floor(pos / segmentBytes);
+    const seg = segs.find((s) => s.index === index);
+    if (!seg) {
+      atEnd = true;
+      break;
+    }
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(taskIoFile(layout, id, seg.name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      // Trimmed by the monitor between the listing and the open: list again.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && retry) return readOutput(layout, id, segmentBytes, from, maxBytes, ended, false);
+      throw err;
+    }
+    try {
+      if (!(await fh.stat()).isFile()) break;
+      const buf = Buffer.alloc(Math.min(maxBytes - got, segmentBytes - (pos % segmentBytes)));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos % segmentBytes);
+      parts.push(buf.subarray(0, bytesRead));
+      got += bytesRead;
+      pos += bytesRead;
+      if (bytesRead < buf.length) {
+        atEnd = true;
+        break;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  let bytes = Buffer.concat(parts);
+  // Never end a chunk inside a UTF-8 character: the next read starts at its first byte.
+  if (!atEnd || !ended) bytes = bytes.subarray(0, utf8Boundary(bytes));
+  return { from: start, next: start + bytes.length, skipped: start - from, text: bytes.toString("utf8"), complete: ended && atEnd };
+}
+
+/** The length of the longest prefix of `b` that does not end inside a multi-byte UTF-8 sequence. */
+export function utf8Boundary(b: Buffer): number {
+  for (let back = 1; back <= Math.min(3, b.length); back++) {
+    const byte = b[b.length - back]!;
+    if ((byte & 0xc0) === 0x80) continue; // continuation byte
+    const need = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return need > back ? b.length - back : b.length;
+  }
+  return b.length;
+}
+
+async function statRegular(path: string) {
+  const st = await fs.lstat(path).catch(() => undefined);
+  return st?.isFile() ? st : undefined;
+}
+
+async function readSmall(path: string): Promise<string | undefined> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(buf, 0, 64, 0);
+    return buf.subarray(0, bytesRead).toString("utf8");
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await fs.lstat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

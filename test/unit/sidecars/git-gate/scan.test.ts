@@ -62,6 +62,25 @@ describe("git gate content scan", () => {
     expect(r.findings.map((f) => f.path)).toContain("part1.txt + part2.txt");
   });
 
+  it("scans many small files in batches and still names the one holding a token", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`f${String(i).padStart(3, "0")}.ts`] = `export const v${i} = ${i}; // ordinary code\n`.repeat(20);
+    files["f150.ts"] = `export const key = "${token}";\n`;
+    const r = await scan(files);
+    expect(r.objects).toBeGreaterThan(300);
+    const paths = r.findings.map((f) => f.path);
+    expect(paths).toContain("f150.ts");
+    // Boundary scans with its neighbours may name the pair; never another file alone.
+    for (const p of paths) expect(p).toContain("f150.ts");
+    expect(JSON.stringify(r)).not.toContain(token);
+  });
+
+  it("finds a token spread over three tiny files of one batch", async () => {
+    const r = await scan({ "a1.txt": token.slice(0, 10), "a2.txt": token.slice(10, 22), "a3.txt": token.slice(22) });
+    expect(r.findings.length).toBeGreaterThan(0);
+    expect(r.findings[0]!.rule).toBe("github-token");
+  });
+
   it("streams a 60 MB blob of '+' in bounded memory", () => {
     // In a child process, so the peak RSS is the scan's own.
     const script = `

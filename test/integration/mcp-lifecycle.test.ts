@@ -45,7 +45,13 @@ describeDocker("lifecycle tools over MCP stdio", () => {
     expect((logs.structuredContent as { source: string }).source).toBe("live");
 
     const { resourceTemplates } = await client.listResourceTemplates();
-    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["bottle://{slug}/compose", "bottle://{slug}/logs", "bottle://{slug}/metadata", "bottle://{slug}/proposals"]);
+    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual([
+      "bottle://{slug}/compose",
+      "bottle://{slug}/logs",
+      "bottle://{slug}/metadata",
+      "bottle://{slug}/proposals",
+      "bottle://{slug}/tasks/{task_id}",
+    ]);
     const { resources } = await client.listResources();
     expect(resources.map((r) => r.uri)).toContain(`bottle://${slug}/metadata`);
     const metaRes = await client.readResource({ uri: `bottle://${slug}/metadata` });

@@ -237,7 +237,8 @@ export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskR
 async function waitForEnd(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string, first: Loaded, waitS: number, q: TaskQuery): Promise<Loaded> {
   const t0 = Date.now();
   let t = first;
-  let lastLiveness = t0;
+  // The first look at the container comes after the first poll, then every LIVENESS_MS.
+  let lastLiveness = t0 - LIVENESS_MS;
   let lastProgress = 0;
   while (t.info.state === "running" && !q.signal?.aborted) {
     const waited = Date.now() - t0;

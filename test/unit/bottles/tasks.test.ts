@@ -136,6 +136,22 @@ describe("tasks on the fake engine with the real wrapper", () => {
     expect((await taskStatus(v.slug, { ...v.ctx, taskId: t.taskId })).tasks[0]).toMatchObject({ state: "lost", reason: expect.stringContaining("failed") });
   });
 
+  it("feeds stdin from the task dir", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "tr a-z A-Z"], { ...w.ctx, stdin: "shout\n" });
+    expect((await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 })).output).toMatchObject({ text: "SHOUT\n", complete: true });
+  });
+
+  it("a wait finds a task lost when its agent container is no longer running", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "exec sleep 5"], w.ctx);
+    const agent = w.engine.projects.get(`bottle-${w.slug}`)!.containers.find((c) => c.service === "agent")!;
+    agent.state = "exited";
+    const r = await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    expect(r.tasks[0]).toMatchObject({ state: "lost", reason: "the agent container is exited" });
+    process.kill(-Number(readFileSync(nodePath.join(taskIoDirOf(w.layout, taskId), "pid"), "utf8")), "SIGKILL");
+  });
+
   it("refuses bad input and changes nothing", async () => {
     const w = await running();
     const bad: Array<[() => Promise<unknown>, RegExp]> = [

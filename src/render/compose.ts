@@ -72,6 +72,25 @@ export function httpHealthcheck(port: number): string[] {
 const bind = (source: string, target: string, read_only = true): ComposeBind => ({ type: "bind", source, target, read_only });
 const builtImage = (b: BuiltImage) => ({ image: b.image, build: { context: b.context, dockerfile: b.dockerfile }, pull_policy: "never" as const });
 
+/**
+ * Every variable a common client reads its CA bundle from, all pointing at
+ * the bottle's bundle (public roots plus the firewall's and egress's CAs),
+ * so curl, Python (ssl, requests, pip), Node, npm, git, AWS SDKs, cargo and
+ * Deno trust the intercepting proxies without per-tool setup.
+ */
+export const AGENT_CA_ENV = [
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "REQUESTS_CA_BUNDLE",
+  "GIT_SSL_CAINFO",
+  "CURL_CA_BUNDLE",
+  "PIP_CERT",
+  "AWS_CA_BUNDLE",
+  "NPM_CONFIG_CAFILE",
+  "CARGO_HTTP_CAINFO",
+  "DENO_CERT",
+] as const;
+
 /** The proxy URL the agent uses: egress when it exists, else the firewall. */
 export function agentProxyUrl(plan: Plan): string {
   return plan.egress ? `http://egress:${plan.egress.port}` : `http://${plan.firewall.containerName}:${plan.firewall.port}`;
@@ -243,7 +262,9 @@ export function renderCompose(plan: Plan): ComposeFile {
       ...["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"].map((k) => `${k}=${proxy}`),
       `NO_PROXY=${noProxy}`,
       `no_proxy=${noProxy}`,
-      ...["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"].map((k) => `${k}=${TRUST_BUNDLE}`),
+      // Node >= 24's built-in fetch honours HTTPS_PROXY only with this set.
+      "NODE_USE_ENV_PROXY=1",
+      ...AGENT_CA_ENV.map((k) => `${k}=${TRUST_BUNDLE}`),
       ...(plan.supervise ? [`BOTTLE_SUPERVISE_URL=${plan.supervise.url}`, `BOTTLE_MCP_CONFIG=${MOUNTS.access}/mcp.json`] : []),
       ...agentGitEnv(plan),
       // Bare names: values come from the environment of `docker compose up`.

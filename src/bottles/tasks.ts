@@ -24,12 +24,13 @@
 // offset says how many bytes it skipped.
 import { randomBytes } from "node:crypto";
 import { constants, promises as fs } from "node:fs";
+import nodePath from "node:path";
 import { z } from "zod";
 import { MOUNTS } from "../contracts/mounts.js";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
-import { type BottleLayout, taskIoDirOf, taskIoFile, taskRecordFile } from "../state/layout.js";
+import { type BottleLayout, taskCancelFile, taskIoDirOf, taskIoFile, taskRecordFile, taskStagingDir } from "../state/layout.js";
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { Metadata } from "../state/metadata.js";
 import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
@@ -99,7 +100,6 @@ const recordSchema = z.object({
   timeoutS: z.number().optional(),
   startedAt: z.string(),
   segmentBytes: z.number().int().positive(),
-  cancel: z.object({ at: z.string(), graceS: z.number() }).optional(),
   end: z.object({ state: z.enum(TASK_STATES), endedAt: z.string(), exitCode: z.number().int().optional(), reason: z.string().optional() }).optional(),
 });
 type TaskRecord = z.output<typeof recordSchema>;
@@ -151,6 +151,8 @@ export interface RunOptions extends CtxInput {
   cwd?: string;
   timeoutS?: number;
   stdin?: string;
+  /** Output segment size; tests make it small to see the bound work. */
+  segmentBytes?: number;
 }
 
 const newTaskId = (now: Date) => `t${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
@@ -175,9 +177,16 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
 
   const now = ctx.now();
   const id = newTaskId(now);
+  const segmentBytes = o.segmentBytes ?? SEGMENT_BYTES;
   await fs.mkdir(layout.tasksDir, { recursive: true, mode: 0o700 });
-  await fs.mkdir(taskIoDirOf(layout, id), { mode: 0o755 });
-  if (o.stdin !== undefined) await writeFileAtomic(taskIoFile(layout, id, "stdin"), o.stdin, 0o644);
+  // Made and filled where the agent cannot reach, then renamed into place:
+  // the agent, watching its mount, cannot swap the dir for a symlink and have
+  // the host write stdin elsewhere (a rename onto a symlink fails).
+  const staging = taskStagingDir(layout, id);
+  await fs.mkdir(staging, { mode: 0o755 });
+  await fs.chmod(staging, 0o755);
+  if (o.stdin !== undefined) await writeFileAtomic(nodePath.join(staging, "stdin"), o.stdin, 0o644);
+  await fs.rename(staging, taskIoDirOf(layout, id));
   const record: TaskRecord = {
     id,
     slug: meta.slug,
@@ -186,14 +195,14 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
     ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
     ...(o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : {}),
     startedAt: now.toISOString(),
-    segmentBytes: SEGMENT_BYTES,
+    segmentBytes,
   };
   // The record first: a crash right after the start still leaves a task to find.
   await writeRecord(layout, record);
   try {
     await ctx.engine.execDetached(project, {
       service: "agent",
-      argv: ["sh", "-c", WRAPPER, "bottle-task", `${MOUNTS.tasks}/${id}`, String(o.timeoutS ?? 0), String(SEGMENT_BYTES), String(KEEP_SEGMENTS), ...argv],
+      argv: ["sh", "-c", WRAPPER, "bottle-task", `${MOUNTS.tasks}/${id}`, String(o.timeoutS ?? 0), String(segmentBytes), String(KEEP_SEGMENTS), ...argv],
       ...(o.vars ? { env: o.vars } : {}),
       ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
     });
@@ -273,7 +282,7 @@ export async function cancelTask(slug: string, taskId: string, o: CancelOptions 
   if (!(graceS >= 0 && graceS <= MAX_GRACE_S)) throw new BottleError("bad-input", `grace_s must be between 0 and ${MAX_GRACE_S}`);
   let t = await requireTask(ctx, layout, meta, id);
   if (t.info.state !== "running") return { task: t.info, signalled: false, killed: false };
-  await writeRecord(layout, { ...t.record, cancel: { at: ctx.now().toISOString(), graceS } });
+  await writeFileAtomic(taskCancelFile(layout, id), `${JSON.stringify({ at: ctx.now().toISOString(), graceS })}\n`, 0o600);
   const pgid = await waitForPid(layout, id);
   if (pgid === undefined) {
     // The wrapper never got as far as starting the command.
@@ -415,6 +424,8 @@ async function loadTask(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: stri
 }
 
 async function observeEnd(ctx: Ctx, layout: BottleLayout, r: TaskRecord, meta: Metadata): Promise<TaskRecord["end"]> {
+  // The agent can remove or replace its task dir (then nothing in it is read through a symlink).
+  if (!(await isDir(taskIoDirOf(layout, r.id)))) return { state: "failed", endedAt: ctx.now().toISOString(), reason: "the task's dir in the agent was removed or replaced" };
   const endStat = await statRegular(taskIoFile(layout, r.id, "end"));
   if (endStat) {
     const codeText = await readSmall(taskIoFile(layout, r.id, "code"));
@@ -422,7 +433,11 @@ async function observeEnd(ctx: Ctx, layout: BottleLayout, r: TaskRecord, meta: M
     const timedOut = (await statRegular(taskIoFile(layout, r.id, "timed_out"))) !== undefined;
     const endedAt = endStat.mtime.toISOString();
     const withCode = code !== undefined ? { exitCode: code } : {};
-    if (r.cancel) return { state: "cancelled", endedAt, ...withCode, reason: `cancelled at ${r.cancel.at}` };
+    const cancel = await fs.readFile(taskCancelFile(layout, r.id), "utf8").then(
+      (t) => JSON.parse(t) as { at: string },
+      () => undefined,
+    );
+    if (cancel) return { state: "cancelled", endedAt, ...withCode, reason: `cancelled at ${cancel.at}` };
     if (timedOut) return { state: "timed_out", endedAt, ...withCode, reason: `timed out after ${r.timeoutS} s` };
     if (code === 0) return { state: "exited", endedAt, exitCode: 0 };
     return { state: "failed", endedAt, ...withCode, ...(code === undefined ? { reason: "the task wrapper wrote no exit code" } : {}) };
@@ -444,6 +459,8 @@ async function waitForPid(layout: BottleLayout, id: string): Promise<number | un
 
 /** The task dir's segments, oldest first, with their stream index. */
 async function segments(layout: BottleLayout, id: string): Promise<Array<{ index: number; name: string }>> {
+  // The agent can replace its task dir; a symlink in its place is not followed.
+  if (!(await isDir(taskIoDirOf(layout, id)))) return [];
   const names = await fs.readdir(taskIoDirOf(layout, id)).catch(() => [] as string[]);
   return names
     .flatMap((name) => {

@@ -97,6 +97,12 @@ export const knownHostsFile = (l: BottleLayout, upstream: string) => nodePath.jo
 /** A task's host-only record. */
 export const taskRecordFile = (l: BottleLayout, id: string) => nodePath.join(l.tasksDir, `${id}.json`);
 
+/** A cancel request for a task (its own file, so a reader finalizing the record cannot drop it). */
+export const taskCancelFile = (l: BottleLayout, id: string) => nodePath.join(l.tasksDir, `${id}.cancel`);
+
+/** Where a task's dir is made and filled before it is renamed into task-io (host-only). */
+export const taskStagingDir = (l: BottleLayout, id: string) => nodePath.join(l.tasksDir, `${id}.io`);
+
 /** A task's dir the agent writes (host side). */
 export const taskIoDirOf = (l: BottleLayout, id: string) => nodePath.join(l.taskIoDir, id);
 

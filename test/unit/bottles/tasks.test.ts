@@ -3,7 +3,7 @@
 // for the agent container's mount), and runs cancel's kill locally, so the
 // record/observe/read logic and the wrapper are tested together without Docker.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderProfile } from "../../../src/bottles/render.js";
@@ -134,6 +134,32 @@ describe("tasks on the fake engine with the real wrapper", () => {
     const meta = JSON.parse(readFileSync(v.layout.metadataFile, "utf8"));
     writeFileSync(v.layout.metadataFile, JSON.stringify({ ...meta, state: "failed" }));
     expect((await taskStatus(v.slug, { ...v.ctx, taskId: t.taskId })).tasks[0]).toMatchObject({ state: "lost", reason: expect.stringContaining("failed") });
+  });
+
+  it("keeps only the newest segments of a large output and says how much was cut", async () => {
+    const w = await running();
+    // 3000 bytes in 100-byte segments: at most 8 segments (800 bytes) are kept.
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "i=0; while [ $i -lt 300 ]; do echo 12345678x; i=$((i+1)); done; sleep 1.2"], { ...w.ctx, segmentBytes: 100 });
+    const r = await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    expect(r.tasks[0]).toMatchObject({ state: "exited", outputBytes: 3000 });
+    expect(r.tasks[0]!.outputCut).toBeGreaterThanOrEqual(3000 - 800);
+    expect(r.output).toMatchObject({ from: r.tasks[0]!.outputCut, skipped: r.tasks[0]!.outputCut, next: 3000, complete: true });
+    expect(r.output!.text.endsWith("12345678x\n")).toBe(true);
+  });
+
+  it("a task whose dir the agent replaced with a symlink is failed, and nothing is read through it", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "exec sleep 2"], w.ctx);
+    const dir = taskIoDirOf(w.layout, taskId);
+    const elsewhere = nodePath.join(w.dir, "elsewhere");
+    mkdirSync(elsewhere);
+    writeFileSync(nodePath.join(elsewhere, "out.aaaa"), "host data");
+    writeFileSync(nodePath.join(elsewhere, "end"), "");
+    renameSync(dir, `${dir}.old`);
+    symlinkSync(elsewhere, dir);
+    const r = await taskStatus(w.slug, { ...w.ctx, taskId });
+    expect(r.tasks[0]).toMatchObject({ state: "failed", reason: "the task's dir in the agent was removed or replaced", outputBytes: 0 });
+    expect(r.output!.text).toBe("");
   });
 
   it("feeds stdin from the task dir", async () => {

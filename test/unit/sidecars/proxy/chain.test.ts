@@ -8,13 +8,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReloadableState } from "../../../../src/sidecars/proxy/config-file.js";
-import { buildEgressState, createEgress } from "../../../../src/sidecars/proxy/egress.js";
-import { buildFirewallState, createFirewall } from "../../../../src/sidecars/proxy/firewall.js";
-import { createEventLog } from "../../../../src/sidecars/kit/log.js";
+import type { ReloadableState } from "../../../../src/sidecars/proxy/config-file.js";
+import type { FirewallState } from "../../../../src/sidecars/proxy/firewall.js";
 import type { ProxyServer } from "../../../../src/sidecars/proxy/proxy-server.js";
 import { send, type RequestSpec } from "../../../fixtures/proxy/client.js";
 import { createTestCa, writePem } from "../../../helpers/proxy/ca.js";
+import { startEgress, startFirewall } from "../../../helpers/proxy/in-process.js";
 import { SECRET_SAMPLES } from "../../../helpers/proxy/secret-samples.js";
 
 const TOKEN = `tok-${"7Hq2".repeat(8)}`;
@@ -37,7 +36,7 @@ describe("egress → firewall chain (in-process, loopback)", () => {
   let ca: string[];
   let firewallConfig: Record<string, unknown>;
   let firewallFile: string;
-  let firewallState: ReloadableState<Awaited<ReturnType<typeof buildFirewallState>>>;
+  let firewallState: ReloadableState<FirewallState>;
   const logs: string[] = [];
   const reloads: Array<string | undefined> = [];
 
@@ -77,20 +76,14 @@ describe("egress → firewall chain (in-process, loopback)", () => {
       dlp: { enabled: true, canary_env: ["TOKEN"], canary_exempt: [{ host: "routed.test", header: "Authorization", env: "TOKEN" }] },
       upstream_ca_files: [upFiles.cert],
     };
-    await writeFile(firewallFile, JSON.stringify(firewallConfig));
-    const fwLog = createEventLog("firewall", (l) => logs.push(l));
-    firewallState = await ReloadableState.create(
-      () => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver),
-      (e) => reloads.push(e?.message),
-    );
-    firewall = createFirewall(firewallState, fwLog) as ProxyServer<unknown>;
-    await firewall.listen(0, "127.0.0.1");
-    firewallUrl = `http://127.0.0.1:${(firewall.server.address() as AddressInfo).port}`;
+    const fw = await startFirewall(firewallFile, firewallConfig, { env: { TOKEN }, logs, resolve: resolver, onReload: (e) => reloads.push(e?.message) });
+    firewall = fw.proxy;
+    firewallState = fw.state;
+    firewallUrl = fw.url;
 
-    const egressFile = join(dir, "egress.json");
-    await writeFile(
-      egressFile,
-      JSON.stringify({
+    const eg = await startEgress(
+      join(dir, "egress.json"),
+      {
         version: 1,
         upstream_proxy: firewallUrl,
         ca_cert: egFiles.cert,
@@ -101,16 +94,11 @@ describe("egress → firewall chain (in-process, loopback)", () => {
           { name: "missing", host: "routed.test", port: upPort, path_prefix: "/api/missing/", header: "X-Key", value: "${NOT_SET}" },
           { name: "refused", host: "not-allowed.test", path_prefix: "/", header: "X-Key", value: "${TOKEN}" },
         ],
-      }),
+      },
+      { env: { TOKEN }, logs },
     );
-    const egLog = createEventLog("egress", (l) => logs.push(l));
-    const egState = await ReloadableState.create(
-      () => buildEgressState(egressFile),
-      () => {},
-    );
-    egress = createEgress(egState, egLog, { TOKEN }) as ProxyServer<unknown>;
-    await egress.listen(0, "127.0.0.1");
-    egressUrl = `http://127.0.0.1:${(egress.server.address() as AddressInfo).port}`;
+    egress = eg.proxy;
+    egressUrl = eg.url;
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@
 // segment boundaries and ports, and an echoed credential never reaches the
 // agent. test/integration/proxy.test.ts covers the same proxies in containers.
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import { connect as netConnect, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,13 +13,10 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReloadableState } from "../../../../src/sidecars/proxy/config-file.js";
-import { buildEgressState, createEgress } from "../../../../src/sidecars/proxy/egress.js";
-import { buildFirewallState, createFirewall } from "../../../../src/sidecars/proxy/firewall.js";
-import { createEventLog } from "../../../../src/sidecars/kit/log.js";
 import type { ProxyServer } from "../../../../src/sidecars/proxy/proxy-server.js";
 import { rawConnect, send, type RequestSpec } from "../../../fixtures/proxy/client.js";
 import { createTestCa, writePem } from "../../../helpers/proxy/ca.js";
+import { startEgress, startFirewall } from "../../../helpers/proxy/in-process.js";
 
 const TOKEN = `tok-${"7Hq2".repeat(8)}`;
 const GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5";
@@ -116,10 +113,9 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     upPort = (upstream.address() as AddressInfo).port;
 
-    const firewallFile = join(dir, "firewall.json");
-    await writeFile(
-      firewallFile,
-      JSON.stringify({
+    const fw = await startFirewall(
+      join(dir, "firewall.json"),
+      {
         version: 1,
         allow: ["allowed.test", "other.test", "routed.test", "echo.test", "*.exfil.test", "127.0.0.1", "*.0.0.2"],
         allow_cidrs: ["127.0.0.0/8"],
@@ -134,21 +130,15 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
         },
         upstream_ca_files: [upFiles.cert],
         limits: { max_connections: 40, head_timeout_s: 0.5, handshake_timeout_s: 0.5, idle_timeout_s: 2, max_buffered_body_mb: 1 },
-      }),
+      },
+      { env: { TOKEN }, logs, resolve: resolver },
     );
-    const fwLog = createEventLog("firewall", (l) => logs.push(l));
-    const fwState = await ReloadableState.create(
-      () => buildFirewallState(firewallFile, { TOKEN }, fwLog, resolver),
-      () => {},
-    );
-    firewall = createFirewall(fwState, fwLog) as ProxyServer<unknown>;
-    await firewall.listen(0, "127.0.0.1");
-    firewallUrl = `http://127.0.0.1:${(firewall.server.address() as AddressInfo).port}`;
+    firewall = fw.proxy;
+    firewallUrl = fw.url;
 
-    const egressFile = join(dir, "egress.json");
-    await writeFile(
-      egressFile,
-      JSON.stringify({
+    const eg = await startEgress(
+      join(dir, "egress.json"),
+      {
         version: 1,
         upstream_proxy: firewallUrl,
         ca_cert: egFiles.cert,
@@ -158,16 +148,11 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
           { name: "acme", host: "routed.test", port: upPort, path_prefix: "/repos/acme", header: "Authorization", value: "Bearer ${TOKEN}" },
           { name: "echo", host: "echo.test", port: upPort, path_prefix: "/", header: "Authorization", value: "Bearer ${TOKEN}" },
         ],
-      }),
+      },
+      { env: { TOKEN }, logs },
     );
-    const egLog = createEventLog("egress", (l) => logs.push(l));
-    const egState = await ReloadableState.create(
-      () => buildEgressState(egressFile, { TOKEN }),
-      () => {},
-    );
-    egress = createEgress(egState, egLog, { TOKEN }) as ProxyServer<unknown>;
-    await egress.listen(0, "127.0.0.1");
-    egressUrl = `http://127.0.0.1:${(egress.server.address() as AddressInfo).port}`;
+    egress = eg.proxy;
+    egressUrl = eg.url;
   });
 
   afterAll(async () => {

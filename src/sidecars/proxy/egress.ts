@@ -18,6 +18,7 @@ import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
+import { upstreamFailure } from "./upstream-tls.js";
 import { credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
 import { readBody, relayResponse, type BodyBudget } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
@@ -231,7 +232,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
                 if (o.error && !res.headersSent) {
                   // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
                   if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
-                  else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: request to "${tunnel.host}" failed: ${o.error}`);
+                  else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: ${upstreamFailure("egress", tunnel.host, o.error)}`);
                 }
                 log("request", {
                   ...base,

@@ -18,6 +18,7 @@ import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
+import { upstreamFailure } from "./upstream-tls.js";
 import { readBody, relayResponse } from "./relay.js";
 
 export interface FirewallState {
@@ -116,7 +117,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       (outcome) => {
         const status = outcome.error === "ETIMEDOUT" ? 504 : 502;
         if (outcome.error && !res.headersSent)
-          refuse(res, status, "upstream", status === 504 ? `"${t.host}" sent nothing for ${proxy.limits.idleTimeoutMs / 1000} s` : `request to "${t.host}" failed: ${outcome.error}`);
+          refuse(res, status, "upstream", status === 504 ? `"${t.host}" sent nothing for ${proxy.limits.idleTimeoutMs / 1000} s` : upstreamFailure("firewall", t.host, outcome.error));
         log("request", {
           ...base,
           decision: outcome.error ? "failed" : "allowed",

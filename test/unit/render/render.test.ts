@@ -103,7 +103,18 @@ describe("renderer rules (SPEC §5)", () => {
 
   it("points every CA variable at the read-only trust bundle", () => {
     const agent = renderCompose(planOf("minimal")).services.agent!;
-    const caVars = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "PIP_CERT", "AWS_CA_BUNDLE", "NPM_CONFIG_CAFILE", "CARGO_HTTP_CAINFO", "DENO_CERT"];
+    const caVars = [
+      "NODE_EXTRA_CA_CERTS",
+      "SSL_CERT_FILE",
+      "REQUESTS_CA_BUNDLE",
+      "GIT_SSL_CAINFO",
+      "CURL_CA_BUNDLE",
+      "PIP_CERT",
+      "AWS_CA_BUNDLE",
+      "NPM_CONFIG_CAFILE",
+      "CARGO_HTTP_CAINFO",
+      "DENO_CERT",
+    ];
     for (const k of caVars) expect(envOf(agent)).toContain(`${k}=${TRUST_BUNDLE}`);
     expect(agent.volumes).toContainEqual({ type: "bind", source: "/state/minimal-7f3a/trust", target: "/etc/bottle/trust", read_only: true });
   });

@@ -8,8 +8,9 @@ import type { Plan } from "../plan/index.js";
 import { renderAgentView } from "../render/agent-view.js";
 import type { RenderedBottle } from "../render/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
-import { knownHostsFile, upstreamCaFile } from "../state/layout.js";
+import { knownHostsFile, systemCaFile, upstreamCaFile } from "../state/layout.js";
 import { writePlanInput, type PlanInput } from "./plan-input.js";
+import { readSystemCaBundle } from "./system-trust.js";
 
 /** Directories holding only public material the agent or egress read. */
 const PUBLIC_DIR = 0o755;
@@ -17,6 +18,8 @@ const PRIVATE_DIR = 0o700;
 
 export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, input: PlanInput): Promise<void> {
   const p = plan.paths;
+  // First, so a host without a CA store fails before anything is written.
+  const systemCas = plan.firewall.trustSystem ? await readSystemCaBundle() : undefined;
   const dirs: Array<[string, number]> = [
     [p.firewallConfigDir, PRIVATE_DIR],
     [p.firewallCaDir, PRIVATE_DIR],
@@ -51,6 +54,7 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, inpu
   for (const [i, file] of plan.firewall.trustFiles.entries()) {
     await writeFileAtomic(upstreamCaFile(p, i), await fs.readFile(file, "utf8"), 0o644);
   }
+  if (systemCas !== undefined) await writeFileAtomic(systemCaFile(p), systemCas, 0o644);
   await writeFileAtomic(p.trustBundle, `${bundle.join("\n")}\n`, 0o644);
 
   for (const f of rendered.files) await writeFileAtomic(f.path, f.content, 0o600);

@@ -39,6 +39,8 @@ export const FILES = {
   trustBundle: "bundle.pem",
   firewallCaPublic: "firewall-ca.pem",
   egressCaPublic: "egress-ca.pem",
+  /** The host's CA store (network.trust: [system]), for the proxies' upstream TLS. */
+  systemCa: "system-ca.pem",
   knownHostsDir: "known_hosts",
 } as const;
 

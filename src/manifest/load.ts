@@ -7,7 +7,7 @@ import nodePath from "node:path";
 import { LineCounter, parseDocument, isMap, isSeq, type Document } from "yaml";
 import type { core as zcore } from "zod";
 import { BottleError } from "../errors.js";
-import { manifestSchema, type Manifest, type Profile } from "./schema.js";
+import { manifestSchema, TRUST_SYSTEM, type Manifest, type Profile } from "./schema.js";
 
 export const DEFAULT_MANIFEST = "bottle.yaml";
 
@@ -157,7 +157,7 @@ function resolvePaths(m: Manifest, baseDir: string, home: string): Manifest {
       ...p,
       build: p.build && { context: r(p.build.context), dockerfile: p.build.dockerfile },
       env_file: p.env_file && r(p.env_file),
-      network: { ...p.network, trust: p.network.trust.map(r) },
+      network: { ...p.network, trust: p.network.trust.map((t) => (t === TRUST_SYSTEM ? t : r(t))) },
       git: {
         upstreams: p.git.upstreams.map((u) => ({
           ...u,

@@ -18,6 +18,8 @@ const NO_REF_MSG = "${NAME} references are only allowed in egress route values";
 const path = z.string().min(1, { error: "expected a path" }).refine(noEnvRef, { error: NO_REF_MSG });
 export const FIREWALL_ENGINES = ["builtin", "pipelock"] as const;
 export const RUNTIMES = ["runc", "runsc"] as const;
+/** `network.trust` keyword: trust the host's CA store too. */
+export const TRUST_SYSTEM = "system";
 
 const gitPolicySchema = z.strictObject({
   push_refs: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/agent/*"' })).default(["refs/heads/agent/*"]),
@@ -77,8 +79,15 @@ export const profileSchema = z
       .strictObject({
         allow: z.array(domainPattern).default([]),
         allow_cidrs: z.array(cidr).default([]),
-        /** Extra CA certificates (PEM files) to trust for upstream TLS, e.g. an internal CA. */
-        trust: z.array(path).default([]),
+        /**
+         * Extra CA certificates (PEM files) to trust for upstream TLS, e.g. an
+         * internal CA; the keyword `system` adds the host's CA store (a
+         * network that re-signs TLS). A file named "system" is `./system`.
+         */
+        trust: z
+          .array(path)
+          .default([])
+          .refine((t) => t.filter((x) => x === TRUST_SYSTEM).length <= 1, { error: `expected "${TRUST_SYSTEM}" at most once` }),
       })
       .prefault({}),
     egress: z

@@ -3,7 +3,7 @@
 // decide anything on their own. It never holds a secret value. Pure: no
 // file system, clock, randomness or process state (the caller looks those up).
 import { PORTS } from "../contracts/mounts.js";
-import { ENV_REF_RE, isHostKeyLine, type Profile } from "../manifest/index.js";
+import { ENV_REF_RE, isHostKeyLine, TRUST_SYSTEM, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
 import type { Grant } from "../state/grants.js";
 import { layoutOf, type BottleLayout } from "../state/layout.js";
@@ -50,6 +50,8 @@ export interface FirewallPlan extends ServiceBase {
   allowCidrs: string[];
   /** Host paths of extra CA files trusted for upstream TLS (copied into the trust dir). */
   trustFiles: string[];
+  /** `network.trust: [system]`: the host's CA store is trusted too (found and copied at start). */
+  trustSystem: boolean;
   /** Hosts where egress injects credentials: never intercepted by the firewall. */
   passthrough: string[];
   /** Env names whose values the firewall watches for (egress credentials). */
@@ -232,7 +234,8 @@ export function resolvePlan(o: ResolveOptions): Plan {
     ...(engine === "builtin" ? { build: built("egress") } : {}),
     allow: unique([...p.network.allow.map((d) => d.toLowerCase()), ...routedHosts, ...grantedDomains, ...grantedHosts]),
     allowCidrs: [...p.network.allow_cidrs],
-    trustFiles: [...p.network.trust],
+    trustFiles: p.network.trust.filter((t) => t !== TRUST_SYSTEM),
+    trustSystem: p.network.trust.includes(TRUST_SYSTEM),
     passthrough: unique([...routedHosts, ...grantedHosts]),
     canaryEnv: egressEnv,
     canaryExempt: [...routes, ...grantRoutes].flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),

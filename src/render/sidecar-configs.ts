@@ -13,8 +13,8 @@ export const FIREWALL_CA_PUBLIC = `${MOUNTS.trust}/${FILES.firewallCaPublic}`;
 /** Pipelock's loader refuses an empty allowlist: a profile that allows nothing gets this reserved name, which never resolves. */
 export const PIPELOCK_EMPTY_ALLOWLIST = "nothing-allowed.invalid";
 
-/** The profile's extra upstream CAs, as mounted in the trust dir. */
-const upstreamCas = (plan: Plan) => plan.firewall.trustFiles.map((_, i) => `${MOUNTS.trust}/${upstreamCaName(i)}`);
+/** The profile's extra upstream CAs (and the host's store when it says `system`), as mounted in the trust dir. */
+const upstreamCas = (plan: Plan) => [...plan.firewall.trustFiles.map((_, i) => `${MOUNTS.trust}/${upstreamCaName(i)}`), ...(plan.firewall.trustSystem ? [`${MOUNTS.trust}/${FILES.systemCa}`] : [])];
 
 export function renderFirewallConfig(plan: Plan): FirewallConfig {
   const fw = plan.firewall;

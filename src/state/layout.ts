@@ -91,6 +91,9 @@ export function layoutOf(root: string, slug: string): BottleLayout {
 /** The i-th extra upstream CA (network.trust) in the trust dir. */
 export const upstreamCaFile = (l: BottleLayout, i: number) => nodePath.join(l.trustDir, upstreamCaName(i));
 
+/** The host's CA store (network.trust: [system]) in the trust dir. */
+export const systemCaFile = (l: BottleLayout) => nodePath.join(l.trustDir, FILES.systemCa);
+
 /** An upstream's pinned host keys, mounted into the git gate. */
 export const knownHostsFile = (l: BottleLayout, upstream: string) => nodePath.join(l.knownHostsDir, upstream);
 

@@ -162,6 +162,32 @@ describe("tasks on the fake engine with the real wrapper", () => {
     expect(r.output!.text).toBe("");
   });
 
+  it("runs many tasks in several bottles at once; a long wait never holds up another reader", async () => {
+    const a = await running("web-a");
+    const b = await running("web-b");
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => {
+        const w = i % 2 ? a : b;
+        return runTask(w.slug, ["sh", "-c", `sleep 0.3; echo task-${i}`], w.ctx).then((r) => ({ w, i, id: r.taskId }));
+      }),
+    );
+    const slow = runTask(a.slug, ["sleep", "3"], a.ctx).then((r) => taskStatus(a.slug, { ...a.ctx, taskId: r.taskId, waitS: 2 }));
+    const t0 = Date.now();
+    const done = await Promise.all(ids.map(({ w, id }) => taskStatus(w.slug, { ...w.ctx, taskId: id, waitS: 10 })));
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    for (const [n, r] of done.entries()) expect(r.output).toMatchObject({ text: `task-${ids[n]!.i}\n`, complete: true });
+    expect((await slow).tasks[0]!.state).toBe("running");
+  });
+
+  it("a wait ends early when its request is cancelled", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["sleep", "3"], w.ctx);
+    const t0 = Date.now();
+    const r = await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 30, signal: AbortSignal.timeout(200) });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(r.tasks[0]!.state).toBe("running");
+  });
+
   it("feeds stdin from the task dir", async () => {
     const w = await running();
     const { taskId } = await runTask(w.slug, ["sh", "-c", "tr a-z A-Z"], { ...w.ctx, stdin: "shout\n" });

@@ -132,6 +132,11 @@ describeDocker("tasks over MCP stdio", () => {
     const all = await call<TaskOut>("bottle_task", { slug });
     expect(all.tasks[0]!.taskId).toBe(id);
     expect(all.tasks.length).toBe(4);
+    // The CLI's run and cancel print the tools' JSON.
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }).then((r) => JSON.parse(r.stdout));
+    const started = await cli("run", slug, "--json", "--", "sleep", "300");
+    expect(started).toEqual({ taskId: expect.any(String), slug, startedAt: expect.any(String) });
+    expect(await cli("cancel", slug, started.taskId, "--grace", "0", "--json")).toMatchObject({ signalled: true, task: { taskId: started.taskId, state: "cancelled" } });
     await call("bottle_stop", { slug });
     expect((await task(id)).tasks[0]).toMatchObject({ state: "cancelled", reason: "the bottle was stopped while the task ran" });
     expect((await client.callTool({ name: "bottle_run", arguments: { slug, argv: ["true"] } })).isError).toBe(true);

@@ -20,6 +20,8 @@ export const FIREWALL_ENGINES = ["builtin", "pipelock"] as const;
 export const RUNTIMES = ["runc", "runsc"] as const;
 /** `network.trust` keyword: trust the host's CA store too. */
 export const TRUST_SYSTEM = "system";
+/** Profile `user` keyword: the agent runs as the uid:gid of whoever starts the bottle. */
+export const AGENT_USER_HOST = "host";
 
 const gitPolicySchema = z.strictObject({
   push_refs: z.array(z.string().regex(REF_PATTERN_RE, { error: 'expected a ref pattern like "refs/heads/agent/*"' })).default(["refs/heads/agent/*"]),
@@ -57,6 +59,21 @@ const resourcesSchema = z.strictObject({
   pids: z.number().int().positive({ error: "expected a positive whole number" }).optional(),
 });
 
+/** The largest uid/gid Linux gives out ((uid_t)-1 means "no change"). */
+const MAX_ID = 4294967294;
+const USER_RE = /^(0|[1-9]\d{0,9}):(0|[1-9]\d{0,9})$/;
+/** `host` (whoever runs `bottle`) or a numeric `uid:gid`: names would depend on the image's /etc/passwd. */
+const userSchema = z.union(
+  [
+    z.literal(AGENT_USER_HOST),
+    z
+      .string()
+      .regex(USER_RE, { error: 'expected "host" or a numeric uid:gid like "1000:1000"' })
+      .refine((s) => !USER_RE.test(s) || s.split(":").every((n) => Number(n) <= MAX_ID), { error: `expected a uid and gid of at most ${MAX_ID}` }),
+  ],
+  { error: 'expected "host" or a numeric uid:gid like "1000:1000"' },
+);
+
 const envValue = z
   .union([z.string(), z.number(), z.boolean()], { error: "expected a string, number or boolean" })
   .transform((v) => String(v))
@@ -72,6 +89,8 @@ export const profileSchema = z
     build: buildSchema.optional(),
     firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).optional(),
     runtime: z.enum(RUNTIMES, { error: 'expected "runc" or "runsc"' }).default("runc"),
+    /** Who the agent runs as (default: the image's user, usually root). */
+    user: userSchema.optional(),
     env: z.record(envName, envValue).default({}),
     forward_env: z.array(envName).default([]),
     env_file: path.optional(),

@@ -3,7 +3,7 @@
 // decide anything on their own. It never holds a secret value. Pure: no
 // file system, clock, randomness or process state (the caller looks those up).
 import { PORTS } from "../contracts/mounts.js";
-import { ENV_REF_RE, isHostKeyLine, TRUST_SYSTEM, type Profile } from "../manifest/index.js";
+import { AGENT_USER_HOST, ENV_REF_RE, isHostKeyLine, TRUST_SYSTEM, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
 import type { Grant } from "../state/grants.js";
 import { layoutOf, type BottleLayout } from "../state/layout.js";
@@ -113,6 +113,8 @@ export interface AgentPlan {
   image: string;
   build?: { context: string; dockerfile?: string | undefined };
   runtime: "runc" | "runsc";
+  /** Numeric uid:gid the agent runs as (profile `user`, `host` resolved); absent: the image's user. */
+  user?: string;
   env: Record<string, string>;
   forwardEnv: string[];
   /** Only set when the file exists and is non-empty (checked at resolve time). */
@@ -298,6 +300,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
     image: p.image ?? (p.build ? `bottle-agent-${o.profileName}:local` : "bottle-agent:latest"),
     ...(p.build ? { build: p.build } : {}),
     runtime: p.runtime,
+    ...(p.user ? { user: p.user === AGENT_USER_HOST ? `${hostUser.uid}:${hostUser.gid}` : p.user } : {}),
     env: p.env,
     forwardEnv: unique(p.forward_env),
     ...(p.env_file && o.envFileUsable ? { envFile: p.env_file } : {}),

@@ -257,6 +257,8 @@ export function renderCompose(plan: Plan): ComposeFile {
     // instead of the 10 s timeout `sleep infinity` would otherwise cost.
     init: true,
     ...(a.runtime === "runsc" ? { runtime: "runsc" } : {}),
+    // Also the default user of `docker exec`, so exec and tasks run as it too.
+    ...(a.user ? { user: a.user } : {}),
     environment: [
       ...Object.entries(a.env).map(([k, v]) => `${k}=${v}`),
       ...["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"].map((k) => `${k}=${proxy}`),

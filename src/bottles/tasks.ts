@@ -30,7 +30,7 @@ import { MOUNTS } from "../contracts/mounts.js";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
-import { type BottleLayout, taskCancelFile, taskIoDirOf, taskIoFile, taskRecordFile, taskStagingDir } from "../state/layout.js";
+import { type BottleLayout, layoutOf, taskCancelFile, taskIoDirOf, taskIoFile, taskRecordFile, taskStagingDir } from "../state/layout.js";
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { Metadata } from "../state/metadata.js";
 import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
@@ -184,7 +184,9 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
   // the host write stdin elsewhere (a rename onto a symlink fails).
   const staging = taskStagingDir(layout, id);
   await fs.mkdir(staging, { mode: 0o755 });
-  await fs.chmod(staging, 0o755);
+  // World-writable: the agent may run as any uid (profile `user`), not only
+  // root or ours. The bottle's state dir (0700) keeps other host users out.
+  await fs.chmod(staging, 0o777);
   if (o.stdin !== undefined) await writeFileAtomic(nodePath.join(staging, "stdin"), o.stdin, 0o644);
   await fs.rename(staging, taskIoDirOf(layout, id));
   const record: TaskRecord = {
@@ -331,10 +333,8 @@ export async function settleTasks(ctx: Ctx, layout: BottleLayout, meta: Metadata
 export async function allTaskRefs(o: CtxInput = {}): Promise<Array<{ slug: string; taskId: string }>> {
   const ctx = contextOf(o);
   const out: Array<{ slug: string; taskId: string }> = [];
-  for (const slug of knownSlugs(ctx.root)) {
-    const { layout } = requireBottle(ctx.root, slug);
-    for (const taskId of await taskIds(layout)) out.push({ slug, taskId });
-  }
+  // From the layout alone: a state dir without metadata (a start that died early) does not hide the others.
+  for (const slug of knownSlugs(ctx.root)) for (const taskId of await taskIds(layoutOf(ctx.root, slug))) out.push({ slug, taskId });
   return out;
 }
 

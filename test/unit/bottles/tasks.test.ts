@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { renderProfile } from "../../../src/bottles/render.js";
 import { startBottle } from "../../../src/bottles/start.js";
 import { stopBottle } from "../../../src/bottles/stop.js";
-import { cancelTask, readOutput, runTask, taskEnded, taskStatus, utf8Boundary } from "../../../src/bottles/tasks.js";
+import { allTaskRefs, cancelTask, readOutput, runTask, taskEnded, taskStatus, utf8Boundary } from "../../../src/bottles/tasks.js";
 import { MOUNTS } from "../../../src/contracts/mounts.js";
 import type { BottleError } from "../../../src/errors.js";
 import { renderCompose } from "../../../src/render/compose.js";
@@ -186,6 +186,13 @@ describe("tasks on the fake engine with the real wrapper", () => {
     const r = await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 30, signal: AbortSignal.timeout(200) });
     expect(Date.now() - t0).toBeLessThan(1_000);
     expect(r.tasks[0]!.state).toBe("running");
+  });
+
+  it("lists every bottle's tasks for the resource list, past a state dir without metadata", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["true"], w.ctx);
+    mkdirSync(nodePath.join(w.root, "aaa-broken"));
+    expect(await allTaskRefs(w.ctx)).toEqual([{ slug: w.slug, taskId }]);
   });
 
   it("feeds stdin from the task dir", async () => {

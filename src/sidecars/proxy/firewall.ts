@@ -17,7 +17,7 @@ import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type Dl
 import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
-import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
+import { dial, isTlsRequest, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
 import { readBody, relayResponse } from "./relay.js";
 
@@ -208,7 +208,8 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
           }
           const tunnel = { host: dest.host, address: dest.address, port: target.port };
           if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
-            proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host));
+            // plain: Node's fetch tunnels http:// URLs too; those requests are scanned and sent as plain HTTP.
+            proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host), { plain: true });
             return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
           }
           let upstream: Awaited<ReturnType<typeof dial>>;
@@ -233,18 +234,19 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
 
       onInterceptedRequest(req, res, tunnel) {
         const started = Date.now();
+        const scheme = isTlsRequest(req) ? "https" : "http";
         // A reload that drops the host also ends requests on tunnels opened before it.
         if (!isAllowed(state.current.destinations.allow, tunnel.host)) {
           refuse(res, 403, "allowlist", `host "${tunnel.host}" is not in the allowlist`);
-          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
+          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme, decision: "blocked", rule: "allowlist", status: 403, ms: 0 });
         }
         // Inside a tunnel only the tunnel's own authority is served.
         const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
         if (!target.ok) {
           refuse(res, 400, "tunnel-target", target.reason);
-          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme: "https", decision: "blocked", rule: "tunnel-target", status: 400, ms: 0 });
+          return log("request", { host: tunnel.host, port: tunnel.port, method: req.method ?? "", scheme, decision: "blocked", rule: "tunnel-target", status: 400, ms: 0 });
         }
-        forward(req, res, "https", tunnel, target.target, started).catch((err: unknown) => {
+        forward(req, res, scheme, tunnel, target.target, started).catch((err: unknown) => {
           if (!res.headersSent) refuse(res, 502, "internal", "the firewall failed to handle the request");
           log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
         });

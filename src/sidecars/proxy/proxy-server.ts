@@ -60,6 +60,11 @@ export const DEFAULT_LIMITS: ProxyLimits = toProxyLimits(DEFAULT_PROXY_LIMITS);
 export type PassthroughOutcome = { ok: true; sni: string | undefined; up: number; down: number } | { ok: false; reason: string };
 
 const CONNECTED = "HTTP/1.1 200 Connection Established\r\n\r\n";
+/** The first byte of a TLS ClientHello (a handshake record). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** Whether an intercepted request came over TLS (not plain HTTP in a tunnel). */
+export const isTlsRequest = (req: IncomingMessage): boolean => req.socket instanceof TLSSocket;
 const CONNECT_PREFIX = Buffer.from("CONNECT ");
 const CLIENT_IDLE_GRACE_MS = 2_000;
 const NOT_A_PROXY_REQUEST = "bot-bottle proxy: expected an absolute-form http:// request or CONNECT (set this address as HTTP_PROXY/HTTPS_PROXY)";
@@ -158,22 +163,45 @@ export class ProxyServer<T> {
     await closed;
   }
 
-  /** Answer CONNECT with 200, then speak TLS as `context` and hand requests to onInterceptedRequest. */
-  intercept(socket: Duplex, head: Buffer, tunnel: T, context: SecureContext): void {
+  /**
+   * Answer CONNECT with 200, then speak TLS as `context` and hand requests to
+   * onInterceptedRequest. With `plain`, a client that speaks plain HTTP in
+   * the tunnel (Node's fetch tunnels http:// URLs through CONNECT) has its
+   * requests handed over as they are; `isTlsRequest` tells them apart.
+   */
+  intercept(socket: Duplex, head: Buffer, tunnel: T, context: SecureContext, o: { plain?: boolean } = {}): void {
     socket.write(CONNECTED);
-    if (head.length) socket.unshift(head);
-    const tls = new TLSSocket(socket as Socket, { isServer: true, secureContext: context, ALPNProtocols: ["http/1.1"] });
-    tls.on("error", () => socket.destroy());
     // Until the handshake is done, the (shorter) handshake timeout applies;
     // after it, the decrypting server's own idle and head timeouts.
     const handshake = setTimeout(() => {
       this.handlers.onLimit?.("handshake_timeout", { tls: "intercepted" });
       socket.destroy();
     }, this.#limits.handshakeTimeoutMs).unref();
-    tls.once("secure", () => clearTimeout(handshake));
-    tls.once("close", () => clearTimeout(handshake));
-    this.#tunnels.set(tls, tunnel);
-    this.#mitm.emit("connection", tls);
+    const start = (first: Buffer) => {
+      if (first.length) socket.unshift(first);
+      if (o.plain && first[0] !== TLS_HANDSHAKE_RECORD) {
+        clearTimeout(handshake);
+        this.#tunnels.set(socket, tunnel);
+        this.#mitm.emit("connection", socket);
+        socket.resume();
+        return;
+      }
+      const tls = new TLSSocket(socket as Socket, { isServer: true, secureContext: context, ALPNProtocols: ["http/1.1"] });
+      tls.on("error", () => socket.destroy());
+      tls.once("secure", () => clearTimeout(handshake));
+      tls.once("close", () => clearTimeout(handshake));
+      this.#tunnels.set(tls, tunnel);
+      this.#mitm.emit("connection", tls);
+    };
+    if (head.length || !o.plain) {
+      start(head);
+      return;
+    }
+    socket.once("close", () => clearTimeout(handshake));
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      start(chunk);
+    });
   }
 
   /**

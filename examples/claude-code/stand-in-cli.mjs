@@ -59,7 +59,7 @@ async function tunnel(host, port) {
   const raw = proxy
     ? await new Promise((resolve, reject) => {
         const p = new URL(proxy);
-        const req = httpRequest({ host: p.hostname, port: Number(p.port || 80), method: "CONNECT", path: `${host}:${port}`, headers: { host: `${host}:${port}` } });
+        const req = httpRequest({ agent: false, host: p.hostname, port: Number(p.port || 80), method: "CONNECT", path: `${host}:${port}`, headers: { host: `${host}:${port}` } });
         req.on("connect", (r, s) => {
           if (r.statusCode === 200) return resolve(s);
           let refusal = "";

@@ -9,7 +9,8 @@ const proxy = new URL(process.env.HTTPS_PROXY);
 function get(url) {
   const u = new URL(url);
   return new Promise((resolve) => {
-    const req = request({ host: proxy.hostname, port: proxy.port, method: "CONNECT", path: `${u.hostname}:443` });
+    // agent: false: this speaks to the proxy itself (NODE_USE_ENV_PROXY would send it through the proxy again).
+    const req = request({ agent: false, host: proxy.hostname, port: proxy.port, method: "CONNECT", path: `${u.hostname}:443` });
     req.on("connect", (res, socket, head) => {
       if (res.statusCode !== 200) {
         let body = head.toString();

@@ -353,7 +353,7 @@ describeDocker("git gate on real Docker", () => {
       [
         "bash",
         "-c",
-        `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`,
+        `timeout 10 node -e "const u=new URL(process.env.HTTP_PROXY);require('http').request({agent:false,host:u.hostname,port:u.port,method:'CONNECT',path:'${up.address}:22'}).on('connect',(r)=>{console.log(r.statusCode);process.exit(0)}).on('error',e=>{console.log('ERR');process.exit(0)}).end()"`,
       ],
       { env: env },
     );

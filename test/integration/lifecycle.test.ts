@@ -37,7 +37,7 @@ const tag = process.pid.toString(16).slice(-4);
 const viaProxy = (url: string) => [
   "node",
   "-e",
-  `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>{console.log('ERR',e.message);process.exit(1)})`,
+  `const u=new URL(process.env.HTTP_PROXY);require('http').get({agent:false,host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>{console.log('ERR',e.message);process.exit(1)})`,
 ];
 
 async function dockerObjects(slug: string): Promise<string> {

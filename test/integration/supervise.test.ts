@@ -71,7 +71,7 @@ describeDocker("supervise: the agent asks, the orchestrator decides", () => {
         [
           "node",
           "-e",
-          `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>console.log('ERR',e.message))`,
+          `const u=new URL(process.env.HTTP_PROXY);require('http').get({agent:false,host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>console.log('ERR',e.message))`,
         ],
         { env: env },
       )

@@ -19,7 +19,7 @@ import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRa
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
-import { credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
+import { BodyMasker, credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
 import { readBody, relayResponse, type BodyBudget } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
 import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
@@ -291,7 +291,11 @@ async function scanAgentRequest(
  * since a credential inside gzip cannot be found as bytes; an encoding we
  * cannot decode is refused rather than passed unchecked.
  */
-function redactedResponse(upRes: IncomingMessage, headers: string[], needles: Buffer[]): { headers: string[]; body: Readable; masked: number } | { refusal: string } {
+function redactedResponse(
+  upRes: IncomingMessage,
+  headers: string[],
+  needles: Buffer[],
+): { headers: string[]; body: Readable; masked: number } | { headers: string[]; chunks: BodyMasker; masked: number } | { refusal: string } {
   const encodings = (upRes.headers["content-encoding"] ?? "")
     .split(",")
     .map((e) => e.trim().toLowerCase())
@@ -303,6 +307,7 @@ function redactedResponse(upRes: IncomingMessage, headers: string[], needles: Bu
     decoders.push(d);
   }
   const { headers: out, masked } = redactHeaders(decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers, needles);
+  if (!decoders.length) return { headers: out, chunks: new BodyMasker(needles), masked };
   const redact = new RedactStream(needles);
   let body: Readable = upRes;
   for (const d of decoders) body = body.pipe(d);

@@ -44,29 +44,56 @@ export function redactHeaders(raw: readonly string[], needles: readonly Buffer[]
 }
 
 /**
- * A body stream with every credential masked, also across chunk
- * boundaries: the last (longest needle − 1) bytes are held back until the
- * next chunk shows whether they start a match. Same length out as in.
+ * Masks a body chunk by chunk, also across chunk boundaries: the last
+ * (longest needle − 1) bytes are held back until the next chunk shows
+ * whether they start a match. Same length out as in.
  */
-export class RedactStream extends Transform {
+export class BodyMasker {
   #carry: Buffer = Buffer.alloc(0);
   readonly #keep: number;
   masked = 0;
 
   constructor(private readonly needles: readonly Buffer[]) {
-    super();
     this.#keep = Math.max(0, ...needles.map((n) => n.length - 1));
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  /** The bytes that may be sent now (possibly none). */
+  push(chunk: Buffer): Buffer {
     const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : Buffer.from(chunk);
     this.masked += maskInPlace(buf, this.needles);
     const cut = Math.max(0, buf.length - this.#keep);
     this.#carry = buf.subarray(cut);
-    done(null, cut > 0 ? buf.subarray(0, cut) : undefined);
+    return buf.subarray(0, cut);
+  }
+
+  /** What was held back, at the end of the body. */
+  flush(): Buffer {
+    const rest = this.#carry;
+    this.#carry = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/** BodyMasker as a stream stage, for bodies that are decoded on the way (a pipe of stages). */
+export class RedactStream extends Transform {
+  readonly #masker: BodyMasker;
+
+  constructor(needles: readonly Buffer[]) {
+    super();
+    this.#masker = new BodyMasker(needles);
+  }
+
+  get masked(): number {
+    return this.#masker.masked;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const out = this.#masker.push(chunk);
+    done(null, out.length ? out : undefined);
   }
 
   override _flush(done: TransformCallback): void {
-    done(null, this.#carry.length ? this.#carry : undefined);
+    const rest = this.#masker.flush();
+    done(null, rest.length ? rest : undefined);
   }
 }

@@ -76,6 +76,12 @@ export function readBody(req: IncomingMessage, max: number, budget?: BodyBudget,
   });
 }
 
+/** Rewrites a body chunk by chunk (same interface as BodyMasker). */
+export interface ChunkMap {
+  push(chunk: Buffer): Buffer;
+  flush(): Buffer;
+}
+
 /** How a relay may shape the response on its way to the client. */
 export interface RelayOptions {
   /** Upstream silence (no byte either way) after which the exchange fails with 504. */
@@ -85,7 +91,7 @@ export interface RelayOptions {
    * echoed credentials this way). Return undefined to refuse the response:
    * the client then gets `refusal` as a 502.
    */
-  transformResponse?: (upRes: IncomingMessage, headers: string[]) => { headers: string[]; body: Readable } | { refusal: string };
+  transformResponse?: (upRes: IncomingMessage, headers: string[]) => { headers: string[]; body: Readable } | { headers: string[]; chunks: ChunkMap } | { refusal: string };
 }
 
 export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void, options: RelayOptions = {}): void {
@@ -113,6 +119,28 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
         return end("response refused");
       }
       headers = t.headers;
+      if ("chunks" in t) {
+        // A per-chunk rewrite, without a stream stage (it costs a fifth of
+        // an injected request's throughput): pass each chunk on as it comes.
+        res.writeHead(status, upRes.statusMessage, headers);
+        upRes.on("data", (c: Buffer) => {
+          bytes += c.length;
+          const outChunk = t.chunks.push(c);
+          if (outChunk.length && !res.write(outChunk)) upRes.pause();
+        });
+        res.on("drain", () => upRes.resume());
+        upRes.on("error", () => {
+          res.destroy();
+          end("response aborted");
+        });
+        upRes.on("end", () => {
+          const rest = t.chunks.flush();
+          if (rest.length) res.end(rest);
+          else res.end();
+        });
+        res.once("finish", () => end());
+        return;
+      }
       out = t.body;
       if (out !== upRes)
         out.on("error", () => {

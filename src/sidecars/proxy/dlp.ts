@@ -102,7 +102,10 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   // 2. Headers one by one, then joined (values; names with their values).
   const headers = req.headers.map(([name, value]): [string, string] => [name, blankExempt(policy, exemptHere?.get(name.toLowerCase()), value)]);
   for (const [name, value] of headers) {
-    const hit = found(`header "${name.toLowerCase()}"`, scanner.scanText(`${name}: ${value}`, { firstOnly: true }));
+    const hit = found(
+      `header "${name.toLowerCase()}"`,
+      remembered(scanner, `${name}: ${value}`, () => scanner.scanText(`${name}: ${value}`, { firstOnly: true })),
+    );
     if (hit) return hit;
   }
   const hit =
@@ -207,6 +210,28 @@ function toFinding(f: SecretFinding, location: string, host: string): DlpFinding
   return { rule: f.rule, description: f.description, location, encoding: f.encoding, ...(hint ? { hint } : {}) };
 }
 
+/**
+ * Scan results for short texts that come back with every request (an
+ * agent's User-Agent, Accept and other headers, and their joined views),
+ * per scanner. A scan is a pure function of the text for a given scanner
+ * (its rules and canaries), so a remembered result is exactly the scan's.
+ */
+const MEMO_MAX_KEY = 1024;
+const MEMO_ENTRIES = 512;
+const memos = new WeakMap<SecretScanner, Map<string, SecretFinding[]>>();
+
+function remembered(scanner: SecretScanner, key: string, scan: () => SecretFinding[]): SecretFinding[] {
+  if (key.length > MEMO_MAX_KEY) return scan();
+  let memo = memos.get(scanner);
+  if (!memo) memos.set(scanner, (memo = new Map()));
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const result = scan();
+  if (memo.size >= MEMO_ENTRIES) memo.clear();
+  memo.set(key, result);
+  return result;
+}
+
 function scanJoined(scanner: SecretScanner, pieces: string[], location: string, host: string): DlpFinding | undefined {
   if (pieces.length < 2) return undefined;
   let size = 0;
@@ -218,7 +243,7 @@ function scanJoined(scanner: SecretScanner, pieces: string[], location: string, 
     kept.push(p);
   }
   if (kept.length < 2) return undefined;
-  const hits = scanner.scanPieces(kept, { firstOnly: true });
+  const hits = remembered(scanner, JSON.stringify(kept), () => scanner.scanPieces(kept, { firstOnly: true }));
   return hits[0] ? toFinding(hits[0], location, host) : undefined;
 }
 

@@ -223,7 +223,10 @@ const memos = new WeakMap<SecretScanner, Map<string, SecretFinding[]>>();
 function remembered(scanner: SecretScanner, key: string, scan: () => SecretFinding[]): SecretFinding[] {
   if (key.length > MEMO_MAX_KEY) return scan();
   let memo = memos.get(scanner);
-  if (!memo) memos.set(scanner, (memo = new Map()));
+  if (!memo) {
+    memo = new Map();
+    memos.set(scanner, memo);
+  }
   const hit = memo.get(key);
   if (hit) return hit;
   const result = scan();

@@ -2,7 +2,7 @@
 // (live while the bottle runs, from compose.log after stop).
 import { z } from "zod";
 import { BottleError } from "../errors.js";
-import { escapeAgentText } from "../contracts/git-gate.js";
+import { escapeAgentText } from "../contracts/escape.js";
 import { eventField, LOG_EVENTS } from "../contracts/log-line.js";
 import { contextOf, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";

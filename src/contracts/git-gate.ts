@@ -37,19 +37,3 @@ export const gitGateConfigSchema = z.strictObject({
 export type GitGateConfig = z.output<typeof gitGateConfigSchema>;
 export type GitGateUpstream = GitGateConfig["upstreams"][number];
 export type GitGatePolicy = z.output<typeof gitGatePolicySchema>;
-
-/**
- * Agent-supplied text (ref names, paths, git's messages about them) made safe
- * to print on one line: control and format characters (terminal escapes,
- * newlines, C1 controls, bidirectional overrides, zero-width characters),
- * line and paragraph separators and lone surrogates are shown as escapes
- * (ESC as \x1b, U+202E as \u{202e}), and a backslash as \\, so a record
- * cannot break its line, repaint a terminal or fake what is around it.
- */
-export function escapeAgentText(s: string): string {
-  return s.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, (c) => {
-    if (c === "\\") return "\\\\";
-    const code = c.codePointAt(0)!;
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16).padStart(4, "0")}}`;
-  });
-}

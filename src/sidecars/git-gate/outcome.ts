@@ -4,7 +4,7 @@
 // object checks, its size limit, a hook that died, a timeout) is tested
 // without Docker. Git's own messages may echo names, so they pass through
 // the secret scanner before they reach a record.
-import { escapeAgentText } from "../../contracts/git-gate.js";
+import { escapeAgentText } from "../../contracts/escape.js";
 import type { WireCommand } from "./commands.js";
 import { displayRef, withholdSecrets } from "./names.js";
 import type { Refusal } from "./policy.js";

@@ -10,7 +10,8 @@
 import { existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
-import { escapeAgentText, type GitGatePolicy, type GitGateUpstream } from "../../contracts/git-gate.js";
+import { escapeAgentText } from "../../contracts/escape.js";
+import type { GitGatePolicy, GitGateUpstream } from "../../contracts/git-gate.js";
 import { GIT_GATE_CONFIG_PATH } from "../../contracts/mounts.js";
 import { matchStdin, PUSH_ID_ENV, PUSHES_DIR, PUSHES_DIR_ENV, readCommands } from "./commands.js";
 import { loadGateConfig } from "./config.js";

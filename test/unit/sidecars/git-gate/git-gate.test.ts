@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { logLineReason } from "../../../../src/bottles/failure.js";
 import { formatGitDecisions, parseGitDecisions, type GitDecision } from "../../../../src/bottles/git-log.js";
-import { escapeAgentText } from "../../../../src/contracts/git-gate.js";
+import { escapeAgentText } from "../../../../src/contracts/escape.js";
 import { matchStdin, serialize, type WireCommand } from "../../../../src/sidecars/git-gate/commands.js";
 import { parseCommandLine, parseRequest, ReportReader, repoCandidates } from "../../../../src/sidecars/git-gate/daemon.js";
 import { describePathFindings, displayRef, refNameSecrets, runsEndingAtLast, withholdSecrets } from "../../../../src/sidecars/git-gate/names.js";

@@ -10,6 +10,7 @@ import type { SecureContext } from "node:tls";
 import type { Readable, Transform } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from "node:zlib";
 import { egressConfigSchema, type EgressConfig, type EgressRouteConfig } from "../../contracts/egress.js";
+import { ENV_REF_RE } from "../../contracts/patterns.js";
 import { parseHost } from "../../security/address.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
@@ -46,7 +47,7 @@ interface RoutedTunnel {
 }
 
 /** Env names the routes' header templates reference. */
-const routeEnvNames = (routes: readonly EgressRouteConfig[]) => [...new Set(routes.flatMap((r) => [...r.value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!)))];
+const routeEnvNames = (routes: readonly EgressRouteConfig[]) => [...new Set(routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)))];
 
 export async function buildEgressState(configFile: string, env: NodeJS.ProcessEnv = process.env): Promise<EgressState> {
   const config = await loadConfigFile(configFile, egressConfigSchema);

@@ -2,6 +2,7 @@
 // destination host and the normalised path, never the Host header) and what
 // header value it injects.
 import type { EgressRouteConfig } from "../../contracts/egress.js";
+import { ENV_REF_RE } from "../../contracts/patterns.js";
 import { underPrefix } from "../../security/path-prefix.js";
 
 /** Routes by `host:port` (lowercase host), longest path prefix first. */
@@ -88,7 +89,7 @@ export type RenderedValue = { ok: true; value: string } | { ok: false; reason: s
 export function renderHeaderValue(template: string, env: NodeJS.ProcessEnv): RenderedValue {
   const missing: string[] = [];
   const broken: string[] = [];
-  const value = template.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+  const value = template.replace(ENV_REF_RE, (_, name: string) => {
     const v = env[name];
     if (!v) missing.push(name);
     // A line break would let the env var smuggle extra headers.

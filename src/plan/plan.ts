@@ -3,7 +3,7 @@
 // decide anything on their own. It never holds a secret value. Pure: no
 // file system, clock, randomness or process state (the caller looks those up).
 import { PORTS } from "../contracts/mounts.js";
-import { AGENT_USER_HOST, ENV_REF_RE, isHostKeyLine, TRUST_SYSTEM, type Profile } from "../manifest/index.js";
+import { AGENT_USER_HOST, ENV_REF_RE, isHostKeyLine, sshUrlHost, TRUST_SYSTEM, type Profile } from "../manifest/index.js";
 import { PACKAGE_VERSION } from "../package.js";
 import type { Grant } from "../state/grants.js";
 import { layoutOf, type BottleLayout } from "../state/layout.js";
@@ -267,7 +267,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
         upstreams: p.git.upstreams.map((u) => ({
           name: u.name,
           url: u.url,
-          host: sshHost(u.url),
+          host: sshUrlHost(u.url),
           ...(u.address ? { address: u.address } : {}),
           identityFile: u.identity_file,
           knownHosts: isHostKeyLine(u.known_hosts) ? { kind: "inline", line: u.known_hosts.trim() } : { kind: "file", path: u.known_hosts },
@@ -324,11 +324,6 @@ export function resolvePlan(o: ResolveOptions): Plan {
     agent,
     grants,
   };
-}
-
-function sshHost(url: string): string {
-  const m = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(url) ?? /^[^@]+@([^:]+):/.exec(url);
-  return m?.[1] ?? url;
 }
 
 function unique<T>(xs: T[]): T[] {

@@ -7,6 +7,20 @@ import { BottleError } from "../errors.js";
 import { SubnetTakenError, type Engine } from "../engine/index.js";
 import { pickFreeSubnets, type NetworkPlan, type Subnets } from "../plan/index.js";
 
+/**
+ * Two free subnets, `skip` free ones in (so racing starts spread out); when
+ * the pool has fewer left than that, the first two, so a nearly full pool
+ * still fills up.
+ */
+function pickSpread(pool: string, used: readonly string[], skip: number): string[] {
+  try {
+    return pickFreeSubnets(pool, used, 2, skip);
+  } catch (err) {
+    if (skip === 0 || !(err instanceof BottleError) || err.code !== "conflict") throw err;
+    return pickFreeSubnets(pool, used, 2);
+  }
+}
+
 export async function allocateNetworks(
   engine: Engine,
   make: (subnets: Subnets) => { internal: NetworkPlan; egress: NetworkPlan },
@@ -16,7 +30,7 @@ export async function allocateNetworks(
   let lastError: unknown;
   for (let attempt = 0; attempt < 12; attempt++) {
     const used = await engine.usedSubnets(signal);
-    const [internal, egress] = pickFreeSubnets(pool, used, 2, attempt % 3 === 0 ? 0 : Math.floor(Math.random() * 8));
+    const [internal, egress] = pickSpread(pool, used, attempt % 3 === 0 ? 0 : Math.floor(Math.random() * 8));
     const nets = make({ internal: internal!, egress: egress! });
     try {
       await engine.createNetwork(nets.internal, signal);

@@ -173,8 +173,8 @@ export interface ResolveOptions {
   grants?: readonly Grant[];
 }
 
-/** Placeholder subnets for a render that allocates nothing (first /24s of the default pool). */
-export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/24", egress: "10.213.1.0/24" };
+/** Placeholder subnets for a render that allocates nothing (the first two /28s of the default pool). */
+export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/28", egress: "10.213.0.16/28" };
 
 export function resolvePlan(o: ResolveOptions): Plan {
   const slug = validateSlug(o.slug);

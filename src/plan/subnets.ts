@@ -4,25 +4,78 @@
 import ipaddr from "ipaddr.js";
 import { BottleError } from "../errors.js";
 
-/** Every /24 of `pool` (a /16 … /24), in order. */
-export function subnetsOf(pool: string, prefix = 24): string[] {
-  let net: ipaddr.IPv4;
-  let bits: number;
+/**
+ * The size of one bottle network. A /28 has 14 usable addresses; the busiest
+ * network (internal) holds the bridge gateway, firewall, egress, git gate,
+ * supervise and the agent: 6, so a /28 leaves room for another sidecar or
+ * two. A /16 pool then holds 4,096 networks (2,048 bottles) instead of the
+ * 256 a /24 each gave.
+ */
+export const SUBNET_PREFIX = 28;
+
+/** An IPv4 range as [first, end) integers. */
+interface Range {
+  start: number;
+  end: number;
+}
+
+const toInt = (a: ipaddr.IPv4): number => a.toByteArray().reduce((acc, b) => acc * 256 + b, 0);
+const toDotted = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+
+function parsePool(pool: string, prefix: number): { start: number; bits: number } {
   try {
-    const [addr, len] = ipaddr.IPv4.parseCIDR(pool);
-    net = ipaddr.IPv4.networkAddressFromCIDR(pool);
-    bits = len;
+    const [addr, bits] = ipaddr.IPv4.parseCIDR(pool);
+    const net = ipaddr.IPv4.networkAddressFromCIDR(pool);
     if (net.toString() !== addr.toString() || bits > prefix || bits < 8) throw new Error("range");
+    return { start: toInt(net), bits };
   } catch {
     throw new BottleError("bad-input", `invalid subnet pool "${pool}": expected an IPv4 network CIDR between /8 and /${prefix}, like 10.213.0.0/16`);
   }
-  const base = net.toByteArray().reduce((acc, b) => acc * 256 + b, 0);
-  const count = 2 ** (prefix - bits);
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const n = base + i * 2 ** (32 - prefix);
-    out.push(`${[24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")}/${prefix}`);
+}
+
+/** The plain form Docker prints (the engine lists every network's subnet on every start). */
+const DOTTED_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+/**
+ * IPv4 ranges of `cidrs`, sorted and merged so none overlap; IPv6 and
+ * unparsable entries cannot collide with an IPv4 pool and are dropped.
+ */
+function rangesOf(cidrs: readonly string[]): Range[] {
+  const out: Range[] = [];
+  for (const c of cidrs) {
+    const fast = DOTTED_CIDR.exec(c);
+    if (fast?.slice(1, 5).every((b) => Number(b) < 256) && Number(fast[5]) <= 32) {
+      const bits = Number(fast[5]);
+      const size = 2 ** (32 - bits);
+      const start = Math.floor(fast.slice(1, 5).reduce((acc, b) => acc * 256 + Number(b), 0) / size) * size;
+      out.push({ start, end: start + size });
+      continue;
+    }
+    try {
+      const [addr, bits] = ipaddr.parseCIDR(c);
+      if (addr.kind() !== "ipv4") continue;
+      const start = toInt(ipaddr.IPv4.networkAddressFromCIDR(c));
+      out.push({ start, end: start + 2 ** (32 - bits) });
+    } catch {
+      // not a CIDR: nothing to skip
+    }
   }
+  out.sort((a, b) => a.start - b.start);
+  const merged: Range[] = [];
+  for (const r of out) {
+    const last = merged.at(-1);
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+/** Every /`prefix` subnet of `pool` (a /8 … /`prefix`), in order. Materialises the list: keep it for small pools and tests. */
+export function subnetsOf(pool: string, prefix = SUBNET_PREFIX): string[] {
+  const { start, bits } = parsePool(pool, prefix);
+  const size = 2 ** (32 - prefix);
+  const out: string[] = [];
+  for (let i = 0; i < 2 ** (prefix - bits); i++) out.push(`${toDotted(start + i * size)}/${prefix}`);
   return out;
 }
 
@@ -37,14 +90,35 @@ export function overlaps(a: string, b: string): boolean {
   }
 }
 
-/** Pick `n` free /24s from the pool, skipping those in `used` (pure). */
-export function pickFreeSubnets(pool: string, used: string[], n: number, skip = 0): string[] {
-  const free = subnetsOf(pool).filter((s) => !used.some((u) => overlaps(s, u)));
-  const picked = free.slice(skip, skip + n);
+/**
+ * Pick `n` free /`prefix` subnets from the pool, in order after skipping
+ * `skip` free ones, never one that overlaps a subnet in `used` (pure). Walks
+ * the pool once beside the sorted used ranges, jumping past each, so a /8
+ * pool or thousands of used networks cost about what they skip.
+ */
+export function pickFreeSubnets(pool: string, used: readonly string[], n: number, skip = 0, prefix = SUBNET_PREFIX): string[] {
+  const { start, bits } = parsePool(pool, prefix);
+  const end = start + 2 ** (32 - bits);
+  const size = 2 ** (32 - prefix);
+  const taken = rangesOf(used);
+  const picked: string[] = [];
+  let free = 0;
+  let i = 0; // the first used range that does not end at or before s
+  for (let s = start; s < end && picked.length < n; ) {
+    while (i < taken.length && taken[i]!.end <= s) i++;
+    const hit = taken[i] && taken[i]!.start < s + size ? taken[i]! : undefined;
+    if (hit) {
+      // Jump to the first aligned subnet at or after the end of what is in use.
+      s = Math.max(s + size, Math.ceil((hit.end - start) / size) * size + start);
+      continue;
+    }
+    if (free++ >= skip) picked.push(`${toDotted(s)}/${prefix}`);
+    s += size;
+  }
   if (picked.length < n) {
     throw new BottleError(
       "conflict",
-      `no free /24 left in the subnet pool ${pool} (${used.length} subnets in use)`,
+      `no free /${prefix} left in the subnet pool ${pool} (${used.length} subnets in use)`,
       "Stop bottles you no longer need (`bottle list`, `bottle stop`), run `bottle cleanup`, or set BOTTLE_SUBNET_POOL to a larger or different private range.",
     );
   }

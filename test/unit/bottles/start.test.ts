@@ -78,13 +78,13 @@ describe("start against the fake engine", () => {
       const r = await used();
       if (first) {
         first = false;
-        w.engine.takenSubnets.push("10.213.0.0/24");
+        w.engine.takenSubnets.push("10.213.0.0/28");
       }
       return r;
     };
     await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
     expect(w.engine.calls.filter((c) => c.op === "createNetwork").length).toBe(3);
-    expect([...w.engine.networks.values()].map((n) => n.subnet)).not.toContain("10.213.0.0/24");
+    expect([...w.engine.networks.values()].map((n) => n.subnet)).not.toContain("10.213.0.0/28");
   });
 
   it("of two starts of one slug exactly one wins; the other is a conflict", async () => {

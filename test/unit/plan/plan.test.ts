@@ -41,7 +41,7 @@ describe("plan", () => {
   it("uses the given subnets, or preview ones", () => {
     expect(planOf("minimal").networks.internal.subnet).toBe("10.213.4.0/24");
     const { subnets: _allocated, ...preview } = planInputOf("minimal");
-    expect(resolvePlan(preview).networks.internal.subnet).toBe("10.213.0.0/24");
+    expect(resolvePlan(preview).networks.internal.subnet).toBe("10.213.0.0/28");
   });
   it("refuses a bad slug before anything else", () => expect(() => planOf("minimal", { slug: "../../etc" })).toThrow(/invalid slug/));
   it("gives clone URLs through the gate", () => expect(planOf("git").gitGate!.upstreams[0]!.cloneUrl).toBe("git://bottle-git-gate-git-7f3a/app"));

@@ -54,6 +54,13 @@ export type TaskState = (typeof TASK_STATES)[number];
 const TASK_ID_RE = /^t[a-z0-9]{1,20}-[a-f0-9]{6}$/;
 const SEGMENT_RE = /^out\.([a-z]{4})$/;
 
+/** Each time the monitor sees output grow it appends a mark to this file in the task dir: `<unix time>.<ns> <segment> <bytes>`. */
+export const MARKS_FILE = "times";
+/** Marks the wrapper writes at most (about 4 MB); later output is timed only by the task's end. */
+export const MAX_MARKS = 100_000;
+/** How often (in seconds) the monitor looks for new output while the task is chatty; 1 s after 5 s of quiet. */
+export const MARK_TICK_S = 0.2;
+
 /**
  * The wrapper, run as `sh -c WRAPPER bottle-task DIR TIMEOUT_S SEGMENT KEEP argv...`.
  * - The command runs under `setsid` in a pipeline element (never a group
@@ -62,27 +69,47 @@ const SEGMENT_RE = /^out\.([a-z]{4})$/;
  *   signal that group; the wrapper, outside it, survives to write `code`
  *   and `end`.
  * - stdout and stderr go through `split` into bounded segments.
- * - The monitor (also outside the group) trims old segments once a second
- *   and enforces the timeout: TERM to the group, KILL 2 s later.
+ * - The monitor (also outside the group) trims old segments and enforces
+ *   the timeout: TERM to the group, KILL 2 s later. It also times the
+ *   output (for bottle_logs' task view): when the newest segment changed
+ *   since its last look ("-nt" a "tick" file it touches first, so a write
+ *   during the look is seen next time), it appends the segment's size and
+ *   then the time to MARKS_FILE. A mark says "these many bytes existed by
+ *   this time"; the mark before says the bytes after it came later. It looks
+ *   every MARK_TICK_S while output flows and once a second after 5 s of
+ *   quiet, so an idle task costs one "sleep" a second as before, and the
+ *   output path itself is untouched (no per-line stamping).
+ *   The timeout counts ticks in fifths of a second.
  * - `end` is written last, after the output pipe closed: a reader that sees
  *   it has all the output there will ever be.
- * Portable to dash and busybox sh (their `kill` takes no `--`).
+ * Portable to dash and busybox sh (their `kill` takes no `--`); a `sleep`
+ * without fractions falls back to whole seconds.
  */
 export const WRAPPER = `d=$1; to=$2; seg=$3; keep=$4; shift 4
 (
-  n=0
+  n=0; q=0; m=0; t5=$((to*5))
   while :; do
     set -- "$d"/out.????
     while [ $# -gt "$keep" ]; do rm -f "$1"; shift; done
     [ -e "$d/end" ] && exit 0
-    if [ "$to" -gt 0 ] && [ "$n" -ge "$to" ] && [ ! -e "$d/timed_out" ] && [ -s "$d/pid" ]; then
+    eval "l=\\\${$#}"
+    if [ "$m" -lt ${MAX_MARKS} ] && [ -f "$l" ] && { [ ! -e "$d/tick" ] || [ "$l" -nt "$d/tick" ]; }; then
+      : > "$d/tick"
+      s=$(wc -c < "$l")
+      echo "$(date -u +%s.%N) \${l##*/} $s" >> "$d/${MARKS_FILE}"
+      m=$((m+1)); q=0
+    fi
+    if [ "$to" -gt 0 ] && [ "$n" -ge "$t5" ] && [ ! -e "$d/timed_out" ] && [ -s "$d/pid" ]; then
       : > "$d/timed_out"
       p=$(cat "$d/pid")
       kill -TERM "-$p" 2>/dev/null
       (sleep 2; kill -KILL "-$p" 2>/dev/null) &
     fi
-    sleep 1
-    n=$((n+1))
+    if [ "$q" -lt 25 ] && [ "$m" -lt ${MAX_MARKS / 2} ] && sleep ${MARK_TICK_S} 2>/dev/null; then
+      q=$((q+1)); n=$((n+1))
+    else
+      sleep 1; n=$((n+5))
+    fi
   done
 ) </dev/null >/dev/null 2>&1 &
 in=/dev/null
@@ -465,7 +492,7 @@ async function segments(layout: BottleLayout, id: string): Promise<Array<{ index
   return names
     .flatMap((name) => {
       const m = SEGMENT_RE.exec(name);
-      return m ? [{ index: [...m[1]!].reduce((n, ch) => n * 26 + (ch.charCodeAt(0) - 97), 0), name }] : [];
+      return m ? [{ index: segmentIndex(m[1]!), name }] : [];
     })
     .sort((a, b) => a.index - b.index);
 }
@@ -478,7 +505,16 @@ async function outputExtent(layout: BottleLayout, id: string, segmentBytes: numb
   return { total: last.index * segmentBytes + size, cut: segs[0]!.index * segmentBytes };
 }
 
-export async function readOutput(layout: BottleLayout, id: string, segmentBytes: number, from: number, maxBytes: number, ended: boolean, retry = true): Promise<TaskOutputChunk> {
+export async function readOutput(layout: BottleLayout, id: string, segmentBytes: number, from: number, maxBytes: number, ended: boolean): Promise<TaskOutputChunk> {
+  const r = await readOutputBytes(layout, id, segmentBytes, from, maxBytes);
+  let bytes = r.bytes;
+  // Never end a chunk inside a UTF-8 character: the next read starts at its first byte.
+  if (!r.atEnd || !ended) bytes = bytes.subarray(0, utf8Boundary(bytes));
+  return { from: r.start, next: r.start + bytes.length, skipped: r.start - from, text: bytes.toString("utf8"), complete: ended && r.atEnd };
+}
+
+/** Raw output bytes from a cursor: where they start (a cut cursor moves on), and whether they reach the end of what is written. */
+async function readOutputBytes(layout: BottleLayout, id: string, segmentBytes: number, from: number, maxBytes: number, retry = true): Promise<{ start: number; bytes: Buffer; atEnd: boolean }> {
   const segs = await segments(layout, id);
   const first = segs[0]?.index ?? 0;
   const start = Math.max(from, first * segmentBytes);
@@ -498,7 +534,7 @@ export async function readOutput(layout: BottleLayout, id: string, segmentBytes:
       fh = await fs.open(taskIoFile(layout, id, seg.name), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       // Trimmed by the monitor between the listing and the open: list again.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" && retry) return readOutput(layout, id, segmentBytes, from, maxBytes, ended, false);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && retry) return readOutputBytes(layout, id, segmentBytes, from, maxBytes, false);
       throw err;
     }
     try {
@@ -516,11 +552,96 @@ export async function readOutput(layout: BottleLayout, id: string, segmentBytes:
       await fh.close();
     }
   }
-  let bytes = Buffer.concat(parts);
-  // Never end a chunk inside a UTF-8 character: the next read starts at its first byte.
-  if (!atEnd || !ended) bytes = bytes.subarray(0, utf8Boundary(bytes));
-  return { from: start, next: start + bytes.length, skipped: start - from, text: bytes.toString("utf8"), complete: ended && atEnd };
+  return { start, bytes: Buffer.concat(parts), atEnd };
 }
+
+// --- output times (bottle_logs' task view)
+
+/** "By `ms`, the stream had `offset` bytes": one line of MARKS_FILE. */
+export interface OutputMark {
+  offset: number;
+  ms: number;
+}
+
+/** A line of output with the window it was written in. */
+export interface TimedLine {
+  text: string;
+  /** The line was complete by then (the first mark that covers it, else the task's end, else the time of reading). */
+  atMs: number;
+  /** It was written after this (the last mark before its first byte, else the task's start). */
+  afterMs: number;
+}
+
+const MARK_RE = /^(\d{1,12})(?:\.(\d{1,9}))?\S* out\.([a-z]{4}) +(\d{1,12})$/;
+const segmentIndex = (letters: string) => [...letters].reduce((n, ch) => n * 26 + (ch.charCodeAt(0) - 97), 0);
+
+/** MARKS_FILE's lines, strictly: agent-written, so only marks that go forward in both bytes and time are kept. */
+export function parseMarks(text: string, segmentBytes: number): OutputMark[] {
+  const out: OutputMark[] = [];
+  for (const line of text.split("\n")) {
+    const m = MARK_RE.exec(line);
+    if (!m) continue;
+    const ms = Number(m[1]) * 1000 + Number((m[2] ?? "").padEnd(3, "0").slice(0, 3));
+    const offset = segmentIndex(m[3]!) * segmentBytes + Number(m[4]);
+    const prev = out[out.length - 1];
+    if (prev && (offset <= prev.offset || ms < prev.ms)) continue;
+    out.push({ offset, ms });
+  }
+  return out;
+}
+
+/**
+ * Split `bytes` (stream offset `start`) into lines, each timed by the marks:
+ * complete by the first mark at or past its end, begun after the last mark
+ * at or before its start. Bytes no mark covers get `bounds.endMs`; every
+ * time is held within the task's start and end.
+ */
+export function timeLines(bytes: Buffer, start: number, marks: readonly OutputMark[], bounds: { startMs: number; endMs: number }): TimedLine[] {
+  const out: TimedLine[] = [];
+  let pos = 0;
+  let by = 0; // first mark with offset >= the line's end
+  let before = -1; // last mark with offset <= the line's start
+  while (pos < bytes.length) {
+    const nl = bytes.indexOf(10, pos);
+    const end = nl < 0 ? bytes.length : nl + 1;
+    while (by < marks.length && marks[by]!.offset < start + end) by++;
+    while (before + 1 < marks.length && marks[before + 1]!.offset <= start + pos) before++;
+    // Nothing is written before the task started or after it ended, whatever the (agent-written) marks say.
+    const within = (ms: number) => Math.min(Math.max(ms, bounds.startMs), Math.max(bounds.startMs, bounds.endMs));
+    const afterMs = within(before >= 0 ? marks[before]!.ms : bounds.startMs);
+    const atMs = Math.max(afterMs, within(by < marks.length ? marks[by]!.ms : bounds.endMs));
+    out.push({ text: bytes.subarray(pos, nl < 0 ? end : nl).toString("utf8"), atMs, afterMs });
+    pos = end;
+  }
+  return out;
+}
+
+/** Max bytes of a task's output bottle_logs times (the newest; older lines are left out). */
+export const MAX_TIMED_BYTES = MAX_READ_BYTES;
+
+/** A task's newest output lines (at most `maxLines`, from its newest MAX_TIMED_BYTES), each with when it was written. */
+export async function taskTimedLines(ctx: Ctx, layout: BottleLayout, meta: Metadata, taskId: string, maxLines: number): Promise<{ info: TaskInfo; lines: TimedLine[] }> {
+  const id = requireTaskId(taskId);
+  const t = await requireTask(ctx, layout, meta, id);
+  const from = Math.max(t.info.outputCut, t.info.outputBytes - MAX_TIMED_BYTES);
+  const r = await readOutputBytes(layout, id, t.record.segmentBytes, from, MAX_TIMED_BYTES);
+  let bytes = r.bytes;
+  let start = r.start;
+  // A window that starts inside the stream starts inside a line: begin at the next whole one.
+  if (start > t.info.outputCut) {
+    const nl = bytes.indexOf(10);
+    bytes = nl < 0 ? Buffer.alloc(0) : bytes.subarray(nl + 1);
+    start += r.bytes.length - bytes.length;
+  }
+  const marksText = await readBounded(taskIoFile(layout, id, MARKS_FILE), MAX_MARKS_BYTES);
+  const marks = marksText === undefined ? [] : parseMarks(marksText, t.record.segmentBytes);
+  const endMs = t.record.end ? Date.parse(t.record.end.endedAt) : ctx.now().getTime();
+  const lines = timeLines(bytes, start, marks, { startMs: Date.parse(t.record.startedAt), endMs });
+  return { info: t.info, lines: lines.slice(-maxLines) };
+}
+
+/** MAX_MARKS lines of up to ~48 bytes. */
+const MAX_MARKS_BYTES = MAX_MARKS * 48;
 
 /** The length of the longest prefix of `b` that does not end inside a multi-byte UTF-8 sequence. */
 export function utf8Boundary(b: Buffer): number {
@@ -538,12 +659,19 @@ async function statRegular(path: string) {
   return st?.isFile() ? st : undefined;
 }
 
-async function readSmall(path: string): Promise<string | undefined> {
+function readSmall(path: string): Promise<string | undefined> {
+  return readBounded(path, 64);
+}
+
+/** The first `max` bytes of an agent-written file (not through a symlink, only a regular file); undefined when there is none. */
+async function readBounded(path: string, max: number): Promise<string | undefined> {
   let fh: fs.FileHandle | undefined;
   try {
-    fh = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const buf = Buffer.alloc(64);
-    const { bytesRead } = await fh.read(buf, 0, 64, 0);
+    fh = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size || max));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     return buf.subarray(0, bytesRead).toString("utf8");
   } catch {
     return undefined;

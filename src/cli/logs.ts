@@ -3,7 +3,7 @@ import { bottleLogs, followBottleLogs } from "../bottles/index.js";
 import { BottleError } from "../errors.js";
 import { EXIT, interruptSignal, one, print, type Verb } from "./output.js";
 
-const usage = "bottle logs <slug> [--service S] [--tail N] [--since T] [--grep TEXT] [-f] [--json]";
+const usage = "bottle logs <slug> [--service S] [--tail N] [--since T] [--grep TEXT] [--task ID] [-f] [--json]";
 
 export const logsVerb: Verb = {
   name: "logs",
@@ -17,6 +17,7 @@ export const logsVerb: Verb = {
         tail: { type: "string" },
         since: { type: "string" },
         grep: { type: "string" },
+        task: { type: "string" },
         follow: { type: "boolean", short: "f", default: false },
         json: { type: "boolean", default: false },
       },
@@ -30,7 +31,9 @@ export const logsVerb: Verb = {
       ...(tail ? { tail } : {}),
       ...(values.since ? { since: values.since } : {}),
       ...(values.grep ? { grep: values.grep } : {}),
+      ...(values.task !== undefined ? { taskId: values.task } : {}),
     };
+    if (values.follow && values.task !== undefined) throw new BottleError("bad-input", "--task reads a task's timeline once; it does not follow (-f)");
     if (values.follow) {
       // Follows a running bottle until it stops or Ctrl-C; a stopped one prints its saved log.
       const saved = await followBottleLogs(q, (line) => process.stdout.write(`${line}\n`), interruptSignal());

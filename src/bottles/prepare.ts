@@ -4,11 +4,11 @@
 import { promises as fs } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { ensureQueue } from "../contracts/queue.js";
-import type { Plan } from "../plan/index.js";
+import { fileReadyServices, type Plan } from "../plan/index.js";
 import { renderAgentView } from "../render/agent-view.js";
 import type { RenderedBottle } from "../render/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
-import { knownHostsFile, systemCaFile, upstreamCaFile } from "../state/layout.js";
+import { knownHostsFile, readyDirOf, systemCaFile, upstreamCaFile } from "../state/layout.js";
 import { writePlanInput, type PlanInput } from "./plan-input.js";
 import { readSystemCaBundle } from "./system-trust.js";
 
@@ -32,6 +32,8 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, inpu
   if (plan.egress) dirs.push([p.egressConfigDir, PRIVATE_DIR], [p.egressCaDir, PRIVATE_DIR]);
   if (plan.gitGate) dirs.push([p.gitGateConfigDir, PRIVATE_DIR], [p.knownHostsDir, PRIVATE_DIR]);
   if (plan.supervise) dirs.push([p.queueDir, PRIVATE_DIR]);
+  // Each sidecar's ready dir: written by that sidecar (it runs as the host uid), read by start.
+  for (const service of fileReadyServices(plan)) dirs.push([readyDirOf(p, service), PRIVATE_DIR]);
   for (const [dir, mode] of dirs) {
     await fs.mkdir(dir, { recursive: true, mode });
     await fs.chmod(dir, mode);

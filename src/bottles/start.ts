@@ -19,6 +19,7 @@ import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
 import type { PlanInput } from "./plan-input.js";
 import { prepareStateDir } from "./prepare.js";
+import { waitReady } from "./readiness.js";
 import { envFileUsable, hostUser, loadProfile } from "./profile.js";
 import { summarize } from "./render.js";
 
@@ -31,6 +32,8 @@ export interface StartOptions extends CtxInput {
   cwd?: string;
   signal?: AbortSignal;
   onProgress?: (step: StartStep, message: string) => void;
+  /** How long sidecars may take to say they are ready (default READY_TIMEOUT_MS). */
+  readyTimeoutMs?: number;
 }
 
 export interface StartResult {
@@ -120,10 +123,12 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     meta = toMetadata(plan, file, "starting", now);
     await writeMetadata(layout, meta);
 
-    progress("up", "docker compose up");
+    progress("up", "creating and starting containers");
     // Secrets reach the engine only through this call (compose: its subprocess env).
-    await ctx.engine.up(projectOf(meta), { env: ctx.env, ...(o.signal ? { signal: o.signal } : {}) });
-    progress("health", "all services healthy");
+    const project = projectOf(meta);
+    await ctx.engine.up(project, { env: ctx.env, ...(o.signal ? { signal: o.signal } : {}) });
+    await waitReady(ctx.engine, plan, project, { ...(o.signal ? { signal: o.signal } : {}), ...(o.readyTimeoutMs !== undefined ? { timeoutMs: o.readyTimeoutMs } : {}) });
+    progress("health", "every sidecar is ready");
 
     meta = { ...meta, state: "running" };
     await writeMetadata(layout, meta);

@@ -24,6 +24,8 @@ export const MOUNTS = {
   tasks: "/var/lib/bottle/tasks",
   gitGateConfig: "/etc/bottle/git-gate",
   gitSecrets: "/run/bottle/git",
+  /** A sidecar's own read-write dir where it says it is ready (kit/ready.ts); the host waits on it at start. */
+  ready: "/run/bottle/ready",
 } as const;
 
 /** File names inside the mounted directories (the same name on the host, in the state dir). */
@@ -42,6 +44,8 @@ export const FILES = {
   /** The host's CA store (network.trust: [system]), for the proxies' upstream TLS. */
   systemCa: "system-ca.pem",
   knownHostsDir: "known_hosts",
+  /** Written by a sidecar into MOUNTS.ready once it serves. */
+  ready: "ready",
 } as const;
 
 export const TRUST_BUNDLE = `${MOUNTS.trust}/${FILES.trustBundle}`;

@@ -24,8 +24,10 @@ export function compose(p: ComposeProject, args: string[], o: RunOptions = {}): 
 }
 
 export const composeConfig = (p: ComposeProject, o: RunOptions = {}) => compose(p, ["config", "--quiet"], o);
-/** `up -d --wait`: returns once every service with a healthcheck is healthy. */
-export const composeUp = (p: ComposeProject, o: RunOptions = {}) => compose(p, ["up", "-d", "--wait", "--no-build", "--pull", "never"], { timeout: 300_000, ...o });
+/** `up -d`: every service created and started (in depends_on order); no waiting on health. */
+export const composeUp = (p: ComposeProject, o: RunOptions = {}) => compose(p, ["up", "-d", "--no-build", "--pull", "never"], { timeout: 300_000, ...o });
+/** `create`: every container made, none started (compose's only slow part is its own start-up, paid once here). */
+export const composeCreate = (p: ComposeProject, o: RunOptions = {}) => compose(p, ["create", "--no-build", "--pull", "never"], { timeout: 300_000, ...o });
 export const composeDown = (p: ComposeProject, o: RunOptions = {}) => compose(p, ["down", "--remove-orphans", "--timeout", "5"], { timeout: 120_000, ...o });
 
 /** Compose 2.26 prefixes every line with ESC[2K even into a pipe; drop all escapes (and carriage returns). */
@@ -117,8 +119,17 @@ export class ComposeEngine implements Engine {
   }
 
   async up(p: ProjectRef, o: UpOptions): Promise<void> {
+    const signal = o.signal ? { signal: o.signal } : {};
     // Secrets reach compose only through this subprocess's environment.
-    await composeUp(p, { env: o.env, ...(o.signal ? { signal: o.signal } : {}) });
+    await composeCreate(p, { env: o.env, ...signal });
+    // Then every container at once, one `docker start` each: `compose up`
+    // starts them one after the other in depends_on order and costs its
+    // own start-up again. Order does not matter here: the agent's PID 1 runs
+    // nothing of its own, and the caller waits for each sidecar's readiness.
+    const names = (await docker(["ps", "-a", "--filter", `label=com.docker.compose.project=${p.project}`, "--format", "{{.Names}}"], { timeout: 30_000, ...signal })).stdout
+      .split("\n")
+      .filter(Boolean);
+    await Promise.all(names.map((name) => docker(["start", name], { timeout: 120_000, ...signal })));
   }
 
   async down(p: ProjectRef): Promise<void> {

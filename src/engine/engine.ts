@@ -106,7 +106,7 @@ export interface Engine {
   release(bridge: string): Promise<void>;
   /** Drop isolation rules of bridges that no longer exist; returns those bridges. */
   staleIsolation(): Promise<string[]>;
-  /** Returns once every service with a healthcheck is healthy. */
+  /** Create and start every service; returns once all are started (readiness is the caller's: plan/readiness.ts). */
   up(p: ProjectRef, o: UpOptions): Promise<void>;
   down(p: ProjectRef): Promise<void>;
   ps(p: ProjectRef): Promise<ContainerInfo[]>;

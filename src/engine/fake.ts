@@ -2,7 +2,9 @@
 // stop, cleanup, grants): it records every call, keeps networks, projects and
 // isolation rules in maps, and can be told to fail any operation. It lives in
 // src so the type checker keeps it in step with the Engine interface.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import nodePath from "node:path";
+import { FILES, MOUNTS } from "../contracts/mounts.js";
 import { parse } from "yaml";
 import { LOG_EVENTS } from "../contracts/log-line.js";
 import { BASELINE_ENGINE, containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
@@ -44,6 +46,10 @@ export class FakeEngine implements Engine {
   onExecDetached: (p: ProjectRef, r: DetachedRequest) => void | Promise<void> = () => undefined;
   /** What exec answers; the default echoes argv. */
   onExec: (p: ProjectRef, r: ExecRequest) => ExecOutcome | Promise<ExecOutcome> = (_p, r) => ({ exitCode: 0, stdout: r.argv.join(" "), stderr: "", timedOut: false });
+  /** Services that start but never say they are ready (a hung sidecar). */
+  readonly neverReady = new Set<string>();
+  /** Services whose container exits right after it started. */
+  readonly crashOnStart = new Set<string>();
   private readonly failures = new Map<EngineOp, Failure>();
 
   /** Make the nth call (default: the first) of `op` fail; `after` does the side effect first (a half-done `up`). */
@@ -121,11 +127,18 @@ export class FakeEngine implements Engine {
 
   up(p: ProjectRef, o: UpOptions): Promise<void> {
     return this.step("up", [p.project], () => {
-      const compose = parse(readFileSync(p.file, "utf8")) as { services: Record<string, { labels?: Record<string, string> }> };
+      const compose = parse(readFileSync(p.file, "utf8")) as { services: Record<string, { labels?: Record<string, string>; volumes?: Array<{ source: string; target: string }> }> };
       const services = Object.keys(compose.services);
       const labels = compose.services[services[0]!]?.labels ?? {};
       void o;
-      this.projects.set(p.project, { ref: p, labels, containers: services.map((service) => ({ name: containerName(service, p.slug), service, slug: p.slug, state: "running" })), logs: [] });
+      const containers: ContainerInfo[] = services.map((service) => {
+        const crashed = this.crashOnStart.has(service);
+        // What our sidecars do once they serve: write the ready file into their own ready dir.
+        const readyDir = compose.services[service]?.volumes?.find((v) => v.target === MOUNTS.ready)?.source;
+        if (readyDir && !crashed && !this.neverReady.has(service)) writeFileSync(nodePath.join(readyDir, FILES.ready), "{}\n");
+        return { name: containerName(service, p.slug), service, slug: p.slug, state: crashed ? "exited" : "running", ...(crashed ? { exitCode: 1 } : {}) };
+      });
+      this.projects.set(p.project, { ref: p, labels, containers, logs: [] });
     });
   }
 

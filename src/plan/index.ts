@@ -3,3 +3,4 @@ export * from "./names.js";
 export * from "./subnets.js";
 export * from "./summary.js";
 export * from "./policy-context.js";
+export * from "./readiness.js";

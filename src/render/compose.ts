@@ -2,6 +2,7 @@
 // the same plan always gives the same file (and snapshots mean something).
 import { FILES, GIT_GATE_CONFIG_PATH, gitIdentityPath, MOUNTS, TRUST_BUNDLE } from "../contracts/mounts.js";
 import type { BuiltImage, Plan } from "../plan/index.js";
+import { readyDirOf } from "../state/layout.js";
 
 export interface ComposeBind {
   type: "bind";
@@ -24,8 +25,7 @@ export interface ComposeService {
   volumes?: ComposeBind[];
   networks: Record<string, { aliases?: string[] }>;
   extra_hosts?: string[];
-  depends_on?: Record<string, { condition: "service_healthy" | "service_started" }>;
-  healthcheck?: { test: string[]; interval: string; start_interval?: string; timeout: string; retries: number; start_period: string };
+  depends_on?: Record<string, { condition: "service_started" }>;
   labels: Record<string, string>;
   security_opt: string[];
   cap_drop: string[];
@@ -44,30 +44,9 @@ export interface ComposeFile {
   networks: Record<"internal" | "egress", { external: true; name: string }>;
 }
 
-/**
- * Docker runs a healthcheck at `interval` for the container's whole life, and
- * each check is an exec in the container (tens of ms of CPU). Engines 25+
- * take `start_interval`: probe every second while starting, then rarely.
- * Older engines reject that key, so there we probe every second throughout.
- */
-function healthTiming(plan: Plan): Omit<NonNullable<ComposeService["healthcheck"]>, "test"> {
-  return plan.engine.healthStartInterval
-    ? { interval: "30s", start_interval: "1s", timeout: "3s", retries: 3, start_period: "120s" }
-    : { interval: "1s", timeout: "3s", retries: 30, start_period: "60s" };
-}
 const SIDECAR_CAP_DROP = ["ALL"];
 const AGENT_CAP_DROP = ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "AUDIT_WRITE"];
 const HARDENING = { security_opt: ["no-new-privileges:true"], restart: "no" as const, stop_grace_period: "2s" };
-
-/**
- * Healthcheck for our node sidecars: GET /health over bash's /dev/tcp. Docker
- * runs it every second per sidecar for the life of the bottle, so it must be
- * nearly free: a node process per check cost ~50 MB and a noticeable slice of
- * a core each, which dozens of bottles turn into the machine's main load.
- */
-export function httpHealthcheck(port: number): string[] {
-  return ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '`];
-}
 
 const bind = (source: string, target: string, read_only = true): ComposeBind => ({ type: "bind", source, target, read_only });
 const builtImage = (b: BuiltImage) => ({ image: b.image, build: { context: b.context, dockerfile: b.dockerfile }, pull_policy: "never" as const });
@@ -125,7 +104,8 @@ export function pinnedHosts(upstreams: ReadonlyArray<{ host: string; address?: s
 export function renderCompose(plan: Plan): ComposeFile {
   const { labels, paths } = plan;
   const user = `${plan.hostUser.uid}:${plan.hostUser.gid}`;
-  const health = healthTiming(plan);
+  // Each of our sidecars says it is ready in a dir only it mounts (plan/readiness.ts).
+  const ready = (service: string) => bind(readyDirOf(paths, service), MOUNTS.ready, false);
   const services: Record<string, ComposeService> = {};
   const fw = plan.firewall;
 
@@ -138,9 +118,8 @@ export function renderCompose(plan: Plan): ComposeFile {
           init: true,
           user,
           environment: [...fw.canaryEnv],
-          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust)],
+          volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust), ready(fw.service)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
-          healthcheck: { test: httpHealthcheck(fw.port), ...health },
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -159,7 +138,6 @@ export function renderCompose(plan: Plan): ComposeFile {
           environment: ["PIPELOCK_HOME=/tmp/pipelock", ...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
           networks: { internal: { aliases: [fw.containerName] }, egress: {} },
-          healthcheck: { test: ["CMD", "/pipelock", "healthcheck", "--addr", `127.0.0.1:${fw.port}`], ...health },
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -180,10 +158,8 @@ export function renderCompose(plan: Plan): ComposeFile {
       // Bare names: `docker compose up` copies the values from its own
       // environment, so they never appear in this file or in argv.
       environment: [...eg.envNames],
-      volumes: [bind(paths.egressConfigDir, MOUNTS.egressConfig), bind(paths.egressCaDir, MOUNTS.egressCa), bind(paths.trustDir, MOUNTS.trust)],
+      volumes: [bind(paths.egressConfigDir, MOUNTS.egressConfig), bind(paths.egressCaDir, MOUNTS.egressCa), bind(paths.trustDir, MOUNTS.trust), ready(eg.service)],
       networks: { internal: { aliases: ["egress"] }, egress: {} },
-      depends_on: { firewall: { condition: "service_healthy" } },
-      healthcheck: { test: httpHealthcheck(eg.port), ...health },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,
@@ -208,10 +184,10 @@ export function renderCompose(plan: Plan): ComposeFile {
         bind(paths.gitGateConfigDir, MOUNTS.gitGateConfig),
         // The push identity is mounted here and nowhere else.
         ...gg.upstreams.map((u) => bind(u.identityFile, gitIdentityPath(u.name))),
+        ready(gg.service),
       ],
       networks: { internal: { aliases: [gg.containerName] }, egress: {} },
       ...(gg.upstreams.some((u) => u.address) ? { extra_hosts: pinnedHosts(gg.upstreams) } : {}),
-      healthcheck: { test: ["CMD", "/usr/local/bin/git-gate-health"], ...health },
       labels,
       ...HARDENING,
       // Writable root: the bare repositories under /srv/git can be large, so
@@ -230,9 +206,8 @@ export function renderCompose(plan: Plan): ComposeFile {
       command: ["--port", String(sv.port), "--queue", MOUNTS.queue, "--access", MOUNTS.access],
       init: true,
       user,
-      volumes: [bind(paths.queueDir, MOUNTS.queue, false), bind(paths.accessDir, MOUNTS.access)],
+      volumes: [bind(paths.queueDir, MOUNTS.queue, false), bind(paths.accessDir, MOUNTS.access), ready(sv.service)],
       networks: { internal: { aliases: ["supervise"] } },
-      healthcheck: { test: httpHealthcheck(sv.port), ...health },
       labels,
       ...HARDENING,
       cap_drop: SIDECAR_CAP_DROP,
@@ -247,7 +222,9 @@ export function renderCompose(plan: Plan): ComposeFile {
   const proxy = agentProxyUrl(plan);
   const noProxy = agentNoProxy(plan);
   const dependsOn: ComposeService["depends_on"] = {};
-  for (const s of Object.keys(services)) dependsOn[s] = { condition: "service_healthy" };
+  // Started, not healthy: the lifecycle waits for each sidecar's ready file
+  // itself (bottles/start.ts); `docker compose up` by hand still orders them.
+  for (const s of Object.keys(services)) dependsOn[s] = { condition: "service_started" };
   services.agent = {
     image: a.image,
     ...(a.build ? { build: { context: a.build.context, ...(a.build.dockerfile ? { dockerfile: a.build.dockerfile } : {}) } } : {}),

@@ -111,3 +111,9 @@ export const taskIoDirOf = (l: BottleLayout, id: string) => nodePath.join(l.task
 
 /** A file in a task's dir (host side). */
 export const taskIoFile = (l: BottleLayout, id: string, name: string) => nodePath.join(l.taskIoDir, id, name);
+
+/** A sidecar's ready dir: mounted read-write into that sidecar only, at MOUNTS.ready. */
+export const readyDirOf = (l: BottleLayout, service: string) => nodePath.join(l.stateDir, "ready", service);
+
+/** The file a sidecar writes into its ready dir once it serves. */
+export const readyFileOf = (l: BottleLayout, service: string) => nodePath.join(l.stateDir, "ready", service, FILES.ready);

@@ -12,7 +12,6 @@ import { allocateNetworks } from "../../src/bottles/networks.js";
 import { engineFor } from "../../src/engine/index.js";
 import { removeNetwork } from "../../src/engine/networks.js";
 import type { NetworkPlan } from "../../src/plan/index.js";
-import { httpHealthcheck } from "../../src/render/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";
 import { createTestCa, writePem } from "../helpers/proxy/ca.js";
@@ -28,6 +27,9 @@ const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 /** A uid:gid that is not root, as compose runs sidecars with the host user's. */
 const UID = process.getuid?.() === 0 ? 10001 : (process.getuid?.() ?? 10001);
 const GID = process.getgid?.() === 0 ? 10001 : (process.getgid?.() ?? 10001);
+
+/** A proxy answers GET /health with 200 (bash's /dev/tcp: no client needed in the image). */
+const serving = (port: number) => ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '`];
 
 describeDocker("proxy sidecar image (firewall + egress) in real containers", () => {
   const runId = randomBytes(3).toString("hex");
@@ -167,12 +169,7 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
       args: ["--init", ...ro("fixtures", "/fixtures"), "--mount", `type=bind,source=${join(dir, "trust")},target=/trust,readonly`],
       command: ["sleep", "infinity"],
     });
-    await Promise.all([
-      // The probe compose's healthcheck runs.
-      c.waitFor(fw, httpHealthcheck(PORT).slice(1)),
-      c.waitFor(eg, httpHealthcheck(PORT).slice(1)),
-      c.waitFor(upstream, ["test", "-e", "/proc/1"]),
-    ]);
+    await Promise.all([c.waitFor(fw, serving(PORT)), c.waitFor(eg, serving(PORT)), c.waitFor(upstream, ["test", "-e", "/proc/1"])]);
     upstreamIp = await c.ipOn(upstream, egressNet.name);
   });
 

@@ -8,6 +8,7 @@ import type { ProxyLimitsConfig } from "../../contracts/proxy-limits.js";
 import { buildEgressState, createEgress, type EgressState } from "./egress.js";
 import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
 import { createEventLog, flushLog } from "../kit/log.js";
+import { signalReady } from "../kit/ready.js";
 import { toProxyLimits, type ProxyServer } from "./proxy-server.js";
 
 // Node's default action for SIGHUP is to exit, and the host may reload us
@@ -46,6 +47,7 @@ async function serve(mode: "firewall" | "egress", configFile: string, port: numb
   if (hangupPending) onHangup();
   await proxy.listen(port);
   log("listening", { port });
+  signalReady();
   const stop = () => {
     log("stopping", {});
     void proxy.close();

@@ -15,6 +15,7 @@ import { safeJson } from "../../contracts/escape.js";
 import { QUEUE_LIMITS } from "../../contracts/limits.js";
 import { assessProposal } from "../../security/access-policy.js";
 import { createEventLog } from "../kit/log.js";
+import { signalReady } from "../kit/ready.js";
 import { TokenBucket } from "./rate.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
@@ -162,5 +163,8 @@ const http = createServer((req, res) => {
 // await_decision long-polls for up to 15 minutes: no server-side timeouts.
 http.requestTimeout = 0;
 http.setTimeout(0);
-http.listen(PORT, "0.0.0.0", () => log("listening", { port: PORT }));
+http.listen(PORT, "0.0.0.0", () => {
+  log("listening", { port: PORT });
+  signalReady();
+});
 process.on("SIGTERM", () => process.exit(0));

@@ -8,10 +8,10 @@ import { startBottle } from "../../../src/bottles/start.js";
 import { stopBottle } from "../../../src/bottles/stop.js";
 import type { EngineOp } from "../../../src/engine/engine.js";
 import type { BottleError } from "../../../src/errors.js";
-import { layoutOf } from "../../../src/state/layout.js";
+import { layoutOf, readyFileOf } from "../../../src/state/layout.js";
 import { acquireLock, type Lock } from "../../../src/state/lock.js";
 import { readMetadata } from "../../../src/state/metadata.js";
-import { world } from "./fixture.js";
+import { MANIFEST, world } from "./fixture.js";
 
 describe("start against the fake engine", () => {
   it("creates two networks, isolates the internal bridge, brings the project up and records it running", async () => {
@@ -56,6 +56,43 @@ describe("start against the fake engine", () => {
     expect(meta?.state).toBe("failed");
     expect(meta?.error).toContain(`boom at ${op}`);
     expect(existsSync(layoutOf(w.root, "web-1").lockFile)).toBe(false);
+  });
+
+  it("returns only once every sidecar wrote its ready file, and probes pipelock with its own command until it answers", async () => {
+    const w = world(`${MANIFEST}  piped:\n    image: bottle-agent:latest\n    firewall: pipelock\n    network:\n      allow: [example.test]\n`);
+    let probes = 0;
+    w.engine.onExec = (_p, r) => {
+      if (r.argv[0] === "/pipelock") probes++;
+      return { exitCode: probes >= 3 ? 0 : 1, stdout: "", stderr: "", timedOut: false };
+    };
+    const r = await startBottle({ ...w.ctx, profile: "piped", slug: "piped-1" });
+    expect(r.metadata.state).toBe("running");
+    expect(probes).toBe(3);
+    const web = await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    expect(web.metadata.state).toBe("running");
+    for (const s of ["firewall", "egress", "git-gate", "supervise"]) expect(existsSync(readyFileOf(layoutOf(w.root, "web-1"), s))).toBe(true);
+  });
+
+  it("a sidecar that never says it is ready fails the start by name after the timeout, and leaves nothing behind", async () => {
+    const w = world();
+    w.engine.neverReady.add("git-gate");
+    const err = (await startBottle({ ...w.ctx, profile: "web", slug: "web-1", readyTimeoutMs: 200 }).catch((e: unknown) => e)) as BottleError;
+    expect(err.message).toMatch(/not ready after .*git-gate/);
+    expect(w.engine.projects.size).toBe(0);
+    expect(w.engine.networks.size).toBe(0);
+    expect(w.engine.isolated.size).toBe(0);
+    expect(readMetadata(layoutOf(w.root, "web-1"))?.state).toBe("failed");
+  });
+
+  it("a sidecar that exits while starting fails the start at once, naming it, without waiting for the timeout", async () => {
+    const w = world();
+    w.engine.crashOnStart.add("egress");
+    const t0 = Date.now();
+    const err = (await startBottle({ ...w.ctx, profile: "web", slug: "web-1" }).catch((e: unknown) => e)) as BottleError;
+    expect(err.message).toMatch(/bottle-egress-web-1 exited \(1\) before it was ready/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(w.engine.projects.size).toBe(0);
+    expect(readMetadata(layoutOf(w.root, "web-1"))?.state).toBe("failed");
   });
 
   it("a failure while preparing the state dir (a trust file that is gone) leaves nothing behind", async () => {

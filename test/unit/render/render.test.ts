@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TRUST_BUNDLE } from "../../../src/contracts/mounts.js";
-import { PIPELOCK_IMAGE, stateRootId } from "../../../src/plan/index.js";
-import { httpHealthcheck, renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../../src/render/index.js";
+import { MOUNTS, TRUST_BUNDLE } from "../../../src/contracts/mounts.js";
+import { PIPELOCK_IMAGE, readyProbes, stateRootId } from "../../../src/plan/index.js";
+import { readyDirOf } from "../../../src/state/layout.js";
+import { renderBottle, renderCompose, renderPipelockConfig, renderFirewallConfig, renderEgressConfig } from "../../../src/render/index.js";
 import { firewallConfigSchema } from "../../../src/contracts/firewall.js";
 import { egressConfigSchema } from "../../../src/contracts/egress.js";
 import { PACKAGE_VERSION } from "../../../src/package.js";
@@ -64,13 +65,15 @@ describe("renderer rules (SPEC §5)", () => {
     expect(s.agent!.networks).toEqual({ internal: {} });
   });
 
-  it("uses long-form binds, read-only except supervise's queue and the agent's task dirs", () => {
+  it("uses long-form binds, read-only except supervise's queue, the agent's task dirs and each sidecar's ready dir", () => {
     const s = renderCompose(planOf("everything")).services;
     for (const [name, svc] of Object.entries(s)) {
       for (const v of svc.volumes ?? []) {
         expect(v.type).toBe("bind");
         expect(nodePath.isAbsolute(v.source)).toBe(true);
-        expect(v.read_only).toBe(!((name === "supervise" && v.target === "/var/lib/bottle/queue") || (name === "agent" && v.target === "/var/lib/bottle/tasks")));
+        expect(v.read_only).toBe(
+          !((name === "supervise" && v.target === "/var/lib/bottle/queue") || (name === "agent" && v.target === "/var/lib/bottle/tasks") || (name !== "agent" && v.target === MOUNTS.ready)),
+        );
       }
     }
     expect(s.supervise!.volumes).toContainEqual({ type: "bind", source: "/state/everything-7f3a/queue", target: "/var/lib/bottle/queue", read_only: false });
@@ -81,8 +84,18 @@ describe("renderer rules (SPEC §5)", () => {
     const s = renderCompose(planOf("everything")).services;
     expect(s.firewall!.volumes!.map((v) => v.source)).toEqual(["/state/everything-7f3a/firewall", "/state/everything-7f3a/firewall-ca"]);
     const builtin = renderCompose(planOf("minimal")).services;
-    expect(builtin.firewall!.volumes!.map((v) => v.source)).toEqual(["/state/minimal-7f3a/firewall", "/state/minimal-7f3a/firewall-ca", "/state/minimal-7f3a/trust"]);
-    expect(s.egress!.volumes!.map((v) => v.source)).toEqual(["/state/everything-7f3a/egress", "/state/everything-7f3a/egress-ca", "/state/everything-7f3a/trust"]);
+    expect(builtin.firewall!.volumes!.map((v) => v.source)).toEqual([
+      "/state/minimal-7f3a/firewall",
+      "/state/minimal-7f3a/firewall-ca",
+      "/state/minimal-7f3a/trust",
+      "/state/minimal-7f3a/ready/firewall",
+    ]);
+    expect(s.egress!.volumes!.map((v) => v.source)).toEqual([
+      "/state/everything-7f3a/egress",
+      "/state/everything-7f3a/egress-ca",
+      "/state/everything-7f3a/trust",
+      "/state/everything-7f3a/ready/egress",
+    ]);
   });
 
   it("points the agent's proxy at egress when routes exist, else at the firewall", () => {
@@ -145,24 +158,32 @@ describe("renderer rules (SPEC §5)", () => {
     expect(renderCompose(planOf("minimal")).services.agent!.mem_limit).toBeUndefined();
   });
 
-  it("orders start-up with health conditions", () => {
-    const s = renderCompose(planOf("everything")).services;
-    expect(s.egress!.depends_on).toEqual({ firewall: { condition: "service_healthy" } });
+  it("runs no periodic healthcheck: each builtin sidecar says it is ready in a dir only it mounts", () => {
+    const plan = planOf("everything");
+    const s = renderCompose(plan).services;
+    expect(s.egress!.depends_on).toBeUndefined();
     expect(s.agent!.depends_on).toEqual({
-      firewall: { condition: "service_healthy" },
-      egress: { condition: "service_healthy" },
-      "git-gate": { condition: "service_healthy" },
-      supervise: { condition: "service_healthy" },
+      firewall: { condition: "service_started" },
+      egress: { condition: "service_started" },
+      "git-gate": { condition: "service_started" },
+      supervise: { condition: "service_started" },
     });
-    for (const name of ["firewall", "egress", "git-gate", "supervise"]) expect(s[name]!.healthcheck?.test[0]).toBe("CMD");
-  });
-
-  it("probes health every second throughout on old engines, rarely after start on engines with start_interval", () => {
-    const old = renderCompose(planOf("egress")).services.firewall!.healthcheck!;
-    expect(old).toMatchObject({ interval: "1s", retries: 30 });
-    expect(old.start_interval).toBeUndefined();
-    const modern = renderCompose(planOf("egress", { engine: { healthStartInterval: true } })).services;
-    for (const name of ["firewall", "egress"]) expect(modern[name]!.healthcheck).toMatchObject({ interval: "30s", start_interval: "1s" });
+    for (const svc of Object.values(s)) expect(svc).not.toHaveProperty("healthcheck");
+    const readyMounts = (name: string) => (s[name]!.volumes ?? []).filter((v) => v.target === MOUNTS.ready);
+    // pipelock (this shape's firewall) is probed with its own command instead (plan/readiness.ts).
+    expect(readyProbes(plan).map((r) => [r.service, r.kind])).toEqual([
+      ["firewall", "exec"],
+      ["egress", "file"],
+      ["git-gate", "file"],
+      ["supervise", "file"],
+    ]);
+    for (const name of ["egress", "git-gate", "supervise"]) expect(readyMounts(name)).toEqual([{ type: "bind", source: readyDirOf(plan.paths, name), target: MOUNTS.ready, read_only: false }]);
+    for (const name of ["firewall", "agent"]) expect(readyMounts(name)).toEqual([]);
+    const builtin = planOf("egress");
+    expect(renderCompose(builtin).services.firewall!.volumes).toContainEqual({ type: "bind", source: readyDirOf(builtin.paths, "firewall"), target: MOUNTS.ready, read_only: false });
+    // No two services share a ready dir: one sidecar cannot say another is ready.
+    const sources = Object.values(s).flatMap((svc) => (svc.volumes ?? []).filter((v) => v.target === MOUNTS.ready).map((v) => v.source));
+    expect(new Set(sources).size).toBe(sources.length);
   });
 
   it("asks for gVisor only when the profile does", () => {
@@ -212,17 +233,15 @@ describe("renderer rules (SPEC §5)", () => {
   it("renders the builtin firewall from our image in firewall mode", () => {
     const fw = renderCompose(planOf("minimal")).services.firewall!;
     expect(fw.command).toEqual(["firewall", "--config", "/etc/bottle/firewall/config.json", "--port", "3128"]);
-    expect(fw.healthcheck!.test).toEqual(httpHealthcheck(3128));
-    expect(fw.healthcheck!.test.join(" ")).toContain("/dev/tcp/127.0.0.1/3128");
   });
 
-  it("renders pipelock pinned, with run --config --listen and its own healthcheck", () => {
+  it("renders pipelock pinned, with run --config --listen, probed at start with its own health command", () => {
     const fw = renderCompose(planOf("everything")).services.firewall!;
     expect(fw.image).toBe(PIPELOCK_IMAGE);
     expect(fw.image).not.toMatch(/:latest$/);
     expect(fw.build).toBeUndefined();
     expect(fw.command).toEqual(["run", "--config", "/etc/bottle/firewall/pipelock.yaml", "--listen", "0.0.0.0:8888"]);
-    expect(fw.healthcheck!.test).toEqual(["CMD", "/pipelock", "healthcheck", "--addr", "127.0.0.1:8888"]);
+    expect(readyProbes(planOf("everything"))[0]).toEqual({ service: "firewall", kind: "exec", argv: ["/pipelock", "healthcheck", "--addr", "127.0.0.1:8888"] });
   });
 
   it("mounts git identities only into the gate, and pins upstream addresses", () => {

@@ -99,6 +99,20 @@ describeDocker("bottle lifecycle on real Docker", () => {
     expect(readFileSync(nodePath.join(stateDir, "firewall-ca", "ca.key"), "utf8")).toContain("-----BEGIN EC PRIVATE KEY-----");
     expect(readFileSync(nodePath.join(stateDir, "exec.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
 
+    // Readiness came from the sidecars' ready files: no container runs a
+    // Docker healthcheck for the bottle's life, and none restarts by itself.
+    for (const name of [`bottle-firewall-${slug}`, `bottle-agent-${slug}`]) {
+      const c = JSON.parse((await docker(["inspect", name])).stdout)[0];
+      expect(c.Config.Healthcheck ?? null).toBeNull();
+      expect(c.HostConfig.RestartPolicy.Name).toBe("no");
+    }
+    expect(JSON.parse(readFileSync(nodePath.join(stateDir, "ready", "firewall", "ready"), "utf8")).pid).toBeGreaterThan(0);
+    // A sidecar that dies is still noticed, from container state.
+    await docker(["kill", `bottle-firewall-${slug}`]);
+    const killed = (await listBottles({ env })).find((b) => b.slug === slug);
+    expect(killed?.state).toBe("degraded");
+    expect(killed?.detail).toBe("1/2 services running");
+
     const t0 = Date.now();
     const stopped = await stopBottle(slug, { env });
     expect(stopped.state).toBe("stopped");

@@ -12,7 +12,8 @@ import { engineFor } from "../../src/engine/index.js";
 import { removeNetwork } from "../../src/engine/networks.js";
 import { docker } from "../../src/engine/run.js";
 import { parseManifest } from "../../src/manifest/index.js";
-import { resolvePlan, type Plan } from "../../src/plan/index.js";
+import { fileReadyServices, resolvePlan, type Plan } from "../../src/plan/index.js";
+import { readyDirOf } from "../../src/state/layout.js";
 import { renderCompose, serializeCompose, type ComposeFile } from "../../src/render/index.js";
 import { describeDocker } from "../helpers/docker.js";
 
@@ -57,6 +58,7 @@ agents:
     const nets = await allocateNetworks(engineFor(), (subnets) => resolvePlan({ ...base, subnets }).networks, TEST_POOL);
     plan = resolvePlan({ ...base, subnets: { internal: nets.internal.subnet, egress: nets.egress.subnet } });
     for (const [k, dir] of Object.entries(plan.paths)) if (!/File|Log$/.test(k)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const service of fileReadyServices(plan)) mkdirSync(readyDirOf(plan.paths, service), { recursive: true, mode: 0o700 });
     file = plan.paths.composeFile;
     writeFileSync(file, serializeCompose(onBusybox(renderCompose(plan))));
   });

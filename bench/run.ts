@@ -6,6 +6,7 @@ import { benchGitGate } from "./git-gate.js";
 import { benchLogs, benchScale, benchStart } from "./lifecycle.js";
 import { benchRender } from "./render.js";
 import { benchSupervise } from "./supervise.js";
+import { benchTasks } from "./tasks.js";
 
 const BENCHES: Record<string, () => unknown> = {
   render: benchRender,
@@ -19,6 +20,8 @@ const BENCHES: Record<string, () => unknown> = {
   supervise: benchSupervise,
   // DLP scan throughput and memory (issue 9); no Docker needed.
   dlp: benchDlp,
+  // Tasks: bottle_run vs docker exec -d, cursor reads, 100 at once (issue 12); real Docker.
+  tasks: benchTasks,
 };
 
 /** What `npm run bench` runs with no names: nothing that needs Docker. */

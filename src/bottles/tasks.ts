@@ -518,7 +518,8 @@ async function readOutputBytes(layout: BottleLayout, id: string, segmentBytes: n
   const segs = await segments(layout, id);
   const first = segs[0]?.index ?? 0;
   const start = Math.max(from, first * segmentBytes);
-  const parts: Buffer[] = [];
+  // One buffer, read into in place: no per-segment buffers to join.
+  const buf = Buffer.allocUnsafe(maxBytes);
   let got = 0;
   let pos = start;
   let atEnd = false;
@@ -539,12 +540,11 @@ async function readOutputBytes(layout: BottleLayout, id: string, segmentBytes: n
     }
     try {
       if (!(await fh.stat()).isFile()) break;
-      const buf = Buffer.alloc(Math.min(maxBytes - got, segmentBytes - (pos % segmentBytes)));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos % segmentBytes);
-      parts.push(buf.subarray(0, bytesRead));
+      const want = Math.min(maxBytes - got, segmentBytes - (pos % segmentBytes));
+      const { bytesRead } = await fh.read(buf, got, want, pos % segmentBytes);
       got += bytesRead;
       pos += bytesRead;
-      if (bytesRead < buf.length) {
+      if (bytesRead < want) {
         atEnd = true;
         break;
       }
@@ -552,7 +552,7 @@ async function readOutputBytes(layout: BottleLayout, id: string, segmentBytes: n
       await fh.close();
     }
   }
-  return { start, bytes: Buffer.concat(parts), atEnd };
+  return { start, bytes: buf.subarray(0, got), atEnd };
 }
 
 // --- output times (bottle_logs' task view)

@@ -32,22 +32,16 @@ export async function allocateNetworks(
     const used = await engine.usedSubnets(signal);
     const [internal, egress] = pickSpread(pool, used, attempt % 3 === 0 ? 0 : Math.floor(Math.random() * 8));
     const nets = make({ internal: internal!, egress: egress! });
-    try {
-      await engine.createNetwork(nets.internal, signal);
-    } catch (err) {
-      lastError = err;
-      if (err instanceof SubnetTakenError) continue;
-      throw err;
-    }
-    try {
-      await engine.createNetwork(nets.egress, signal);
-      return nets;
-    } catch (err) {
-      lastError = err;
-      await engine.removeNetworks([nets.internal.name]);
-      if (err instanceof SubnetTakenError) continue;
-      throw err;
-    }
+    // Both at once (each is a round trip to the engine); if either fails,
+    // the other is removed again before a retry or the error.
+    const [a, b] = await Promise.allSettled([engine.createNetwork(nets.internal, signal), engine.createNetwork(nets.egress, signal)]);
+    if (a.status === "fulfilled" && b.status === "fulfilled") return nets;
+    const made = [a.status === "fulfilled" ? nets.internal.name : undefined, b.status === "fulfilled" ? nets.egress.name : undefined].filter((n): n is string => n !== undefined);
+    if (made.length) await engine.removeNetworks(made);
+    const err = (a.status === "rejected" ? a.reason : (b as PromiseRejectedResult).reason) as unknown;
+    lastError = err;
+    if (err instanceof SubnetTakenError) continue;
+    throw err;
   }
   throw lastError instanceof Error ? lastError : new BottleError("docker", "could not allocate bottle networks");
 }

@@ -11,12 +11,32 @@ import { writeFileAtomic } from "../state/atomic.js";
 import { knownHostsFile, readyDirOf, systemCaFile, upstreamCaFile } from "../state/layout.js";
 import { writePlanInput, type PlanInput } from "./plan-input.js";
 import { readSystemCaBundle } from "./system-trust.js";
+import type { CertificateAuthority } from "../security/ca.js";
 
 /** Directories holding only public material the agent or egress read. */
 const PUBLIC_DIR = 0o755;
 const PRIVATE_DIR = 0o700;
 
-export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, input: PlanInput): Promise<void> {
+export interface BottleCas {
+  firewall: CertificateAuthority;
+  egress?: CertificateAuthority;
+}
+
+/**
+ * The bottle's fresh CAs. They depend only on the slug and on whether egress
+ * runs, so start makes them while it checks images and creates networks.
+ */
+export async function createBottleCas(plan: Pick<Plan, "slug" | "egress">): Promise<BottleCas> {
+  // Loaded here, not at startup: the X.509 library is most of what an MCP server's cold start would parse.
+  const { createCertificateAuthority } = await import("../security/ca.js");
+  const [firewall, egress] = await Promise.all([
+    createCertificateAuthority(`bot-bottle firewall ${plan.slug}`),
+    plan.egress ? createCertificateAuthority(`bot-bottle egress ${plan.slug}`) : undefined,
+  ]);
+  return { firewall, ...(egress ? { egress } : {}) };
+}
+
+export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, input: PlanInput, cas?: Promise<BottleCas>): Promise<void> {
   const p = plan.paths;
   // First, so a host without a CA store fails before anything is written.
   const systemCas = plan.firewall.trustSystem ? await readSystemCaBundle() : undefined;
@@ -39,34 +59,36 @@ export async function prepareStateDir(plan: Plan, rendered: RenderedBottle, inpu
     await fs.chmod(dir, mode);
   }
 
-  // Loaded here, not at startup: the X.509 library is most of what an MCP server's cold start would parse.
-  const { createCertificateAuthority } = await import("../security/ca.js");
-  const firewallCa = await createCertificateAuthority(`bot-bottle firewall ${plan.slug}`);
-  await writeFileAtomic(p.firewallCaCert, firewallCa.certPem, 0o644);
-  await writeFileAtomic(p.firewallCaKey, firewallCa.keyPem, 0o600);
-  await writeFileAtomic(p.trustFirewallCa, firewallCa.certPem, 0o644);
+  const { firewall: firewallCa, egress: egressCa } = await (cas ?? createBottleCas(plan));
+  if (plan.egress && !egressCa) throw new Error("internal: the bottle runs egress but no egress CA was made");
   const bundle = [...rootCertificates, firewallCa.certPem.trim()];
-  if (plan.egress) {
-    const egressCa = await createCertificateAuthority(`bot-bottle egress ${plan.slug}`);
-    await writeFileAtomic(p.egressCaCert, egressCa.certPem, 0o644);
-    await writeFileAtomic(p.egressCaKey, egressCa.keyPem, 0o600);
-    await writeFileAtomic(p.trustEgressCa, egressCa.certPem, 0o644);
-    bundle.push(egressCa.certPem.trim());
+  if (plan.egress && egressCa) bundle.push(egressCa.certPem.trim());
+  // Every file is independent of the others (each written whole, temp +
+  // rename): write them at once, so the fsyncs overlap. The compose file
+  // goes last: it is what the engine reads.
+  const writes: Array<Promise<unknown>> = [
+    writeFileAtomic(p.firewallCaCert, firewallCa.certPem, 0o644),
+    writeFileAtomic(p.firewallCaKey, firewallCa.keyPem, 0o600),
+    writeFileAtomic(p.trustFirewallCa, firewallCa.certPem, 0o644),
+    writeFileAtomic(p.trustBundle, `${bundle.join("\n")}\n`, 0o644),
+    ...rendered.files.map((f) => writeFileAtomic(f.path, f.content, 0o600)),
+    // What grants are resolved from later, and the agent's view of its access.
+    writePlanInput(p, input),
+    ...renderAgentView(plan, new Date().toISOString()).map((f) => writeFileAtomic(f.path, f.content, 0o644)),
+    ...plan.firewall.trustFiles.map(async (file, i) => writeFileAtomic(upstreamCaFile(p, i), await fs.readFile(file, "utf8"), 0o644)),
+    ...(plan.gitGate?.upstreams ?? []).map(async (u) => {
+      const line = u.knownHosts.kind === "inline" ? `${u.knownHosts.line}\n` : await fs.readFile(u.knownHosts.path, "utf8");
+      await writeFileAtomic(knownHostsFile(p, u.name), line, 0o600);
+    }),
+  ];
+  if (plan.egress && egressCa) {
+    writes.push(writeFileAtomic(p.egressCaCert, egressCa.certPem, 0o644), writeFileAtomic(p.egressCaKey, egressCa.keyPem, 0o600), writeFileAtomic(p.trustEgressCa, egressCa.certPem, 0o644));
   }
-  for (const [i, file] of plan.firewall.trustFiles.entries()) {
-    await writeFileAtomic(upstreamCaFile(p, i), await fs.readFile(file, "utf8"), 0o644);
-  }
-  if (systemCas !== undefined) await writeFileAtomic(systemCaFile(p), systemCas, 0o644);
-  await writeFileAtomic(p.trustBundle, `${bundle.join("\n")}\n`, 0o644);
-
-  for (const f of rendered.files) await writeFileAtomic(f.path, f.content, 0o600);
-  for (const u of plan.gitGate?.upstreams ?? []) {
-    const line = u.knownHosts.kind === "inline" ? `${u.knownHosts.line}\n` : await fs.readFile(u.knownHosts.path, "utf8");
-    await writeFileAtomic(knownHostsFile(p, u.name), line, 0o600);
-  }
-  // What grants are resolved from later, and the agent's view of its access.
-  await writePlanInput(p, input);
-  for (const f of renderAgentView(plan, new Date().toISOString())) await writeFileAtomic(f.path, f.content, 0o644);
-  if (plan.supervise) await ensureQueue(p.queueDir);
+  if (systemCas !== undefined) writes.push(writeFileAtomic(systemCaFile(p), systemCas, 0o644));
+  if (plan.supervise) writes.push(ensureQueue(p.queueDir));
+  // allSettled first: no write may still be running when an error returns (rollback removes the dir).
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
   await writeFileAtomic(p.composeFile, rendered.composeYaml, 0o600);
 }

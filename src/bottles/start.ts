@@ -18,7 +18,7 @@ import { failedServiceDetail } from "./failure.js";
 import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
 import type { PlanInput } from "./plan-input.js";
-import { prepareStateDir } from "./prepare.js";
+import { createBottleCas, prepareStateDir } from "./prepare.js";
 import { waitReady } from "./readiness.js";
 import { envFileUsable, hostUser, loadProfile } from "./profile.js";
 import { summarize } from "./render.js";
@@ -102,6 +102,9 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     meta = toMetadata(preview, file, "starting", now);
     await writeMetadata(layout, meta);
 
+    // Fresh CAs for this bottle, made while the engine is asked and networks are created.
+    const cas = createBottleCas(preview);
+    cas.catch(() => {}); // awaited in prepare; a failure before that must not be an unhandled rejection
     input = { ...input, engine: await ctx.engine.features(o.signal) };
     progress("images", "checking sidecar images");
     await ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal);
@@ -119,7 +122,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     } else logger.warn({ slug, reason: isolation.reason }, "host ports stay reachable from this bottle's agent (run `bottle doctor`)");
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
-    await prepareStateDir(plan, renderBottle(plan), input);
+    await prepareStateDir(plan, renderBottle(plan), input, cas);
     meta = toMetadata(plan, file, "starting", now);
     await writeMetadata(layout, meta);
 

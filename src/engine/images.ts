@@ -33,20 +33,22 @@ async function builtFrom(image: string, signal?: AbortSignal): Promise<string | 
 
 /** Build each missing or outdated image once, even when several starts ask at the same time. */
 export async function ensureImages(plan: Plan, onBuild: (image: string) => void, signal?: AbortSignal): Promise<void> {
-  for (const b of builtImages(plan)) {
-    const hash = sourceHash(b);
-    if ((await builtFrom(b.image, signal)) === hash) continue;
-    let p = building.get(b.image);
-    if (!p) {
-      onBuild(b.image);
-      const args = ["build", "--pull=false", "-q", "--label", `${SOURCE_LABEL}=${hash}`, "-t", b.image, "-f", nodePath.join(b.context, b.dockerfile), b.context];
-      p = docker(args, { timeout: 600_000, ...(signal ? { signal } : {}) }).then(() => undefined);
-      building.set(b.image, p);
-      p.finally(() => building.delete(b.image)).catch(() => {});
-    }
-    await p;
-  }
+  await Promise.all(builtImages(plan).map((b) => ensureImage(b, onBuild, signal)));
   await ensureAgentImage(plan, onBuild, signal);
+}
+
+async function ensureImage(b: BuiltImage, onBuild: (image: string) => void, signal?: AbortSignal): Promise<void> {
+  const hash = sourceHash(b);
+  if ((await builtFrom(b.image, signal)) === hash) return;
+  let p = building.get(b.image);
+  if (!p) {
+    onBuild(b.image);
+    const args = ["build", "--pull=false", "-q", "--label", `${SOURCE_LABEL}=${hash}`, "-t", b.image, "-f", nodePath.join(b.context, b.dockerfile), b.context];
+    p = docker(args, { timeout: 600_000, ...(signal ? { signal } : {}) }).then(() => undefined);
+    building.set(b.image, p);
+    p.finally(() => building.delete(b.image)).catch(() => {});
+  }
+  await p;
 }
 
 /**

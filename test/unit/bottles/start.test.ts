@@ -120,8 +120,11 @@ describe("start against the fake engine", () => {
       return r;
     };
     await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
-    expect(w.engine.calls.filter((c) => c.op === "createNetwork").length).toBe(3);
+    // Both networks are created at once: the one that got its subnet is removed before the retry.
+    expect(w.engine.calls.filter((c) => c.op === "createNetwork").length).toBe(4);
+    expect(w.engine.calls.filter((c) => c.op === "removeNetworks").length).toBe(1);
     expect([...w.engine.networks.values()].map((n) => n.subnet)).not.toContain("10.213.0.0/28");
+    expect(w.engine.networks.size).toBe(2);
   });
 
   it("of two starts of one slug exactly one wins; the other is a conflict", async () => {

@@ -21,7 +21,7 @@ import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
 import { BodyMasker, credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
-import { readBody, relayResponse, type BodyBudget } from "./relay.js";
+import { hasNoBody, NO_BODY, readBody, relayResponse } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
 import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
 
@@ -45,6 +45,16 @@ interface RoutedTunnel {
   host: string;
   port: number;
 }
+
+/** A route's log fields and the header it replaces (lowercase). */
+interface RouteShape {
+  fields: { route: string; path_prefix: string; header: string };
+  dropped: ReadonlySet<string> | undefined;
+}
+
+const NO_ROUTE: RouteShape = { fields: { route: "", path_prefix: "", header: "" }, dropped: undefined };
+
+const canonicalName = (h: string) => parseHost(h).name;
 
 /** Env names the routes' header templates reference. */
 const routeEnvNames = (routes: readonly EgressRouteConfig[]) => [...new Set(routes.flatMap((r) => [...r.value.matchAll(ENV_REF_RE)].map((m) => m[1]!)))];
@@ -85,6 +95,18 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
       credentials.set(route, c);
     }
     return c;
+  };
+
+  // What a route adds to each request's log line and which header it replaces, also once per route object.
+  const shapes = new WeakMap<EgressRouteConfig, RouteShape>();
+  const routeShapeOf = (route: EgressRouteConfig): RouteShape => {
+    let shape = shapes.get(route);
+    if (!shape) {
+      const header = route.header.toLowerCase();
+      shape = { fields: { route: route.name, path_prefix: route.path_prefix, header }, dropped: new Set([header]) };
+      shapes.set(route, shape);
+    }
+    return shape;
   };
 
   const proxy: ProxyServer<RoutedTunnel> = new ProxyServer<RoutedTunnel>(
@@ -179,80 +201,95 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           reply(res, status, `bot-bottle egress: ${message}`);
           log("request", { ...base, route: "", status, decision: "blocked", ...fields, ms: Date.now() - started });
         };
-        const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, (h) => parseHost(h).name);
+        const target = tunnelRequestTarget(req.url, tunnel.host, tunnel.port, canonicalName);
         if (!target.ok) return refuse(400, target.reason, { rule: "tunnel-target" });
         const norm = normalizeTarget(target.target);
         if (!norm) return refuse(400, "expected an origin-form request target", { rule: "tunnel-target" });
         const choice = selectRoute(s.routes, tunnel.host, tunnel.port, norm.pathname);
         if ("refused" in choice) return refuse(400, choice.refused, { rule: "route-path" });
         const route = choice.route;
-        const routeFields = { route: route?.name ?? "", path_prefix: route?.path_prefix ?? "", header: route?.header.toLowerCase() ?? "" };
-        const dropped = route ? new Set([route.header.toLowerCase()]) : undefined;
+        const { fields: routeFields, dropped } = route ? routeShapeOf(route) : NO_ROUTE;
         const rendered = route ? credentialOf(route) : undefined;
         if (route && rendered && !rendered.ok) {
           reply(res, 502, `bot-bottle egress: route "${route.name}" cannot add its ${route.header} header: ${rendered.reason}`);
           return log("request", { ...base, ...routeFields, status: 502, error: "credential unavailable", ms: Date.now() - started });
         }
-        void scanAgentRequest(s.dlp, req, res, proxy.bodies, tunnel.host, norm.target, dropped).then(
-          (scan) => {
-            if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
-            if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
-            if ("busy" in scan)
-              return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, {
+        const send = (scan: AgentScan) => {
+          if ("finding" in scan) return refuse(403, `blocked by dlp: request to "${tunnel.host}": ${describeFinding(scan.finding)}`, { ...routeFields, rule: "dlp", dlp_rule: scan.finding.rule });
+          if ("tooLarge" in scan) return refuse(413, `blocked by dlp: request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`, { ...routeFields, rule: "dlp" });
+          if ("busy" in scan)
+            return refuse(503, `egress is already holding ${Math.round(proxy.bodies.max / 1048576)} MiB of request bodies from this bottle for scanning; retry when uploads in flight finish`, {
+              ...routeFields,
+              rule: "limits",
+            });
+          const headers = endToEndHeaders(req.rawHeaders, dropped);
+          if (route && rendered?.ok) headers.push(route.header, rendered.value);
+          headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
+          const options: TlsRequestOptions = {
+            host: tunnel.host,
+            port: tunnel.port,
+            method: req.method,
+            path: norm.target,
+            headers,
+            agent: s.tunnelAgent,
+            secureContext: s.trust,
+            ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+          };
+          const upstream = httpsRequest(options);
+          let masked = 0;
+          const transformResponse = rendered?.ok
+            ? (upRes: IncomingMessage, h: string[]) => {
+                const t = redactedResponse(upRes, h, rendered.needles);
+                if ("masked" in t) masked = t.masked;
+                return t;
+              }
+            : undefined;
+          relayResponse(
+            req,
+            res,
+            upstream,
+            scan.body,
+            (o) => {
+              if (o.error && !res.headersSent) {
+                // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
+                if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
+                else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: ${upstreamFailure("egress", tunnel.host, o.error)}`);
+              }
+              log("request", {
+                ...base,
                 ...routeFields,
-                rule: "limits",
+                status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502),
+                bytes: o.bytes,
+                ms: Date.now() - started,
+                ...(masked ? { credential_masked: masked } : {}),
+                ...(o.error ? { error: o.error } : {}),
               });
-            const headers = endToEndHeaders(req.rawHeaders, dropped);
-            if (route && rendered?.ok) headers.push(route.header, rendered.value);
-            headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
-            const options: TlsRequestOptions = {
-              host: tunnel.host,
-              port: tunnel.port,
-              method: req.method,
-              path: norm.target,
-              headers,
-              agent: s.tunnelAgent,
-              secureContext: s.trust,
-              ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-            };
-            const upstream = httpsRequest(options);
-            let masked = 0;
-            const transformResponse = rendered?.ok
-              ? (upRes: IncomingMessage, h: string[]) => {
-                  const t = redactedResponse(upRes, h, rendered.needles);
-                  if ("masked" in t) masked = t.masked;
-                  return t;
-                }
-              : undefined;
-            relayResponse(
-              req,
-              res,
-              upstream,
-              scan.body,
-              (o) => {
-                if (o.error && !res.headersSent) {
-                  // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
-                  if (o.cause instanceof TunnelRefusedError) reply(res, o.cause.status, o.cause.body || `bot-bottle egress: the firewall refused "${tunnel.host}"`);
-                  else reply(res, o.error === "ETIMEDOUT" ? 504 : 502, `bot-bottle egress: ${upstreamFailure("egress", tunnel.host, o.error)}`);
-                }
-                log("request", {
-                  ...base,
-                  ...routeFields,
-                  status: o.cause instanceof TunnelRefusedError ? o.cause.status : (o.status ?? 502),
-                  bytes: o.bytes,
-                  ms: Date.now() - started,
-                  ...(masked ? { credential_masked: masked } : {}),
-                  ...(o.error ? { error: o.error } : {}),
-                });
-              },
-              { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
-            );
-          },
-          (err: unknown) => {
-            if (!res.headersSent) reply(res, 502, "bot-bottle egress: failed to handle the request");
-            log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
-          },
-        );
+            },
+            { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
+          );
+        };
+        const failed = (err: unknown) => {
+          if (!res.headersSent) reply(res, 502, "bot-bottle egress: failed to handle the request");
+          log("error", { where: "intercepted", message: String((err as Error)?.message ?? err) });
+        };
+        // A request without a body (most API calls) is scanned and sent in
+        // this same turn; one with a body is read whole and scanned first.
+        if (hasNoBody(req)) {
+          try {
+            send(scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped, undefined));
+          } catch (err) {
+            failed(err);
+          }
+          return;
+        }
+        readBody(req, MAX_SCANNED_BODY, proxy.bodies, res)
+          .then((read): AgentScan => {
+            if (read === "too-large") return { tooLarge: true };
+            if (read === "busy") return { busy: true };
+            return scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped, read);
+          })
+          .then(send)
+          .catch(failed);
       },
     },
     toProxyLimits(state.current.config.limits),
@@ -260,30 +297,19 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
   return proxy;
 }
 
-type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } | { body: Buffer | undefined };
+type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } | { body: Buffer };
 
 /**
  * DLP over the agent's own request to a routed host, before egress adds
- * the credential: URL, headers (less the one egress replaces) and body.
+ * the credential: URL, headers (less the one egress replaces) and body
+ * (`undefined` for a request that has none by its framing).
  */
-async function scanAgentRequest(
-  policy: DlpPolicy,
-  req: IncomingMessage,
-  res: ServerResponse,
-  budget: BodyBudget,
-  host: string,
-  target: string,
-  dropped: ReadonlySet<string> | undefined,
-): Promise<AgentScan> {
-  const read = await readBody(req, MAX_SCANNED_BODY, budget, res);
-  if (read === "too-large") return { tooLarge: true };
-  if (read === "busy") return { busy: true };
-  const body = read.length || req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined ? read : undefined;
-  const headers = headerPairs(req.rawHeaders).filter(([n]) => !dropped?.has(n.toLowerCase()));
+function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined): AgentScan {
+  const headers = headerPairs(req.rawHeaders, dropped);
   const contentEncoding = req.headers["content-encoding"];
   const contentType = req.headers["content-type"];
-  const finding = scanRequest(policy, { host, url: target, headers, ...(body ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
-  return finding ? { finding } : { body };
+  const finding = scanRequest(policy, { host, url: target, headers, ...(body?.length ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
+  return finding ? { finding } : { body: body ?? NO_BODY };
 }
 
 /**

@@ -19,7 +19,7 @@ import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRa
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, isTlsRequest, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
-import { readBody, relayResponse } from "./relay.js";
+import { hasNoBody, NO_BODY, readBody, relayResponse } from "./relay.js";
 
 export interface FirewallState {
   config: FirewallConfig;
@@ -74,7 +74,8 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
     const base = { host: t.host, port: t.port, method: req.method ?? "", scheme };
     let body: Buffer | undefined;
     if (s.dlp.enabled) {
-      const read = await readBody(req, MAX_SCANNED_BODY, proxy.bodies, res);
+      // A request without a body (by its framing) is scanned and sent in this same turn.
+      const read = hasNoBody(req) ? NO_BODY : await readBody(req, MAX_SCANNED_BODY, proxy.bodies, res);
       if (read === "too-large") {
         refuse(res, 413, "dlp", `request body is larger than ${MAX_SCANNED_BODY} bytes and cannot be scanned`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", status: 413, ms: Date.now() - started });

@@ -148,10 +148,10 @@ export function endToEndHeaders(raw: readonly string[], drop: ReadonlySet<string
   return out;
 }
 
-/** Pairs view of a raw header list, for scanning. */
-export function headerPairs(raw: readonly string[]): Array<[string, string]> {
+/** Pairs view of a raw header list, for scanning; names in `drop` (lowercase) left out. */
+export function headerPairs(raw: readonly string[], drop?: ReadonlySet<string>): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  for (let i = 0; i < raw.length; i += 2) if (!drop?.has(raw[i]!.toLowerCase())) out.push([raw[i]!, raw[i + 1]!]);
   return out;
 }
 

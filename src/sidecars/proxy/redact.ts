@@ -30,23 +30,57 @@ export function maskInPlace(buf: Buffer, needles: readonly Buffer[]): number {
   return n;
 }
 
-/** Response headers (flat raw list) with every credential masked in their values. */
-export function redactHeaders(raw: readonly string[], needles: readonly Buffer[]): { headers: string[]; masked: number } {
+/** Whether any needle occurs in `buf`. */
+function holdsNeedle(buf: Buffer, needles: readonly Buffer[]): boolean {
+  for (const needle of needles) if (buf.includes(needle)) return true;
+  return false;
+}
+
+/** The needles as latin1 strings (one char per byte), made once per needle list. */
+const latin1Forms = new WeakMap<readonly Buffer[], string[]>();
+function latin1Needles(needles: readonly Buffer[]): string[] {
+  let forms = latin1Forms.get(needles);
+  if (!forms) {
+    forms = needles.map((n) => n.toString("latin1"));
+    latin1Forms.set(needles, forms);
+  }
+  return forms;
+}
+
+/** A char above U+00FF: its latin1 bytes would not be the string's chars, so the string test does not apply. */
+const BEYOND_LATIN1 = /[^\x00-\xff]/;
+
+/**
+ * Response headers (flat raw list) with every credential masked in their
+ * values, byte for byte as they go on the wire (latin1). A value is turned
+ * into bytes only when it may hold a needle: node reads header values as
+ * latin1 strings, where "the bytes contain the needle" and "the string
+ * contains the needle's latin1 form" are the same test. Returns `raw`
+ * itself when nothing was masked.
+ */
+export function redactHeaders(raw: string[], needles: readonly Buffer[]): { headers: string[]; masked: number } {
+  const forms = latin1Needles(needles);
   let masked = 0;
-  const headers = raw.map((v, i) => {
-    if (i % 2 === 0) return v;
+  let out: string[] | undefined;
+  for (let i = 1; i < raw.length; i += 2) {
+    const v = raw[i]!;
+    if (!BEYOND_LATIN1.test(v) && !forms.some((f) => v.includes(f))) continue;
     const b = Buffer.from(v, "latin1");
     const n = maskInPlace(b, needles);
+    if (!n) continue;
     masked += n;
-    return n ? b.toString("latin1") : v;
-  });
-  return { headers, masked };
+    out ??= raw.slice();
+    out[i] = b.toString("latin1");
+  }
+  return { headers: out ?? raw, masked };
 }
 
 /**
  * Masks a body chunk by chunk, also across chunk boundaries: the last
  * (longest needle − 1) bytes are held back until the next chunk shows
- * whether they start a match. Same length out as in.
+ * whether they start a match. Same length out as in. A chunk is copied
+ * only when something in it is masked (the chunk given is never changed);
+ * what is sent is otherwise a view of it.
  */
 export class BodyMasker {
   #carry: Buffer = Buffer.alloc(0);
@@ -59,10 +93,10 @@ export class BodyMasker {
 
   /** The bytes that may be sent now (possibly none). */
   push(chunk: Buffer): Buffer {
-    const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : Buffer.from(chunk);
-    this.masked += maskInPlace(buf, this.needles);
+    const buf = this.#masked(chunk);
     const cut = Math.max(0, buf.length - this.#keep);
-    this.#carry = buf.subarray(cut);
+    // A copy: the held-back tail must not depend on who else holds `chunk`.
+    this.#carry = Buffer.from(buf.subarray(cut));
     return buf.subarray(0, cut);
   }
 
@@ -71,6 +105,22 @@ export class BodyMasker {
     const rest = this.#carry;
     this.#carry = Buffer.alloc(0);
     return rest;
+  }
+
+  /** The last chunk of the body, masked, with what was held back before it: push and flush in one. */
+  end(chunk: Buffer): Buffer {
+    const buf = this.#masked(chunk);
+    this.#carry = Buffer.alloc(0);
+    return buf;
+  }
+
+  /** The carry and `chunk` together, with every needle masked. */
+  #masked(chunk: Buffer): Buffer {
+    let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    if (!holdsNeedle(buf, this.needles)) return buf;
+    if (buf === chunk) buf = Buffer.from(chunk);
+    this.masked += maskInPlace(buf, this.needles);
+    return buf;
   }
 }
 

@@ -38,7 +38,7 @@ export type RouteChoice = { route: EgressRouteConfig | undefined } | { refused: 
 export function selectRoute(table: RouteTable, host: string, port: number, pathname: string): RouteChoice {
   const route = table.get(key(host, port))?.find((r) => underPrefix(pathname, r.path_prefix));
   if (!route) return { route: undefined };
-  const decoded = decodedPath(pathname);
+  const decoded = isPlainPath(pathname) ? pathname : decodedPath(pathname);
   if (decoded === undefined || !underPrefix(decoded, route.path_prefix)) {
     return { refused: `the path leaves route "${route.name}"'s prefix ${route.path_prefix} once percent-decoded; send it without encoded separators or dot segments` };
   }
@@ -69,12 +69,35 @@ export function decodedPath(pathname: string): string | undefined {
 }
 
 /**
+ * Paths that WHATWG URL (and so normalizeTarget and decodedPath) leaves as
+ * they are: RFC 3986 path characters only, so nothing to percent-encode,
+ * no `%` (no encoded dot segment or separator), no backslash, no `.` or
+ * `..` segment, and no leading `//` (which URL reads as an authority). Most
+ * API paths are like this; they skip the URL parser. The property test in
+ * routes.test.ts holds this to the parser's answers.
+ */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+/** A query URL keeps byte for byte (no char of the special-query percent-encode set, no `#`). */
+const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+
+function isPlainPath(path: string): boolean {
+  return PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path);
+}
+
+/**
  * The request target with dot segments resolved (also `%2e` spellings), as
  * WHATWG URL does. Matching and forwarding use this same string, so
  * `/repos/acme/../../admin` can never carry a credential scoped to `/repos/acme/`.
  */
 export function normalizeTarget(target: string): { pathname: string; target: string } | undefined {
   if (!target.startsWith("/")) return undefined;
+  const q = target.indexOf("?");
+  const path = q < 0 ? target : target.slice(0, q);
+  if (isPlainPath(path) && (q < 0 || PLAIN_QUERY.test(target.slice(q + 1)))) {
+    // What WHATWG URL would give, without parsing: nothing in it to resolve or encode.
+    return { pathname: path, target: q === target.length - 1 ? path : target };
+  }
   try {
     const u = new URL(target, "https://route.invalid");
     return { pathname: u.pathname, target: `${u.pathname}${u.search}` };

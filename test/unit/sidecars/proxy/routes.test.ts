@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { underPrefix } from "../../../../src/security/path-prefix.js";
 import { compileRoutes, decodedPath, isRouted, normalizeTarget, renderHeaderValue, selectRoute } from "../../../../src/sidecars/proxy/routes.js";
@@ -62,6 +63,99 @@ describe("selectRoute", () => {
     expect(chosen(selectRoute(compileRoutes([route("gl", "gitlab.test", "/api/v4/")]), "gitlab.test", 443, "/api/v4/projects/acme%2Fapp"))).toBe("gl");
     expect(normalizeTarget("/repos/acme/../evil?x=1")).toEqual({ pathname: "/repos/evil", target: "/repos/evil?x=1" });
     expect(normalizeTarget("http://elsewhere/")).toBeUndefined();
+  });
+});
+
+/** normalizeTarget as it was before its fast path: always through WHATWG URL. */
+function normalizeByUrl(target: string): { pathname: string; target: string } | undefined {
+  if (!target.startsWith("/")) return undefined;
+  try {
+    const u = new URL(target, "https://route.invalid");
+    return { pathname: u.pathname, target: `${u.pathname}${u.search}` };
+  } catch {
+    return undefined;
+  }
+}
+
+describe("plain paths skip the URL parser with the parser's answers", () => {
+  // Targets built from the characters that matter to URL: separators, dots, encodings, quotes, controls, non-ASCII.
+  const target = fc
+    .array(
+      fc.constantFrom(
+        "/",
+        "/",
+        "a",
+        "Z",
+        "0",
+        ".",
+        "..",
+        "%2e",
+        "%2F",
+        "%",
+        "?",
+        "#",
+        "\\",
+        "'",
+        '"',
+        " ",
+        "\t",
+        "<",
+        "`",
+        "{",
+        "|",
+        "^",
+        "[",
+        "~",
+        "-",
+        "_",
+        "!",
+        "$",
+        "&",
+        "=",
+        ";",
+        ":",
+        "@",
+        "+",
+        ",",
+        "*",
+        "(",
+        "é",
+        "\u0000",
+      ),
+      {
+        maxLength: 14,
+      },
+    )
+    .map((parts) => `/${parts.join("")}`);
+
+  it("normalizeTarget equals the URL-based normalisation for every target", () => {
+    fc.assert(
+      fc.property(target, (t) => {
+        expect(normalizeTarget(t)).toEqual(normalizeByUrl(t));
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const t of ["/", "/a?", "/a?b=1&c='x'", "//evil.test/x", "/a/./b", "/a/..", "/a//b", "/x?y=%zz", "/a#frag", "/a b"]) expect(normalizeTarget(t)).toEqual(normalizeByUrl(t));
+  });
+
+  it("selectRoute refuses and chooses exactly as when every path is percent-decoded through URL", () => {
+    const table = compileRoutes([route("all", "h.test", "/"), route("acme", "h.test", "/repos/acme/"), route("api", "h.test", "/api")]);
+    const reference = (pathname: string) => {
+      const r = table.get("h.test:443")!.find((x) => underPrefix(pathname, x.path_prefix));
+      if (!r) return undefined;
+      const d = decodedPath(pathname);
+      return d === undefined || !underPrefix(d, r.path_prefix) ? "refused" : r.name;
+    };
+    const path = fc.array(fc.constantFrom("/", "repos", "acme", "api", "..", ".", "%2e", "%2f", "%5c", "\\", "x", "%25"), { maxLength: 8 }).map((p) => `/${p.join("")}`);
+    fc.assert(
+      fc.property(path, (p) => {
+        const n = normalizeTarget(p);
+        if (!n) return;
+        const c = selectRoute(table, "h.test", 443, n.pathname);
+        expect("refused" in c ? "refused" : c.route?.name).toBe(reference(n.pathname));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });
 

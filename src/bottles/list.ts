@@ -7,6 +7,7 @@ import { knownSlugs } from "../state/lookup.js";
 import { BOTTLE_STATES, readMetadata } from "../state/metadata.js";
 import { contextOf, type CtxInput } from "./context.js";
 import { expireGrants } from "./grants.js";
+import { taskDiskSchema, taskDiskUsage } from "./tasks.js";
 
 export const LISTED_STATES = ["running", "starting", "stopped", "failed", "degraded", "orphaned"] as const;
 export type ListedState = (typeof LISTED_STATES)[number];
@@ -20,6 +21,8 @@ export const listedBottleSchema = z.object({
   containers: z.array(z.object({ name: z.string(), service: z.string(), state: z.string(), health: z.string().optional() })),
   networks: z.array(z.string()),
   detail: z.string().optional(),
+  /** Host disk the bottle's task dir takes (agent-writable, so reported; bottle_run refuses over the limit). */
+  taskDisk: taskDiskSchema.optional(),
 });
 export type ListedBottle = z.output<typeof listedBottleSchema>;
 
@@ -65,7 +68,9 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
         state = meta.state;
         if (cs.length || ns.length) [state, detail] = ["orphaned", `recorded as ${meta.state} but Docker objects remain`];
     }
-    out.push({ ...base, state, ...(detail ? { detail } : meta.error ? { detail: meta.error.split("\n")[0] } : {}) });
+    // A bad BOTTLE_TASK_DISK_LIMIT_MB is reported by bottle_run and bottle_task; the list still lists.
+    const taskDisk = await taskDiskUsage(layoutOf(root, slug), ctx.env).catch(() => undefined);
+    out.push({ ...base, state, ...(detail ? { detail } : meta.error ? { detail: meta.error.split("\n")[0] } : {}), ...(taskDisk?.files ? { taskDisk } : {}) });
   }
   return out;
 }

@@ -44,6 +44,11 @@ export const MAX_WAIT_S = 3600;
 export const MAX_READ_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_READ_BYTES = 256 * 1024;
 export const MAX_GRACE_S = 300;
+const MiB = 1024 * 1024;
+/** A bottle's task-io dir may hold this much before bottle_run refuses: 32 tasks' full output. */
+export const DEFAULT_TASK_DISK_LIMIT = 2048 * MiB;
+/** The disk count walks at most this many entries (an agent can make millions of empty files). */
+export const MAX_DISK_ENTRIES = 100_000;
 const POLL_MS = 100;
 /** How often a wait asks the engine whether the agent container still runs. */
 const LIVENESS_MS = 5_000;
@@ -162,8 +167,21 @@ export type TaskOutputChunk = z.output<typeof taskOutputChunkSchema>;
 export const runOutputSchema = z.object({ taskId: z.string(), slug: z.string(), startedAt: z.string() });
 export type RunResult = z.output<typeof runOutputSchema>;
 
+/** The bottle's task-io dir on the host disk: what every task (and anything else the agent put there) takes. */
+export const taskDiskSchema = z.object({
+  bytes: z.number().int().describe("Disk space in use (allocated blocks of every file and dir in the bottle's task dir, whoever wrote them)."),
+  files: z.number().int(),
+  limit: z
+    .number()
+    .int()
+    .describe(`Bytes at which bottle_run refuses new tasks (BOTTLE_TASK_DISK_LIMIT_MB; default ${DEFAULT_TASK_DISK_LIMIT / MiB} MiB).`),
+  over: z.boolean().describe("At or over the limit: no new tasks until space is freed (stop the bottle with purge, or raise the limit)."),
+  partial: z.boolean().optional().describe(`The count stopped at ${MAX_DISK_ENTRIES} entries; the real use is larger.`),
+});
+export type TaskDisk = z.output<typeof taskDiskSchema>;
+
 /** bottle_task: with a task id, that task (one entry) and its output from the cursor; without, every task, newest first. */
-export const taskOutputSchema = z.object({ tasks: z.array(taskInfoSchema), output: taskOutputChunkSchema.optional() });
+export const taskOutputSchema = z.object({ tasks: z.array(taskInfoSchema), output: taskOutputChunkSchema.optional(), disk: taskDiskSchema });
 export type TaskResult = z.output<typeof taskOutputSchema>;
 
 export const cancelOutputSchema = z.object({
@@ -201,6 +219,13 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
   if (o.timeoutS !== undefined && (!Number.isInteger(o.timeoutS) || o.timeoutS < 1 || o.timeoutS > MAX_TASK_TIMEOUT_S))
     throw new BottleError("bad-input", `timeout_s must be a whole number of seconds between 1 and ${MAX_TASK_TIMEOUT_S}`);
   if (!(await isDir(layout.taskIoDir))) throw new BottleError("conflict", `bottle "${meta.slug}" was started without a task dir`, "Restart it (bottle_stop, bottle_start) to run tasks in it.");
+  const disk = await taskDiskUsage(layout, ctx.env);
+  if (disk.over)
+    throw new BottleError(
+      "conflict",
+      `bottle "${meta.slug}"'s task dir uses ${mib(disk.bytes)} MiB of host disk, over its limit of ${mib(disk.limit)} MiB`,
+      "Read what you need, then stop the bottle with purge to free it, or raise BOTTLE_TASK_DISK_LIMIT_MB.",
+    );
 
   const now = ctx.now();
   const id = newTaskId(now);
@@ -257,7 +282,10 @@ export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskR
   const { meta, layout } = requireBottle(ctx.root, slug);
   if (q.taskId === undefined) {
     const tasks = await Promise.all((await taskIds(layout)).map((id) => loadTask(ctx, layout, meta, id)));
-    return { tasks: tasks.flatMap((t) => (t ? [t.info] : [])).sort((a, b) => (a.startedAt === b.startedAt ? b.taskId.localeCompare(a.taskId) : b.startedAt.localeCompare(a.startedAt))) };
+    return {
+      tasks: tasks.flatMap((t) => (t ? [t.info] : [])).sort((a, b) => (a.startedAt === b.startedAt ? b.taskId.localeCompare(a.taskId) : b.startedAt.localeCompare(a.startedAt))),
+      disk: await taskDiskUsage(layout, ctx.env),
+    };
   }
   const id = requireTaskId(q.taskId);
   const from = q.from ?? 0;
@@ -269,7 +297,7 @@ export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskR
   let t = await requireTask(ctx, layout, meta, id);
   if (waitS > 0 && t.info.state === "running") t = await waitForEnd(ctx, layout, meta, id, t, waitS, q);
   const output = await readOutput(layout, id, t.record.segmentBytes, from, maxBytes, t.info.state !== "running");
-  return { tasks: [t.info], output };
+  return { tasks: [t.info], output, disk: await taskDiskUsage(layout, ctx.env) };
 }
 
 async function waitForEnd(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string, first: Loaded, waitS: number, q: TaskQuery): Promise<Loaded> {
@@ -381,6 +409,57 @@ export async function taskOutputText(slug: string, taskId: string, o: CtxInput &
   const max = o.max ?? 1024 * 1024;
   const chunk = await readOutput(layout, t.record.id, t.record.segmentBytes, Math.max(0, t.info.outputBytes - max), max, true);
   return chunk.text;
+}
+
+/** The task dir's limit from BOTTLE_TASK_DISK_LIMIT_MB (whole MiB), else the default. */
+export function taskDiskLimit(env: NodeJS.ProcessEnv): number {
+  const raw = env.BOTTLE_TASK_DISK_LIMIT_MB;
+  if (raw === undefined || raw === "") return DEFAULT_TASK_DISK_LIMIT;
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new BottleError("bad-input", `BOTTLE_TASK_DISK_LIMIT_MB must be a whole number of MiB (at least 1), got ${JSON.stringify(raw)}`);
+  return Number(raw) * MiB;
+}
+
+/**
+ * How much host disk a bottle's task-io dir takes. The agent can write there
+ * directly, past the wrapper's bound on each task's output; the host cannot
+ * stop that without a filesystem quota (see the README), so it counts what is
+ * there, reports it, and refuses new tasks over the limit. Allocated blocks,
+ * not sizes: a sparse file costs what it holds. Never follows a symlink.
+ */
+export async function taskDiskUsage(layout: BottleLayout, env: NodeJS.ProcessEnv): Promise<TaskDisk> {
+  const limit = taskDiskLimit(env);
+  let bytes = 0;
+  let files = 0;
+  let seen = 0;
+  let partial = false;
+  const dirs = [layout.taskIoDir];
+  while (dirs.length) {
+    const dir = dirs.pop()!;
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (let i = 0; i < names.length; i += 64) {
+      if (seen >= MAX_DISK_ENTRIES) {
+        partial = true;
+        break;
+      }
+      const batch = names.slice(i, i + Math.min(64, MAX_DISK_ENTRIES - seen));
+      seen += batch.length;
+      const stats = await Promise.all(batch.map((n) => fs.lstat(nodePath.join(dir, n)).catch(() => undefined)));
+      for (const [k, st] of stats.entries()) {
+        if (!st) continue;
+        bytes += st.blocks * 512;
+        if (st.isDirectory()) dirs.push(nodePath.join(dir, batch[k]!));
+        else files++;
+      }
+    }
+    if (partial) break;
+  }
+  return { bytes, files, limit, over: bytes >= limit, ...(partial ? { partial } : {}) };
+}
+
+const mib = (n: number) => (n / MiB).toFixed(1);
+
+export function taskDiskText(d: TaskDisk): string {
+  return `task dir: ${mib(d.bytes)} MiB${d.partial ? "+" : ""} in ${d.files}${d.partial ? "+" : ""} files, limit ${mib(d.limit)} MiB${d.over ? " (over: bottle_run refuses new tasks)" : ""}`;
 }
 
 export function taskText(t: TaskInfo): string {

@@ -1,7 +1,7 @@
 // `bottle run | task | cancel`: tasks, the same core calls and JSON as
 // bottle_run, bottle_task and bottle_cancel.
 import { parseArgs } from "node:util";
-import { cancelTask, runTask, taskStatus, taskText } from "../bottles/index.js";
+import { cancelTask, runTask, taskDiskText, taskStatus, taskText } from "../bottles/index.js";
 import { BottleError } from "../errors.js";
 import { EXIT, interruptSignal, one, print, readStdin, type Verb } from "./output.js";
 
@@ -85,7 +85,7 @@ export const taskVerb: Verb = {
     });
     if (values.json) print(true, r, "");
     else {
-      process.stderr.write(`${r.tasks.length ? r.tasks.map(taskText).join("\n") : "No tasks."}\n`);
+      process.stderr.write(`${r.tasks.length ? r.tasks.map(taskText).join("\n") : "No tasks."}\n${taskDiskText(r.disk)}\n`);
       if (r.output) {
         process.stdout.write(r.output.text);
         process.stderr.write(`(next: --from ${r.output.next}${r.output.skipped ? `; ${r.output.skipped} bytes were cut before` : ""})\n`);

@@ -3,13 +3,14 @@
 // engine runs the real wrapper with the host's sh on the task-io dir, and
 // tests put decision lines into its logs at known moments.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
 import { bottleLogs, logsOutputSchema, timelineText } from "../../../src/bottles/logs.js";
 import { startBottle } from "../../../src/bottles/start.js";
 import { stopBottle } from "../../../src/bottles/stop.js";
-import { MARKS_FILE, parseMarks, runTask, taskStatus, timeLines } from "../../../src/bottles/tasks.js";
+import { listBottles } from "../../../src/bottles/list.js";
+import { DEFAULT_TASK_DISK_LIMIT, MARKS_FILE, parseMarks, runTask, taskDiskUsage, taskStatus, timeLines } from "../../../src/bottles/tasks.js";
 import { MOUNTS } from "../../../src/contracts/mounts.js";
 import { containerName } from "../../../src/plan/index.js";
 import { layoutOf, taskIoDirOf, taskRecordFile } from "../../../src/state/layout.js";
@@ -151,3 +152,47 @@ describe("the timeline's saved sidecar lines", () => {
     expect(r.timeline!.map((e) => e.text)).toEqual(["hi"]);
   });
 });
+
+describe("the task dir's share of the host disk", () => {
+  it("counts what the agent put there (blocks, not sizes; a symlink is not followed), reports it, and refuses new tasks over the limit", async () => {
+    const w = await running("web-disk");
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "echo hi"], w.ctx);
+    await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    await sleep(500); // the wrapper's monitor has seen the end and left: nothing more is written
+    const base = await taskDiskUsage(w.layout, w.env);
+    expect(base).toMatchObject({ files: expect.any(Number), limit: DEFAULT_TASK_DISK_LIMIT, over: false });
+    expect(base.files).toBeGreaterThanOrEqual(4); // out.aaaa, pid, code, end (and the marks)
+
+    // The agent writes past the wrapper, straight into its mount: 2 MiB of data, a sparse 1 GiB file, a symlink to a big host file.
+    const junk = nodePath.join(w.layout.taskIoDir, "junk");
+    mkdirSync(junk);
+    writeFileSync(nodePath.join(junk, "data"), Buffer.alloc(2 * 1024 * 1024, 1));
+    truncateSync(writeAndReturn(nodePath.join(junk, "sparse")), 1024 ** 3);
+    const hostBig = nodePath.join(w.dir, "host-big");
+    writeFileSync(hostBig, Buffer.alloc(3 * 1024 * 1024, 2));
+    symlinkSync(hostBig, nodePath.join(junk, "link"));
+    const after = await taskDiskUsage(w.layout, w.env);
+    expect(after.files).toBe(base.files + 3);
+    expect(after.bytes - base.bytes).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(after.bytes - base.bytes).toBeLessThan(2.5 * 1024 * 1024);
+
+    // Reported by bottle_task (both forms) and bottle_list.
+    expect((await taskStatus(w.slug, w.ctx)).disk).toEqual(after);
+    expect((await taskStatus(w.slug, { ...w.ctx, taskId })).disk).toEqual(after);
+    expect((await listBottles(w.ctx)).find((b) => b.slug === w.slug)?.taskDisk).toEqual(after);
+
+    // Over the limit: bottle_run refuses and starts nothing.
+    const tight = { ...w.ctx, env: { ...w.env, BOTTLE_TASK_DISK_LIMIT_MB: "2" } };
+    expect((await taskStatus(w.slug, tight)).disk).toMatchObject({ over: true, limit: 2 * 1024 * 1024 });
+    const calls = w.engine.calls.length;
+    await expect(runTask(w.slug, ["true"], tight)).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/task dir uses .* MiB of host disk, over its limit of 2\.0 MiB/) });
+    expect(w.engine.calls.length).toBe(calls);
+    expect((await taskStatus(w.slug, w.ctx)).tasks).toHaveLength(1);
+    await expect(runTask(w.slug, ["true"], { ...w.ctx, env: { ...w.env, BOTTLE_TASK_DISK_LIMIT_MB: "lots" } })).rejects.toThrow(/BOTTLE_TASK_DISK_LIMIT_MB must be a whole number/);
+  });
+});
+
+function writeAndReturn(path: string): string {
+  writeFileSync(path, "");
+  return path;
+}

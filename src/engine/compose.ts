@@ -133,7 +133,12 @@ export class ComposeEngine implements Engine {
   }
 
   async down(p: ProjectRef): Promise<void> {
-    await composeDown(p);
+    // `docker rm -f` of the project's containers, not `compose down`: the
+    // compose CLI costs a few hundred ms of its own, and the graceful stop
+    // buys nothing here (stop has recorded the tasks and kept the logs
+    // first; our networks are external, so there is nothing else to remove).
+    const ids = (await docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${p.project}`], { timeout: 30_000 })).stdout.split("\n").filter(Boolean);
+    if (ids.length) await docker(["rm", "-f", "-v", ...ids], { timeout: 120_000 });
   }
 
   async ps(p: ProjectRef): Promise<ContainerInfo[]> {

@@ -181,7 +181,11 @@ export const taskDiskSchema = z.object({
 export type TaskDisk = z.output<typeof taskDiskSchema>;
 
 /** bottle_task: with a task id, that task (one entry) and its output from the cursor; without, every task, newest first. */
-export const taskOutputSchema = z.object({ tasks: z.array(taskInfoSchema), output: taskOutputChunkSchema.optional(), disk: taskDiskSchema });
+export const taskOutputSchema = z.object({
+  tasks: z.array(taskInfoSchema),
+  output: taskOutputChunkSchema.optional(),
+  disk: taskDiskSchema.optional().describe("Without task_id: the host disk the bottle's task dir takes (not on reads of one task, so reading by cursor stays cheap)."),
+});
 export type TaskResult = z.output<typeof taskOutputSchema>;
 
 export const cancelOutputSchema = z.object({
@@ -219,7 +223,7 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
   if (o.timeoutS !== undefined && (!Number.isInteger(o.timeoutS) || o.timeoutS < 1 || o.timeoutS > MAX_TASK_TIMEOUT_S))
     throw new BottleError("bad-input", `timeout_s must be a whole number of seconds between 1 and ${MAX_TASK_TIMEOUT_S}`);
   if (!(await isDir(layout.taskIoDir))) throw new BottleError("conflict", `bottle "${meta.slug}" was started without a task dir`, "Restart it (bottle_stop, bottle_start) to run tasks in it.");
-  const disk = await taskDiskUsage(layout, ctx.env);
+  const disk = await recentTaskDiskUsage(layout, ctx.env);
   if (disk.over)
     throw new BottleError(
       "conflict",
@@ -297,7 +301,7 @@ export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskR
   let t = await requireTask(ctx, layout, meta, id);
   if (waitS > 0 && t.info.state === "running") t = await waitForEnd(ctx, layout, meta, id, t, waitS, q);
   const output = await readOutput(layout, id, t.record.segmentBytes, from, maxBytes, t.info.state !== "running");
-  return { tasks: [t.info], output, disk: await taskDiskUsage(layout, ctx.env) };
+  return { tasks: [t.info], output };
 }
 
 async function waitForEnd(ctx: Ctx, layout: BottleLayout, meta: Metadata, id: string, first: Loaded, waitS: number, q: TaskQuery): Promise<Loaded> {
@@ -453,7 +457,20 @@ export async function taskDiskUsage(layout: BottleLayout, env: NodeJS.ProcessEnv
     }
     if (partial) break;
   }
-  return { bytes, files, limit, over: bytes >= limit, ...(partial ? { partial } : {}) };
+  const disk = { bytes, files, limit, over: bytes >= limit, ...(partial ? { partial } : {}) };
+  diskCounts.set(layout.taskIoDir, { at: Date.now(), disk });
+  return disk;
+}
+
+/** The last count of each task dir in this process: bottle_run takes one up to DISK_RECOUNT_MS old. */
+const diskCounts = new Map<string, { at: number; disk: TaskDisk }>();
+/** A count walks every file (tens of ms for a thousand tasks), so back-to-back runs share one. */
+const DISK_RECOUNT_MS = 5_000;
+
+async function recentTaskDiskUsage(layout: BottleLayout, env: NodeJS.ProcessEnv): Promise<TaskDisk> {
+  const last = diskCounts.get(layout.taskIoDir);
+  if (last && Date.now() - last.at < DISK_RECOUNT_MS && last.disk.limit === taskDiskLimit(env)) return last.disk;
+  return taskDiskUsage(layout, env);
 }
 
 const mib = (n: number) => (n / MiB).toFixed(1);

@@ -85,7 +85,7 @@ export const taskVerb: Verb = {
     });
     if (values.json) print(true, r, "");
     else {
-      process.stderr.write(`${r.tasks.length ? r.tasks.map(taskText).join("\n") : "No tasks."}\n${taskDiskText(r.disk)}\n`);
+      process.stderr.write(`${r.tasks.length ? r.tasks.map(taskText).join("\n") : "No tasks."}\n${r.disk ? `${taskDiskText(r.disk)}\n` : ""}`);
       if (r.output) {
         process.stdout.write(r.output.text);
         process.stderr.write(`(next: --from ${r.output.next}${r.output.skipped ? `; ${r.output.skipped} bytes were cut before` : ""})\n`);

@@ -94,14 +94,14 @@ describeDocker("a task's timeline: output and firewall decisions by time", () =>
   }, 120_000);
 
   it("counts what the agent writes straight into its task mount, and refuses new tasks over the limit", async () => {
-    const before = (await taskStatus(slug, { env })).disk;
+    const before = (await taskStatus(slug, { env })).disk!;
     // Past the wrapper: the agent writes 3 MiB into the mount itself.
     const w = await execInBottle(slug, ["sh", "-c", "head -c 3145728 /dev/zero > /var/lib/bottle/tasks/junk && sync"], { env });
     expect(w.exitCode).toBe(0);
-    const after = (await taskStatus(slug, { env })).disk;
+    const after = (await taskStatus(slug, { env })).disk!;
     expect(after.bytes - before.bytes).toBeGreaterThanOrEqual(3 * 1024 * 1024);
     const tight = { ...env, BOTTLE_TASK_DISK_LIMIT_MB: String(Math.floor(after.bytes / (1024 * 1024))) };
-    expect((await taskStatus(slug, { env: tight })).disk.over).toBe(true);
+    expect((await taskStatus(slug, { env: tight })).disk!.over).toBe(true);
     await expect(runTask(slug, ["true"], { env: tight })).rejects.toThrow(/over its limit/);
     // Under the default limit it runs.
     const { taskId } = await runTask(slug, ["true"], { env });

@@ -85,7 +85,10 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   const found = (location: string, hits: SecretFinding[]) => (hits[0] ? toFinding(hits[0], location, host) : undefined);
 
   // 1. The URL, whole, then its query values and path segments joined.
-  const inUrl = found("url", scanner.scanText(req.url, { firstOnly: true }));
+  const inUrl = found(
+    "url",
+    remembered(scanner, req.url, () => scanner.scanText(req.url, { firstOnly: true })),
+  );
   if (inUrl) return inUrl;
   const { values, keys, segments } = splitUrl(req.url);
   const joined = scanJoined(scanner, values, "query values (joined)", host) ?? scanJoined(scanner, keys, "query names (joined)", host) ?? scanJoined(scanner, segments, "path segments (joined)", host);
@@ -147,11 +150,28 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
  */
 export function scanHostName(policy: DlpPolicy, host: string): DlpFinding | undefined {
   if (!policy.enabled) return undefined;
+  // Agents connect to the same few hosts again and again: remembered per scanner, like header scans.
+  if (host.length > MEMO_MAX_KEY) return scanHostNameNow(policy.hostScanner, host);
+  let memo = hostMemos.get(policy.hostScanner);
+  if (!memo) {
+    memo = new Map();
+    hostMemos.set(policy.hostScanner, memo);
+  }
+  const hit = memo.get(host);
+  if (hit !== undefined) return hit ?? undefined;
+  const result = scanHostNameNow(policy.hostScanner, host);
+  if (memo.size >= MEMO_ENTRIES) memo.clear();
+  memo.set(host, result ?? null);
+  return result;
+}
+
+const hostMemos = new WeakMap<SecretScanner, Map<string, DlpFinding | null>>();
+
+function scanHostNameNow(scanner: SecretScanner, host: string): DlpFinding | undefined {
   let name = host.trim();
   if (name.startsWith("[")) return undefined; // an IPv6 literal carries no labels
   name = name.replace(/:\d*$/, "").replace(/\.$/, "");
   if (!name) return undefined;
-  const scanner = policy.hostScanner;
   const where = name.toLowerCase();
   const unicode = name.includes("xn--") ? domainToUnicode(name.toLowerCase()) : "";
   const views = unicode && unicode !== name.toLowerCase() ? `${name}\n${unicode}` : name;
@@ -212,9 +232,11 @@ function toFinding(f: SecretFinding, location: string, host: string): DlpFinding
 
 /**
  * Scan results for short texts that come back with every request (an
- * agent's User-Agent, Accept and other headers, and their joined views),
- * per scanner. A scan is a pure function of the text for a given scanner
- * (its rules and canaries), so a remembered result is exactly the scan's.
+ * agent's User-Agent, Accept and other headers, its URLs, and the joined
+ * views), per scanner. A scan is a pure function of the text for a given
+ * scanner (its rules and canaries), so a remembered result is exactly the
+ * scan's. Keys are the text scanned whole (scanText), or NUL and the JSON
+ * of the pieces (scanPieces): the two kinds never share a key.
  */
 const MEMO_MAX_KEY = 1024;
 const MEMO_ENTRIES = 512;
@@ -246,7 +268,7 @@ function scanJoined(scanner: SecretScanner, pieces: string[], location: string, 
     kept.push(p);
   }
   if (kept.length < 2) return undefined;
-  const hits = remembered(scanner, JSON.stringify(kept), () => scanner.scanPieces(kept, { firstOnly: true }));
+  const hits = remembered(scanner, `\0${JSON.stringify(kept)}`, () => scanner.scanPieces(kept, { firstOnly: true }));
   return hits[0] ? toFinding(hits[0], location, host) : undefined;
 }
 

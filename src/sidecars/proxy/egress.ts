@@ -44,6 +44,8 @@ export interface EgressState {
 interface RoutedTunnel {
   host: string;
   port: number;
+  /** The host is an IP literal (no SNI then): worked out once per tunnel, not per request. */
+  ip: boolean;
 }
 
 /** A route's log fields and the header it replaces (lowercase). */
@@ -168,7 +170,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
         if (isRouted(s.routes, host, target.port)) {
           s.issuer.contextFor(host).then(
             (ctx) => {
-              proxy.intercept(socket, head, { host, port: target.port }, ctx);
+              proxy.intercept(socket, head, { host, port: target.port, ip: isIP(host) !== 0 }, ctx);
               log("connect", { host, port: target.port, tls: "intercepted", status: 200, ms: Date.now() - started });
             },
             (err: Error) => {
@@ -233,7 +235,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
             headers,
             agent: s.tunnelAgent,
             secureContext: s.trust,
-            ...(isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+            ...(tunnel.ip ? {} : { servername: tunnel.host }),
           };
           const upstream = httpsRequest(options);
           let masked = 0;

@@ -8,6 +8,7 @@ import nodePath from "node:path";
 import { describe, expect, it } from "vitest";
 import { bottleLogs, logsOutputSchema, timelineText } from "../../../src/bottles/logs.js";
 import { startBottle } from "../../../src/bottles/start.js";
+import { logsVerb } from "../../../src/cli/logs.js";
 import { stopBottle } from "../../../src/bottles/stop.js";
 import { listBottles } from "../../../src/bottles/list.js";
 import { DEFAULT_TASK_DISK_LIMIT, MARKS_FILE, parseMarks, runTask, taskDiskUsage, taskStatus, timeLines } from "../../../src/bottles/tasks.js";
@@ -97,6 +98,26 @@ describe("a task's timeline in bottle_logs", () => {
     const { taskId } = await runTask(w.slug, ["true"], w.ctx);
     await expect(bottleLogs({ ...w.ctx, slug: w.slug, taskId, service: "nope" })).rejects.toThrow(/no service "nope"/);
     await expect(bottleLogs({ ...w.ctx, slug: w.slug, taskId, since: "yesterday-ish" })).rejects.toThrow(/since must be/);
+    // The CLI reads a timeline once; it does not follow one.
+    await expect(logsVerb.run([w.slug, "--task", taskId, "-f"])).rejects.toThrow(/does not follow/);
+  });
+
+  it("since narrows both sources: nothing from before it", async () => {
+    const w = await running();
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "echo early; sleep 0.8; echo late; sleep 0.8"], w.ctx);
+    await untilOutput(w.slug, w.ctx, taskId, "early");
+    await sleep(300);
+    w.sidecar("firewall", { event: "connect", host: "early.test", decision: "blocked" });
+    await sleep(100);
+    const cut = new Date().toISOString();
+    await untilOutput(w.slug, w.ctx, taskId, "late");
+    await sleep(300);
+    w.sidecar("firewall", { event: "connect", host: "late.test", decision: "blocked" });
+    await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    const all = await bottleLogs({ ...w.ctx, slug: w.slug, taskId });
+    expect(all.timeline!.map((e) => e.source)).toEqual(["task", "firewall", "task", "firewall"]);
+    const since = await bottleLogs({ ...w.ctx, slug: w.slug, taskId, since: cut });
+    expect(since.timeline!.map((e) => (e.source === "task" ? e.text : JSON.parse(e.text).host))).toEqual(["late", "late.test"]);
   });
 
   it("an agent's lying marks cannot move its output outside the task's run or out of stream order", async () => {

@@ -177,7 +177,7 @@ async function readTaskTimeline(ctx: Ctx, meta: Metadata, layout: BottleLayout, 
   const fromMs = Math.max(Date.parse(info.startedAt), sinceMs ?? 0);
   // A decision logged just after the task's last look still belongs to it.
   const untilMs = info.endedAt ? Date.parse(info.endedAt) + Math.ceil(MARK_TICK_S * 1000) : Number.POSITIVE_INFINITY;
-  const { source, lines: raw, truncated } = await sidecarLines(ctx.engine, meta, layout, iso(fromMs), q.service);
+  const { source, lines: raw, truncated } = await sidecarLines(ctx.engine, meta, layout, fromMs, untilMs, q.service);
   const entries: Array<TimelineEntry & { ms: number; order: number }> = [];
   for (const line of raw) {
     const d = decisionOf(line);
@@ -207,18 +207,30 @@ export function timelineText(e: TimelineEntry): string {
   return `${e.time} ${e.source.padEnd(8)} | ${e.source === "task" ? escapeAgentText(e.text) : e.text}`;
 }
 
-/** Every sidecar line since `since`: live while the bottle runs, else from compose.log. */
-async function sidecarLines(engine: Engine, meta: Metadata, layout: BottleLayout, since: string, service?: string): Promise<{ source: LogResult["source"]; lines: string[]; truncated?: boolean }> {
+/**
+ * The sidecars' lines from `fromMs`: live while the bottle runs (every line
+ * since then; the caller keeps the decisions up to `untilMs`), else the
+ * decisions between the two from compose.log (the newest MAX_TAIL of them,
+ * so a busy bottle's later lines do not push an old task's window out).
+ */
+async function sidecarLines(
+  engine: Engine,
+  meta: Metadata,
+  layout: BottleLayout,
+  fromMs: number,
+  untilMs: number,
+  service?: string,
+): Promise<{ source: LogResult["source"]; lines: string[]; truncated?: boolean }> {
   if (meta.state === "running" || meta.state === "starting") {
-    const live = await engine.logs({ slug: meta.slug, project: meta.project, file: meta.composeFile }, { timestamps: true, since, ...(service ? { service } : {}) });
+    const live = await engine.logs({ slug: meta.slug, project: meta.project, file: meta.composeFile }, { timestamps: true, since: iso(fromMs), ...(service ? { service } : {}) });
     if (live) return { source: "live", lines: live };
   }
   try {
-    const sinceMs = Date.parse(since);
+    const byService = service ? new RegExp(`^bottle-${escapeRe(service)}-[a-z0-9-]+\\s+\\|`) : undefined;
     const t = await tailFile(layout.composeLog, MAX_TAIL, (l) => {
-      if (service && !new RegExp(`^bottle-${escapeRe(service)}-[a-z0-9-]+\\s+\\|`).test(l)) return false;
+      if (byService && !byService.test(l)) return false;
       const d = decisionOf(l);
-      return d !== undefined && d.ms >= sinceMs;
+      return d !== undefined && d.ms >= fromMs && d.ms <= untilMs;
     });
     return { source: "file", lines: t.lines, ...(t.truncated ? { truncated: true } : {}) };
   } catch {

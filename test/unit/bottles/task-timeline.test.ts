@@ -57,6 +57,8 @@ describe("a task's timeline in bottle_logs", () => {
     w.sidecar("firewall", { event: "connect", host: "blocked.test", port: 443, decision: "blocked", rule: "allowlist" });
     w.sidecar("git-gate", { event: "push", verdict: "refused", ref: "refs/heads/main" });
     await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    // After the task's end: not in its timeline, live or saved.
+    w.sidecar("firewall", { event: "connect", host: "after.test", decision: "blocked" }, new Date(Date.now() + 10_000));
 
     const r = logsOutputSchema.parse(await bottleLogs({ ...w.ctx, slug: w.slug, taskId }));
     const seq = r.timeline!.map((e) => `${e.source}: ${e.source === "task" ? e.text : (JSON.parse(e.text).host ?? JSON.parse(e.text).verdict)}`);

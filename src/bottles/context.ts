@@ -23,4 +23,7 @@ export function contextOf(req: CtxInput = {}): Ctx {
 }
 
 /** The engine project of a bottle, from its metadata. */
-export const projectOf = (meta: Pick<Metadata, "slug" | "project" | "composeFile">): ProjectRef => ({ slug: meta.slug, project: meta.project, file: meta.composeFile });
+export const projectOf = (meta: Pick<Metadata, "slug" | "project" | "composeFile" | "instance">): ProjectRef => ({ slug: meta.instance ?? meta.slug, project: meta.project, file: meta.composeFile });
+
+/** The bottle's name on the engine (its labels): the slug, or the pool name a claimed bottle keeps. */
+export const instanceOf = (meta: Pick<Metadata, "slug" | "instance">): string => meta.instance ?? meta.slug;

@@ -4,6 +4,7 @@
 // is running.
 import { promises as fs } from "node:fs";
 import type { ProjectRef } from "../engine/index.js";
+import { BottleError } from "../errors.js";
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { BottleLayout } from "../state/layout.js";
 import type { Metadata } from "../state/metadata.js";
@@ -17,8 +18,17 @@ export interface BottleHandle {
   project: ProjectRef;
 }
 
-export async function openBottle(ctx: Ctx, slug: unknown): Promise<BottleHandle> {
+export async function openBottle(ctx: Ctx, slug: unknown, o: { pooled?: "allow" } = {}): Promise<BottleHandle> {
   const found = requireBottle(ctx.root, slug);
+  // A bottle waiting in the warm pool belongs to whoever claims it next:
+  // nothing may run in it or read from it before then (only stop drains it).
+  if (found.meta.pooled && o.pooled !== "allow") {
+    throw new BottleError(
+      "conflict",
+      `bottle "${found.slug}" is waiting in the warm pool of profile "${found.meta.profile}"`,
+      `Start profile ${found.meta.profile} to get a bottle of your own (it claims one from the pool), or drain the pool with \`bottle pool ${found.meta.profile} --size 0\`.`,
+    );
+  }
   if (found.meta.state === "running") await expireGrants(ctx, { slugs: [found.slug] });
   return { ...found, project: projectOf(found.meta) };
 }

@@ -9,7 +9,7 @@ import { contextOf, type CtxInput } from "./context.js";
 import { expireGrants } from "./grants.js";
 import { taskDiskSchema, taskDiskUsage } from "./tasks.js";
 
-export const LISTED_STATES = ["running", "starting", "stopped", "failed", "degraded", "orphaned"] as const;
+export const LISTED_STATES = ["running", "pooled", "starting", "stopped", "failed", "degraded", "orphaned"] as const;
 export type ListedState = (typeof LISTED_STATES)[number];
 
 export const listedBottleSchema = z.object({
@@ -35,12 +35,24 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
   await expireGrants(ctx);
   // Only this state root's objects: another root's bottles are not our orphans.
   const found = await ctx.engine.list({ [LABELS.stateRoot]: stateRootId(root) });
+  // Engine objects carry the bottle's engine-side name: its slug, or for a
+  // bottle claimed from the warm pool the name it was started under.
+  const known = knownSlugs(root);
+  const slugOf = new Map<string, string>();
+  for (const slug of known) {
+    const meta = readMetadata(layoutOf(root, slug));
+    if (meta?.instance) slugOf.set(meta.instance, slug);
+  }
+  const owner = (label: string) => slugOf.get(label) ?? label;
   const containers = new Map<string, ListedBottle["containers"]>();
-  for (const c of found.containers) containers.set(c.slug, [...(containers.get(c.slug) ?? []), { name: c.name, service: c.service, state: c.state, ...(c.health ? { health: c.health } : {}) }]);
+  for (const c of found.containers) {
+    const slug = owner(c.slug);
+    containers.set(slug, [...(containers.get(slug) ?? []), { name: c.name, service: c.service, state: c.state, ...(c.health ? { health: c.health } : {}) }]);
+  }
   const networks = new Map<string, string[]>();
-  for (const n of found.networks) networks.set(n.slug, [...(networks.get(n.slug) ?? []), n.name]);
+  for (const n of found.networks) networks.set(owner(n.slug), [...(networks.get(owner(n.slug)) ?? []), n.name]);
 
-  const slugs = new Set([...knownSlugs(root), ...containers.keys(), ...networks.keys()]);
+  const slugs = new Set([...known, ...containers.keys(), ...networks.keys()]);
   const out: ListedBottle[] = [];
   for (const slug of [...slugs].sort()) {
     const meta = readMetadata(layoutOf(root, slug));
@@ -58,7 +70,7 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
       case "running":
         if (!cs.length) [state, detail] = ["orphaned", "recorded as running but no containers exist"];
         else if (up.length < meta.services.length || cs.some((c) => c.health === "unhealthy")) [state, detail] = ["degraded", `${up.length}/${meta.services.length} services running`];
-        else state = "running";
+        else state = meta.pooled ? "pooled" : "running";
         break;
       case "starting":
         if (meta.ownerPid && pidAlive(meta.ownerPid)) state = "starting";

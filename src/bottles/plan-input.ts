@@ -14,6 +14,7 @@ export type PlanInput = Omit<ResolveOptions, "grants">;
 
 const planInputSchema = z.object({
   slug: z.string(),
+  instance: z.string().optional(),
   profileName: z.string(),
   profile: z.unknown(),
   defaultFirewall: z.enum(["builtin", "pipelock"]),
@@ -38,6 +39,13 @@ export async function readPlanInput(l: BottleLayout): Promise<PlanInput> {
   }
   const raw = planInputSchema.parse(JSON.parse(text));
   // The profile was validated and its paths resolved at start; its transforms are idempotent.
-  const { subnets, engine, envFileUsable, ...rest } = raw;
-  return { ...rest, profile: profileSchema.parse(raw.profile), ...(subnets ? { subnets } : {}), ...(engine ? { engine } : {}), ...(envFileUsable !== undefined ? { envFileUsable } : {}) };
+  const { subnets, engine, envFileUsable, instance, ...rest } = raw;
+  return {
+    ...rest,
+    profile: profileSchema.parse(raw.profile),
+    ...(subnets ? { subnets } : {}),
+    ...(engine ? { engine } : {}),
+    ...(envFileUsable !== undefined ? { envFileUsable } : {}),
+    ...(instance !== undefined ? { instance } : {}),
+  };
 }

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BottleError } from "../errors.js";
 import type { Engine, ProjectRef } from "../engine/index.js";
 import { readyProbes, type Plan, type ReadyProbe } from "../plan/index.js";
-import { readyFileOf } from "../state/layout.js";
+import { type BottleLayout, readyFileOf } from "../state/layout.js";
+import { z } from "zod";
 
 export const READY_TIMEOUT_MS = 60_000;
 const FILE_POLL_MS = 5;
@@ -77,3 +78,33 @@ const exists = (file: string) =>
     () => true,
     () => false,
   );
+
+const readyStateSchema = z.object({ pid: z.number(), reloads: z.number().int().nonnegative().optional(), refused: z.number().int().nonnegative().optional() });
+export type ReadyState = z.output<typeof readyStateSchema>;
+
+/** What a sidecar last wrote into its ready file, or undefined (none yet, or a bottle started before ready files). */
+export async function readReady(layout: BottleLayout, service: string): Promise<ReadyState | undefined> {
+  try {
+    return readyStateSchema.parse(JSON.parse(await fs.readFile(readyFileOf(layout, service), "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wait until a proxy's ready file counts one more reload (applied or
+ * refused) than `before`: how the host learns a SIGHUP landed without
+ * reading logs. Undefined when the file never moves within the time.
+ */
+export async function waitReloaded(layout: BottleLayout, service: string, before: ReadyState, timeoutMs = 2_500): Promise<"applied" | "refused" | undefined> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const now = await readReady(layout, service);
+    if (now && now.pid === before.pid) {
+      if ((now.refused ?? 0) > (before.refused ?? 0)) return "refused";
+      if ((now.reloads ?? 0) > (before.reloads ?? 0)) return "applied";
+    }
+    await sleep(FILE_POLL_MS);
+  }
+  return undefined;
+}

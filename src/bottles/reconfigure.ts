@@ -11,6 +11,7 @@ import { renderBottle, type RenderedFile } from "../render/index.js";
 import { writeChanged, writeFileAtomic } from "../state/atomic.js";
 import { liveGrants, type Grant } from "../state/grants.js";
 import type { BottleLayout } from "../state/layout.js";
+import { readReady, waitReloaded } from "./readiness.js";
 import type { Ctx } from "./context.js";
 import { readPlanInput } from "./plan-input.js";
 
@@ -21,13 +22,23 @@ export async function reconfigure(ctx: Ctx, b: { layout: BottleLayout; project: 
   const changed = await writeChanged(renderBottle(plan).files, 0o600);
   // Our proxies confirm a reload in their log; pipelock and the git gate (which rereads per push) are only signalled.
   const confirms = (f: RenderedFile) => f.sidecar === "egress" || (f.sidecar === "firewall" && plan.firewall.engine === "builtin");
-  await Promise.all(changed.map((f) => reload(ctx.engine, b.project, f.sidecar, confirms(f))));
+  await Promise.all(changed.map((f) => reload(ctx.engine, b.project, b.layout, f.sidecar, confirms(f))));
   for (const f of renderAgentView(plan, now.toISOString())) await writeFileAtomic(f.path, f.content, 0o644);
   return changed.map((f) => f.sidecar);
 }
 
-async function reload(engine: Engine, p: ProjectRef, service: string, confirm: boolean): Promise<void> {
+export async function reload(engine: Engine, p: ProjectRef, layout: BottleLayout, service: string, confirm: boolean): Promise<void> {
   const container = containerName(service, p.slug);
+  // Our proxies count reloads in their ready file: a stat-and-read, not a log read through the engine.
+  const ready = confirm ? await readReady(layout, service) : undefined;
+  if (ready?.reloads !== undefined) {
+    await engine.signal(p, service, "HUP");
+    const outcome = await waitReloaded(layout, service, ready);
+    if (outcome === "refused") throw new BottleError("internal", `${container} refused the new config; the grant was not applied`);
+    if (outcome === "applied") return;
+    throw new BottleError("internal", `${container} did not confirm the reload within 2.5 s`);
+  }
+  // A bottle started before ready files counted reloads: read the proxy's log.
   // Count config_reloaded / config_reload_refused in a window that starts
   // before the signal, so an earlier reload (or clock skew with a remote
   // engine) cannot be mistaken for this one.

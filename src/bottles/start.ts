@@ -17,7 +17,11 @@ import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
 import { failedServiceDetail } from "./failure.js";
 import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
-import type { PlanInput } from "./plan-input.js";
+import { readPlanInput, type PlanInput } from "./plan-input.js";
+import { claimPooled, fillPool, newPoolSlug, POOL_SLUG_RE, type FillResult } from "./pool.js";
+import { MAX_POOL, type Profile } from "../manifest/index.js";
+import { stopBottle, takeDown } from "./stop.js";
+import { layoutOf } from "../state/layout.js";
 import { createBottleCas, prepareStateDir } from "./prepare.js";
 import { waitReady } from "./readiness.js";
 import { envFileUsable, hostUser, loadProfile } from "./profile.js";
@@ -34,6 +38,12 @@ export interface StartOptions extends CtxInput {
   onProgress?: (step: StartStep, message: string) => void;
   /** How long sidecars may take to say they are ready (default READY_TIMEOUT_MS). */
   readyTimeoutMs?: number;
+  /** Start it as a warm-pool bottle (pool.ts): internal, with a pool slug. */
+  pooled?: boolean;
+  /** Never claim from the warm pool (benchmarks of the cold path, tests). */
+  cold?: boolean;
+  /** After the start, refill the profile's warm pool in the background (long-lived processes: the MCP server). */
+  refillPool?: boolean;
 }
 
 export interface StartResult {
@@ -65,13 +75,10 @@ export const startOutput = (r: StartResult): StartOutput => ({
   stateDir: r.summary.stateDir,
 });
 
-export async function startBottle(o: StartOptions): Promise<StartResult> {
-  const ctx = contextOf(o);
-  const progress = o.onProgress ?? (() => {});
+/** The profile as loaded and the plan input a start of it resolves from (engine features: until asked, after the lock). */
+function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cwd">, slug: string): { file: string; profile: Profile; input: PlanInput } {
   const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
-  const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
-  const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
-  let input: PlanInput = {
+  const input: PlanInput = {
     slug,
     profileName: o.profile,
     profile,
@@ -81,7 +88,39 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     hostUser: hostUser(),
     envFileUsable: envFileUsable(profile),
     engine: BASELINE_ENGINE,
-  }; // engine: until asked, after the lock
+  };
+  return { file, profile, input };
+}
+
+export interface PoolOptions extends CtxInput {
+  profile: string;
+  manifest?: string;
+  cwd?: string;
+  /** Waiting bottles wanted (default: the profile's `pool`); 0 drains the pool. */
+  size?: number;
+}
+
+/** `bottle pool`: bring a profile's warm pool to its size (or `size`), starting or stopping pooled bottles. */
+export async function poolBottles(o: PoolOptions): Promise<FillResult> {
+  const ctx = contextOf(o);
+  const { file, profile, input } = startInput(ctx, o, newPoolSlug());
+  const size = o.size ?? profile.pool;
+  if (!Number.isInteger(size) || size < 0 || size > MAX_POOL) throw new BottleError("bad-input", `pool size must be a whole number from 0 to ${MAX_POOL}`);
+  if (size > 0 && (profile.firewall ?? input.defaultFirewall) !== "builtin") {
+    throw new BottleError("bad-input", `profile "${o.profile}" uses the pipelock firewall, which cannot take a fresh CA without a restart; the warm pool needs the builtin firewall`);
+  }
+  await ensureRoot(ctx.root);
+  return fillProfilePool(ctx, input, size, file);
+}
+
+export async function startBottle(o: StartOptions): Promise<StartResult> {
+  const ctx = contextOf(o);
+  const progress = o.onProgress ?? (() => {});
+  const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
+  if (!o.pooled && POOL_SLUG_RE.test(slug)) throw new BottleError("bad-input", `slug "${slug}" is reserved for the warm pool`, "Choose another slug.");
+  const { file, profile, input: first } = startInput(ctx, o, slug);
+  let input = first;
+  const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
   const planFor = (subnets?: Subnets): Plan => resolvePlan({ ...input, ...(subnets ? { subnets } : {}) });
   const preview = planFor();
   const layout = preview.paths;
@@ -96,10 +135,28 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
       throw new BottleError("conflict", `bottle "${slug}" already exists (${existing.state})`, `Stop it first (bottle_stop ${slug}) or choose another slug.`);
     }
     await fs.rm(layout.stateDir, { recursive: true, force: true });
+    // The warm pool needs the builtin firewall (pipelock cannot take a fresh CA without a restart).
+    const poolable = profile.pool > 0 && preview.firewall.engine === "builtin" && !o.pooled;
+    if (poolable && !o.cold) {
+      const claimed = await claimPooled(ctx, input, file).catch((err: unknown) => {
+        logger.warn({ slug, err: (err as Error).message }, "claiming from the warm pool failed; starting cold");
+        return "failed" as const;
+      });
+      if (claimed === "failed") {
+        // What the failed claim took now sits under this slug (we hold its lock): take it down, then start cold.
+        const taken = readMetadata(layout);
+        if (taken) await takeDown(ctx, layout, taken, projectOf(taken), true).catch(() => {});
+        await fs.rm(layout.stateDir, { recursive: true, force: true });
+      } else if (claimed) {
+        progress("done", `bottle ${slug} is running (claimed from the warm pool)`);
+        if (o.refillPool) refillInBackground(ctx, input, profile.pool, file);
+        return { summary: summarize(claimed.plan, file, false), metadata: claimed.metadata };
+      }
+    }
     await fs.mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
     await fs.chmod(layout.stateDir, 0o700);
     const now = new Date().toISOString();
-    meta = toMetadata(preview, file, "starting", now);
+    meta = { ...toMetadata(preview, file, "starting", now), ...(o.pooled ? { pooled: true } : {}) };
     await writeMetadata(layout, meta);
 
     // Fresh CAs for this bottle, made while the engine is asked and networks are created.
@@ -123,7 +180,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
     await prepareStateDir(plan, renderBottle(plan), input, cas);
-    meta = toMetadata(plan, file, "starting", now);
+    meta = { ...toMetadata(plan, file, "starting", now), ...(o.pooled ? { pooled: true } : {}) };
     await writeMetadata(layout, meta);
 
     progress("up", "creating and starting containers");
@@ -136,6 +193,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     meta = { ...meta, state: "running" };
     await writeMetadata(layout, meta);
     progress("done", `bottle ${slug} is running`);
+    if (o.refillPool && poolable) refillInBackground(ctx, input, profile.pool, file);
     return { summary: summarize(plan, file, false), metadata: meta };
   } catch (err) {
     let e = toBottleError(err);
@@ -190,5 +248,22 @@ export function toMetadata(plan: Plan, manifest: string, state: Metadata["state"
     state,
     ownerPid: process.pid,
     cloneUrls: s.cloneUrls,
+    ...(plan.instance !== plan.slug ? { instance: plan.instance } : {}),
   };
+}
+
+/** Top the profile's warm pool up again without holding anyone up; failures are logged. */
+function refillInBackground(ctx: Ctx, input: PlanInput, size: number, manifest: string): void {
+  fillProfilePool(ctx, input, size, manifest)
+    .then((r) => logger.info({ profile: r.profile, started: r.started.length, waiting: r.waiting }, "warm pool refilled"))
+    .catch((err: unknown) => logger.warn({ profile: input.profileName, err: (err as Error).message }, "warm pool refill failed"));
+}
+
+/** Bring the warm pool of `input`'s profile to `size` bottles (pool.ts fillPool with the real start and stop). */
+export function fillProfilePool(ctx: Ctx, input: PlanInput, size: number, manifest: string): Promise<FillResult> {
+  const start = async (slug: string) => {
+    const r = await startBottle({ env: ctx.env, engine: ctx.engine, profile: input.profileName, manifest, slug, pooled: true });
+    return { plan: resolvePlan(await readPlanInput(layoutOf(ctx.root, r.metadata.slug))) };
+  };
+  return fillPool(ctx, input, size, start, (slug) => stopBottle(slug, { env: ctx.env, engine: ctx.engine, purge: true }));
 }

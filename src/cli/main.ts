@@ -12,6 +12,7 @@ import { gitLogVerb } from "./git-log.js";
 import { listVerb } from "./list.js";
 import { logsVerb } from "./logs.js";
 import { EXIT, exitCodeFor, type Verb } from "./output.js";
+import { poolVerb } from "./pool.js";
 import { proposalsVerb } from "./proposals.js";
 import { renderVerb } from "./render.js";
 import { startVerb } from "./start.js";
@@ -27,7 +28,25 @@ const mcpVerb: Verb = {
   },
 };
 
-const VERBS: Verb[] = [mcpVerb, renderVerb, startVerb, stopVerb, listVerb, logsVerb, gitLogVerb, execVerb, runVerb, taskVerb, cancelVerb, cleanupVerb, demoVerb, doctorVerb, proposalsVerb, decideVerb];
+const VERBS: Verb[] = [
+  mcpVerb,
+  renderVerb,
+  startVerb,
+  stopVerb,
+  listVerb,
+  logsVerb,
+  gitLogVerb,
+  execVerb,
+  runVerb,
+  taskVerb,
+  cancelVerb,
+  poolVerb,
+  cleanupVerb,
+  demoVerb,
+  doctorVerb,
+  proposalsVerb,
+  decideVerb,
+];
 
 const USAGE = `bottle ${PACKAGE_VERSION} — sandboxed AI sub-agents in Docker
 

@@ -17,6 +17,8 @@ interface FakeProject {
   labels: Record<string, string>;
   containers: ContainerInfo[];
   logs: string[];
+  /** Each service's ready dir (its MOUNTS.ready bind), where our sidecars write their ready file. */
+  readyDirs: Map<string, string>;
 }
 
 interface Failure {
@@ -131,14 +133,16 @@ export class FakeEngine implements Engine {
       const services = Object.keys(compose.services);
       const labels = compose.services[services[0]!]?.labels ?? {};
       void o;
+      const readyDirs = new Map<string, string>();
       const containers: ContainerInfo[] = services.map((service) => {
         const crashed = this.crashOnStart.has(service);
         // What our sidecars do once they serve: write the ready file into their own ready dir.
         const readyDir = compose.services[service]?.volumes?.find((v) => v.target === MOUNTS.ready)?.source;
-        if (readyDir && !crashed && !this.neverReady.has(service)) writeFileSync(nodePath.join(readyDir, FILES.ready), "{}\n");
+        if (readyDir) readyDirs.set(service, readyDir);
+        if (readyDir && !crashed && !this.neverReady.has(service)) writeReady(readyDir, { pid: 1, reloads: 0, refused: 0 });
         return { name: containerName(service, p.slug), service, slug: p.slug, state: crashed ? "exited" : "running", ...(crashed ? { exitCode: 1 } : {}) };
       });
-      this.projects.set(p.project, { ref: p, labels, containers, logs: [] });
+      this.projects.set(p.project, { ref: p, labels, containers, logs: [], readyDirs });
     });
   }
 
@@ -177,7 +181,17 @@ export class FakeEngine implements Engine {
     return this.step("signal", [p.project, service, sig], () => {
       this.signals.push({ project: p.project, service, sig });
       const line = this.onSignal(service, sig);
-      if (line !== undefined) this.projects.get(p.project)?.logs.push(`${containerName(service, p.slug)} | ${line}`);
+      const project = this.projects.get(p.project);
+      if (line !== undefined) project?.logs.push(`${containerName(service, p.slug)} | ${line}`);
+      // Our proxies count a reload in their ready file (what reconfigure waits on). The
+      // dir is found through the current compose file: a claimed pool bottle's state
+      // dir was renamed, and a real bind follows the directory, not its old path.
+      const dir = readyDirsOf(p.file).get(service) ?? project?.readyDirs.get(service);
+      if (sig === "HUP" && dir && line !== undefined && (service === "firewall" || service === "egress")) {
+        const was = JSON.parse(readFileSync(nodePath.join(dir, FILES.ready), "utf8")) as { pid: number; reloads: number; refused: number };
+        const refused = line.includes(LOG_EVENTS.configReloadRefused);
+        writeReady(dir, { ...was, reloads: was.reloads + (refused ? 0 : 1), refused: was.refused + (refused ? 1 : 0) });
+      }
     });
   }
 
@@ -210,4 +224,20 @@ export class FakeEngine implements Engine {
   private networksWith(labels: LabelFilter): NetworkPlan[] {
     return [...this.networks.values()].filter((n) => Object.entries(labels).every(([k, v]) => n.labels[k] === v));
   }
+}
+
+const writeReady = (dir: string, state: object) => writeFileSync(nodePath.join(dir, FILES.ready), `${JSON.stringify(state)}\n`);
+
+function readyDirsOf(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  try {
+    const compose = parse(readFileSync(file, "utf8")) as { services: Record<string, { volumes?: Array<{ source: string; target: string }> }> };
+    for (const [service, svc] of Object.entries(compose.services)) {
+      const dir = svc.volumes?.find((v) => v.target === MOUNTS.ready)?.source;
+      if (dir) out.set(service, dir);
+    }
+  } catch {
+    // no compose file: nothing to find
+  }
+  return out;
 }

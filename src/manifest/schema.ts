@@ -79,6 +79,9 @@ const envValue = z
   .transform((v) => String(v))
   .refine(noEnvRef, { error: NO_REF_MSG });
 
+/** Bottles one profile may keep waiting in its warm pool. */
+export const MAX_POOL = 20;
+
 export const profileSchema = z
   .strictObject({
     description: z.string().optional(),
@@ -122,6 +125,18 @@ export const profileSchema = z
       .prefault({}),
     git: z.strictObject({ upstreams: z.array(upstreamSchema).default([]) }).prefault({}),
     supervise: z.boolean().default(false),
+    /**
+     * Warm pool: keep this many bottles of the profile started and waiting;
+     * a start claims one (fresh CAs and configs, no restart) instead of
+     * starting cold. Filled by `bottle pool <profile>` and, after each claim,
+     * by the MCP server in the background.
+     */
+    pool: z
+      .number({ error: "expected a number of bottles" })
+      .int({ error: "expected a whole number" })
+      .min(0)
+      .max(MAX_POOL, { error: `expected at most ${MAX_POOL}` })
+      .default(0),
     resources: resourcesSchema.prefault({}),
   })
   .superRefine((p, ctx) => {

@@ -124,6 +124,12 @@ export interface AgentPlan {
 
 export interface Plan {
   slug: string;
+  /**
+   * The bottle's name on the engine (containers, project, networks, labels):
+   * its slug, except for a bottle claimed from the warm pool, which keeps the
+   * name it was started under (containers cannot be relabelled).
+   */
+  instance: string;
   profile: string;
   project: string;
   packageVersion: string;
@@ -159,6 +165,8 @@ export interface ResolveOptions {
   defaultFirewall: "builtin" | "pipelock";
   /** The caller picks a default (state/slug.ts defaultSlug). */
   slug: string;
+  /** The engine-side name when it is not the slug (a bottle claimed from the warm pool). */
+  instance?: string;
   stateRoot: string;
   /** Allocated by the lifecycle; absent for a pure render preview. */
   subnets?: Subnets;
@@ -178,8 +186,9 @@ export const PREVIEW_SUBNETS: Subnets = { internal: "10.213.0.0/28", egress: "10
 
 export function resolvePlan(o: ResolveOptions): Plan {
   const slug = validateSlug(o.slug);
+  const instance = o.instance === undefined ? slug : validateSlug(o.instance);
   const p = o.profile;
-  const labels = bottleLabels(slug, o.profileName, o.stateRoot);
+  const labels = bottleLabels(instance, o.profileName, o.stateRoot);
   const subnets = o.subnets ?? PREVIEW_SUBNETS;
   const hostUser = o.hostUser;
   const built = (name: string): BuiltImage => ({
@@ -188,7 +197,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
     context: o.packageRoot,
   });
   const network = (kind: "internal" | "egress", subnet: string): NetworkPlan => {
-    const name = networkName(slug, kind);
+    const name = networkName(instance, kind);
     return { name, subnet, internal: kind === "internal", bridge: bridgeName(name), labels };
   };
 
@@ -226,7 +235,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const grantedRefs = grants.filter((g) => g.kind === "git_ref").map((g) => g.target);
 
   const engine = p.firewall ?? o.defaultFirewall;
-  const fwName = containerName("firewall", slug);
+  const fwName = containerName("firewall", instance);
   const firewall: FirewallPlan = {
     service: "firewall",
     containerName: fwName,
@@ -246,7 +255,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const egress: EgressPlan | undefined = routes.length
     ? {
         service: "egress",
-        containerName: containerName("egress", slug),
+        containerName: containerName("egress", instance),
         port: PORTS.egress,
         image: built("egress").image,
         build: built("egress"),
@@ -256,7 +265,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
       }
     : undefined;
 
-  const gateName = containerName("git-gate", slug);
+  const gateName = containerName("git-gate", instance);
   const gitGate: GitGatePlan | undefined = p.git.upstreams.length
     ? {
         service: "git-gate",
@@ -286,7 +295,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
   const supervise: SupervisePlan | undefined = p.supervise
     ? {
         service: "supervise",
-        containerName: containerName("supervise", slug),
+        containerName: containerName("supervise", instance),
         port: PORTS.supervise,
         image: built("supervise").image,
         build: built("supervise"),
@@ -296,7 +305,7 @@ export function resolvePlan(o: ResolveOptions): Plan {
 
   const agent: AgentPlan = {
     service: "agent",
-    containerName: containerName("agent", slug),
+    containerName: containerName("agent", instance),
     image: p.image ?? (p.build ? `bottle-agent-${o.profileName}:local` : "bottle-agent:latest"),
     ...(p.build ? { build: p.build } : {}),
     runtime: p.runtime,
@@ -309,8 +318,9 @@ export function resolvePlan(o: ResolveOptions): Plan {
 
   return {
     slug,
+    instance,
     profile: o.profileName,
-    project: projectName(slug),
+    project: projectName(instance),
     packageVersion: PACKAGE_VERSION,
     labels,
     engine: o.engine ?? BASELINE_ENGINE,

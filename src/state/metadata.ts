@@ -24,6 +24,10 @@ export const metadataSchema = z.object({
   ownerPid: z.number().optional(),
   error: z.string().optional(),
   cloneUrls: z.array(z.object({ name: z.string(), url: z.string() })).default([]),
+  /** The engine-side name (labels, containers) when it is not the slug: a bottle claimed from the warm pool. */
+  instance: z.string().optional(),
+  /** Started and waiting in the warm pool: nobody may exec into it; a start of its profile claims it. */
+  pooled: z.boolean().optional(),
 });
 
 export type Metadata = z.output<typeof metadataSchema>;

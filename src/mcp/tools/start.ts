@@ -23,6 +23,8 @@ export const registerStartTool = defineTool({
       ...(manifest ? { manifest } : {}),
       ...(slug !== undefined ? { slug } : {}),
       signal: ctx.signal,
+      // This server lives on: after a start of a profile with `pool: N`, top its warm pool up.
+      refillPool: true,
       onProgress: (step, message) => {
         if (token !== undefined)
           void ctx.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++n, total: 6, message: `${step}: ${message}` } }).catch(() => {});

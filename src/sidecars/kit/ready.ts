@@ -7,10 +7,16 @@
 import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { FILES, MOUNTS } from "../../contracts/mounts.js";
 
-export function signalReady(dir: string = MOUNTS.ready): boolean {
+/** What a sidecar says in its ready file; proxies also count config reloads (applied and refused). */
+export interface ReadyCounters {
+  reloads?: number;
+  refused?: number;
+}
+
+export function signalReady(counters: ReadyCounters = {}, dir: string = MOUNTS.ready): boolean {
   if (!existsSync(dir)) return false;
   const tmp = `${dir}/.${FILES.ready}.${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, at: new Date().toISOString() })}\n`, { mode: 0o644 });
+  writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, at: new Date().toISOString(), ...counters })}\n`, { mode: 0o644 });
   renameSync(tmp, `${dir}/${FILES.ready}`);
   return true;
 }

@@ -24,9 +24,18 @@ process.on("SIGHUP", () => onHangup());
 async function serve(mode: "firewall" | "egress", configFile: string, port: number): Promise<void> {
   const log = createEventLog(mode);
   let proxy: ProxyServer<unknown> | undefined;
+  // The ready file also counts reloads, so the host sees one land without reading logs.
+  const reloads = { reloads: 0, refused: 0 };
+  let listening = false;
   const onReload = (limits: () => ProxyLimitsConfig) => (err?: Error) => {
-    if (err) return log(LOG_EVENTS.configReloadRefused, { file: configFile, message: err.message });
+    if (err) {
+      reloads.refused++;
+      if (listening) signalReady(reloads);
+      return log(LOG_EVENTS.configReloadRefused, { file: configFile, message: err.message });
+    }
     proxy?.setLimits(toProxyLimits(limits()));
+    reloads.reloads++;
+    if (listening) signalReady(reloads);
     log(LOG_EVENTS.configReloaded, { file: configFile });
   };
   if (mode === "firewall") {
@@ -47,7 +56,8 @@ async function serve(mode: "firewall" | "egress", configFile: string, port: numb
   if (hangupPending) onHangup();
   await proxy.listen(port);
   log("listening", { port });
-  signalReady();
+  listening = true;
+  signalReady(reloads);
   const stop = () => {
     log("stopping", {});
     void proxy.close();

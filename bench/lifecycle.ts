@@ -25,7 +25,8 @@ import { engineFor } from "../src/engine/index.js";
 import { layoutOf } from "../src/state/layout.js";
 import { tailFile } from "../src/state/tail.js";
 import { readMetadata, type Metadata } from "../src/state/metadata.js";
-import { startBottle, type StartStep } from "../src/bottles/start.js";
+import { poolBottles, startBottle, type StartStep } from "../src/bottles/start.js";
+import { execInBottle } from "../src/bottles/exec.js";
 import { stopBottle } from "../src/bottles/stop.js";
 import { bridgeName, type NetworkPlan } from "../src/plan/index.js";
 import { median, percentile, printTable } from "./table.js";
@@ -518,6 +519,55 @@ async function timeN(n: number, fn: () => Promise<unknown>): Promise<{ times: nu
     times.push(ms(t0));
   }
   return { times, last };
+}
+
+// ---------------------------------------------------------------------------
+// pool: warm-pool claim -> ready, beside a cold start of the same profile
+
+export async function benchPool(): Promise<void> {
+  const N = Number(process.env.BENCH_POOL_N ?? 10);
+  const c = context("pool");
+  // The bench profile (firewall + egress + agent), with a warm pool of one.
+  writeFileSync(c.manifest, MANIFEST.replace("  bench:\n", "  bench:\n    pool: 1\n"));
+  const off = onInterrupt(PREFIX);
+  const claims: number[] = [];
+  const colds: number[] = [];
+  const fills: number[] = [];
+  try {
+    await removeLeftovers(PREFIX);
+    for (let i = 0; i < N; i++) {
+      const t0 = performance.now();
+      const filled = await poolBottles({ profile: "bench", manifest: c.manifest, env: c.env });
+      fills.push(ms(t0));
+      if (filled.waiting !== 1) throw new Error(`pool has ${filled.waiting} waiting bottles, expected 1`);
+      const slug = `${PREFIX}pl-${tag}-${i}`;
+      const t1 = performance.now();
+      const r = await startBottle({ profile: "bench", manifest: c.manifest, slug, env: c.env });
+      claims.push(ms(t1));
+      if (!r.metadata.instance) throw new Error("the start did not claim from the pool");
+      // Ready means it takes work: one exec, not timed.
+      const ok = await execInBottle(slug, ["true"], { env: c.env });
+      if (ok.exitCode !== 0) throw new Error("exec in the claimed bottle failed");
+      await stopBottle(slug, { env: c.env, purge: true });
+      // A cold start of the same profile in the same run, for the ratio.
+      const coldSlug = `${PREFIX}pc-${tag}-${i}`;
+      const t2 = performance.now();
+      await startBottle({ profile: "bench", manifest: c.manifest, slug: coldSlug, env: c.env, cold: true });
+      colds.push(ms(t2));
+      await stopBottle(coldSlug, { env: c.env, purge: true });
+    }
+  } finally {
+    await poolBottles({ profile: "bench", manifest: c.manifest, env: c.env, size: 0 }).catch(() => {});
+    await removeLeftovers(PREFIX);
+    off();
+  }
+  const p50 = median(claims);
+  printTable(`Warm pool: claim -> ready (firewall + egress + agent), ${N} claims, each beside a cold start of the same profile`, [
+    { what: "claim from the warm pool", "p50 ms": p50, "p95 ms": percentile(claims, 95), "max ms": Math.max(...claims), target: "p50 < 200 ms", ok: p50 < 200 ? "yes" : "NO" },
+    { what: "cold start (same run)", "p50 ms": median(colds), "p95 ms": percentile(colds, 95), "max ms": Math.max(...colds), target: "", ok: "" },
+    { what: "refill one pooled bottle (background work)", "p50 ms": median(fills), "p95 ms": percentile(fills, 95), "max ms": Math.max(...fills), target: "", ok: "" },
+  ]);
+  rmSync(c.dir, { recursive: true, force: true });
 }
 
 export async function benchLogs(): Promise<void> {

@@ -3,7 +3,7 @@
 import { benchColdStart } from "./cold-start.js";
 import { benchDlp } from "./dlp.js";
 import { benchGitGate } from "./git-gate.js";
-import { benchLogs, benchScale, benchStart } from "./lifecycle.js";
+import { benchLogs, benchPool, benchScale, benchStart } from "./lifecycle.js";
 import { benchRender } from "./render.js";
 import { benchSupervise } from "./supervise.js";
 import { benchTasks } from "./tasks.js";
@@ -13,6 +13,8 @@ const BENCHES: Record<string, () => unknown> = {
   "cold-start": benchColdStart,
   // Lifecycle on the real Docker engine (issue 4); run them by name.
   start: benchStart,
+  // Warm-pool claim -> ready (issue 13); real Docker.
+  pool: benchPool,
   scale: benchScale,
   logs: benchLogs,
   // Git gate push vs direct SSH push (issue 5); real Docker.

@@ -6,7 +6,8 @@ import { defineTool } from "../define-tool.js";
 export const registerListTool = defineTool({
   name: "bottle_list",
   title: "List bottles",
-  description: "Every bottle known from state dirs and Docker labels, with its state (running, starting, stopped, failed, degraded or orphaned), its containers and networks.",
+  description:
+    "Every bottle known from state dirs and Docker labels, with its state (running, pooled — waiting in a warm pool —, starting, stopped, failed, degraded or orphaned), its containers and networks.",
   kind: "read",
   input: z.object({}),
   output: listOutputSchema,

@@ -10,7 +10,7 @@ import { BottleError } from "../errors.js";
 import type { BottleLayout } from "../state/layout.js";
 import type { Metadata } from "../state/metadata.js";
 import { tailFile } from "../state/tail.js";
-import { contextOf, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 import { MARK_TICK_S, TASK_STATES, taskTimedLines } from "./tasks.js";
 
@@ -222,7 +222,7 @@ async function sidecarLines(
   service?: string,
 ): Promise<{ source: LogResult["source"]; lines: string[]; truncated?: boolean }> {
   if (meta.state === "running" || meta.state === "starting") {
-    const live = await engine.logs({ slug: meta.slug, project: meta.project, file: meta.composeFile }, { timestamps: true, since: iso(fromMs), ...(service ? { service } : {}) });
+    const live = await engine.logs(projectOf(meta), { timestamps: true, since: iso(fromMs), ...(service ? { service } : {}) });
     if (live) return { source: "live", lines: live };
   }
   try {

@@ -97,6 +97,11 @@ describeDocker("tasks over MCP stdio", () => {
     // The CLI prints the same JSON.
     const cli = await promisify(execFile)(process.execPath, [CLI, "task", slug, id, "--from", "5", "--json"], { env: { ...process.env, ...env }, timeout: 30_000 });
     expect(JSON.parse(cli.stdout)).toEqual(await task(id, { output_from: 5 }));
+
+    // bottle_logs with task_id: the task's lines in its timeline (task-timeline.test.ts has the decisions).
+    const tl = await call<{ task: { taskId: string; state: string }; timeline: Array<{ source: string; text: string }> }>("bottle_logs", { slug, task_id: id });
+    expect(tl.task).toMatchObject({ taskId: id, state: "failed" });
+    expect(tl.timeline.filter((e) => e.source === "task").map((e) => e.text)).toEqual(["first hello", "/tmp", "second"]);
     console.info(`bottle_run round trip ${runMs} ms`);
   }, 120_000);
 

@@ -28,7 +28,7 @@ import { readMetadata, type Metadata } from "../src/state/metadata.js";
 import { poolBottles, startBottle, type StartStep } from "../src/bottles/start.js";
 import { execInBottle } from "../src/bottles/exec.js";
 import { stopBottle } from "../src/bottles/stop.js";
-import { bridgeName, type NetworkPlan } from "../src/plan/index.js";
+import { bridgeName, SUBNET_PREFIX, type NetworkPlan } from "../src/plan/index.js";
 import { median, percentile, printTable } from "./table.js";
 
 /** Every slug this file creates starts with this, so leftovers can be found. */
@@ -431,7 +431,7 @@ export async function benchScale(): Promise<void> {
   }
 
   const distinct = new Set(subnets).size;
-  const allSlash24 = subnets.every((sn) => sn.endsWith("/24"));
+  const allSlash24 = subnets.every((sn) => sn.endsWith(`/${SUBNET_PREFIX}`));
   printTable(`Scale: ${BOTTLES} bottles (firewall + agent each) started ${CONCURRENCY} at a time, all running, then stopped ${CONCURRENCY} at a time`, [
     {
       metric: "bottles started / running at once",
@@ -454,7 +454,7 @@ export async function benchScale(): Promise<void> {
       ok: "",
     },
     {
-      metric: "distinct /24 subnets (metadata / docker)",
+      metric: `distinct /${SUBNET_PREFIX} subnets (metadata / docker)`,
       value: `${distinct} / ${dockerSubnets}`,
       target: `${BOTTLES * 2} / ${BOTTLES * 2}`,
       ok: distinct === BOTTLES * 2 && dockerSubnets === BOTTLES * 2 && allSlash24 ? "yes" : "NO",

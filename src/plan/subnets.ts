@@ -124,3 +124,12 @@ export function pickFreeSubnets(pool: string, used: readonly string[], n: number
   }
   return picked;
 }
+
+/** The `n`th address of an IPv4 subnet (1 is the bridge gateway Docker picks); refuses one outside it or its broadcast address. */
+export function hostAddress(subnet: string, n: number): string {
+  const [net, bits] = ipaddr.IPv4.parseCIDR(subnet);
+  const size = 2 ** (32 - bits);
+  if (!Number.isInteger(n) || n < 1 || n >= size - 1) throw new BottleError("bad-input", `no host ${n} in ${subnet} (it has hosts 1-${size - 2})`);
+  const start = Math.floor(toInt(net) / size) * size;
+  return toDotted(start + n);
+}

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hostIsolationSupport } from "../../src/engine/host-isolation.js";
-import { pickFreeSubnets } from "../../src/plan/subnets.js";
+import { hostAddress, pickFreeSubnets } from "../../src/plan/subnets.js";
 import { createNetwork, removeNetwork, usedSubnets } from "../../src/engine/networks.js";
 import { docker } from "../../src/engine/run.js";
 import { execInBottle } from "../../src/bottles/exec.js";
@@ -22,7 +22,7 @@ const manifest = nodePath.join(dir, "bottle.yaml");
 writeFileSync(manifest, "version: 1\nagents:\n  iso:\n    image: node:24-bookworm-slim\n");
 const env = { ...process.env, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), BOTTLE_SUBNET_POOL: "10.220.0.0/16" };
 const tag = process.pid.toString(16).slice(-4);
-const gateway = (subnet: string) => subnet.replace(/\.0\/24$/, ".1");
+const gateway = (subnet: string) => hostAddress(subnet, 1);
 
 /** Node one-liner: try a TCP connect, print "connected" or the error code. */
 const probe = (host: string, port: number) => [

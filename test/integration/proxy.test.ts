@@ -11,7 +11,7 @@ import { docker } from "../../src/engine/run.js";
 import { allocateNetworks } from "../../src/bottles/networks.js";
 import { engineFor } from "../../src/engine/index.js";
 import { removeNetwork } from "../../src/engine/networks.js";
-import type { NetworkPlan } from "../../src/plan/index.js";
+import { hostAddress, SUBNET_PREFIX, type NetworkPlan } from "../../src/plan/index.js";
 import type { RequestSpec, Result, TcpSpec } from "../fixtures/proxy/client.js";
 import { describeDocker } from "../helpers/docker.js";
 import { createTestCa, writePem } from "../helpers/proxy/ca.js";
@@ -88,8 +88,8 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
     egressNet = nets.egress;
     networks.push(internalNet, egressNet);
     const egressSubnet = egressNet.subnet;
-    const egressPrefix = egressSubnet.split(".").slice(0, 3).join(".");
-    const dnsIp = `${egressPrefix}.53`;
+    // The test's DNS server takes the subnet's last host address (Docker hands out the lowest first).
+    const dnsIp = hostAddress(egressSubnet, 2 ** (32 - SUBNET_PREFIX) - 2);
 
     // Host-side files: CAs (keys 0600, owned by the container user), configs in directory mounts.
     dir = await mkdtemp(join(tmpdir(), "bbtest-proxy-"));
@@ -240,7 +240,7 @@ describeDocker("proxy sidecar image (firewall + egress) in real containers", () 
       "100.64.0.1:80",
       "0.0.0.0:80",
       "224.0.0.1:80",
-      `${internalNet.subnet.replace(/0\/24$/, "2")}:80`, // the bottle's internal network is not an allowed CIDR here
+      `${hostAddress(internalNet.subnet, 2)}:80`, // the bottle's internal network is not an allowed CIDR here
       "localhost:8080",
       "LOCALHOST.:8080",
       "rebind.test:8443",

@@ -177,7 +177,7 @@ const privateKey: Rule = {
 /** Obvious stand-ins for a credential in docs and templates. */
 const PLACEHOLDER =
   /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
-export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v) || /\.\.\.|…|placeholder|example|redacted/i.test(v);
+export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v) || /\.\.\.|\u2026|placeholder|example|redacted/i.test(v);
 
 /** scheme://user:password@ for database and queue URLs (http basic-auth URLs are left alone, as pipelock does). */
 const DB_AUTH = /^([^:/?#\s@]{0,256}):([^@/?#\s]{1,256})@/;

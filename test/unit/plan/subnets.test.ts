@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_SUBNET_POOL } from "../../../src/plan/plan.js";
-import { overlaps, pickFreeSubnets, SUBNET_PREFIX, subnetsOf } from "../../../src/plan/subnets.js";
+import { hostAddress, overlaps, pickFreeSubnets, SUBNET_PREFIX, subnetsOf } from "../../../src/plan/subnets.js";
 
 describe("subnet allocation", () => {
   it("splits a pool into /28s by default, or the prefix asked for", () => {
@@ -53,6 +53,13 @@ describe("subnet allocation", () => {
     expect(sorted.every((s, i) => i === 0 || !overlaps(s, sorted[i - 1]!))).toBe(true);
     // And there is room for more.
     expect(pickFreeSubnets(DEFAULT_SUBNET_POOL, used, 2)).toHaveLength(2);
+  });
+  it("names a subnet's host addresses, and only those", () => {
+    expect(hostAddress("10.213.0.16/28", 1)).toBe("10.213.0.17");
+    expect(hostAddress("10.213.0.16/28", 14)).toBe("10.213.0.30");
+    expect(hostAddress("10.213.4.0/24", 53)).toBe("10.213.4.53");
+    expect(() => hostAddress("10.213.0.16/28", 15)).toThrow(/no host 15 in 10\.213\.0\.16\/28 \(it has hosts 1-14\)/);
+    expect(() => hostAddress("10.213.0.16/28", 0)).toThrow(/no host 0/);
   });
   it("fails clearly when the pool is exhausted", () => {
     expect(() => pickFreeSubnets("10.213.0.0/27", ["10.213.0.0/28"], 2)).toThrow(/no free \/28 left in the subnet pool 10\.213\.0\.0\/27/);

@@ -1,6 +1,7 @@
 // Task benchmarks on the real Docker engine (issue 12, "Benchmarks"):
 //   run     - bottle_run -> task running (runTask from call to return, and to
-//             the command's first output on the host), median of 20, beside a
+//             the command's first output on the host; and the bottle_run tool
+//             call over MCP stdio to a running server), median of 20, beside a
 //             bare `docker exec -d` of the same command in the same container,
 //             interleaved. Targets: < 150 ms, ratio <= 1.5.
 //   read    - reading 1 MiB of new output by cursor (taskStatus with
@@ -15,6 +16,8 @@ import { mkdtempSync, promises as fs, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { startBottle } from "../src/bottles/start.js";
 import { stopBottle } from "../src/bottles/stop.js";
 import { MAX_READ_BYTES, runTask, taskStatus } from "../src/bottles/tasks.js";
@@ -78,7 +81,7 @@ export async function benchTasks(): Promise<void> {
       );
     }
     process.stderr.write(`[tasks] 10 bottles up in ${(ms(t0) / 1000).toFixed(1)} s\n`);
-    const rows = [...(await benchRun(slugs[0]!, env)), ...(await benchRead(slugs[0]!, env)), ...(await benchMany(slugs, env))];
+    const rows = [...(await benchRun(slugs[0]!, env)), ...(await benchRunMcp(slugs[1]!, env)), ...(await benchRead(slugs[0]!, env)), ...(await benchMany(slugs, env))];
     printTable("tasks (issue 12): bottle_run, cursor reads, many at once", rows);
   } finally {
     process.off("SIGINT", onSignal);
@@ -130,6 +133,49 @@ async function benchRun(slug: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
     target,
   });
   return [row("bottle_run returns (task id)", oursReturn, bareReturn, "< 150 ms, ratio <= 1.5"), row("bottle_run -> first output on host", oursRunning, bareRunning, "")];
+}
+
+/** (a) again as an MCP client sees it: the bottle_run tool call over stdio to a running server, beside the same bare exec. */
+async function benchRunMcp(slug: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
+  const N = 20;
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [nodePath.resolve(import.meta.dirname, "../dist/cli.js"), "mcp"],
+    env: env as Record<string, string>,
+    stderr: "ignore",
+  });
+  const client = new Client({ name: "bench-tasks", version: "0.0.0" });
+  await client.connect(transport);
+  const agent = containerName("agent", slug);
+  const ours: number[] = [];
+  const bare: number[] = [];
+  try {
+    for (let i = -2; i < N; i++) {
+      const t0 = performance.now();
+      const r = await client.callTool({ name: "bottle_run", arguments: { slug, argv: ["sh", "-c", "echo started; sleep 2"] } });
+      const r0 = ms(t0);
+      if (r.isError) throw new Error(`bottle_run: ${JSON.stringify(r.content)}`);
+      const t1 = performance.now();
+      await docker(["exec", "-d", agent, "sh", "-c", "echo started > /dev/null; sleep 2"], { timeout: 60_000 });
+      const r1 = ms(t1);
+      if (i < 0) continue;
+      ours.push(r0);
+      bare.push(r1);
+    }
+  } finally {
+    await client.close();
+  }
+  return [
+    {
+      measure: "bottle_run over MCP stdio returns (task id)",
+      n: ours.length,
+      "median ms": median(ours),
+      "p90 ms": percentile(ours, 90),
+      "bare docker exec -d ms": median(bare),
+      ratio: median(ours) / median(bare),
+      target: "< 150 ms, ratio <= 1.5",
+    },
+  ];
 }
 
 /** (b) 1 MiB of new output by cursor from a 64 MiB log a real task wrote. */

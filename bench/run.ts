@@ -1,6 +1,7 @@
 // `npm run bench [-- name ...]`: run the named benchmarks (default: all that
 // need nothing beyond this repo) and print a table for each.
 import { benchColdStart } from "./cold-start.js";
+import { benchDensity } from "./density.js";
 import { benchDlp } from "./dlp.js";
 import { benchGitGate } from "./git-gate.js";
 import { benchLogs, benchPool, benchScale, benchStart } from "./lifecycle.js";
@@ -24,6 +25,8 @@ const BENCHES: Record<string, () => unknown> = {
   dlp: benchDlp,
   // Tasks: bottle_run vs docker exec -d, cursor reads, 100 at once (issue 12); real Docker.
   tasks: benchTasks,
+  // 100 idle bottles: start, idle CPU and memory from cgroups, stop (issue 13); real Docker, heavy.
+  density: benchDensity,
 };
 
 /** What `npm run bench` runs with no names: nothing that needs Docker. */

@@ -252,7 +252,7 @@ export async function benchDensity(): Promise<void> {
     },
     { metric: "memory per bottle (cgroup rss) median / p95 MB", value: fmt(perBottleRss, 1e6), target: "< 80", ok: perBottleRss.length && median(perBottleRss) / 1e6 < 80 ? "yes" : "NO" },
     { metric: "memory per bottle (usage - inactive file) median / p95 MB", value: fmt(perBottleWorking, 1e6), target: "", ok: "" },
-    { metric: "host MemAvailable drop per bottle MB", value: ok.length ? ((memBefore - memAfter) / ok.length / 1e6).toFixed(1) : "-", target: "", ok: "" },
+    { metric: "host MemAvailable drop per bottle MB (machine-wide: noisy while others work)", value: ok.length ? ((memBefore - memAfter) / ok.length / 1e6).toFixed(1) : "-", target: "", ok: "" },
     { metric: "stop: total wall s", value: s(stopWall).toFixed(1), target: "", ok: "" },
     {
       metric: "stop: per bottle median / p95 s",

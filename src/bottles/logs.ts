@@ -92,7 +92,7 @@ export async function readLogs(engine: Engine, meta: Metadata, layout: BottleLay
   requireService(meta, q.service);
   if (meta.state === "running" || meta.state === "starting") {
     const live = await engine.logs(
-      { slug: meta.slug, project: meta.project, file: meta.composeFile },
+      projectOf(meta),
       { timestamps: true, ...(q.grep ? {} : { tail }), ...(q.since ? { since: q.since } : {}), ...(q.service ? { service: q.service } : {}) },
     );
     if (live) {

@@ -36,7 +36,7 @@ import { describeDocker } from "../helpers/docker.js";
 import { ensureRealToolsImage, FIXTURES, REAL_TOOLS_IMAGE, type StandInFixtures, standInRequests, writeStandInFixtures } from "../helpers/real-tools.js";
 
 const HOST = "pkgs.real-tools.test";
-const URL = `https://${HOST}`;
+const ORIGIN = `https://${HOST}`;
 const run = Math.random().toString(16).slice(2, 6);
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-real-tools-"));
 const state = nodePath.join(dir, "state");
@@ -109,8 +109,8 @@ agents:
   tools:
     image: ${REAL_TOOLS_IMAGE}
     env:
-      PIP_INDEX_URL: ${URL}/simple/
-      NPM_CONFIG_REGISTRY: ${URL}/npm/
+      PIP_INDEX_URL: ${ORIGIN}/simple/
+      NPM_CONFIG_REGISTRY: ${ORIGIN}/npm/
     network:
       allow: [${HOST}]
       allow_cidrs: [${subnet}]
@@ -148,14 +148,14 @@ agents:
 
   it("the agent cannot reach the upstream except through the firewall", async () => {
     const before = (await requests()).length;
-    const r = await sh(`env -u HTTPS_PROXY -u https_proxy curl -sS --max-time 2 ${URL}/files/hello.txt`);
+    const r = await sh(`env -u HTTPS_PROXY -u https_proxy curl -sS --max-time 2 ${ORIGIN}/files/hello.txt`);
     // The agent's network has no route out and no answer for the name: the lookup fails or hangs.
     expect([6, 28], r.stderr).toContain(r.exitCode);
     expect(await requests()).toHaveLength(before);
   });
 
   it("curl fetches a file", async () => {
-    const r = await sh(`curl -sS --fail-with-body ${URL}${fx.hello.path}`);
+    const r = await sh(`curl -sS --fail-with-body ${ORIGIN}${fx.hello.path}`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe(body(fx.hello.body));
     expect((await requests()).filter((q) => q.ua.startsWith("curl/"))).toEqual([
@@ -166,8 +166,8 @@ agents:
   it("Python's urllib and requests fetch the same file", async () => {
     const py = `
 import json, urllib.request, requests
-u = urllib.request.urlopen("${URL}${fx.hello.path}", timeout=30)
-r = requests.get("${URL}${fx.hello.path}", timeout=30)
+u = urllib.request.urlopen("${ORIGIN}${fx.hello.path}", timeout=30)
+r = requests.get("${ORIGIN}${fx.hello.path}", timeout=30)
 print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status_code, r.text, requests.__version__]}))
 `;
     const r = await execInBottle(slug, ["python3", "-c", py], { env, timeoutMs: 60_000 });
@@ -185,7 +185,7 @@ print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status
   it("Node 24's built-in fetch fetches it (NODE_USE_ENV_PROXY); Debian's Node 18 fetch cannot use a proxy", async () => {
     // A 4 s watchdog that kills the process: a plain exit would wait for Node 18's pending name lookup,
     // which a bottle's network never answers (glibc gives up after 2 × 5 s).
-    const script = `setTimeout(() => { console.log(JSON.stringify([process.version, "error", "no answer in 4 s"])); process.kill(process.pid, "SIGKILL"); }, 4000); fetch("${URL}${fx.hello.path}").then(async (r) => { console.log(JSON.stringify([process.version, r.status, await r.text()])); process.exit(0); }, (e) => { console.log(JSON.stringify([process.version, "error", e.cause?.code ?? e.name])); process.exit(1); })`;
+    const script = `setTimeout(() => { console.log(JSON.stringify([process.version, "error", "no answer in 4 s"])); process.kill(process.pid, "SIGKILL"); }, 4000); fetch("${ORIGIN}${fx.hello.path}").then(async (r) => { console.log(JSON.stringify([process.version, r.status, await r.text()])); process.exit(0); }, (e) => { console.log(JSON.stringify([process.version, "error", e.cause?.code ?? e.name])); process.exit(1); })`;
     const r24 = await execInBottle(slug, ["/opt/node24/bin/node", "-e", script], { env, timeoutMs: 60_000 });
     expect(r24.exitCode, r24.stdout + r24.stderr).toBe(0);
     expect(JSON.parse(r24.stdout)).toEqual([expect.stringMatching(/^v24\./), 200, fx.hello.body]);
@@ -202,7 +202,7 @@ print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status
   });
 
   it("git clones a repository over smart HTTP", async () => {
-    const r = await sh(`rm -rf /tmp/probe && git clone -q ${URL}/git/${fx.git.repo} /tmp/probe && git -C /tmp/probe rev-parse HEAD && cat /tmp/probe/README`);
+    const r = await sh(`rm -rf /tmp/probe && git clone -q ${ORIGIN}/git/${fx.git.repo} /tmp/probe && git -C /tmp/probe rev-parse HEAD && cat /tmp/probe/README`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe(body(`${fx.git.head}\n${fx.git.readme}`));
     const seen = (await requests()).filter((q) => q.ua.startsWith("git/"));
@@ -238,7 +238,7 @@ print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status
     const n = fx.npm;
     const view = await sh(`npm view ${n.name} --json`);
     expect(view.exitCode, view.stderr).toBe(0);
-    expect(JSON.parse(view.stdout)).toMatchObject({ name: n.name, version: n.version, dist: { integrity: n.integrity, tarball: `${URL}/npm/${n.name}/-/${n.name}-${n.version}.tgz` } });
+    expect(JSON.parse(view.stdout)).toMatchObject({ name: n.name, version: n.version, dist: { integrity: n.integrity, tarball: `${ORIGIN}/npm/${n.name}/-/${n.name}-${n.version}.tgz` } });
 
     const install = await sh(
       `rm -rf /tmp/np && mkdir /tmp/np && cd /tmp/np && npm install --no-audit --no-fund --loglevel=error ${n.name} && node -p "require('${n.name}')" && node -p "require('./package-lock.json').packages['node_modules/${n.name}'].integrity"`,
@@ -256,7 +256,7 @@ print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status
   });
 
   it("each tool trusts the firewall through its own CA variable, and fails on TLS without any", async () => {
-    const file = `${URL}${fx.hello.path}`;
+    const file = `${ORIGIN}${fx.hello.path}`;
     // [tool, the variable the bottle sets for it, command, its TLS error]
     const cases: Array<[string, string, string, RegExp]> = [
       ["curl", "CURL_CA_BUNDLE", `curl -sS --fail ${file}`, /SSL certificate problem: (self-signed certificate in certificate chain|unable to get local issuer certificate)/],
@@ -268,7 +268,7 @@ print(json.dumps({"urllib": [u.status, u.read().decode()], "requests": [r.status
         `/opt/node24/bin/node -e 'fetch("${file}").then((r) => { if (!r.ok) process.exit(2); }, (e) => { console.error(e.cause?.code); process.exit(1); })'`,
         /^(UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)$/m,
       ],
-      ["git", "GIT_SSL_CAINFO", `git ls-remote ${URL}/git/${fx.git.repo}`, /server certificate verification failed|SSL certificate problem/],
+      ["git", "GIT_SSL_CAINFO", `git ls-remote ${ORIGIN}/git/${fx.git.repo}`, /server certificate verification failed|SSL certificate problem/],
       ["pip", "PIP_CERT", `pip download --retries 0 --no-cache-dir --no-deps -d "$(mktemp -d)" ${fx.wheel.project}`, /CERTIFICATE_VERIFY_FAILED/],
       // A fresh cache each time: npm would otherwise answer from the packument it fetched above.
       ["npm", "NPM_CONFIG_CAFILE", `npm view --fetch-retries=0 --cache="$(mktemp -d)" ${fx.npm.name} version`, /UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN/],

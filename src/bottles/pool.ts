@@ -78,21 +78,26 @@ export interface PooledBottle {
   input: PlanInput;
 }
 
-/** The pooled bottles of this profile and recipe, running, oldest first. */
-export async function pooledBottles(ctx: Ctx, input: PlanInput): Promise<PooledBottle[]> {
+/**
+ * The pooled bottles of this profile: `current` ones (running or starting,
+ * made from the same recipe by this package version), oldest first, and
+ * `stale` ones (an older manifest or package, or failed), which a fill stops.
+ */
+export async function pooledBottles(ctx: Ctx, input: PlanInput): Promise<{ current: PooledBottle[]; stale: string[] }> {
   const want = recipe(input);
-  const out: PooledBottle[] = [];
+  const current: PooledBottle[] = [];
+  const stale: string[] = [];
   for (const slug of knownSlugs(ctx.root)) {
     if (!POOL_SLUG_RE.test(slug)) continue;
     const layout = layoutOf(ctx.root, slug);
     const meta = readMetadata(layout);
-    if (!meta?.pooled || meta.profile !== input.profileName || meta.packageVersion !== PACKAGE_VERSION) continue;
-    if (meta.state !== "running" && meta.state !== "starting") continue;
+    if (!meta?.pooled || meta.profile !== input.profileName) continue;
     const pin = await readPlanInput(layout).catch(() => undefined);
-    if (!pin || recipe(pin) !== want) continue;
-    out.push({ slug, meta, input: pin });
+    const live = meta.state === "running" || meta.state === "starting";
+    if (live && pin && recipe(pin) === want && meta.packageVersion === PACKAGE_VERSION) current.push({ slug, meta, input: pin });
+    else if (meta.state !== "starting") stale.push(slug);
   }
-  return out.sort((a, b) => a.meta.createdAt.localeCompare(b.meta.createdAt));
+  return { current: current.sort((a, b) => a.meta.createdAt.localeCompare(b.meta.createdAt)), stale };
 }
 
 export interface Claimed {
@@ -109,7 +114,7 @@ export interface Claimed {
 export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string): Promise<Claimed | undefined> {
   const want = credentialFingerprint(resolvePlan(input), ctx.env);
   const target = layoutOf(ctx.root, input.slug);
-  for (const c of await pooledBottles(ctx, input)) {
+  for (const c of (await pooledBottles(ctx, input)).current) {
     if (c.meta.state !== "running") continue;
     if (want !== undefined && fingerprints.get(c.slug) !== want) continue;
     // Every container still running (a pooled bottle whose sidecar died is left for cleanup).
@@ -191,8 +196,14 @@ export function fillPool(ctx: Ctx, input: PlanInput, size: number, start: (slug:
   const running = filling.get(key);
   if (running) return running;
   const p = (async (): Promise<FillResult> => {
-    const have = await pooledBottles(ctx, input);
+    const { current: have, stale } = await pooledBottles(ctx, input);
     const result: FillResult = { profile: input.profileName, started: [], stopped: [], waiting: have.length };
+    // Bottles pooled from an older manifest or package are never claimed: they go.
+    for (const slug of stale) {
+      await stop(slug);
+      fingerprints.delete(slug);
+      result.stopped.push(slug);
+    }
     for (const extra of have.slice(size)) {
       await stop(extra.slug);
       fingerprints.delete(extra.slug);
@@ -214,7 +225,7 @@ export function fillPool(ctx: Ctx, input: PlanInput, size: number, start: (slug:
         else logger.warn({ profile: input.profileName, err: (d.reason as Error).message }, "could not start a pooled bottle");
       }
     }
-    result.waiting = (await pooledBottles(ctx, input)).length;
+    result.waiting = (await pooledBottles(ctx, input)).current.length;
     return result;
   })().finally(() => filling.delete(key));
   filling.set(key, p);

@@ -1,6 +1,6 @@
 // The warm pool against the fake engine: fill, claim (fresh CAs and configs,
 // reload instead of restart, nothing carried over), refusals, credentials.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { execInBottle } from "../../../src/bottles/exec.js";
 import { listBottles } from "../../../src/bottles/list.js";
@@ -103,6 +103,18 @@ describe("warm pool", () => {
     w.env.WARM_TOKEN = "token-one";
     forgetPoolFingerprints();
     expect((await startBottle({ ...w.ctx, profile: "warm", slug: "cold-3" })).metadata.instance).toBeUndefined();
+  });
+
+  it("a fill stops bottles pooled from an older version of the profile; a start never claims them", async () => {
+    const w = warmWorld();
+    const [old] = (await poolBottles({ ...w.ctx, profile: "warm", size: 1 })).started;
+    writeFileSync(w.file, WARM.replace("allow: [example.test]", "allow: [example.test, other.test]"));
+    const r = await startBottle({ ...w.ctx, profile: "warm", slug: "fresh" });
+    expect(r.metadata.instance).toBeUndefined(); // cold: the pooled one is from the old profile
+    const filled = await poolBottles({ ...w.ctx, profile: "warm", size: 1 });
+    expect(filled.stopped).toEqual([old]);
+    expect(filled.started).toHaveLength(1);
+    expect(existsSync(layoutOf(w.root, old!).stateDir)).toBe(false);
   });
 
   it("refuses the pool's slugs to users, and a pool for the pipelock firewall", async () => {

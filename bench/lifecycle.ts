@@ -16,7 +16,6 @@ import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { compose } from "../src/engine/compose.js";
 import { allocateNetworks } from "../src/bottles/networks.js";
 import { removeNetwork } from "../src/engine/networks.js";
 import { docker } from "../src/engine/run.js";

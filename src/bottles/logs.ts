@@ -91,10 +91,7 @@ export async function readLogs(engine: Engine, meta: Metadata, layout: BottleLay
   const tail = Math.min(q.tail ?? 200, MAX_TAIL);
   requireService(meta, q.service);
   if (meta.state === "running" || meta.state === "starting") {
-    const live = await engine.logs(
-      projectOf(meta),
-      { timestamps: true, ...(q.grep ? {} : { tail }), ...(q.since ? { since: q.since } : {}), ...(q.service ? { service: q.service } : {}) },
-    );
+    const live = await engine.logs(projectOf(meta), { timestamps: true, ...(q.grep ? {} : { tail }), ...(q.since ? { since: q.since } : {}), ...(q.service ? { service: q.service } : {}) });
     if (live) {
       const lines = q.grep ? live.filter((l) => l.includes(q.grep!)) : live;
       return { source: "live", lines: lines.slice(-tail) };

@@ -186,7 +186,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     progress("up", "creating and starting containers");
     // Secrets reach the engine only through this call (compose: its subprocess env).
     const project = projectOf(meta);
-    await ctx.engine.up(project, { env: ctx.env, ...(o.signal ? { signal: o.signal } : {}) });
+    await ctx.engine.up(project, { env: ctx.env, containers: meta.services.map((s) => s.container), ...(o.signal ? { signal: o.signal } : {}) });
     await waitReady(ctx.engine, plan, project, { ...(o.signal ? { signal: o.signal } : {}), ...(o.readyTimeoutMs !== undefined ? { timeoutMs: o.readyTimeoutMs } : {}) });
     progress("health", "every sidecar is ready");
 

@@ -126,9 +126,9 @@ export class ComposeEngine implements Engine {
     // starts them one after the other in depends_on order and costs its
     // own start-up again. Order does not matter here: the agent's PID 1 runs
     // nothing of its own, and the caller waits for each sidecar's readiness.
-    const names = (await docker(["ps", "-a", "--filter", `label=com.docker.compose.project=${p.project}`, "--format", "{{.Names}}"], { timeout: 30_000, ...signal })).stdout
-      .split("\n")
-      .filter(Boolean);
+    const names = o.containers?.length
+      ? o.containers
+      : (await docker(["ps", "-a", "--filter", `label=com.docker.compose.project=${p.project}`, "--format", "{{.Names}}"], { timeout: 30_000, ...signal })).stdout.split("\n").filter(Boolean);
     await Promise.all(names.map((name) => docker(["start", name], { timeout: 120_000, ...signal })));
   }
 

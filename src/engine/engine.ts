@@ -37,6 +37,8 @@ export type LabelFilter = Readonly<Record<string, string>>;
 export interface UpOptions {
   /** Secrets reach the engine only here (compose: the subprocess env). */
   env: Readonly<Record<string, string | undefined>>;
+  /** The project's container names, when the caller knows them (saves asking the engine). */
+  containers?: readonly string[];
   signal?: AbortSignal;
 }
 

@@ -25,6 +25,7 @@ export interface ComposeService {
   volumes?: ComposeBind[];
   networks: Record<string, { aliases?: string[] }>;
   extra_hosts?: string[];
+  dns_opt?: string[];
   depends_on?: Record<string, { condition: "service_started" }>;
   labels: Record<string, string>;
   security_opt: string[];
@@ -256,6 +257,10 @@ export function renderCompose(plan: Plan): ComposeFile {
     // in it as agent-written data.
     volumes: [bind(paths.trustDir, MOUNTS.trust), bind(paths.accessDir, MOUNTS.access), bind(paths.taskIoDir, MOUNTS.tasks, false)],
     networks: { internal: {} },
+    // Names outside the bottle never resolve (only the proxies reach out):
+    // fail a lookup in about a second instead of glibc's 5 s x 2 tries x
+    // search domains, so a tool that ignores the proxy errors out promptly.
+    dns_opt: ["timeout:1", "attempts:1"],
     depends_on: dependsOn,
     labels,
     ...HARDENING,

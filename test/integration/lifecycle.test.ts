@@ -86,6 +86,12 @@ describeDocker("bottle lifecycle on real Docker", () => {
     );
     expect(direct.stdout).toMatch(/^(timeout|ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
 
+    // A name outside the bottle never resolves; the lookup gives up in about a second, not 10-20 s.
+    const t1 = Date.now();
+    const lookup = await execInBottle(slug, ["getent", "hosts", "nowhere.example"], { env: env });
+    expect(lookup.exitCode).not.toBe(0);
+    expect(Date.now() - t1).toBeLessThan(5_000);
+
     const failing = await execInBottle(slug, ["sh", "-c", "echo out; echo err >&2; exit 7"], { env: env });
     expect(failing).toMatchObject({ exitCode: 7, stdout: "out", stderr: "err", timedOut: false });
 

@@ -186,6 +186,10 @@ describe("renderer rules (SPEC §5)", () => {
     expect(new Set(sources).size).toBe(sources.length);
   });
 
+  it("makes the agent's failing name lookups fail fast (nothing outside the bottle resolves)", () => {
+    expect(renderCompose(planOf("minimal")).services.agent!.dns_opt).toEqual(["timeout:1", "attempts:1"]);
+  });
+
   it("asks for gVisor only when the profile does", () => {
     expect(renderCompose(planOf("everything")).services.agent!.runtime).toBe("runsc");
     expect(renderCompose(planOf("minimal")).services.agent!.runtime).toBeUndefined();

@@ -28,7 +28,7 @@ import { cpuMs, peakRssMiB, start, stop, waitForPort, type Started } from "./pro
 import { measureDlp } from "./dlp.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const BUNDLE = join(ROOT, "dist/sidecars/proxy.js");
+const BUNDLE = join(ROOT, "dist/sidecars/proxy.cjs");
 const CONCURRENCY = 16;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8000);

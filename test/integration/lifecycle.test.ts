@@ -103,7 +103,7 @@ describeDocker("bottle lifecycle on real Docker", () => {
     expect(statSync(stateDir).mode & 0o777).toBe(0o700);
     expect(statSync(nodePath.join(stateDir, "firewall-ca", "ca.key")).mode & 0o777).toBe(0o600);
     expect(readFileSync(nodePath.join(stateDir, "firewall-ca", "ca.key"), "utf8")).toContain("-----BEGIN EC PRIVATE KEY-----");
-    expect(readFileSync(nodePath.join(stateDir, "exec.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+    expect(readFileSync(nodePath.join(stateDir, "exec.jsonl"), "utf8").trim().split("\n")).toHaveLength(4);
 
     // Readiness came from the sidecars' ready files: no container runs a
     // Docker healthcheck for the bottle's life, and none restarts by itself.

@@ -53,5 +53,8 @@ export async function loadCertificateAuthority(certFile: string, keyFile: string
  */
 export async function loadUpstreamTrust(caFiles: readonly string[]): Promise<SecureContext> {
   const extra = await Promise.all(caFiles.map((f) => readFile(f, "utf8")));
+  // No extra CA: Node's own store of the same public roots, shared by every
+  // context, instead of a second parsed copy (0.7 MB per proxy).
+  if (!extra.length) return createSecureContext();
   return createSecureContext({ ca: [...rootCertificates, ...extra] });
 }

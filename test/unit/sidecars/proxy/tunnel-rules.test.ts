@@ -421,6 +421,10 @@ describe("tunnel rules, names before DNS, limits (in-process firewall and egress
       expect(r.body).toMatch(/blocked by dlp/);
       const canary = await send({ proxy: egressUrl, ca, url: `https://routed.test:${upPort}/repos/acme/x?t=${TOKEN}` });
       expect(canary.status).toBe(403);
+      // A request without a body is scanned in the same turn it arrives (no wait for its body): headers too.
+      const inHeader = await send({ proxy: egressUrl, ca, url: `https://routed.test:${upPort}/repos/acme/x`, headers: [["X-Note", GHP]] });
+      expect(inHeader.status).toBe(403);
+      expect(inHeader.body).toMatch(/blocked by dlp: .*header "x-note"/);
       expect(seen).toEqual([]);
       // The header egress replaces is not the agent's to leak: a placeholder there is fine.
       const ok = await send({ proxy: egressUrl, ca, url: `https://routed.test:${upPort}/repos/acme/x`, headers: [["Authorization", "Bearer placeholder"]] });

@@ -134,15 +134,16 @@ export function authorityOf(host: string, port: number, defaultPort: number): st
  * duplicates and case): hop-by-hop headers, those named in Connection, Host,
  * and any name in `drop` (lowercase) are removed.
  */
-export function endToEndHeaders(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
-  const connectionListed = new Set<string>();
+export function endToEndHeaders(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
+  // Called twice per proxied request: no set unless a Connection header names any.
+  let connectionListed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === "connection") for (const t of raw[i + 1]!.split(",")) connectionListed.add(t.trim().toLowerCase());
+    if (raw[i]!.toLowerCase() === "connection") for (const t of raw[i + 1]!.split(",")) (connectionListed ??= new Set()).add(t.trim().toLowerCase());
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || connectionListed.has(name) || name === "host" || drop.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || name === "host" || connectionListed?.has(name) || drop?.has(name)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   return out;

@@ -138,7 +138,9 @@ export function endToEndHeaders(raw: readonly string[], drop?: ReadonlySet<strin
   // Called twice per proxied request: no set unless a Connection header names any.
   let connectionListed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === "connection") for (const t of raw[i + 1]!.split(",")) (connectionListed ??= new Set()).add(t.trim().toLowerCase());
+    if (raw[i]!.toLowerCase() !== "connection") continue;
+    connectionListed ??= new Set();
+    for (const t of raw[i + 1]!.split(",")) connectionListed.add(t.trim().toLowerCase());
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {

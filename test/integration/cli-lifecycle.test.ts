@@ -33,7 +33,8 @@ describeDocker("bottle CLI lifecycle verbs", () => {
     const started = await bottle("start", "cli", "--slug", slug);
     expect(started.code).toBe(0);
     expect(started.stdout).toContain(`bottle ${slug} is running (firewall, agent)`);
-    expect(started.stderr).toContain("[up] docker compose up");
+    expect(started.stderr).toContain("[up] creating and starting containers");
+    expect(started.stderr).toContain("[health] every sidecar is ready");
 
     const list = await bottle("list", "--json");
     expect(JSON.parse(list.stdout).bottles).toContainEqual(expect.objectContaining({ slug, state: "running" }));

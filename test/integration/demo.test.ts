@@ -21,7 +21,8 @@ describeDocker("bottle demo", () => {
     expect(out.agentOutput).toContain("the agent's environment holds 0 demo-token variables");
     expect(out.logs.join("\n")).toMatch(/"decision":"blocked"/);
     expect(out.logs.join("\n")).toMatch(/"route":"demo-api"/);
-    expect(r.stderr).toContain("[up] docker compose up");
+    expect(r.stderr).toContain("[up] creating and starting containers");
+    expect(r.stderr).toContain("[health] every sidecar is ready");
     const left = await docker(["ps", "-aq", "--filter", `label=dev.bot-bottle.state-root=${stateRootId(state)}`]);
     const nets = await docker(["network", "ls", "-q", "--filter", `label=dev.bot-bottle.state-root=${stateRootId(state)}`]);
     expect(left.stdout + nets.stdout).toBe("");

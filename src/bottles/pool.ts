@@ -35,7 +35,7 @@ import { projectOf, type Ctx } from "./context.js";
 import { readPlanInput, type PlanInput } from "./plan-input.js";
 import { createBottleCas, prepareStateDir } from "./prepare.js";
 import { reload } from "./reconfigure.js";
-import { summarize } from "./render.js";
+import { toMetadata } from "./render.js";
 
 export const POOL_SLUG_RE = /^pool-[0-9a-f]{12}$/;
 export const newPoolSlug = () => `pool-${randomBytes(6).toString("hex")}`;
@@ -142,25 +142,7 @@ export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string):
 
 async function finishClaim(ctx: Ctx, input: PlanInput, manifest: string, from: string): Promise<Claimed> {
   const plan = resolvePlan(input);
-  const now = new Date().toISOString();
-  const s = summarize(plan, manifest, false);
-  let meta: Metadata = {
-    slug: plan.slug,
-    profile: plan.profile,
-    project: plan.project,
-    composeFile: plan.paths.composeFile,
-    manifest,
-    networks: s.networks,
-    services: s.services,
-    firewall: plan.firewall.engine,
-    packageVersion: plan.packageVersion,
-    createdAt: now,
-    updatedAt: now,
-    state: "starting",
-    ownerPid: process.pid,
-    cloneUrls: s.cloneUrls,
-    instance: plan.instance,
-  };
+  let meta: Metadata = toMetadata(plan, manifest, "starting", new Date().toISOString());
   await writeMetadata(plan.paths, meta);
   // Everything a cold start writes, written again: fresh CAs, configs, trust bundle, agent view.
   await prepareStateDir(plan, renderBottle(plan), input, createBottleCas(plan));

@@ -5,6 +5,7 @@ import { packageRoot } from "../package.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { planSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { agentProxyUrl, renderBottle, type RenderedFile } from "../render/index.js";
+import type { Metadata } from "../state/metadata.js";
 import { stateRoot } from "../state/root.js";
 import type { CtxInput } from "./context.js";
 import { defaultSlug } from "../state/slug.js";
@@ -88,5 +89,27 @@ export function summarize(plan: Plan, manifest: string, subnetsArePreview: boole
     cloneUrls: (plan.gitGate?.upstreams ?? []).map((u) => ({ name: u.name, url: u.cloneUrl })),
     forwardedEnv: plan.agent.forwardEnv,
     secretEnv: plan.egress?.envNames ?? [],
+  };
+}
+
+/** What metadata.json records for a bottle of this plan (state and times from the caller). */
+export function toMetadata(plan: Plan, manifest: string, state: Metadata["state"], createdAt: string): Metadata {
+  const s = summarize(plan, manifest, false);
+  return {
+    slug: plan.slug,
+    profile: plan.profile,
+    project: plan.project,
+    composeFile: plan.paths.composeFile,
+    manifest,
+    networks: s.networks,
+    services: s.services,
+    firewall: plan.firewall.engine,
+    packageVersion: plan.packageVersion,
+    createdAt,
+    updatedAt: createdAt,
+    state,
+    ownerPid: process.pid,
+    cloneUrls: s.cloneUrls,
+    ...(plan.instance !== plan.slug ? { instance: plan.instance } : {}),
   };
 }

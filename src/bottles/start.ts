@@ -25,7 +25,7 @@ import { layoutOf } from "../state/layout.js";
 import { createBottleCas, prepareStateDir } from "./prepare.js";
 import { waitReady } from "./readiness.js";
 import { envFileUsable, hostUser, loadProfile } from "./profile.js";
-import { summarize } from "./render.js";
+import { summarize, toMetadata } from "./render.js";
 
 export type StartStep = "images" | "networks" | "prepare" | "up" | "health" | "done";
 
@@ -229,27 +229,6 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
   if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(() => {});
   await writeMetadata(plan.paths, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
   return e;
-}
-
-export function toMetadata(plan: Plan, manifest: string, state: Metadata["state"], createdAt: string): Metadata {
-  const s = summarize(plan, manifest, false);
-  return {
-    slug: plan.slug,
-    profile: plan.profile,
-    project: plan.project,
-    composeFile: plan.paths.composeFile,
-    manifest,
-    networks: s.networks,
-    services: s.services,
-    firewall: plan.firewall.engine,
-    packageVersion: plan.packageVersion,
-    createdAt,
-    updatedAt: createdAt,
-    state,
-    ownerPid: process.pid,
-    cloneUrls: s.cloneUrls,
-    ...(plan.instance !== plan.slug ? { instance: plan.instance } : {}),
-  };
 }
 
 /** Top the profile's warm pool up again without holding anyone up; failures are logged. */

@@ -180,16 +180,16 @@ export function fillPool(ctx: Ctx, input: PlanInput, size: number, start: (slug:
   const p = (async (): Promise<FillResult> => {
     const { current: have, stale } = await pooledBottles(ctx, input);
     const result: FillResult = { profile: input.profileName, started: [], stopped: [], waiting: have.length };
-    // Bottles pooled from an older manifest or package are never claimed: they go.
-    for (const slug of stale) {
-      await stop(slug);
-      fingerprints.delete(slug);
-      result.stopped.push(slug);
-    }
-    for (const extra of have.slice(size)) {
-      await stop(extra.slug);
-      fingerprints.delete(extra.slug);
-      result.stopped.push(extra.slug);
+    // Bottles pooled from an older manifest or package are never claimed: they go; so do
+    // the ones over the size. One claimed meanwhile is no longer ours to stop: skipped.
+    for (const slug of [...stale, ...have.slice(size).map((b) => b.slug)]) {
+      try {
+        await stop(slug);
+        fingerprints.delete(slug);
+        result.stopped.push(slug);
+      } catch (err) {
+        logger.debug({ slug, err: (err as Error).message }, "pooled bottle not stopped (claimed meanwhile?)");
+      }
     }
     const missing = Math.max(0, size - have.length);
     const batch = 4;

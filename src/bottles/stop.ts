@@ -2,13 +2,14 @@
 // state dir for post-mortem unless asked to purge.
 import { promises as fs } from "node:fs";
 import { z } from "zod";
+import { BottleError } from "../errors.js";
 import { bridgeName, bottleLabelFilter } from "../plan/index.js";
 import { acquireLock } from "../state/lock.js";
-import { BOTTLE_STATES, writeMetadata } from "../state/metadata.js";
+import { BOTTLE_STATES, readMetadata, writeMetadata } from "../state/metadata.js";
 import type { ProjectRef } from "../engine/index.js";
 import type { BottleLayout } from "../state/layout.js";
 import type { Metadata } from "../state/metadata.js";
-import { contextOf, instanceOf, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, instanceOf, projectOf, type Ctx, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 import { dumpLogs } from "./logs.js";
 import { settleTasks } from "./tasks.js";
@@ -24,11 +25,16 @@ export type StopResult = z.output<typeof stopOutputSchema>;
 export async function stopBottle(slug: string, o: StopRequest = {}): Promise<StopResult> {
   const t0 = Date.now();
   const ctx = contextOf(o);
-  const { layout, meta, project } = await openBottle(ctx, slug, { pooled: "allow" });
+  const { layout } = await openBottle(ctx, slug, { pooled: "allow" });
   const lock = await acquireLock(layout);
   try {
-    await takeDown(ctx, layout, meta, project, o.purge ?? false);
-    return { slug: meta.slug, state: o.purge ? "purged" : "stopped", wasState: meta.state, ms: Date.now() - t0 };
+    // Read again under the lock: a pooled bottle may have been claimed (its
+    // state dir renamed away) between the open and the lock; its containers
+    // are someone else's bottle now.
+    const now = readMetadata(layout);
+    if (!now) throw new BottleError("unknown-slug", `no bottle "${layout.slug}" (it was claimed or removed meanwhile)`);
+    await takeDown(ctx, layout, now, projectOf(now), o.purge ?? false);
+    return { slug: now.slug, state: o.purge ? "purged" : "stopped", wasState: now.state, ms: Date.now() - t0 };
   } finally {
     await lock.release();
   }

@@ -9,6 +9,7 @@ import { buildEgressState, createEgress, type EgressState } from "./egress.js";
 import { buildFirewallState, createFirewall, type FirewallState } from "./firewall.js";
 import { createEventLog, flushLog } from "../kit/log.js";
 import { signalReady } from "../kit/ready.js";
+import { settleHeap } from "../kit/settle.js";
 import { toProxyLimits, type ProxyServer } from "./proxy-server.js";
 
 // Node's default action for SIGHUP is to exit, and the host may reload us
@@ -58,6 +59,8 @@ async function serve(mode: "firewall" | "egress", configFile: string, port: numb
   log("listening", { port });
   listening = true;
   signalReady(reloads);
+  // Give back what start-up grew (a second after ready, when the agent is still starting).
+  settleHeap();
   const stop = () => {
     log("stopping", {});
     void proxy.close();

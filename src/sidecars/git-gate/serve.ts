@@ -14,6 +14,7 @@ import { PUSHES_DIR } from "./commands.js";
 import { loadGateConfig, repoDir } from "./config.js";
 import { HookTracker, startGitServer, type GitServer } from "./daemon.js";
 import { signalReady } from "../kit/ready.js";
+import { settleHeap } from "../kit/settle.js";
 import { lastLines } from "../kit/text.js";
 import { git, gitOk } from "./git.js";
 import { createEventLog, listenForHookLogs, type EventLog } from "./log.js";
@@ -77,6 +78,7 @@ export async function serve(configFile: string): Promise<void> {
   await waitForPort(config.port, 10_000);
   writeFileSync(READY_FILE, `${new Date().toISOString()}\n`);
   signalReady();
+  settleHeap();
   log("ready", { port: config.port, upstreams: config.upstreams.map((u) => u.name) });
 
   process.on("SIGHUP", () => {

@@ -16,6 +16,7 @@ import { QUEUE_LIMITS } from "../../contracts/limits.js";
 import { assessProposal } from "../../security/access-policy.js";
 import { createEventLog } from "../kit/log.js";
 import { signalReady } from "../kit/ready.js";
+import { settleHeap } from "../kit/settle.js";
 import { TokenBucket } from "./rate.js";
 import { ACCESS_KINDS, inboxFull, readDecision, readProposal, routeRequestSchema, writeProposal } from "../../contracts/queue.js";
 
@@ -166,5 +167,6 @@ http.setTimeout(0);
 http.listen(PORT, "0.0.0.0", () => {
   log("listening", { port: PORT });
   signalReady();
+  settleHeap();
 });
 process.on("SIGTERM", () => process.exit(0));

@@ -28,9 +28,15 @@ import { cpuMs, peakRssMiB, start, stop, waitForPort, type Started } from "./pro
 import { measureDlp } from "./dlp.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const BUNDLE = join(ROOT, "dist/sidecars/proxy.cjs");
+/** BENCH_PROXY_BUNDLE: another build of the proxy (an older commit's, to compare on the same machine). */
+const BUNDLE = process.env.BENCH_PROXY_BUNDLE ?? join(ROOT, "dist/sidecars/proxy.cjs");
 const CONCURRENCY = 16;
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+// Each engine's warm-up before the measured windows. Our proxies are still
+// being optimised by V8 for their first ~13-19k requests (counted with
+// --trace-opt: optimised functions per second of load), i.e. 3-4 s at the
+// injection rate; a shorter warm-up put that start-up cost into the first
+// measured window (its ratio to mitmproxy was the lowest of the four).
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 4000);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8000);
 /** Each engine's DURATION_MS is split into this many interleaved windows. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 4));

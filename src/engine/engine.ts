@@ -89,7 +89,7 @@ export interface EngineCheck {
 }
 
 export interface Engine {
-  readonly kind: "compose" | "fake";
+  readonly kind: "compose" | "swarm" | "fake";
   /** What the engine supports (asked once per process). */
   features(signal?: AbortSignal): Promise<EngineFeatures>;
   /** doctor: is the engine there, and its orchestrator. */

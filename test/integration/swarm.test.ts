@@ -1,0 +1,185 @@
+// Bottles on a real three-node Docker Swarm (test/helpers/swarm.ts: DinD
+// nodes on a network this test creates; this machine's engine never joins a
+// swarm). Through startBottle with BOTTLE_ENGINE=swarm: doctor sees every
+// node, the bottle is a stack, exec reaches the agent, the firewall passes an
+// allowed request and refuses another, the egress credential is a Swarm
+// secret (never in the stack file, the service spec or the agent), and stop
+// leaves nothing on any node.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import nodePath from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { execInBottle } from "../../src/bottles/exec.js";
+import { listBottles } from "../../src/bottles/list.js";
+import { startBottle } from "../../src/bottles/start.js";
+import { stopBottle } from "../../src/bottles/stop.js";
+import { SwarmEngine } from "../../src/engine/swarm.js";
+import { describeDocker } from "../helpers/docker.js";
+import { startSwarm, type TestSwarm } from "../helpers/swarm.js";
+
+const TOKEN = `ghp_${"SwArMsEcReT".repeat(3)}${process.pid}`;
+const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-swarm-"));
+const manifest = nodePath.join(dir, "bottle.yaml");
+writeFileSync(
+  manifest,
+  `version: 1
+agents:
+  sw:
+    image: node:24-bookworm-slim
+    # The test's upstream sits on the bottle's egress overlay, inside the subnet pool.
+    network: { allow: [allowed.test, api.secret.test], allow_cidrs: [10.97.0.0/16] }
+    egress:
+      routes:
+        - { host: api.secret.test, header: Authorization, value: "Bearer \${SW_TOKEN}" }
+`,
+);
+const tag = process.pid.toString(16).slice(-4);
+const slug = `sw-${tag}`;
+
+/** GET an absolute URL through the agent's proxy, printing "<status> <body>". */
+const viaProxy = (url: string) => [
+  "node",
+  "-e",
+  `const u=new URL(process.env.HTTP_PROXY);require('http').get({agent:false,host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>{console.log('ERR',e.message);process.exit(1)})`,
+];
+
+/** An upstream on the bottle's egress overlay: answers with the Authorization header it got. */
+const UPSTREAM = "require('http').createServer((q,r)=>r.end('upstream '+q.headers.host+' auth='+(q.headers.authorization||'none'))).listen(80)";
+
+describeDocker("bottles on a real three-node Docker Swarm", () => {
+  let swarm: TestSwarm;
+  let env: NodeJS.ProcessEnv;
+  const timings: Record<string, number> = {};
+
+  beforeAll(async () => {
+    const t0 = performance.now();
+    // The state root is shared into the manager at the same path: the sidecars are pinned there and bind it.
+    swarm = await startSwarm({ managerDirs: [dir] });
+    timings.swarmSetup = Math.round(performance.now() - t0) / 1000;
+    env = {
+      ...process.env,
+      BOTTLE_ENGINE: "swarm",
+      BOTTLE_SWARM_MANAGER: swarm.manager.host,
+      BOTTLE_SWARM_NODES: swarm.nodesEnv,
+      BOTTLE_STATE_DIR: nodePath.join(dir, "state"),
+      BOTTLE_SUBNET_POOL: "10.97.0.0/16",
+      SW_TOKEN: TOKEN,
+    };
+  });
+
+  afterAll(async () => {
+    if (env) await stopBottle(slug, { env }).catch(() => {});
+    await swarm?.stop();
+    process.stderr.write(`\n[swarm timings] ${JSON.stringify({ ...timings, ...Object.fromEntries(Object.entries(swarm?.timings ?? {}).map(([k, v]) => [`setup.${k}`, v])) })}\n`);
+  });
+
+  it("doctor sees the manager and every node's engine", async () => {
+    const checks = await new SwarmEngine(env).checks();
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(checks.map((c) => c.name).sort()).toEqual(["swarm", ...swarm.nodes.map((n) => `node ${n.name}`)].sort());
+    expect(checks.find((c) => c.name === `node ${swarm.nodes[1]!.name}`)?.detail).toMatch(/^worker ready\/active, \d+ CPUs/);
+  });
+
+  it("refuses a node list it cannot use, changing nothing", async () => {
+    expect(() => new SwarmEngine({ ...env, BOTTLE_SWARM_NODES: "just-a-name" })).toThrow(/not name=<docker host>/);
+    const bad = await new SwarmEngine({ ...env, BOTTLE_SWARM_NODES: swarm.nodesEnv.replace(/=tcp:\/\/[\d.]+:2375$/, "=tcp://127.0.0.1:1") }).checks();
+    expect(bad.filter((c) => !c.ok).map((c) => c.detail)).toEqual([expect.stringMatching(/unreachable/)]);
+  });
+
+  it("starts a bottle as a stack, execs, filters egress, keeps the credential a secret, and stops leaving nothing", async () => {
+    const m = swarm.manager;
+    let t = performance.now();
+    const started = await startBottle({ profile: "sw", manifest, slug, env });
+    timings.firstStart = Math.round(performance.now() - t) / 1000;
+    expect(started.metadata.state).toBe("running");
+
+    const services = (await swarm.on(m, ["service", "ls", "--filter", `label=com.docker.stack.namespace=${started.metadata.project}`, "--format", "{{.Name}} {{.Replicas}}"])).stdout
+      .split("\n")
+      .sort();
+    expect(services).toEqual(["agent", "egress", "firewall"].map((s) => `${started.metadata.project}_${s} 1/1`));
+    const listed = (await listBottles({ env })).find((b) => b.slug === slug);
+    expect(listed?.state).toBe("running");
+    expect(listed?.containers.map((c) => `${c.service}:${c.state}`).sort()).toEqual(["agent:running", "egress:running", "firewall:running"]);
+
+    // exec in the agent, through the node engine that runs its task.
+    t = performance.now();
+    const who = await execInBottle(slug, ["sh", "-c", "echo hi; env"], { env });
+    timings.exec = Math.round(performance.now() - t) / 1000;
+    expect(who.exitCode).toBe(0);
+    expect(who.stdout).toMatch(/^hi\n/);
+    expect(who.stdout).not.toContain(TOKEN);
+
+    // An upstream beside the sidecars on the bottle's egress overlay (attachable).
+    const upstream = `bb-swarm-up-${tag}`;
+    await swarm.on(m, [
+      "run",
+      "-d",
+      "--name",
+      upstream,
+      "--network",
+      `bottle-${slug}-egress`,
+      "--network-alias",
+      "allowed.test",
+      "--network-alias",
+      "api.secret.test",
+      "node:24-bookworm-slim",
+      "node",
+      "-e",
+      UPSTREAM,
+    ]);
+    try {
+      let allowed = { exitCode: -1, stdout: "", stderr: "" };
+      for (let i = 0; i < 20; i++) {
+        allowed = await execInBottle(slug, viaProxy("http://allowed.test/"), { env });
+        if (/^200 /.test(allowed.stdout)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(allowed.stdout).toMatch(/^200 upstream allowed\.test auth=none/);
+      const blocked = await execInBottle(slug, viaProxy("http://blocked.test/"), { env });
+      expect(blocked.stdout).toMatch(/^403 /);
+      expect(blocked.stdout).not.toContain("upstream");
+    } finally {
+      await swarm.on(m, ["rm", "-f", upstream], { reject: false });
+    }
+
+    // The egress process holds the credential (its loader exported it from the
+    // secret file); the agent has neither the value nor the file.
+    const engine = new SwarmEngine(env);
+    const project = { slug, project: started.metadata.project, file: started.metadata.composeFile };
+    const held = await engine.exec(project, {
+      service: "egress",
+      argv: ["sh", "-c", "exec 3<&0; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done 2>/dev/null | grep -xqF -f /dev/fd/3"],
+      stdin: `SW_TOKEN=${TOKEN}\n`,
+      timeoutMs: 30_000,
+    });
+    expect(held.exitCode).toBe(0);
+    const agentFiles = await execInBottle(slug, ["sh", "-c", "ls /run/secrets 2>&1; tr '\\0' '\\n' < /proc/1/environ"], { env });
+    expect(agentFiles.stdout).not.toContain(TOKEN);
+    expect(agentFiles.stdout).not.toContain("SW_TOKEN");
+
+    // The credential is a Swarm secret, absent from the stack file and every service spec.
+    const secrets = (await swarm.on(m, ["secret", "ls", "--format", "{{.Name}}"])).stdout.split("\n").filter(Boolean);
+    expect(secrets).toEqual([`${started.metadata.project}-SW_TOKEN`]);
+    expect(readFileSync(nodePath.join(nodePath.dirname(started.metadata.composeFile), "stack.yaml"), "utf8")).not.toContain(TOKEN);
+    const specs = (await swarm.on(m, ["service", "inspect", `${started.metadata.project}_egress`, `${started.metadata.project}_firewall`, `${started.metadata.project}_agent`])).stdout;
+    expect(specs).not.toContain(TOKEN);
+    expect(specs).toContain("SW_TOKEN");
+
+    t = performance.now();
+    await stopBottle(slug, { env });
+    timings.stop = Math.round(performance.now() - t) / 1000;
+    for (const n of swarm.nodes) {
+      const left = await Promise.all([
+        swarm.on(n, ["ps", "-aq", "--filter", `label=dev.bot-bottle.slug=${slug}`]),
+        swarm.on(n, ["network", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${slug}`]),
+      ]);
+      expect(
+        left.map((r) => r.stdout.trim()),
+        n.name,
+      ).toEqual(["", ""]);
+    }
+    expect((await swarm.on(m, ["service", "ls", "-q"])).stdout.trim()).toBe("");
+    expect((await swarm.on(m, ["secret", "ls", "-q"])).stdout.trim()).toBe("");
+  });
+});

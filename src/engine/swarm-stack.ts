@@ -36,7 +36,38 @@
 //   proxies by name at their task address, without a virtual IP.
 import { createHash } from "node:crypto";
 import { BottleError } from "../errors.js";
-import type { ComposeFile, ComposeService } from "../render/compose.js";
+
+/**
+ * The part of the rendered compose file (render/compose.ts) a stack is made
+ * from. Declared here, not imported: the engine reads the file render wrote
+ * and does not depend on the renderer (test/unit/layers.test.ts).
+ */
+export interface ComposeService {
+  image: string;
+  command?: string[];
+  init?: boolean;
+  user?: string;
+  runtime?: string;
+  environment?: string[];
+  env_file?: string[];
+  volumes?: Array<{ type: "bind"; source: string; target: string; read_only: boolean }>;
+  networks: Record<string, { aliases?: string[] }>;
+  extra_hosts?: string[];
+  labels: Record<string, string>;
+  cap_drop: string[];
+  read_only?: boolean;
+  tmpfs?: string[];
+  pids_limit: number;
+  mem_limit?: string;
+  cpus?: number;
+  stop_grace_period: string;
+}
+
+export interface ComposeFile {
+  name: string;
+  services: Record<string, ComposeService>;
+  networks: Record<string, { external: true; name: string }>;
+}
 
 export const STACK_VERSION = "3.9";
 export const MANAGER_ONLY = ["node.role == manager"];
@@ -129,10 +160,13 @@ export function secretName(stack: string, env: string): string {
 export function toStack(compose: ComposeFile, o: StackOptions): { stack: StackFile; secrets: StackSecret[] } {
   const services: Record<string, StackService> = {};
   const secrets = new Map<string, StackSecret>();
+  // Refused before anything else is looked at: no stack can run it.
   for (const [name, s] of Object.entries(compose.services)) {
-    const isAgent = name === AGENT_SERVICE;
     if (s.runtime)
       throw new BottleError("bad-input", `service "${name}" asks for the ${s.runtime} runtime, which Docker Swarm cannot set`, "Use the compose engine for this profile (BOTTLE_ENGINE=compose).");
+  }
+  for (const [name, s] of Object.entries(compose.services)) {
+    const isAgent = name === AGENT_SERVICE;
     const bare = isAgent ? [] : (s.environment ?? []).filter((e) => !e.includes("="));
     for (const env of bare) if (!ENV_NAME.test(env)) throw new BottleError("bad-input", `service "${name}": "${env}" is not an environment variable name`);
     const refs = bare.map((env) => {

@@ -21,13 +21,12 @@ import { execa } from "execa";
 import YAML from "yaml";
 import { BottleError } from "../errors.js";
 import { containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
-import type { ComposeFile } from "../render/compose.js";
 import { cleanLogText } from "./compose.js";
 import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
 import { builtImages, ensureImages } from "./images.js";
 import { docker, type RunOptions, type RunResult } from "./run.js";
-import { AGENT_SERVICE, toStack } from "./swarm-stack.js";
+import { AGENT_SERVICE, type ComposeFile, toStack } from "./swarm-stack.js";
 
 export const STACK_LABEL = "com.docker.stack.namespace";
 export const SERVICE_LABEL = "com.docker.swarm.service.name";

@@ -12,6 +12,7 @@ import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { listBottles } from "../../src/bottles/list.js";
+import { bottleLogs } from "../../src/bottles/logs.js";
 import { startBottle } from "../../src/bottles/start.js";
 import { stopBottle } from "../../src/bottles/stop.js";
 import { SwarmEngine } from "../../src/engine/swarm.js";
@@ -142,6 +143,25 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
     } finally {
       await swarm.on(m, ["rm", "-f", upstream], { reject: false });
     }
+
+    // Logs come from `docker service logs`: the firewall's decisions, as "<container> | <ts> <line>".
+    const logs = await bottleLogs({ slug, env, service: "firewall" });
+    expect(logs.source).toBe("live");
+    expect(logs.lines.some((l) => l.startsWith(`bottle-firewall-${slug} | `) && l.includes("blocked.test"))).toBe(true);
+
+    // The agent's overlay has no gateway: no node's own ports (here each engine's API) are reachable.
+    const probe = swarm.nodes.map((n) => `${n.address}:2375`);
+    const reach = await execInBottle(
+      slug,
+      [
+        "node",
+        "-e",
+        `Promise.all(${JSON.stringify(probe)}.map(a=>new Promise(r=>{const [h,p]=a.split(':');const s=require('net').connect({host:h,port:+p,timeout:2000},()=>{s.destroy();r(a+' open')});s.on('error',e=>r(a+' '+e.code));s.on('timeout',()=>{s.destroy();r(a+' timeout')})}))).then(x=>console.log(x.join('\\n')))`,
+      ],
+      { env },
+    );
+    for (const line of reach.stdout.trim().split("\n")) expect(line).toMatch(/ (ENETUNREACH|EHOSTUNREACH|timeout)$/);
+    expect(reach.stdout.trim().split("\n")).toHaveLength(swarm.nodes.length);
 
     // The egress process holds the credential (its loader exported it from the
     // secret file); the agent has neither the value nor the file.

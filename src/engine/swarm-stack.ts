@@ -31,7 +31,8 @@
 //   and grants rewrite in place and then SIGHUP them: hot reload needs the
 //   files, and Swarm configs are immutable). The agent is too, because its
 //   trust bundle, access dir and task-io are binds of the same state dir;
-//   `agentConstraints` lets it go elsewhere once those reach workers.
+//   `agentConstraints` (the engine: [] when the state root is shared by
+//   every node, BOTTLE_SWARM_SHARED_STATE=1) lets the scheduler place it.
 // - endpoint_mode dnsrr: nothing is published; the agent reaches the
 //   proxies by name at their task address, without a virtual IP.
 import { createHash } from "node:crypto";

@@ -6,9 +6,11 @@
 // each node's engine (`bottle doctor` checks every one).
 //
 // Design of this slice (docs: swarm-stack.ts header):
-// - sidecars and agent run on the manager, which must be the machine
-//   bot-bottle runs on (or share its state root at the same path): their
-//   bind mounts are the state dir, and hot reload rewrites it in place.
+// - sidecars run on the manager, which must be the machine bot-bottle runs
+//   on (or share its state root at the same path): their bind mounts are the
+//   state dir, and hot reload rewrites it in place. The agent runs there too,
+//   unless BOTTLE_SWARM_SHARED_STATE=1 says the state root is at the same
+//   path on every node: then the scheduler places it by its reservations.
 // - images are built where bot-bottle runs (the compose engine's builder)
 //   and copied to nodes without a registry: `docker save | docker load`
 //   into each node whose copy differs (same image id = nothing to do).
@@ -132,8 +134,17 @@ export class SwarmEngine implements Engine {
   private readonly located = new Map<string, { host: string | undefined; container: string }>();
   private featuresOnce: Promise<EngineFeatures> | undefined;
 
+  /**
+   * BOTTLE_SWARM_SHARED_STATE=1: the state root is at the same path on every
+   * node (a shared filesystem), so the agent's binds (trust bundle, access,
+   * task-io) exist wherever it lands and Swarm's scheduler places it by its
+   * reservations. Otherwise it is pinned to the manager with the sidecars.
+   */
+  private readonly sharedState: boolean;
+
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {
     this.config = swarmConfig(env);
+    this.sharedState = env.BOTTLE_SWARM_SHARED_STATE === "1";
   }
 
   /** docker against the manager. */
@@ -238,8 +249,12 @@ export class SwarmEngine implements Engine {
     const sidecars = builtImages(plan).map((b) => b.image);
     const manager = this.config.manager;
     const targets = new Map<string | undefined, Set<string>>([[manager, new Set(sidecars)]]);
-    // The agent runs on the manager in this slice (swarm-stack.ts); copy it there.
-    targets.get(manager)!.add(plan.agent.image);
+    // The agent runs on the manager, or (shared state) on any node: copy it to each.
+    const agentHosts = this.sharedState ? [manager, ...this.config.nodes.values()] : [manager];
+    for (const h of agentHosts) {
+      if (!targets.has(h)) targets.set(h, new Set());
+      targets.get(h)!.add(plan.agent.image);
+    }
     const copies: Promise<void>[] = [];
     for (const [host, images] of targets) for (const image of images) copies.push(this.copyImage(image, host, onBuild, signal));
     await Promise.all(copies);
@@ -332,7 +347,7 @@ export class SwarmEngine implements Engine {
       const r = await this.m(["image", "inspect", "--format", "{{json .Config.Entrypoint}}", image], { timeout: 30_000, ...signal });
       entrypoints[image] = (JSON.parse(r.stdout.trim()) as string[] | null) ?? [];
     }
-    const { stack, secrets } = toStack(compose, { stack: p.project, entrypoints });
+    const { stack, secrets } = toStack(compose, { stack: p.project, entrypoints, ...(this.sharedState ? { agentConstraints: [] } : {}) });
     const labels = Object.values(compose.services)[0]?.labels ?? {};
     for (const s of secrets) {
       // One left by a failed earlier start would make create fail; it belongs to this bottle.

@@ -51,6 +51,8 @@ export interface SwarmOptions {
   nodes?: number;
   /** Host dirs bind-mounted at the same path into the manager node (the state root, so sidecars pinned there read it). */
   managerDirs?: string[];
+  /** Host dirs bind-mounted at the same path into every node: a shared filesystem (BOTTLE_SWARM_SHARED_STATE=1). */
+  sharedDirs?: string[];
   /** Images copied from this machine's engine into every node. */
   images?: string[];
   /** Images copied only into the manager. */
@@ -144,7 +146,7 @@ export async function startSwarm(o: SwarmOptions = {}): Promise<TestSwarm> {
           "systempaths=unconfined",
           "--device-cgroup-rule",
           "a *:* rwm",
-          ...(n.role === "manager" ? (o.managerDirs ?? []).flatMap((d) => ["-v", `${d}:${d}`]) : []),
+          ...[...(n.role === "manager" ? (o.managerDirs ?? []) : []), ...(o.sharedDirs ?? [])].flatMap((d) => ["-v", `${d}:${d}`]),
           NODE_IMAGE,
         ]),
       ),

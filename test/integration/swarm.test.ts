@@ -14,6 +14,7 @@ import { execInBottle } from "../../src/bottles/exec.js";
 import { listBottles } from "../../src/bottles/list.js";
 import { bottleLogs } from "../../src/bottles/logs.js";
 import { startBottle } from "../../src/bottles/start.js";
+import { runTask, taskStatus } from "../../src/bottles/tasks.js";
 import { stopBottle } from "../../src/bottles/stop.js";
 import { SwarmEngine } from "../../src/engine/swarm.js";
 import { describeDocker } from "../helpers/docker.js";
@@ -55,8 +56,9 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
   beforeAll(async () => {
     const t0 = performance.now();
-    // The state root is shared into the manager at the same path: the sidecars are pinned there and bind it.
-    swarm = await startSwarm({ managerDirs: [dir] });
+    // The state root is at the same path on every node (as a shared filesystem would be):
+    // the sidecars are pinned to the manager and bind it; an agent on a worker binds it too.
+    swarm = await startSwarm({ sharedDirs: [dir] });
     timings.swarmSetup = Math.round(performance.now() - t0) / 1000;
     env = {
       ...process.env,
@@ -71,6 +73,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
   afterAll(async () => {
     if (env) await stopBottle(slug, { env }).catch(() => {});
+    if (env) await stopBottle(`${slug}-w`, { env: { ...env, BOTTLE_SWARM_SHARED_STATE: "1" } }).catch(() => {});
     await swarm?.stop();
     process.stderr.write(`\n[swarm timings] ${JSON.stringify({ ...timings, ...Object.fromEntries(Object.entries(swarm?.timings ?? {}).map(([k, v]) => [`setup.${k}`, v])) })}\n`);
   });
@@ -200,6 +203,51 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       ).toEqual(["", ""]);
     }
     expect((await swarm.on(m, ["service", "ls", "-q"])).stdout.trim()).toBe("");
+    expect((await swarm.on(m, ["secret", "ls", "-q"])).stdout.trim()).toBe("");
+  });
+  it("places the agent on a worker by its reservations when the state is shared, and it works across nodes", async () => {
+    // Cross-node overlay traffic needs IPsec (ESP with AES-GCM) for --opt encrypted; this VM's kernel lacks it.
+    const wenv = { ...env, BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_ENCRYPT: "0" };
+    const wslug = `${slug}-w`;
+    const t = performance.now();
+    const started = await startBottle({ profile: "sw", manifest, slug: wslug, env: wenv });
+    timings.workerStart = Math.round(performance.now() - t) / 1000;
+    const m = swarm.manager;
+    const nodeOf = async (svc: string) => (await swarm.on(m, ["service", "ps", `${started.metadata.project}_${svc}`, "--format", "{{.Node}}"])).stdout.trim();
+    const agentNode = await nodeOf("agent");
+    expect(swarm.nodes.find((n) => n.name === agentNode)?.role).toBe("worker");
+    expect(await nodeOf("egress")).toBe(m.name);
+
+    // exec and a task reach the agent through the worker's own engine; the task's output comes back through the shared task-io dir.
+    const who = await execInBottle(wslug, ["hostname"], { env: wenv });
+    expect(who.exitCode).toBe(0);
+    const { taskId } = await runTask(wslug, ["sh", "-c", "echo task-ran"], { env: wenv });
+    const done = await taskStatus(wslug, { env: wenv, taskId, waitS: 60 });
+    expect(done.tasks[0]).toMatchObject({ state: "exited", exitCode: 0 });
+    expect(done.output?.text).toBe("task-ran\n");
+
+    // The agent on the worker reaches the proxies on the manager over the overlay, and the firewall still decides.
+    const upstream = `bb-swarm-upw-${tag}`;
+    await swarm.on(m, ["run", "-d", "--name", upstream, "--network", `bottle-${wslug}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
+    try {
+      let allowed = { exitCode: -1, stdout: "", stderr: "" };
+      for (let i = 0; i < 20; i++) {
+        allowed = await execInBottle(wslug, viaProxy("http://allowed.test/"), { env: wenv });
+        if (/^200 /.test(allowed.stdout)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(allowed.stdout).toMatch(/^200 upstream allowed\.test/);
+      expect((await execInBottle(wslug, viaProxy("http://blocked.test/"), { env: wenv })).stdout).toMatch(/^403 /);
+    } finally {
+      await swarm.on(m, ["rm", "-f", upstream], { reject: false });
+    }
+
+    await stopBottle(wslug, { env: wenv });
+    for (const n of swarm.nodes) {
+      const left = await swarm.on(n, ["ps", "-aq", "--filter", `label=dev.bot-bottle.slug=${wslug}`]);
+      expect(left.stdout.trim(), n.name).toBe("");
+    }
+    expect((await swarm.on(m, ["network", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${wslug}`])).stdout.trim()).toBe("");
     expect((await swarm.on(m, ["secret", "ls", "-q"])).stdout.trim()).toBe("");
   });
 });

@@ -70,6 +70,31 @@ export function swarmConfig(env: NodeJS.ProcessEnv): SwarmConfig {
   return { manager: env.BOTTLE_SWARM_MANAGER || env.DOCKER_HOST || undefined, nodes: parseSwarmNodes(env.BOTTLE_SWARM_NODES) };
 }
 
+/**
+ * BOTTLE_SWARM_AGENT_PLACEMENT="node.role == worker; node.labels.agents == yes":
+ * Swarm placement constraints for agents (";"-separated: a constraint may hold
+ * a comma). Only with BOTTLE_SWARM_SHARED_STATE=1: without it the agent's
+ * binds exist on the manager alone.
+ */
+export function agentPlacement(env: NodeJS.ProcessEnv): string[] {
+  const constraints = (env.BOTTLE_SWARM_AGENT_PLACEMENT ?? "")
+    .split(";")
+    .map((c) => c.trim())
+    .filter(Boolean);
+  for (const c of constraints) {
+    if (!/^[\w.-]+\s*(==|!=)\s*\S.*$/.test(c))
+      throw new BottleError("bad-input", `BOTTLE_SWARM_AGENT_PLACEMENT: "${c}" is not a placement constraint`, 'Write e.g. "node.role == worker" or "node.labels.agents == yes".');
+  }
+  if (constraints.length && env.BOTTLE_SWARM_SHARED_STATE !== "1") {
+    throw new BottleError(
+      "bad-input",
+      "BOTTLE_SWARM_AGENT_PLACEMENT needs BOTTLE_SWARM_SHARED_STATE=1",
+      "Without a state root shared by every node, agents run on the manager (their binds exist only there).",
+    );
+  }
+  return constraints;
+}
+
 export interface TaskRow {
   Name: string;
   Node: string;
@@ -141,10 +166,13 @@ export class SwarmEngine implements Engine {
    * reservations. Otherwise it is pinned to the manager with the sidecars.
    */
   private readonly sharedState: boolean;
+  /** Where the scheduler may put agents (BOTTLE_SWARM_AGENT_PLACEMENT), with shared state only. */
+  private readonly agentPlacement: string[];
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {
     this.config = swarmConfig(env);
     this.sharedState = env.BOTTLE_SWARM_SHARED_STATE === "1";
+    this.agentPlacement = agentPlacement(env);
   }
 
   /** docker against the manager. */
@@ -347,7 +375,7 @@ export class SwarmEngine implements Engine {
       const r = await this.m(["image", "inspect", "--format", "{{json .Config.Entrypoint}}", image], { timeout: 30_000, ...signal });
       entrypoints[image] = (JSON.parse(r.stdout.trim()) as string[] | null) ?? [];
     }
-    const { stack, secrets } = toStack(compose, { stack: p.project, entrypoints, ...(this.sharedState ? { agentConstraints: [] } : {}) });
+    const { stack, secrets } = toStack(compose, { stack: p.project, entrypoints, ...(this.sharedState ? { agentConstraints: this.agentPlacement } : {}) });
     const labels = Object.values(compose.services)[0]?.labels ?? {};
     for (const s of secrets) {
       // One left by a failed earlier start would make create fail; it belongs to this bottle.

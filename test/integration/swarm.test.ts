@@ -10,7 +10,10 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { contextOf, projectOf } from "../../src/bottles/context.js";
 import { execInBottle } from "../../src/bottles/exec.js";
+import { reconfigure } from "../../src/bottles/reconfigure.js";
+import { layoutOf } from "../../src/state/layout.js";
 import { listBottles } from "../../src/bottles/list.js";
 import { bottleLogs } from "../../src/bottles/logs.js";
 import { startBottle } from "../../src/bottles/start.js";
@@ -73,7 +76,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
   afterAll(async () => {
     if (env) await stopBottle(slug, { env }).catch(() => {});
-    if (env) await stopBottle(`${slug}-w`, { env: { ...env, BOTTLE_SWARM_SHARED_STATE: "1" } }).catch(() => {});
+    if (env) await stopBottle(`${slug}-w`, { env: { ...env, BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_AGENT_PLACEMENT: "node.role == worker" } }).catch(() => {});
     await swarm?.stop();
     process.stderr.write(`\n[swarm timings] ${JSON.stringify({ ...timings, ...Object.fromEntries(Object.entries(swarm?.timings ?? {}).map(([k, v]) => [`setup.${k}`, v])) })}\n`);
   });
@@ -205,9 +208,9 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
     expect((await swarm.on(m, ["service", "ls", "-q"])).stdout.trim()).toBe("");
     expect((await swarm.on(m, ["secret", "ls", "-q"])).stdout.trim()).toBe("");
   });
-  it("places the agent on a worker by its reservations when the state is shared, and it works across nodes", async () => {
+  it("places the agent on a worker when the state is shared, and it works across nodes", async () => {
     // Cross-node overlay traffic needs IPsec (ESP with AES-GCM) for --opt encrypted; this VM's kernel lacks it.
-    const wenv = { ...env, BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_ENCRYPT: "0" };
+    const wenv: NodeJS.ProcessEnv = { ...env, BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_ENCRYPT: "0", BOTTLE_SWARM_AGENT_PLACEMENT: "node.role == worker" };
     const wslug = `${slug}-w`;
     const t = performance.now();
     const started = await startBottle({ profile: "sw", manifest, slug: wslug, env: wenv });
@@ -228,7 +231,22 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
     // The agent on the worker reaches the proxies on the manager over the overlay, and the firewall still decides.
     const upstream = `bb-swarm-upw-${tag}`;
-    await swarm.on(m, ["run", "-d", "--name", upstream, "--network", `bottle-${wslug}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
+    await swarm.on(m, [
+      "run",
+      "-d",
+      "--name",
+      upstream,
+      "--network",
+      `bottle-${wslug}-egress`,
+      "--network-alias",
+      "allowed.test",
+      "--network-alias",
+      "granted.test",
+      "node:24-bookworm-slim",
+      "node",
+      "-e",
+      UPSTREAM,
+    ]);
     try {
       let allowed = { exitCode: -1, stdout: "", stderr: "" };
       for (let i = 0; i < 20; i++) {
@@ -238,6 +256,19 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       }
       expect(allowed.stdout).toMatch(/^200 upstream allowed\.test/);
       expect((await execInBottle(wslug, viaProxy("http://blocked.test/"), { env: wenv })).stdout).toMatch(/^403 /);
+
+      // An approval applies without a restart: the grant rewrites the firewall's config in the
+      // state dir on the manager, the firewall is signalled through the manager's engine and
+      // confirms in its ready file; the same container then lets the granted host through.
+      expect((await execInBottle(wslug, viaProxy("http://granted.test/"), { env: wenv })).stdout).toMatch(/^403 /);
+      const firewallContainer = async () => (await swarm.on(m, ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${started.metadata.project}_firewall`])).stdout.trim();
+      const before = await firewallContainer();
+      const changed = await reconfigure(contextOf({ env: wenv }), { layout: layoutOf(wenv.BOTTLE_STATE_DIR!, wslug), project: projectOf(started.metadata) }, [
+        { id: "g-swarm", kind: "domain", target: "granted.test", grantedAt: new Date().toISOString() },
+      ]);
+      expect(changed).toContain("firewall");
+      expect((await execInBottle(wslug, viaProxy("http://granted.test/"), { env: wenv })).stdout).toMatch(/^200 upstream granted\.test/);
+      expect(await firewallContainer()).toBe(before);
     } finally {
       await swarm.on(m, ["rm", "-f", upstream], { reject: false });
     }

@@ -1,7 +1,7 @@
 // The compose -> stack transform (engine/swarm-stack.ts) and the swarm
 // engine's pure parsers (engine/swarm.ts), on the rendered snapshot shapes.
 import { describe, expect, it } from "vitest";
-import { currentTasks, parseSwarmNodes, serviceLogLine, swarmConfig, taskExitCode, taskState } from "../../../src/engine/swarm.js";
+import { agentPlacement, currentTasks, parseSwarmNodes, serviceLogLine, swarmConfig, taskExitCode, taskState } from "../../../src/engine/swarm.js";
 import { MANAGER_ONLY, SECRET_LOADER, secretName, SWARM_AGENT_EXTRA_CAP_DROP, toStack } from "../../../src/engine/swarm-stack.js";
 import { renderCompose } from "../../../src/render/index.js";
 import { planOf } from "../../fixtures/shapes.js";
@@ -128,6 +128,13 @@ describe("swarm engine parsers", () => {
     expect(() => parseSwarmNodes("n1")).toThrow(/not name=<docker host>/);
     expect(() => parseSwarmNodes("n1=10.0.0.1:2375")).toThrow(/not name=<docker host>/);
     expect(() => parseSwarmNodes("n1=tcp://a:1,n1=tcp://b:1")).toThrow(/twice/);
+  });
+
+  it("reads agent placement constraints, only with a shared state root", () => {
+    expect(agentPlacement({})).toEqual([]);
+    expect(agentPlacement({ BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_AGENT_PLACEMENT: "node.role == worker; node.labels.agents!=no" })).toEqual(["node.role == worker", "node.labels.agents!=no"]);
+    expect(() => agentPlacement({ BOTTLE_SWARM_AGENT_PLACEMENT: "node.role == worker" })).toThrow(/needs BOTTLE_SWARM_SHARED_STATE=1/);
+    expect(() => agentPlacement({ BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_AGENT_PLACEMENT: "worker" })).toThrow(/not a placement constraint/);
   });
 
   it("takes the manager from BOTTLE_SWARM_MANAGER, else DOCKER_HOST", () => {

@@ -5,11 +5,12 @@
 // allowed request and refuses another, the egress credential is a Swarm
 // secret (never in the stack file, the service spec or the agent), and stop
 // leaves nothing on any node.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { cleanup } from "../../src/bottles/cleanup.js";
 import { contextOf, projectOf } from "../../src/bottles/context.js";
 import { execInBottle } from "../../src/bottles/exec.js";
 import { reconfigure } from "../../src/bottles/reconfigure.js";
@@ -37,6 +38,8 @@ agents:
     egress:
       routes:
         - { host: api.secret.test, header: Authorization, value: "Bearer \${SW_TOKEN}" }
+  broken:
+    image: bot-bottle-test/no-such-image:never
 `,
 );
 const tag = process.pid.toString(16).slice(-4);
@@ -280,5 +283,35 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
     }
     expect((await swarm.on(m, ["network", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${wslug}`])).stdout.trim()).toBe("");
     expect((await swarm.on(m, ["secret", "ls", "-q"])).stdout.trim()).toBe("");
+  });
+  /** Containers, networks and secrets of a bottle on any node of the swarm (empty strings: none). */
+  const leftovers = async (s: string) => {
+    const out: string[] = [];
+    for (const n of swarm.nodes) {
+      out.push((await swarm.on(n, ["ps", "-aq", "--filter", `label=dev.bot-bottle.slug=${s}`])).stdout.trim());
+      out.push((await swarm.on(n, ["network", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${s}`])).stdout.trim());
+    }
+    out.push((await swarm.on(swarm.manager, ["secret", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${s}`])).stdout.trim());
+    out.push((await swarm.on(swarm.manager, ["service", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${s}`])).stdout.trim());
+    return out.filter(Boolean);
+  };
+
+  it("rolls back a start whose task Swarm rejects, saying why, and leaves nothing", async () => {
+    const bslug = `${slug}-b`;
+    const err = await startBottle({ profile: "broken", manifest, slug: bslug, env }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/agent on .*(No such image|no-such-image)/);
+    expect(await leftovers(bslug)).toEqual([]);
+  });
+
+  it("cleanup removes the stack, networks and secrets of a bottle whose state dir is gone", async () => {
+    const oslug = `${slug}-o`;
+    const started = await startBottle({ profile: "sw", manifest, slug: oslug, env });
+    rmSync(nodePath.dirname(started.metadata.composeFile), { recursive: true, force: true });
+    const r = await cleanup({ env });
+    const removed = r.removed.find((x) => x.slug === oslug);
+    expect(removed?.containers.sort()).toEqual(["agent", "egress", "firewall"].map((s) => `${started.metadata.project}_${s}`));
+    expect(removed?.networks.sort()).toEqual([`bottle-${oslug}-egress`, `bottle-${oslug}-internal`]);
+    expect(await leftovers(oslug)).toEqual([]);
   });
 });

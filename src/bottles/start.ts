@@ -163,16 +163,26 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     const cas = createBottleCas(preview);
     cas.catch(() => {}); // awaited in prepare; a failure before that must not be an unhandled rejection
     input = { ...input, engine: await ctx.engine.features(o.signal) };
+    // Images and networks do not depend on each other: both at once. Both
+    // settle before an error goes on, so the rollback sees every network made.
     progress("images", "checking sidecar images");
-    await ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal);
-
     progress("networks", "creating networks");
-    const nets = await allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal);
-    done.networks = true;
+    const [images, networks, isolationCheck] = await Promise.allSettled([
+      ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal),
+      allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal).then((n) => {
+        done.networks = true;
+        return n;
+      }),
+      ctx.engine.isolation(),
+    ]);
+    if (images.status === "rejected") throw images.reason;
+    if (networks.status === "rejected") throw networks.reason;
+    if (isolationCheck.status === "rejected") throw isolationCheck.reason;
+    const nets = networks.value;
     input = { ...input, subnets: { internal: nets.internal.subnet, egress: nets.egress.subnet } };
     const plan = planFor(input.subnets);
     done.plan = plan;
-    const isolation = await ctx.engine.isolation();
+    const isolation = isolationCheck.value;
     if (isolation.supported) {
       done.isolated = true;
       await ctx.engine.isolate(plan.networks.internal.bridge);

@@ -90,6 +90,15 @@ describe("warm pool", () => {
     expect(readMetadata(mine)?.state).toBe("stopped");
   });
 
+  it("a long-lived caller's start (refillPool) tops the pool up again in the background", async () => {
+    const w = warmWorld();
+    await poolBottles({ ...w.ctx, profile: "warm", size: 2 });
+    const r = await startBottle({ ...w.ctx, profile: "warm", slug: "mine", refillPool: true });
+    expect(r.metadata.instance).toMatch(/^pool-/);
+    for (let i = 0; i < 100 && (await listBottles(w.ctx)).filter((b) => b.state === "pooled").length < 2; i++) await new Promise((res) => setTimeout(res, 20));
+    expect((await listBottles(w.ctx)).filter((b) => b.state === "pooled")).toHaveLength(2);
+  });
+
   it("starts cold when the pool is empty, and when the claimer's credentials differ from the pool's", async () => {
     const w = warmWorld();
     await startBottle({ ...w.ctx, profile: "warm", slug: "cold-1" });

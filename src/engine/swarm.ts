@@ -22,7 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import YAML from "yaml";
 import { BottleError } from "../errors.js";
-import { containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
+import { containerName, LABELS, overlaps, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
 import { cleanLogText } from "./compose.js";
 import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
@@ -35,6 +35,7 @@ export const SERVICE_LABEL = "com.docker.swarm.service.name";
 export const SECRET_STACK_LABEL = "dev.bot-bottle.stack";
 const UP_TIMEOUT_MS = 180_000;
 const DOWN_TIMEOUT_MS = 90_000;
+const NETWORK_RM_RETRY_MS = 15_000;
 
 export interface SwarmConfig {
   /** DOCKER_HOST of the manager; undefined: the CLI's default engine. */
@@ -329,19 +330,55 @@ export class SwarmEngine implements Engine {
     if (net.internal) args.push("--internal", ...(this.env.BOTTLE_SWARM_ENCRYPT === "0" ? [] : ["--opt", "encrypted"]));
     for (const [k, v] of Object.entries(net.labels)) args.push("--label", `${k}=${v}`);
     args.push(net.name);
+    let id: string;
     try {
-      await this.m(args, { timeout: 30_000, ...(signal ? { signal } : {}) });
+      id = (await this.m(args, { timeout: 30_000, ...(signal ? { signal } : {}) })).stdout.trim();
     } catch (err) {
       if (err instanceof Error && /overlap|Pool overlaps|address already in use/i.test(err.message)) throw new SubnetTakenError(err.message);
       throw err;
     }
+    // A manager accepts an overlay whose subnet overlaps another and only
+    // fails to allocate it later (its tasks then stay "New"). So check:
+    // when an earlier network has an overlapping subnet, this one yields.
+    const rival = await this.earlierOverlap(id, net.subnet, signal);
+    if (rival) {
+      await this.removeNetworks([id]);
+      throw new SubnetTakenError(`subnet ${net.subnet} overlaps network ${rival}`);
+    }
+  }
+
+  /** The name of a network created before `id` whose subnet overlaps `subnet`, if any (ties: the smaller id is earlier). */
+  private async earlierOverlap(id: string, subnet: string, signal?: AbortSignal): Promise<string | undefined> {
+    const ids = lines(await this.m(["network", "ls", "-q", "--no-trunc"], { timeout: 30_000, ...(signal ? { signal } : {}) }));
+    const r = await this.m(["network", "inspect", "--format", "{{.ID}}\t{{.Name}}\t{{json .Created}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], {
+      timeout: 30_000,
+      reject: false,
+      ...(signal ? { signal } : {}),
+    });
+    const rows = lines(r).map((l) => {
+      const [nid = "", name = "", created = "", subnets = ""] = l.split("\t");
+      return { id: nid, name, created: Date.parse(JSON.parse(created || '""') as string) || 0, subnets: subnets.split(" ").filter(Boolean) };
+    });
+    const mine = rows.find((x) => x.id === id);
+    if (!mine) return undefined;
+    const earlier = (x: (typeof rows)[number]) => x.created < mine.created || (x.created === mine.created && x.id < mine.id);
+    return rows.find((x) => x.id !== id && earlier(x) && x.subnets.some((s) => overlaps(s, subnet)))?.name;
   }
 
   async removeNetworks(names: readonly string[]): Promise<void> {
     if (!names.length) return;
-    const r = await this.m(["network", "rm", ...names], { timeout: 30_000, reject: false });
-    const real = r.stderr.split("\n").filter((l) => l.trim() && !/not found|No such network/i.test(l));
-    if (r.exitCode !== 0 && real.length) throw new BottleError("docker", `could not remove network(s) ${names.join(", ")}: ${real.join("; ")}`);
+    // Right after `stack rm` the manager may still hold the removed tasks'
+    // attachments for a moment ("in use"): retry for a few seconds.
+    const t0 = Date.now();
+    for (;;) {
+      const r = await this.m(["network", "rm", ...names], { timeout: 30_000, reject: false });
+      const real = r.stderr.split("\n").filter((l) => l.trim() && !/not found|No such network/i.test(l));
+      if (r.exitCode === 0 || !real.length) return;
+      if (!real.every((l) => /in use|active endpoints/i.test(l)) || Date.now() - t0 > NETWORK_RM_RETRY_MS) {
+        throw new BottleError("docker", `could not remove network(s) ${names.join(", ")}: ${real.join("; ")}`);
+      }
+      await sleep(250);
+    }
   }
 
   async isolation(): Promise<IsolationSupport> {
@@ -440,8 +477,9 @@ export class SwarmEngine implements Engine {
           return ids.flat().length;
         }),
       );
-      if (left.every((n) => n === 0)) break;
-      if (Date.now() - t0 > DOWN_TIMEOUT_MS) throw new BottleError("docker", `containers of ${stacks.join(", ")} still exist ${DOWN_TIMEOUT_MS / 1000} s after docker stack rm`);
+      const services = (await Promise.all(stacks.map((s) => this.m(["service", "ls", "-q", "--filter", `label=${STACK_LABEL}=${s}`], { reject: false, timeout: 30_000 }).then(lines)))).flat().length;
+      if (services === 0 && left.every((n) => n === 0)) break;
+      if (Date.now() - t0 > DOWN_TIMEOUT_MS) throw new BottleError("docker", `services or containers of ${stacks.join(", ")} still exist ${DOWN_TIMEOUT_MS / 1000} s after docker stack rm`);
       await sleep(250);
     }
     const secrets = (await Promise.all(stacks.map((s) => this.m(["secret", "ls", "-q", "--filter", `label=${SECRET_STACK_LABEL}=${s}`], { reject: false, timeout: 30_000 }).then(lines)))).flat();

@@ -20,6 +20,7 @@ import { bottleLogs } from "../../src/bottles/logs.js";
 import { startBottle } from "../../src/bottles/start.js";
 import { runTask, taskStatus } from "../../src/bottles/tasks.js";
 import { stopBottle } from "../../src/bottles/stop.js";
+import { docker } from "../../src/engine/run.js";
 import { SwarmEngine } from "../../src/engine/swarm.js";
 import { describeDocker } from "../helpers/docker.js";
 import { startSwarm, type TestSwarm } from "../helpers/swarm.js";
@@ -304,14 +305,60 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
     expect(await leftovers(bslug)).toEqual([]);
   });
 
-  it("cleanup removes the stack, networks and secrets of a bottle whose state dir is gone", async () => {
+  it("keeps two bottles apart and the credential off every node's disk; cleanup removes the one whose state dir is gone", async () => {
+    const aslug = `${slug}-a`;
     const oslug = `${slug}-o`;
-    const started = await startBottle({ profile: "sw", manifest, slug: oslug, env });
-    rmSync(nodePath.dirname(started.metadata.composeFile), { recursive: true, force: true });
-    const r = await cleanup({ env });
-    const removed = r.removed.find((x) => x.slug === oslug);
-    expect(removed?.containers.sort()).toEqual(["agent", "egress", "firewall"].map((s) => `${started.metadata.project}_${s}`));
-    expect(removed?.networks.sort()).toEqual([`bottle-${oslug}-egress`, `bottle-${oslug}-internal`]);
-    expect(await leftovers(oslug)).toEqual([]);
+    const [, o] = await Promise.all([startBottle({ profile: "sw", manifest, slug: aslug, env }), startBottle({ profile: "sw", manifest, slug: oslug, env })]);
+    try {
+      // From A's agent, B's proxies on both of B's overlays are out of reach (no route: other subnets, no gateway).
+      // (Its containers all run on the manager, so the manager's view of the overlays lists them.)
+      const ips = (await swarm.on(swarm.manager, ["network", "inspect", `bottle-${oslug}-internal`, `bottle-${oslug}-egress`, "--format", "{{range .Containers}}{{.IPv4Address}} {{end}}"])).stdout
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((cidr) => cidr.split("/")[0]!);
+      // The proxies' ports (firewall 3128, egress 3129): open to B's own agent, unreachable from A's.
+      const targets = ips.flatMap((ip) => [`${ip}:3128`, `${ip}:3129`]);
+      expect(targets.length).toBeGreaterThanOrEqual(4);
+      const reach = await execInBottle(
+        aslug,
+        [
+          "node",
+          "-e",
+          `Promise.all(${JSON.stringify(targets)}.map(a=>new Promise(r=>{const [h,p]=a.split(':');const s=require('net').connect({host:h,port:+p,timeout:2000},()=>{s.destroy();r(a+' open')});s.on('error',e=>r(a+' '+e.code));s.on('timeout',()=>{s.destroy();r(a+' timeout')})}))).then(x=>console.log(x.join('\\n')))`,
+        ],
+        { env },
+      );
+      for (const line of reach.stdout.trim().split("\n")) expect(line).toMatch(/ (ENETUNREACH|EHOSTUNREACH|timeout)$/);
+
+      // The running bottles' credential is in Swarm's store (encrypted) and the sidecars' tmpfs mounts only:
+      // no file on any node's disk (nor the shared state dir) holds it in plain text.
+      for (const n of swarm.nodes) {
+        // The scan runs in the node container itself (its whole filesystem), through this machine's engine.
+        const scan = await docker(
+          [
+            "exec",
+            "-i",
+            n.name,
+            "sh",
+            "-c",
+            'exec 3<&0; grep -rlsF -f /dev/fd/3 / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | while read -r f; do t=$(stat -f -c %T "$f"); [ "$t" = tmpfs ] || echo "$f $t"; done; echo scanned',
+          ],
+          { input: `${TOKEN}\n`, timeout: 180_000 },
+        );
+        expect(scan.stdout.trim(), n.name).toBe("scanned");
+      }
+
+      rmSync(nodePath.dirname(o.metadata.composeFile), { recursive: true, force: true });
+      const r = await cleanup({ env });
+      const removed = r.removed.find((x) => x.slug === oslug);
+      expect(removed?.containers.sort()).toEqual(["agent", "egress", "firewall"].map((s) => `${o.metadata.project}_${s}`));
+      expect(removed?.networks.sort()).toEqual([`bottle-${oslug}-egress`, `bottle-${oslug}-internal`]);
+      expect(r.removed.map((x) => x.slug)).not.toContain(aslug);
+      expect(await leftovers(oslug)).toEqual([]);
+      expect((await listBottles({ env })).find((b) => b.slug === aslug)?.state).toBe("running");
+    } finally {
+      await stopBottle(aslug, { env }).catch(() => {});
+    }
+    expect(await leftovers(aslug)).toEqual([]);
   });
 });

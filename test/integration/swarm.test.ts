@@ -332,21 +332,23 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
       // The running bottles' credential is in Swarm's store (encrypted) and the sidecars' tmpfs mounts only:
       // no file on any node's disk (nor the shared state dir) holds it in plain text.
-      for (const n of swarm.nodes) {
-        // The scan runs in the node container itself (its whole filesystem), through this machine's engine.
-        const scan = await docker(
+      // The scan runs in each node container itself (its whole filesystem), through this machine's engine;
+      // it prints the non-tmpfs files holding the pattern it reads from stdin.
+      const scan = (node: string, pattern: string) =>
+        docker(
           [
             "exec",
             "-i",
-            n.name,
+            node,
             "sh",
             "-c",
-            'exec 3<&0; grep -rlsF -f /dev/fd/3 / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | while read -r f; do t=$(stat -f -c %T "$f"); [ "$t" = tmpfs ] || echo "$f $t"; done; echo scanned',
+            'exec 3<&0; grep -rlsF -f /dev/fd/3 / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | while read -r f; do t=$(stat -f -c %T "$f"); [ "$t" = tmpfs ] || echo "$f"; done; echo scanned',
           ],
-          { input: `${TOKEN}\n`, timeout: 180_000 },
-        );
-        expect(scan.stdout.trim(), n.name).toBe("scanned");
-      }
+          { input: `${pattern}\n`, timeout: 180_000 },
+        ).then((r) => r.stdout.trim().split("\n"));
+      // Control: the secret's name is in the stack file on the shared state dir, and the scan finds it there.
+      expect(await scan(swarm.manager.name, `${o.metadata.project}-SW_TOKEN`)).toContain(nodePath.join(nodePath.dirname(o.metadata.composeFile), "stack.yaml"));
+      for (const n of swarm.nodes) expect(await scan(n.name, TOKEN), n.name).toEqual(["scanned"]);
 
       rmSync(nodePath.dirname(o.metadata.composeFile), { recursive: true, force: true });
       const r = await cleanup({ env });

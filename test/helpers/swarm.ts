@@ -10,7 +10,7 @@
 // device do the same job (test/fixtures/swarm/node-start.sh remounts the
 // cgroup hierarchies writable).
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import nodePath from "node:path";
 import { execa } from "execa";
 import { docker } from "../../src/engine/run.js";
@@ -114,6 +114,9 @@ export async function startSwarm(o: SwarmOptions = {}): Promise<TestSwarm> {
     // -v: the nodes' anonymous /var/lib/docker volumes go with them.
     if (ids.length) await docker(["rm", "-f", "-v", ...ids], { reject: false, timeout: 120_000 });
     await docker(["network", "rm", network], { reject: false });
+    // Each node's engine made its containers' cgroups under /<node name> of
+    // the machine's (v1) hierarchies; the kernel keeps empty ones until removed.
+    for (const n of nodes) await removeCgroups(n.name);
   };
 
   try {
@@ -172,6 +175,18 @@ export async function startSwarm(o: SwarmOptions = {}): Promise<TestSwarm> {
     await stop();
     throw err;
   }
+}
+
+/** rmdir /sys/fs/cgroup/<subsystem>/<name> and everything under it, deepest first (they are empty once the node is gone). */
+async function removeCgroups(name: string): Promise<void> {
+  const root = "/sys/fs/cgroup";
+  const subsystems = await fs.readdir(root).catch(() => [] as string[]);
+  const rmTree = async (dir: string): Promise<void> => {
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await rmTree(nodePath.join(dir, e.name));
+    await fs.rmdir(dir).catch(() => {});
+  };
+  for (const sub of subsystems) await rmTree(nodePath.join(root, sub, name));
 }
 
 async function waitEngine(n: SwarmNode, on: TestSwarm["on"]): Promise<void> {

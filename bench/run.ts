@@ -7,6 +7,7 @@ import { benchGitGate } from "./git-gate.js";
 import { benchLogs, benchPool, benchScale, benchStart } from "./lifecycle.js";
 import { benchRender } from "./render.js";
 import { benchSupervise } from "./supervise.js";
+import { benchSwarm } from "./swarm.js";
 import { benchTasks } from "./tasks.js";
 
 const BENCHES: Record<string, () => unknown> = {
@@ -27,6 +28,8 @@ const BENCHES: Record<string, () => unknown> = {
   tasks: benchTasks,
   // 100 idle bottles: start, idle CPU and memory from cgroups, stop (issue 13); real Docker, heavy.
   density: benchDensity,
+  // Bottles on a three-node DinD swarm vs compose; 30 bottles spread (issue 14); real Docker, heavy.
+  swarm: benchSwarm,
 };
 
 /** What `npm run bench` runs with no names: nothing that needs Docker. */

@@ -396,9 +396,10 @@ export class SwarmEngine implements Engine {
   async up(p: ProjectRef, o: UpOptions): Promise<void> {
     const signal = o.signal ? { signal: o.signal } : {};
     const compose = YAML.parse(await fs.readFile(p.file, "utf8")) as ComposeFile;
-    // Bare env names without a value stay unset, as compose leaves them.
+    // Bare env names without a value stay unset, as compose leaves them; an
+    // empty value too (Swarm refuses an empty secret; compose would set it empty).
     for (const [name, s] of Object.entries(compose.services)) {
-      if (name !== AGENT_SERVICE && s.environment) s.environment = s.environment.filter((e) => e.includes("=") || o.env[e] !== undefined);
+      if (name !== AGENT_SERVICE && s.environment) s.environment = s.environment.filter((e) => e.includes("=") || Boolean(o.env[e]));
     }
     const needsEntrypoint = [
       ...new Set(

@@ -8,7 +8,7 @@ import { bottleLabelFilter } from "../plan/index.js";
 import { layoutOf } from "../state/layout.js";
 import { acquireLock, removeStaleLocks, type Lock } from "../state/lock.js";
 import { readMetadata, writeMetadata } from "../state/metadata.js";
-import { contextOf, instanceOf, type CtxInput } from "./context.js";
+import { contextOf, instanceOf, withEngine, type CtxInput } from "./context.js";
 import { listBottles } from "./list.js";
 
 /** What bottle_cleanup returns as structuredContent and `bottle cleanup --json` prints. */
@@ -49,7 +49,7 @@ export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
     }
     try {
       const meta = readMetadata(layout);
-      const removed = await ctx.engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
+      const removed = await withEngine(ctx, meta?.engine).engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
       result.removed.push({ slug: b.slug, reason: b.detail ?? "orphaned", ...removed });
       if (o.purge) await fs.rm(layout.stateDir, { recursive: true, force: true });
       else if (meta && (meta.state === "running" || meta.state === "starting")) {

@@ -22,6 +22,17 @@ export function contextOf(req: CtxInput = {}): Ctx {
   return { env, engine: req.engine ?? engineFor(env), root: stateRoot(env), now: () => new Date() };
 }
 
+/**
+ * The context with the engine of `kind`: the one it has when that is the
+ * kind (or a test's fake, which stands in for every kind), else a new one
+ * for the same environment. A bottle is driven by the engine that started it.
+ */
+export function withEngine(ctx: Ctx, kind: "compose" | "swarm" | undefined): Ctx {
+  const want = kind ?? "compose";
+  if (ctx.engine.kind === want || ctx.engine.kind === "fake") return ctx;
+  return { ...ctx, engine: engineFor({ ...ctx.env, BOTTLE_ENGINE: want }) };
+}
+
 /** The engine project of a bottle, from its metadata. */
 export const projectOf = (meta: Pick<Metadata, "slug" | "project" | "composeFile" | "instance">): ProjectRef => ({ slug: meta.instance ?? meta.slug, project: meta.project, file: meta.composeFile });
 

@@ -4,13 +4,13 @@ import { constants, existsSync, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import type { Engine } from "../engine/index.js";
 import { toBottleError } from "../errors.js";
-import { getProfile, loadManifest, manifestPath } from "../manifest/index.js";
+import { getProfile, loadManifest, manifestPath, type BottleEngineKind } from "../manifest/index.js";
 import { MIN_NODE_MAJOR, nodeTooOld } from "../node-version.js";
 import { packageRoot } from "../package.js";
 import { credentialInput, credentialWarnings, type CredentialWarning } from "../plan/credential-warnings.js";
 import { resolvePlan } from "../plan/index.js";
 import { stateRoot } from "../state/root.js";
-import { contextOf, type CtxInput } from "./context.js";
+import { contextOf, withEngine, type CtxInput } from "./context.js";
 import { hostUser } from "./profile.js";
 
 export interface Check {
@@ -20,10 +20,16 @@ export interface Check {
   fix?: string;
 }
 
-export async function runDoctor(o: CtxInput = {}): Promise<Check[]> {
+export interface DoctorOptions extends CtxInput {
+  /** Engines the manifest's profiles run on (reviewManifest): each is checked, beside BOTTLE_ENGINE's. */
+  engines?: readonly BottleEngineKind[];
+}
+
+export async function runDoctor(o: DoctorOptions = {}): Promise<Check[]> {
   const ctx = contextOf(o);
-  const [engineChecks, stateCheck, isolation] = await Promise.all([ctx.engine.checks(), checkStateRoot(ctx.root), checkHostIsolation(ctx.engine)]);
-  return [checkNode(process.versions.node), ...engineChecks, stateCheck, isolation];
+  const others = [...new Set(o.engines ?? [])].map((kind) => withEngine(ctx, kind).engine).filter((e) => e !== ctx.engine);
+  const [engineChecks, stateCheck, isolation, ...more] = await Promise.all([ctx.engine.checks(), checkStateRoot(ctx.root), checkHostIsolation(ctx.engine), ...others.map((e) => e.checks())]);
+  return [checkNode(process.versions.node), ...engineChecks, ...more.flat(), stateCheck, isolation];
 }
 
 export function checkNode(version: string): Check {
@@ -85,6 +91,8 @@ export interface ManifestReview {
   fix?: string;
   /** Per profile: settings that will not work as meant (they do not make doctor fail). */
   warnings: Array<CredentialWarning & { profile: string }>;
+  /** The engines its profiles run on (profile engine, else defaults.engine, else BOTTLE_ENGINE, else compose). */
+  engines: BottleEngineKind[];
 }
 
 /**
@@ -112,9 +120,11 @@ export function reviewManifest(o: { manifest?: string; env?: NodeJS.ProcessEnv; 
       });
       return credentialWarnings(credentialInput(plan)).map((w) => ({ profile: name, ...w }));
     });
-    return { file, ok: true, detail: `${file} is valid (${profiles.length === 1 ? "profile" : "profiles"} ${profiles.join(", ")})`, warnings };
+    const fallback: BottleEngineKind = loaded.manifest.defaults.engine ?? (env.BOTTLE_ENGINE === "swarm" ? "swarm" : "compose");
+    const engines = [...new Set(profiles.map((name) => getProfile(loaded, name).engine ?? fallback))];
+    return { file, ok: true, detail: `${file} is valid (${profiles.length === 1 ? "profile" : "profiles"} ${profiles.join(", ")})`, warnings, engines };
   } catch (err) {
     const e = toBottleError(err);
-    return { file, ok: false, detail: e.message, fix: e.hint ?? "Fix the manifest as the message says (the README's Manifest section shows every key).", warnings: [] };
+    return { file, ok: false, detail: e.message, fix: e.hint ?? "Fix the manifest as the message says (the README's Manifest section shows every key).", warnings: [], engines: [] };
   }
 }

@@ -8,7 +8,7 @@ import { BottleError } from "../errors.js";
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { BottleLayout } from "../state/layout.js";
 import type { Metadata } from "../state/metadata.js";
-import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
 import { expireGrants } from "./grants.js";
 
 export interface BottleHandle {
@@ -29,6 +29,9 @@ export async function openBottle(ctx: Ctx, slug: unknown, o: { pooled?: "allow" 
       `Start profile ${found.meta.profile} to get a bottle of your own (it claims one from the pool), or drain the pool with \`bottle pool ${found.meta.profile} --size 0\`.`,
     );
   }
+  // From here on the call drives this bottle with the engine that started it
+  // (a swarm bottle from a process whose default is compose, or the other way).
+  ctx.engine = withEngine(ctx, found.meta.engine).engine;
   if (found.meta.state === "running") await expireGrants(ctx, { slugs: [found.slug] });
   return { ...found, project: projectOf(found.meta) };
 }

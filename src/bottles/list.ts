@@ -5,7 +5,7 @@ import { layoutOf } from "../state/layout.js";
 import { pidAlive } from "../state/lock.js";
 import { knownSlugs } from "../state/lookup.js";
 import { BOTTLE_STATES, readMetadata } from "../state/metadata.js";
-import { contextOf, type CtxInput } from "./context.js";
+import { contextOf, withEngine, type CtxInput } from "./context.js";
 import { expireGrants } from "./grants.js";
 import { taskDiskSchema, taskDiskUsage } from "./tasks.js";
 
@@ -33,15 +33,32 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
   const ctx = contextOf(o);
   const root = ctx.root;
   await expireGrants(ctx);
-  // Only this state root's objects: another root's bottles are not our orphans.
-  const found = await ctx.engine.list({ [LABELS.stateRoot]: stateRootId(root) });
   // Engine objects carry the bottle's engine-side name: its slug, or for a
   // bottle claimed from the warm pool the name it was started under.
   const known = knownSlugs(root);
   const slugOf = new Map<string, string>();
+  const kinds = new Set<"compose" | "swarm">();
   for (const slug of known) {
     const meta = readMetadata(layoutOf(root, slug));
     if (meta?.instance) slugOf.set(meta.instance, slug);
+    kinds.add(meta?.engine ?? "compose");
+  }
+  // Only this state root's objects (another root's bottles are not our
+  // orphans), from every engine a bottle here runs on. An engine that cannot
+  // be asked leaves its bottles as recorded, with the reason.
+  const filter = { [LABELS.stateRoot]: stateRootId(root) };
+  const found = await ctx.engine.list(filter);
+  const unreachable = new Map<string, string>();
+  for (const kind of kinds) {
+    const other = withEngine(ctx, kind).engine;
+    if (other === ctx.engine) continue;
+    try {
+      const more = await other.list(filter);
+      found.containers.push(...more.containers);
+      found.networks.push(...more.networks);
+    } catch (err) {
+      unreachable.set(kind, (err as Error).message.split("\n")[0] ?? "unreachable");
+    }
   }
   const owner = (label: string) => slugOf.get(label) ?? label;
   const containers = new Map<string, ListedBottle["containers"]>();
@@ -61,6 +78,11 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
     const base = { slug, profile: meta?.profile ?? "?", containers: cs, networks: ns, ...(meta ? { recorded: meta.state } : {}) };
     if (!meta) {
       out.push({ ...base, state: "orphaned", detail: "Docker objects with no state dir" });
+      continue;
+    }
+    const cannotAsk = unreachable.get(meta.engine ?? "compose");
+    if (cannotAsk !== undefined) {
+      out.push({ ...base, state: meta.state, detail: `could not ask its ${meta.engine ?? "compose"} engine: ${cannotAsk}` });
       continue;
     }
     const up = cs.filter((c) => c.state === "running");

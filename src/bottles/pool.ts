@@ -111,11 +111,11 @@ export interface Claimed {
  * whose state dir does not exist). Undefined when none fits: the caller
  * starts cold.
  */
-export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string): Promise<Claimed | undefined> {
+export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string, engine: "compose" | "swarm" = "compose"): Promise<Claimed | undefined> {
   const want = credentialFingerprint(resolvePlan(input), ctx.env);
   const target = layoutOf(ctx.root, input.slug);
   for (const c of (await pooledBottles(ctx, input)).current) {
-    if (c.meta.state !== "running") continue;
+    if (c.meta.state !== "running" || (c.meta.engine ?? "compose") !== engine) continue;
     if (want !== undefined && fingerprints.get(c.slug) !== want) continue;
     // Every container still running (a pooled bottle whose sidecar died is left for cleanup).
     const found = await ctx.engine.list(bottleLabelFilter(c.slug, ctx.root));
@@ -135,14 +135,14 @@ export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string):
       await lock.release();
     }
     fingerprints.delete(c.slug);
-    return finishClaim(ctx, { ...input, instance: c.slug, ...(c.input.subnets ? { subnets: c.input.subnets } : {}), ...(c.input.engine ? { engine: c.input.engine } : {}) }, manifest, c.slug);
+    return finishClaim(ctx, { ...input, instance: c.slug, ...(c.input.subnets ? { subnets: c.input.subnets } : {}), ...(c.input.engine ? { engine: c.input.engine } : {}) }, manifest, c.slug, engine);
   }
   return undefined;
 }
 
-async function finishClaim(ctx: Ctx, input: PlanInput, manifest: string, from: string): Promise<Claimed> {
+async function finishClaim(ctx: Ctx, input: PlanInput, manifest: string, from: string, engine: "compose" | "swarm"): Promise<Claimed> {
   const plan = resolvePlan(input);
-  let meta: Metadata = toMetadata(plan, manifest, "starting", new Date().toISOString());
+  let meta: Metadata = { ...toMetadata(plan, manifest, "starting", new Date().toISOString()), ...(engine !== "compose" ? { engine } : {}) };
   await writeMetadata(plan.paths, meta);
   // Everything a cold start writes, written again: fresh CAs, configs, trust bundle, agent view.
   await prepareStateDir(plan, renderBottle(plan), input, createBottleCas(plan));

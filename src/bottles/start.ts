@@ -13,13 +13,13 @@ import { BOTTLE_STATES, readMetadata, writeMetadata, type Metadata } from "../st
 import { ensureRoot } from "../state/root.js";
 import { defaultSlug, validateSlug } from "../state/slug.js";
 import { lastLines } from "../engine/run.js";
-import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
 import { failedServiceDetail } from "./failure.js";
 import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
 import { readPlanInput, type PlanInput } from "./plan-input.js";
 import { claimPooled, fillPool, newPoolSlug, POOL_SLUG_RE, type FillResult } from "./pool.js";
-import { MAX_POOL, type Profile } from "../manifest/index.js";
+import { MAX_POOL, type BottleEngineKind, type Profile } from "../manifest/index.js";
 import { stopBottle, takeDown } from "./stop.js";
 import { layoutOf } from "../state/layout.js";
 import { createBottleCas, prepareStateDir } from "./prepare.js";
@@ -76,8 +76,10 @@ export const startOutput = (r: StartResult): StartOutput => ({
 });
 
 /** The profile as loaded and the plan input a start of it resolves from (engine features: until asked, after the lock). */
-function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cwd">, slug: string): { file: string; profile: Profile; input: PlanInput } {
+function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cwd">, slug: string): { file: string; profile: Profile; input: PlanInput; engine: BottleEngineKind } {
   const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
+  // The profile's engine, else the manifest's default, else BOTTLE_ENGINE's, else compose.
+  const engine = profile.engine ?? loaded.manifest.defaults.engine ?? (ctx.env.BOTTLE_ENGINE === "swarm" ? "swarm" : "compose");
   const input: PlanInput = {
     slug,
     profileName: o.profile,
@@ -89,7 +91,7 @@ function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cw
     envFileUsable: envFileUsable(profile),
     engine: BASELINE_ENGINE,
   };
-  return { file, profile, input };
+  return { file, profile, input, engine };
 }
 
 export interface PoolOptions extends CtxInput {
@@ -102,8 +104,9 @@ export interface PoolOptions extends CtxInput {
 
 /** `bottle pool`: bring a profile's warm pool to its size (or `size`), starting or stopping pooled bottles. */
 export async function poolBottles(o: PoolOptions): Promise<FillResult> {
-  const ctx = contextOf(o);
-  const { file, profile, input } = startInput(ctx, o, newPoolSlug());
+  const base = contextOf(o);
+  const { file, profile, input, engine } = startInput(base, o, newPoolSlug());
+  const ctx = withEngine(base, engine);
   const size = o.size ?? profile.pool;
   if (!Number.isInteger(size) || size < 0 || size > MAX_POOL) throw new BottleError("bad-input", `pool size must be a whole number from 0 to ${MAX_POOL}`);
   if (size > 0 && (profile.firewall ?? input.defaultFirewall) !== "builtin") {
@@ -114,11 +117,12 @@ export async function poolBottles(o: PoolOptions): Promise<FillResult> {
 }
 
 export async function startBottle(o: StartOptions): Promise<StartResult> {
-  const ctx = contextOf(o);
   const progress = o.onProgress ?? (() => {});
   const slug = o.slug === undefined ? defaultSlug(o.profile) : validateSlug(o.slug);
   if (!o.pooled && POOL_SLUG_RE.test(slug)) throw new BottleError("bad-input", `slug "${slug}" is reserved for the warm pool`, "Choose another slug.");
-  const { file, profile, input: first } = startInput(ctx, o, slug);
+  const base = contextOf(o);
+  const { file, profile, input: first, engine } = startInput(base, o, slug);
+  const ctx = withEngine(base, engine);
   let input = first;
   const pool = ctx.env.BOTTLE_SUBNET_POOL ?? DEFAULT_SUBNET_POOL;
   const planFor = (subnets?: Subnets): Plan => resolvePlan({ ...input, ...(subnets ? { subnets } : {}) });
@@ -138,7 +142,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     // The warm pool needs the builtin firewall (pipelock cannot take a fresh CA without a restart).
     const poolable = profile.pool > 0 && preview.firewall.engine === "builtin" && !o.pooled;
     if (poolable && !o.cold) {
-      const claimed = await claimPooled(ctx, input, file).catch((err: unknown) => {
+      const claimed = await claimPooled(ctx, input, file, engine).catch((err: unknown) => {
         logger.warn({ slug, err: (err as Error).message }, "claiming from the warm pool failed; starting cold");
         return "failed" as const;
       });
@@ -156,7 +160,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     await fs.mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
     await fs.chmod(layout.stateDir, 0o700);
     const now = new Date().toISOString();
-    meta = { ...toMetadata(preview, file, "starting", now), ...(o.pooled ? { pooled: true } : {}) };
+    meta = { ...toMetadata(preview, file, "starting", now), ...(engine !== "compose" ? { engine } : {}), ...(o.pooled ? { pooled: true } : {}) };
     await writeMetadata(layout, meta);
 
     // Fresh CAs for this bottle, made while the engine is asked and networks are created.
@@ -190,7 +194,7 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
 
     progress("prepare", "writing CAs, sidecar configs and the compose file");
     await prepareStateDir(plan, renderBottle(plan), input, cas);
-    meta = { ...toMetadata(plan, file, "starting", now), ...(o.pooled ? { pooled: true } : {}) };
+    meta = { ...toMetadata(plan, file, "starting", now), ...(engine !== "compose" ? { engine } : {}), ...(o.pooled ? { pooled: true } : {}) };
     await writeMetadata(layout, meta);
 
     progress("up", "creating and starting containers");

@@ -8,8 +8,8 @@ export const doctorVerb: Verb = {
     "bottle doctor [--manifest FILE] [--json]\n                                    check Node, Docker, Compose v2, the state dir and the manifest\n                                    (if one is named or ./bottle.yaml exists)",
   async run(args) {
     const { values } = parseArgs({ args, options: { manifest: { type: "string", short: "m" }, json: { type: "boolean", default: false } } });
-    const checks = await runDoctor();
     const manifest = reviewManifest(values.manifest ? { manifest: values.manifest } : {});
+    const checks = await runDoctor({ engines: manifest?.engines ?? [] });
     const ok = checks.every((c) => c.ok) && (manifest?.ok ?? true);
     if (values.json) process.stdout.write(`${JSON.stringify({ ok, checks, ...(manifest ? { manifest } : {}) }, null, 2)}\n`);
     else {

@@ -17,6 +17,9 @@ const NO_REF_MSG = "${NAME} references are only allowed in egress route values";
 
 const path = z.string().min(1, { error: "expected a path" }).refine(noEnvRef, { error: NO_REF_MSG });
 export const FIREWALL_ENGINES = ["builtin", "pipelock"] as const;
+/** What runs a bottle's containers: one Docker engine (compose) or a Docker Swarm (stack). */
+export const BOTTLE_ENGINES = ["compose", "swarm"] as const;
+export type BottleEngineKind = (typeof BOTTLE_ENGINES)[number];
 export const RUNTIMES = ["runc", "runsc"] as const;
 /** `network.trust` keyword: trust the host's CA store too. */
 export const TRUST_SYSTEM = "system";
@@ -91,6 +94,8 @@ export const profileSchema = z
       .optional(),
     build: buildSchema.optional(),
     firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).optional(),
+    /** compose | swarm; default: the manifest's defaults.engine, else BOTTLE_ENGINE, else compose. */
+    engine: z.enum(BOTTLE_ENGINES, { error: 'expected "compose" or "swarm"' }).optional(),
     runtime: z.enum(RUNTIMES, { error: 'expected "runc" or "runsc"' }).default("runc"),
     /** Who the agent runs as (default: the image's user, usually root). */
     user: userSchema.optional(),
@@ -183,6 +188,7 @@ export const manifestSchema = z.strictObject({
   defaults: z
     .strictObject({
       firewall: z.enum(FIREWALL_ENGINES, { error: 'expected "builtin" or "pipelock"' }).default("builtin"),
+      engine: z.enum(BOTTLE_ENGINES, { error: 'expected "compose" or "swarm"' }).optional(),
     })
     .prefault({}),
   agents: z

@@ -26,6 +26,8 @@ export const metadataSchema = z.object({
   cloneUrls: z.array(z.object({ name: z.string(), url: z.string() })).default([]),
   /** The engine-side name (labels, containers) when it is not the slug: a bottle claimed from the warm pool. */
   instance: z.string().optional(),
+  /** The engine that runs it (absent: compose, what every bottle before the choice ran on). */
+  engine: z.enum(["compose", "swarm"]).optional(),
   /** Started and waiting in the warm pool: nobody may exec into it; a start of its profile claims it. */
   pooled: z.boolean().optional(),
 });

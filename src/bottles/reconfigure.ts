@@ -12,7 +12,8 @@ import { writeChanged, writeFileAtomic } from "../state/atomic.js";
 import { liveGrants, type Grant } from "../state/grants.js";
 import type { BottleLayout } from "../state/layout.js";
 import { readReady, waitReloaded } from "./readiness.js";
-import type { Ctx } from "./context.js";
+import { withEngine, type Ctx } from "./context.js";
+import { readMetadata } from "../state/metadata.js";
 import { readPlanInput } from "./plan-input.js";
 
 export async function reconfigure(ctx: Ctx, b: { layout: BottleLayout; project: ProjectRef }, grants: readonly Grant[]): Promise<RenderedFile["sidecar"][]> {
@@ -22,7 +23,9 @@ export async function reconfigure(ctx: Ctx, b: { layout: BottleLayout; project: 
   const changed = await writeChanged(renderBottle(plan).files, 0o600);
   // Our proxies confirm a reload in their log; pipelock and the git gate (which rereads per push) are only signalled.
   const confirms = (f: RenderedFile) => f.sidecar === "egress" || (f.sidecar === "firewall" && plan.firewall.engine === "builtin");
-  await Promise.all(changed.map((f) => reload(ctx.engine, b.project, b.layout, f.sidecar, confirms(f))));
+  // Signalled through the engine that runs this bottle (compose or swarm, as its metadata says).
+  const engine = withEngine(ctx, readMetadata(b.layout)?.engine).engine;
+  await Promise.all(changed.map((f) => reload(engine, b.project, b.layout, f.sidecar, confirms(f))));
   for (const f of renderAgentView(plan, now.toISOString())) await writeFileAtomic(f.path, f.content, 0o644);
   return changed.map((f) => f.sidecar);
 }

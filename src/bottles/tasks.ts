@@ -33,7 +33,7 @@ import { writeFileAtomic } from "../state/atomic.js";
 import { type BottleLayout, layoutOf, taskCancelFile, taskIoDirOf, taskIoFile, taskRecordFile, taskStagingDir } from "../state/layout.js";
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { Metadata } from "../state/metadata.js";
-import { contextOf, projectOf, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -282,8 +282,10 @@ export interface TaskQuery extends CtxInput {
 }
 
 export async function taskStatus(slug: string, q: TaskQuery = {}): Promise<TaskResult> {
-  const ctx = contextOf(q);
-  const { meta, layout } = requireBottle(ctx.root, slug);
+  const base = contextOf(q);
+  const { meta, layout } = requireBottle(base.root, slug);
+  // Waits ask the engine whether the agent still runs: the engine that runs this bottle.
+  const ctx = withEngine(base, meta.engine);
   if (q.taskId === undefined) {
     const tasks = await Promise.all((await taskIds(layout)).map((id) => loadTask(ctx, layout, meta, id)));
     return {

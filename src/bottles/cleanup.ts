@@ -49,7 +49,8 @@ export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
     }
     try {
       const meta = readMetadata(layout);
-      const removed = await withEngine(ctx, meta?.engine).engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
+      // No state dir: its objects were found by this process's engine, so remove them there.
+      const removed = await (meta ? withEngine(ctx, meta.engine) : ctx).engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
       result.removed.push({ slug: b.slug, reason: b.detail ?? "orphaned", ...removed });
       if (o.purge) await fs.rm(layout.stateDir, { recursive: true, force: true });
       else if (meta && (meta.state === "running" || meta.state === "starting")) {

@@ -5,10 +5,12 @@
 // allowed request and refuses another, the egress credential is a Swarm
 // secret (never in the stack file, the service spec or the agent), and stop
 // leaves nothing on any node.
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import nodePath from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { cleanup } from "../../src/bottles/cleanup.js";
 import { contextOf, projectOf } from "../../src/bottles/context.js";
@@ -23,6 +25,7 @@ import { stopBottle } from "../../src/bottles/stop.js";
 import { docker } from "../../src/engine/run.js";
 import { SwarmEngine } from "../../src/engine/swarm.js";
 import { describeDocker } from "../helpers/docker.js";
+import { CLI, connectServer } from "../helpers/mcp.js";
 import { startSwarm, type TestSwarm } from "../helpers/swarm.js";
 
 const TOKEN = `ghp_${"SwArMsEcReT".repeat(3)}${process.pid}`;
@@ -80,6 +83,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
 
   afterAll(async () => {
     if (env) await stopBottle(slug, { env }).catch(() => {});
+    if (env) await stopBottle(`${slug}-m`, { env }).catch(() => {});
     if (env) await stopBottle(`${slug}-w`, { env: { ...env, BOTTLE_SWARM_SHARED_STATE: "1", BOTTLE_SWARM_AGENT_PLACEMENT: "node.role == worker" } }).catch(() => {});
     await swarm?.stop();
     process.stderr.write(`\n[swarm timings] ${JSON.stringify({ ...timings, ...Object.fromEntries(Object.entries(swarm?.timings ?? {}).map(([k, v]) => [`setup.${k}`, v])) })}\n`);
@@ -362,5 +366,69 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       await stopBottle(aslug, { env }).catch(() => {});
     }
     expect(await leftovers(aslug)).toEqual([]);
+  });
+
+  it("runs the lifecycle through the real MCP server over stdio, and a CLI verb, unchanged on engine: swarm", async () => {
+    const mslug = `${slug}-m`;
+    // The built server, spawned as an MCP client would, with only the engine's settings in its environment.
+    const serverEnv = Object.fromEntries(Object.entries({ ...env, BOTTLE_MANIFEST: manifest }).filter((kv): kv is [string, string] => typeof kv[1] === "string"));
+    const { client, stderr } = await connectServer(serverEnv);
+    const call = async <T>(name: string, args: Record<string, unknown>): Promise<T> => {
+      const r = await client.callTool({ name, arguments: args }, undefined, { timeout: 300_000 });
+      if (r.isError) throw new Error(`${name}: ${(r.content as Array<{ text: string }>)[0]!.text}\n${stderr().slice(-2000)}`);
+      return r.structuredContent as T;
+    };
+    try {
+      const started = await call<{ slug: string; state: string; project: string }>("bottle_start", { profile: "sw", slug: mslug });
+      expect(started).toMatchObject({ slug: mslug, state: "running" });
+      // It really is a stack on the swarm's manager, not compose on this machine.
+      const services = (await swarm.on(swarm.manager, ["service", "ls", "--filter", `label=dev.bot-bottle.slug=${mslug}`, "--format", "{{.Name}} {{.Replicas}}"])).stdout.split("\n").sort();
+      expect(services).toEqual(["agent", "egress", "firewall"].map((s) => `bottle-${mslug}_${s} 1/1`));
+      expect((await docker(["ps", "-aq", "--filter", `label=dev.bot-bottle.slug=${mslug}`])).stdout.trim()).toBe("");
+
+      const { bottles } = await call<{ bottles: Array<{ slug: string; state: string }> }>("bottle_list", {});
+      expect(bottles).toContainEqual(expect.objectContaining({ slug: mslug, state: "running" }));
+
+      // The CLI verb sees the same bottle on the same engine.
+      const cli = await promisify(execFile)(process.execPath, [CLI, "list", "--json"], { env: serverEnv, timeout: 60_000 });
+      expect((JSON.parse(cli.stdout) as { bottles: Array<{ slug: string; state: string }> }).bottles).toContainEqual(expect.objectContaining({ slug: mslug, state: "running" }));
+
+      const ex = await call<{ exitCode: number; stdout: string }>("bottle_exec", { slug: mslug, argv: ["sh", "-c", "echo on-swarm; exit 3"] });
+      expect(ex).toMatchObject({ exitCode: 3, stdout: "on-swarm" });
+
+      const { taskId } = await call<{ taskId: string }>("bottle_run", { slug: mslug, argv: ["sh", "-c", "echo task-on-swarm; echo to-stderr >&2"] });
+      const done = await call<{ tasks: Array<{ state: string; exitCode?: number }>; output?: { text: string; complete: boolean } }>("bottle_task", { slug: mslug, task_id: taskId, wait_s: 60 });
+      expect(done.tasks[0]).toMatchObject({ state: "exited", exitCode: 0 });
+      expect(done.output?.text).toBe("task-on-swarm\nto-stderr\n");
+
+      const upstream = `bb-swarm-upm-${tag}`;
+      await swarm.on(swarm.manager, ["run", "-d", "--name", upstream, "--network", `bottle-${mslug}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
+      try {
+        let allowed = { exitCode: -1, stdout: "" };
+        for (let i = 0; i < 20; i++) {
+          allowed = await call("bottle_exec", { slug: mslug, argv: viaProxy("http://allowed.test/") });
+          if (/^200 /.test(allowed.stdout)) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(allowed.stdout).toMatch(/^200 upstream allowed\.test auth=none/);
+        const blocked = await call<{ stdout: string }>("bottle_exec", { slug: mslug, argv: viaProxy("http://blocked.test/") });
+        expect(blocked.stdout).toMatch(/^403 /);
+        expect(blocked.stdout).not.toContain("upstream");
+      } finally {
+        await swarm.on(swarm.manager, ["rm", "-f", upstream], { reject: false });
+      }
+
+      const logs = await call<{ source: string; lines: string[] }>("bottle_logs", { slug: mslug, service: "firewall", tail: 200 });
+      expect(logs.source).toBe("live");
+      expect(logs.lines.some((l) => l.includes("blocked.test"))).toBe(true);
+
+      const stopped = await call("bottle_stop", { slug: mslug });
+      expect(stopped).toMatchObject({ slug: mslug, state: "stopped", wasState: "running" });
+      expect(await leftovers(mslug)).toEqual([]);
+      expect((await call<{ bottles: Array<{ slug: string; state: string }> }>("bottle_list", {})).bottles).toContainEqual(expect.objectContaining({ slug: mslug, state: "stopped" }));
+    } finally {
+      await client.callTool({ name: "bottle_stop", arguments: { slug: mslug } }, undefined, { timeout: 300_000 }).catch(() => {});
+      await client.close();
+    }
   });
 });

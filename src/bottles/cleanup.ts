@@ -50,7 +50,9 @@ export async function cleanup(o: CleanupOptions = {}): Promise<CleanupResult> {
     try {
       const meta = readMetadata(layout);
       // No state dir: its objects were found by this process's engine, so remove them there.
-      const removed = await (meta ? withEngine(ctx, meta.engine) : ctx).engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
+      // The engine that runs it (its metadata), else the one its objects were found on.
+      const owner = meta ? withEngine(ctx, meta.engine) : b.engine ? withEngine(ctx, b.engine) : ctx;
+      const removed = await owner.engine.removeAll(bottleLabelFilter(meta ? instanceOf(meta) : b.slug, ctx.root));
       result.removed.push({ slug: b.slug, reason: b.detail ?? "orphaned", ...removed });
       if (o.purge) await fs.rm(layout.stateDir, { recursive: true, force: true });
       else if (meta && (meta.state === "running" || meta.state === "starting")) {

@@ -21,6 +21,8 @@ export const listedBottleSchema = z.object({
   containers: z.array(z.object({ name: z.string(), service: z.string(), state: z.string(), health: z.string().optional() })),
   networks: z.array(z.string()),
   detail: z.string().optional(),
+  /** The engine its objects were found on (for a bottle with no state dir: where cleanup removes them). */
+  engine: z.enum(["compose", "swarm"]).optional(),
   /** Host disk the bottle's task dir takes (agent-writable, so reported; bottle_run refuses over the limit). */
   taskDisk: taskDiskSchema.optional(),
 });
@@ -48,12 +50,20 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
   // be asked leaves its bottles as recorded, with the reason.
   const filter = { [LABELS.stateRoot]: stateRootId(root) };
   const found = await ctx.engine.list(filter);
+  // Which engine each label's objects came from (orphans have no metadata to say).
+  const foundOn = new Map<string, "compose" | "swarm">();
+  const note = (kind: "compose" | "swarm" | "fake", r: typeof found) => {
+    if (kind === "fake") return;
+    for (const x of [...r.containers, ...r.networks]) if (!foundOn.has(x.slug)) foundOn.set(x.slug, kind);
+  };
+  note(ctx.engine.kind, found);
   const unreachable = new Map<string, string>();
   for (const kind of kinds) {
     const other = withEngine(ctx, kind).engine;
     if (other === ctx.engine) continue;
     try {
       const more = await other.list(filter);
+      note(other.kind, more);
       found.containers.push(...more.containers);
       found.networks.push(...more.networks);
     } catch (err) {
@@ -77,7 +87,8 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
     const ns = networks.get(slug) ?? [];
     const base = { slug, profile: meta?.profile ?? "?", containers: cs, networks: ns, ...(meta ? { recorded: meta.state } : {}) };
     if (!meta) {
-      out.push({ ...base, state: "orphaned", detail: "Docker objects with no state dir" });
+      const engine = foundOn.get(slug);
+      out.push({ ...base, state: "orphaned", detail: "Docker objects with no state dir", ...(engine ? { engine } : {}) });
       continue;
     }
     const cannotAsk = unreachable.get(meta.engine ?? "compose");

@@ -354,7 +354,8 @@ export async function cancelTask(slug: string, taskId: string, o: CancelOptions 
     return { task: (await requireTask(ctx, layout, meta, id)).info, signalled: false, killed: false };
   }
   // The shell's kill builtin: slim images have no /bin/kill. pgid is a checked number.
-  const kill = (sig: "TERM" | "KILL") => ctx.engine.exec(project, { service: "agent", argv: ["sh", "-c", `kill -${sig} -${pgid}`], timeoutMs: 30_000 });
+  // Detached: the signal lands as soon as the exec starts; the polls below see the end.
+  const kill = (sig: "TERM" | "KILL") => ctx.engine.execDetached(project, { service: "agent", argv: ["sh", "-c", `kill -${sig} -${pgid}`] });
   await kill("TERM");
   const ended = async (ms: number) => {
     const until = Date.now() + ms;

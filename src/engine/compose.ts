@@ -179,7 +179,9 @@ export class ComposeEngine implements Engine {
   async exec(p: ProjectRef, r: ExecRequest): Promise<ExecOutcome> {
     // Bare names: docker reads the values from our env, never from argv.
     const envArgs = Object.keys(r.env ?? {}).flatMap((name) => ["-e", name]);
-    return compose(p, ["exec", "-T", ...envArgs, r.service, ...r.argv], {
+    // `docker exec` on the container by name, not `compose exec`: the compose
+    // CLI parses the project first, a few hundred ms on every call.
+    return docker(["exec", ...(r.stdin !== undefined ? ["-i"] : []), ...envArgs, containerName(r.service, p.slug), ...r.argv], {
       timeout: r.timeoutMs,
       reject: false,
       ...(r.env ? { env: r.env } : {}),

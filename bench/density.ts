@@ -19,14 +19,12 @@
 // Traffic: none; the bottles only idle. Everything created is labelled with
 // a slug prefix and removed at the end (also on Ctrl-C); state and subnets
 // are private to the run (a temp BOTTLE_STATE_DIR, BOTTLE_SUBNET_POOL below).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import nodePath from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { startBottle } from "../src/bottles/start.js";
 import { stopBottle } from "../src/bottles/stop.js";
 import { docker } from "../src/engine/run.js";
-import { removeLeftovers } from "./lifecycle.js";
+import { benchContext, removeLeftovers } from "./lifecycle.js";
 import { median, percentile, printTable } from "./table.js";
 
 const PREFIX = "bench-dn-";
@@ -135,17 +133,8 @@ export async function benchDensity(): Promise<void> {
   const BATCH = intEnv("BENCH_DENSITY_BATCH", 10);
   const IDLE_S = intEnv("BENCH_DENSITY_IDLE_S", 60);
   const SETTLE_S = intEnv("BENCH_DENSITY_SETTLE_S", 30);
-  const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-bench-density-"));
-  const manifest = nodePath.join(dir, "bottle.yaml");
-  writeFileSync(manifest, MANIFEST);
   // The route's credential: a random stand-in, never sent anywhere (nothing makes a request).
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    BOTTLE_STATE_DIR: nodePath.join(dir, "state"),
-    BOTTLE_SUBNET_POOL: POOL,
-    BOTTLE_LOG_LEVEL: process.env.BOTTLE_LOG_LEVEL ?? "warn",
-    DENSITY_TOKEN: `dt-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`,
-  };
+  const { dir, manifest, env } = benchContext("density", MANIFEST, POOL, { DENSITY_TOKEN: `dt-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}` });
   const tag = (process.pid % 0xffff).toString(16).padStart(4, "0");
   const slugs = Array.from({ length: N }, (_, i) => `${PREFIX}${tag}-${i}`);
   const interrupted = () => {

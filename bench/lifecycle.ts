@@ -58,19 +58,22 @@ interface Ctx {
   env: NodeJS.ProcessEnv;
 }
 
-function context(name: string): Ctx {
+/** A private temp dir with `manifestText` as bottle.yaml, its own state root and subnet pool, and `extra` env. */
+export function benchContext(name: string, manifestText: string, pool: string, extra: NodeJS.ProcessEnv = {}): Ctx {
   const dir = mkdtempSync(nodePath.join(tmpdir(), `bb-bench-${name}-`));
   const manifest = nodePath.join(dir, "bottle.yaml");
-  writeFileSync(manifest, MANIFEST);
+  writeFileSync(manifest, manifestText);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     BOTTLE_STATE_DIR: nodePath.join(dir, "state"),
-    BOTTLE_SUBNET_POOL: POOL,
+    BOTTLE_SUBNET_POOL: pool,
     BOTTLE_LOG_LEVEL: process.env.BOTTLE_LOG_LEVEL ?? "warn",
-    BENCH_TOKEN: "bench-token-not-a-secret",
+    ...extra,
   };
   return { dir, manifest, env };
 }
+
+const context = (name: string): Ctx => benchContext(name, MANIFEST, POOL, { BENCH_TOKEN: "bench-token-not-a-secret" });
 
 const ms = (t0: number) => performance.now() - t0;
 const s = (x: number) => x / 1000;

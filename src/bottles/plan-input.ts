@@ -1,5 +1,5 @@
 // plan-input.json: what a bottle's plan is resolved from, kept from its
-// start (the profile as loaded, subnets, engine features, host user). A grant
+// start (the profile as loaded, subnets, host user). A grant
 // changes the plan by being added to this input, then everything is rendered
 // again: nothing reads rendered configs back.
 import { promises as fs } from "node:fs";
@@ -23,7 +23,6 @@ const planInputSchema = z.object({
   subnets: z.object({ internal: z.string(), egress: z.string() }).optional(),
   hostUser: z.object({ uid: z.number(), gid: z.number() }),
   envFileUsable: z.boolean().optional(),
-  engine: z.object({ healthStartInterval: z.boolean() }).optional(),
 });
 
 export async function writePlanInput(l: BottleLayout, input: PlanInput): Promise<void> {
@@ -39,12 +38,11 @@ export async function readPlanInput(l: BottleLayout): Promise<PlanInput> {
   }
   const raw = planInputSchema.parse(JSON.parse(text));
   // The profile was validated and its paths resolved at start; its transforms are idempotent.
-  const { subnets, engine, envFileUsable, instance, ...rest } = raw;
+  const { subnets, envFileUsable, instance, ...rest } = raw;
   return {
     ...rest,
     profile: profileSchema.parse(raw.profile),
     ...(subnets ? { subnets } : {}),
-    ...(engine ? { engine } : {}),
     ...(envFileUsable !== undefined ? { envFileUsable } : {}),
     ...(instance !== undefined ? { instance } : {}),
   };

@@ -135,7 +135,7 @@ export async function claimPooled(ctx: Ctx, input: PlanInput, manifest: string, 
       await lock.release();
     }
     fingerprints.delete(c.slug);
-    return finishClaim(ctx, { ...input, instance: c.slug, ...(c.input.subnets ? { subnets: c.input.subnets } : {}), ...(c.input.engine ? { engine: c.input.engine } : {}) }, manifest, c.slug, engine);
+    return finishClaim(ctx, { ...input, instance: c.slug, ...(c.input.subnets ? { subnets: c.input.subnets } : {}) }, manifest, c.slug, engine);
   }
   return undefined;
 }

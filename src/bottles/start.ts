@@ -6,7 +6,7 @@ import { z } from "zod";
 import { BottleError, toBottleError } from "../errors.js";
 import { logger } from "../log.js";
 import { packageRoot } from "../package.js";
-import { BASELINE_ENGINE, cloneUrlSchema, DEFAULT_SUBNET_POOL, networkSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
+import { cloneUrlSchema, DEFAULT_SUBNET_POOL, networkSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { renderBottle } from "../render/index.js";
 import { acquireLock } from "../state/lock.js";
 import { BOTTLE_STATES, readMetadata, writeMetadata, type Metadata } from "../state/metadata.js";
@@ -75,7 +75,7 @@ export const startOutput = (r: StartResult): StartOutput => ({
   stateDir: r.summary.stateDir,
 });
 
-/** The profile as loaded and the plan input a start of it resolves from (engine features: until asked, after the lock). */
+/** The profile as loaded, the plan input a start of it resolves from, and the engine it runs on. */
 function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cwd">, slug: string): { file: string; profile: Profile; input: PlanInput; engine: BottleEngineKind } {
   const { file, loaded, profile } = loadProfile(ctx.env, o.profile, o.manifest, o.cwd);
   // The profile's engine, else the manifest's default, else BOTTLE_ENGINE's, else compose.
@@ -89,7 +89,6 @@ function startInput(ctx: Ctx, o: Pick<StartOptions, "profile" | "manifest" | "cw
     packageRoot: packageRoot(),
     hostUser: hostUser(),
     envFileUsable: envFileUsable(profile),
-    engine: BASELINE_ENGINE,
   };
   return { file, profile, input, engine };
 }
@@ -166,7 +165,6 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     // Fresh CAs for this bottle, made while the engine is asked and networks are created.
     const cas = createBottleCas(preview);
     cas.catch(() => {}); // awaited in prepare; a failure before that must not be an unhandled rejection
-    input = { ...input, engine: await ctx.engine.features(o.signal) };
     // Images and networks do not depend on each other: both at once. Both
     // settle before an error goes on, so the rollback sees every network made.
     progress("images", "checking sidecar images");

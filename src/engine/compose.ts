@@ -5,10 +5,9 @@
 import { promises as fs } from "node:fs";
 import { stripVTControlCharacters } from "node:util";
 import { BottleError } from "../errors.js";
-import { containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
+import { containerName, LABELS, type NetworkPlan, type Plan } from "../plan/index.js";
 import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
-import { engineFeatures } from "./features.js";
 import { hostIsolationSupport, isolateBridge, isolatedBridges, releaseBridge } from "./host-isolation.js";
 import { ensureImages } from "./images.js";
 import { createNetwork, removeNetwork, usedSubnets } from "./networks.js";
@@ -61,10 +60,6 @@ export class ComposeEngine implements Engine {
   readonly kind = "compose" as const;
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
-
-  features(): Promise<EngineFeatures> {
-    return engineFeatures();
-  }
 
   async checks(): Promise<EngineCheck[]> {
     return Promise.all([checkDocker(this.env), checkCompose()]);

@@ -6,7 +6,7 @@
 // keeps its state in memory so start/stop/cleanup logic is unit-tested
 // without Docker.
 import { BottleError } from "../errors.js";
-import type { EngineFeatures, NetworkPlan, Plan } from "../plan/index.js";
+import type { NetworkPlan, Plan } from "../plan/index.js";
 
 /** One bottle's deployment: a compose project today. */
 export interface ProjectRef {
@@ -90,8 +90,6 @@ export interface EngineCheck {
 
 export interface Engine {
   readonly kind: "compose" | "swarm" | "fake";
-  /** What the engine supports (asked once per process). */
-  features(signal?: AbortSignal): Promise<EngineFeatures>;
   /** doctor: is the engine there, and its orchestrator. */
   checks(): Promise<EngineCheck[]>;
   /** Build (or find) every image the plan runs that we build ourselves. */

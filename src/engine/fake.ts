@@ -7,7 +7,7 @@ import nodePath from "node:path";
 import { FILES, MOUNTS } from "../contracts/mounts.js";
 import { parse } from "yaml";
 import { LOG_EVENTS } from "../contracts/log-line.js";
-import { BASELINE_ENGINE, containerName, LABELS, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
+import { containerName, LABELS, type NetworkPlan, type Plan } from "../plan/index.js";
 import { overlaps } from "../plan/subnets.js";
 import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, EngineOp, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
@@ -37,7 +37,6 @@ export class FakeEngine implements Engine {
   readonly planted: Array<ContainerInfo & { labels: Record<string, string> }> = [];
   readonly isolated = new Set<string>();
   readonly signals: Array<{ project: string; service: string; sig: string }> = [];
-  featureSet: EngineFeatures = BASELINE_ENGINE;
   isolationSupport: IsolationSupport = { supported: true, reason: "fake" };
   /** Subnets of networks that are not ours. */
   takenSubnets: string[] = [];
@@ -74,10 +73,6 @@ export class FakeEngine implements Engine {
       throw f.error;
     }
     return effect();
-  }
-
-  features(): Promise<EngineFeatures> {
-    return this.step("features", [], () => this.featureSet);
   }
 
   checks(): Promise<EngineCheck[]> {

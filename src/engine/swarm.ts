@@ -22,7 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import YAML from "yaml";
 import { BottleError } from "../errors.js";
-import { containerName, LABELS, overlaps, type EngineFeatures, type NetworkPlan, type Plan } from "../plan/index.js";
+import { containerName, LABELS, overlaps, type NetworkPlan, type Plan } from "../plan/index.js";
 import { cleanLogText } from "./compose.js";
 import type { ContainerInfo, DetachedRequest, Engine, EngineCheck, ExecOutcome, ExecRequest, IsolationSupport, LabelFilter, LogQuery, NetworkInfo, ProjectRef, UpOptions } from "./engine.js";
 import { SubnetTakenError } from "./engine.js";
@@ -158,7 +158,6 @@ export class SwarmEngine implements Engine {
   private readonly config: SwarmConfig;
   /** Where a service's task runs: "<stack>/<service>" -> node engine + container id. */
   private readonly located = new Map<string, { host: string | undefined; container: string }>();
-  private featuresOnce: Promise<EngineFeatures> | undefined;
 
   /**
    * BOTTLE_SWARM_SHARED_STATE=1: the state root is at the same path on every
@@ -190,20 +189,6 @@ export class SwarmEngine implements Engine {
     if (host) return host;
     if (this.config.nodes.size === 0 && this.config.manager) return this.config.manager;
     throw new BottleError("docker", `no engine is given for swarm node "${node}"`, `Add "${node}=<docker host>" to BOTTLE_SWARM_NODES (run \`bottle doctor\`).`);
-  }
-
-  features(signal?: AbortSignal): Promise<EngineFeatures> {
-    this.featuresOnce ??= this.m(["version", "--format", "{{.Server.APIVersion}}"], { timeout: 15_000, ...(signal ? { signal } : {}) }).then(
-      (r) => {
-        const [major, minor] = r.stdout.trim().split(".").map(Number);
-        return { healthStartInterval: (major ?? 0) > 1 || ((major ?? 0) === 1 && (minor ?? 0) >= 44) };
-      },
-      (err: unknown) => {
-        this.featuresOnce = undefined;
-        throw err;
-      },
-    );
-    return this.featuresOnce;
   }
 
   async checks(): Promise<EngineCheck[]> {

@@ -134,8 +134,6 @@ export interface Plan {
   project: string;
   packageVersion: string;
   labels: Record<string, string>;
-  /** What the Docker engine supports (render stays pure; start asks the engine). */
-  engine: EngineFeatures;
   /** The uid:gid our sidecars run as, so they can read 0600 files we wrote. */
   hostUser: { uid: number; gid: number };
   /** The bottle's state dir (state/layout.ts). */
@@ -149,14 +147,6 @@ export interface Plan {
   /** The live supervise grants this plan includes. */
   grants: readonly Grant[];
 }
-
-export interface EngineFeatures {
-  /** Engine API >= 1.44 (Docker 25): healthcheck start_interval. */
-  healthStartInterval: boolean;
-}
-
-/** What we assume without asking the engine: what every supported engine takes. */
-export const BASELINE_ENGINE: EngineFeatures = { healthStartInterval: false };
 
 export interface ResolveOptions {
   profileName: string;
@@ -174,7 +164,6 @@ export interface ResolveOptions {
   packageRoot: string;
   /** The uid:gid our sidecars run as (the host user, so they read the 0600 files we write). */
   hostUser: { uid: number; gid: number };
-  engine?: EngineFeatures;
   /** The profile's env_file exists and is non-empty (it is used only then). */
   envFileUsable?: boolean;
   /** Live supervise grants (the caller drops expired ones): each adds to the firewall, egress or git gate. */
@@ -323,7 +312,6 @@ export function resolvePlan(o: ResolveOptions): Plan {
     project: projectName(instance),
     packageVersion: PACKAGE_VERSION,
     labels,
-    engine: o.engine ?? BASELINE_ENGINE,
     hostUser,
     paths: layoutOf(o.stateRoot, slug),
     networks: { internal: network("internal", subnets.internal), egress: network("egress", subnets.egress) },

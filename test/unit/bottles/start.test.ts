@@ -35,7 +35,6 @@ describe("start against the fake engine", () => {
   });
 
   const steps: Array<[string, EngineOp, { nth?: number; after?: boolean }]> = [
-    ["asking the engine's features", "features", {}],
     ["building images", "ensureImages", {}],
     ["listing used subnets", "usedSubnets", {}],
     ["creating the internal network", "createNetwork", { nth: 1 }],

@@ -38,10 +38,10 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
   // Engine objects carry the bottle's engine-side name: its slug, or for a
   // bottle claimed from the warm pool the name it was started under.
   const known = knownSlugs(root);
+  const metas = new Map(known.map((slug) => [slug, readMetadata(layoutOf(root, slug))]));
   const slugOf = new Map<string, string>();
   const kinds = new Set<"compose" | "swarm">();
-  for (const slug of known) {
-    const meta = readMetadata(layoutOf(root, slug));
+  for (const [slug, meta] of metas) {
     if (meta?.instance) slugOf.set(meta.instance, slug);
     kinds.add(meta?.engine ?? "compose");
   }
@@ -82,7 +82,7 @@ export async function listBottles(o: CtxInput = {}): Promise<ListedBottle[]> {
   const slugs = new Set([...known, ...containers.keys(), ...networks.keys()]);
   const out: ListedBottle[] = [];
   for (const slug of [...slugs].sort()) {
-    const meta = readMetadata(layoutOf(root, slug));
+    const meta = metas.get(slug);
     const cs = containers.get(slug) ?? [];
     const ns = networks.get(slug) ?? [];
     const base = { slug, profile: meta?.profile ?? "?", containers: cs, networks: ns, ...(meta ? { recorded: meta.state } : {}) };

@@ -17,8 +17,6 @@ interface FakeProject {
   labels: Record<string, string>;
   containers: ContainerInfo[];
   logs: string[];
-  /** Each service's ready dir (its MOUNTS.ready bind), where our sidecars write their ready file. */
-  readyDirs: Map<string, string>;
 }
 
 interface Failure {
@@ -124,20 +122,19 @@ export class FakeEngine implements Engine {
 
   up(p: ProjectRef, o: UpOptions): Promise<void> {
     return this.step("up", [p.project], () => {
-      const compose = parse(readFileSync(p.file, "utf8")) as { services: Record<string, { labels?: Record<string, string>; volumes?: Array<{ source: string; target: string }> }> };
+      const compose = parse(readFileSync(p.file, "utf8")) as { services: Record<string, { labels?: Record<string, string> }> };
       const services = Object.keys(compose.services);
       const labels = compose.services[services[0]!]?.labels ?? {};
       void o;
-      const readyDirs = new Map<string, string>();
+      const readyDirs = readyDirsOf(p.file);
       const containers: ContainerInfo[] = services.map((service) => {
         const crashed = this.crashOnStart.has(service);
         // What our sidecars do once they serve: write the ready file into their own ready dir.
-        const readyDir = compose.services[service]?.volumes?.find((v) => v.target === MOUNTS.ready)?.source;
-        if (readyDir) readyDirs.set(service, readyDir);
+        const readyDir = readyDirs.get(service);
         if (readyDir && !crashed && !this.neverReady.has(service)) writeReady(readyDir, { pid: 1, reloads: 0, refused: 0 });
         return { name: containerName(service, p.slug), service, slug: p.slug, state: crashed ? "exited" : "running", ...(crashed ? { exitCode: 1 } : {}) };
       });
-      this.projects.set(p.project, { ref: p, labels, containers, logs: [], readyDirs });
+      this.projects.set(p.project, { ref: p, labels, containers, logs: [] });
     });
   }
 
@@ -181,7 +178,7 @@ export class FakeEngine implements Engine {
       // Our proxies count a reload in their ready file (what reconfigure waits on). The
       // dir is found through the current compose file: a claimed pool bottle's state
       // dir was renamed, and a real bind follows the directory, not its old path.
-      const dir = readyDirsOf(p.file).get(service) ?? project?.readyDirs.get(service);
+      const dir = readyDirsOf(p.file).get(service);
       if (sig === "HUP" && dir && line !== undefined && (service === "firewall" || service === "egress")) {
         const was = JSON.parse(readFileSync(nodePath.join(dir, FILES.ready), "utf8")) as { pid: number; reloads: number; refused: number };
         const refused = line.includes(LOG_EVENTS.configReloadRefused);

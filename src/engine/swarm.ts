@@ -34,6 +34,8 @@ export const STACK_LABEL = "com.docker.stack.namespace";
 export const SERVICE_LABEL = "com.docker.swarm.service.name";
 export const SECRET_STACK_LABEL = "dev.bot-bottle.stack";
 const UP_TIMEOUT_MS = 180_000;
+/** New tasks for a service whose container failed to start (not one that ran and died). */
+const START_RETRIES = 2;
 const DOWN_TIMEOUT_MS = 90_000;
 const NETWORK_RM_RETRY_MS = 15_000;
 
@@ -102,6 +104,11 @@ export interface TaskRow {
   DesiredState: string;
   CurrentState: string;
   Error: string;
+}
+
+/** A failed task whose container never started, with retries left: Swarm gets to try it again. */
+export function retryableStart(t: TaskRow, retriedSoFar: number): boolean {
+  return /^starting container failed/.test(t.Error ?? "") && retriedSoFar < START_RETRIES;
 }
 
 /** A task's "Running 3 seconds ago" as a container state the lifecycle knows. */
@@ -425,10 +432,24 @@ export class SwarmEngine implements Engine {
 
   private async waitRunning(p: ProjectRef, services: readonly string[], signal?: AbortSignal): Promise<void> {
     const t0 = Date.now();
+    const retried = new Map<string, number>();
     for (;;) {
       signal?.throwIfAborted();
       const tasks = await this.tasks(p.project);
       const failed = [...tasks].filter(([, t]) => ["exited", "dead"].includes(taskState(t.CurrentState)));
+      // A task whose container never started (the engine's own transient
+      // errors, e.g. "unable to remount dir as readonly ... device or resource
+      // busy" when several tasks mount secrets at once) gets a new task, twice
+      // at most; restart_policy stays none for anything that ran and died.
+      const startFailures = failed.filter(([s, t]) => retryableStart(t, retried.get(s) ?? 0));
+      for (const [s] of startFailures) {
+        retried.set(s, (retried.get(s) ?? 0) + 1);
+        await this.m(["service", "update", "--force", "--detach", `${p.project}_${s}`], { timeout: 60_000, ...(signal ? { signal } : {}) });
+      }
+      if (startFailures.length) {
+        await sleep(250);
+        continue;
+      }
       if (failed.length) throw new BottleError("docker", `swarm task(s) failed: ${failed.map(([s, t]) => `${s} on ${t.Node || "no node"}: ${t.Error || t.CurrentState}`).join("; ")}`);
       if (services.every((s) => tasks.get(s) && taskState(tasks.get(s)!.CurrentState) === "running")) return;
       if (Date.now() - t0 > UP_TIMEOUT_MS) {

@@ -1,7 +1,7 @@
 // The compose -> stack transform (engine/swarm-stack.ts) and the swarm
 // engine's pure parsers (engine/swarm.ts), on the rendered snapshot shapes.
 import { describe, expect, it } from "vitest";
-import { agentPlacement, currentTasks, parseSwarmNodes, serviceLogLine, swarmConfig, taskExitCode, taskState } from "../../../src/engine/swarm.js";
+import { agentPlacement, currentTasks, retryableStart, parseSwarmNodes, serviceLogLine, swarmConfig, taskExitCode, taskState } from "../../../src/engine/swarm.js";
 import { MANAGER_ONLY, SECRET_LOADER, secretName, SWARM_AGENT_EXTRA_CAP_DROP, toStack } from "../../../src/engine/swarm-stack.js";
 import { renderCompose } from "../../../src/render/index.js";
 import { planOf } from "../../fixtures/shapes.js";
@@ -163,6 +163,16 @@ describe("swarm engine parsers", () => {
     ]);
     expect([...tasks.keys()].sort()).toEqual(["agent", "git-gate"]);
     expect(tasks.get("agent")!.CurrentState).toMatch(/^Running/);
+  });
+
+  it("retries a task whose container never started, twice at most; never one that ran and died", () => {
+    const task = (error: string) => ({ Name: "bottle-a_egress.1", Node: "n1", DesiredState: "Shutdown", CurrentState: "Failed now", Error: error });
+    const busy = task("starting container failed: unable to remount dir as readonly: mount tmpfs:/var/lib/docker/containers/x/mounts/secrets: device or resource busy");
+    expect(retryableStart(busy, 0)).toBe(true);
+    expect(retryableStart(busy, 1)).toBe(true);
+    expect(retryableStart(busy, 2)).toBe(false);
+    expect(retryableStart(task("task: non-zero exit (1)"), 0)).toBe(false);
+    expect(retryableStart(task(""), 0)).toBe(false);
   });
 
   it("turns service log lines into '<container> | <text>', timestamps kept when asked", () => {

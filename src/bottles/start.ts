@@ -226,6 +226,11 @@ interface Rollback {
 async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError): Promise<BottleError> {
   const { plan } = done;
   logger.warn({ slug: plan.slug, err: e.message }, "start failed; rolling back");
+  const leftovers: string[] = [];
+  const left = (err: unknown) => {
+    leftovers.push((err as Error).message);
+    logger.warn({ slug: plan.slug, err: (err as Error).message }, "rollback step failed");
+  };
   const p = projectOf({ slug: plan.slug, project: plan.project, composeFile: plan.paths.composeFile });
   const composeExists = await fs.stat(p.file).then(
     () => true,
@@ -235,10 +240,12 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
     const detail = await failedServiceDetail(ctx.engine, p).catch(() => undefined);
     if (detail) e = new BottleError(e.code, `${e.message}\n${detail}`, e.hint);
     await dumpLogs(ctx.engine, p, plan.paths).catch(() => {});
-    await ctx.engine.down(p).catch(() => {});
+    await ctx.engine.down(p).catch(left);
   }
-  if (done.networks) await ctx.engine.removeNetworks([plan.networks.internal.name, plan.networks.egress.name]).catch(() => {});
-  if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(() => {});
+  if (done.networks) await ctx.engine.removeNetworks([plan.networks.internal.name, plan.networks.egress.name]).catch(left);
+  if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(left);
+  // What the rollback could not take down stays named: the start's own error first, then this.
+  if (leftovers.length) e = new BottleError(e.code, `${e.message}\nrollback left: ${leftovers.join("; ")}`, e.hint ?? "`bottle cleanup` removes what a failed start left.");
   await writeMetadata(plan.paths, { ...meta, state: "failed", error: lastLines(e.message, 20) }).catch(() => {});
   return e;
 }

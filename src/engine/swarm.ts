@@ -365,9 +365,35 @@ export class SwarmEngine implements Engine {
     for (;;) {
       const r = await this.m(["network", "rm", ...names], { timeout: 30_000, reject: false });
       const real = r.stderr.split("\n").filter((l) => l.trim() && !/not found|No such network/i.test(l));
-      if (r.exitCode === 0 || !real.length) return;
+      if (r.exitCode === 0 || !real.length) return await this.nodesForget(names);
       if (!real.every((l) => /in use|active endpoints/i.test(l)) || Date.now() - t0 > NETWORK_RM_RETRY_MS) {
         throw new BottleError("docker", `could not remove network(s) ${names.join(", ")}: ${real.join("; ")}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  /**
+   * A node that ran a task keeps its local copy of the overlay for a moment
+   * after the manager removed it (it goes when the node hears of the
+   * removal); wait for that so a stop or a rolled-back start leaves nothing
+   * on any node when it returns. Bounded: a node that never catches up is
+   * named, not waited on forever.
+   */
+  private async nodesForget(names: readonly string[]): Promise<void> {
+    const hosts = [...new Set(this.config.nodes.values())].filter((h) => h !== this.config.manager);
+    const t0 = Date.now();
+    for (;;) {
+      const held = await Promise.all(
+        hosts.map(async (h) => {
+          const r = await this.on(h, ["network", "ls", "--format", "{{.Name}}"], { reject: false, timeout: 30_000 });
+          return lines(r).some((n) => names.includes(n)) ? h : undefined;
+        }),
+      );
+      const still = held.filter((h): h is string => h !== undefined);
+      if (!still.length) return;
+      if (Date.now() - t0 > NETWORK_RM_RETRY_MS) {
+        throw new BottleError("docker", `network(s) ${names.join(", ")} removed on the manager but still listed by ${still.join(", ")} after ${NETWORK_RM_RETRY_MS / 1000} s`);
       }
       await sleep(250);
     }

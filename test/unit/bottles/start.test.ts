@@ -57,6 +57,16 @@ describe("start against the fake engine", () => {
     expect(existsSync(layoutOf(w.root, "web-1").lockFile)).toBe(false);
   });
 
+  it("a rollback step that fails is named in the start's error after the cause, not swallowed", async () => {
+    const w = world();
+    w.engine.failOn("up", { error: new Error("boom at up") });
+    w.engine.failOn("removeNetworks", { error: new Error("network still in use on node-2") });
+    const err = (await startBottle({ ...w.ctx, profile: "web", slug: "web-1" }).catch((e: unknown) => e)) as BottleError;
+    expect(err.message).toMatch(/boom at up[\s\S]*rollback left: network still in use on node-2/);
+    expect(err.hint).toMatch(/bottle cleanup/);
+    expect(readMetadata(layoutOf(w.root, "web-1"))?.error).toContain("rollback left");
+  });
+
   it("returns only once every sidecar wrote its ready file, and probes pipelock with its own command until it answers", async () => {
     const w = world(`${MANIFEST}  piped:\n    image: bottle-agent:latest\n    firewall: pipelock\n    network:\n      allow: [example.test]\n`);
     let probes = 0;

@@ -66,6 +66,27 @@ export const MAX_MARKS = 100_000;
 /** How often (in seconds) the monitor looks for new output while the task is chatty; 1 s after 5 s of quiet. */
 export const MARK_TICK_S = 0.2;
 
+/** The env name every task's command (and so everything it starts) carries, set to its task id. */
+export const TASK_ENV = "BOTTLE_TASK_ID";
+
+/**
+ * Shell that signals a task's whole tree: `ktree SIG PGID ID`. First the
+ * process group the command leads; then every process still carrying
+ * `BOTTLE_TASK_ID=ID` in its environment (inherited through fork, exec,
+ * setsid and double forks: a daemonised child left the group but not the
+ * env). The wrapper and its monitor do not carry it, so they survive to
+ * record the end. Only `tr`, `grep` and the kill builtin (busybox has all).
+ */
+export const KILL_TREE = `ktree() {
+  kill -$1 "-$2" 2>/dev/null
+  for e in /proc/[0-9]*/environ; do
+    p=\${e%/environ}; p=\${p#/proc/}
+    tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qxF "${TASK_ENV}=$3" && kill -$1 "$p" 2>/dev/null
+  done
+  return 0
+}
+`;
+
 /**
  * The wrapper, run as `sh -c WRAPPER bottle-task DIR TIMEOUT_S SEGMENT KEEP argv...`.
  * - The command runs under `setsid` in a pipeline element (never a group
@@ -91,7 +112,7 @@ export const MARK_TICK_S = 0.2;
  * without fractions falls back to whole seconds.
  */
 export const WRAPPER = `d=$1; to=$2; seg=$3; keep=$4; shift 4
-(
+${KILL_TREE}(
   n=0; q=0; m=0; t5=$((to*5))
   while :; do
     set -- "$d"/out.????
@@ -107,8 +128,8 @@ export const WRAPPER = `d=$1; to=$2; seg=$3; keep=$4; shift 4
     if [ "$to" -gt 0 ] && [ "$n" -ge "$t5" ] && [ ! -e "$d/timed_out" ] && [ -s "$d/pid" ]; then
       : > "$d/timed_out"
       p=$(cat "$d/pid")
-      kill -TERM "-$p" 2>/dev/null
-      (sleep 2; kill -KILL "-$p" 2>/dev/null) &
+      ktree TERM "$p" "\${d##*/}"
+      (sleep 2; ktree KILL "$p" "\${d##*/}") &
     fi
     if [ "$q" -lt 25 ] && [ "$m" -lt ${MAX_MARKS / 2} ] && sleep ${MARK_TICK_S} 2>/dev/null; then
       q=$((q+1)); n=$((n+1))
@@ -119,7 +140,7 @@ export const WRAPPER = `d=$1; to=$2; seg=$3; keep=$4; shift 4
 ) </dev/null >/dev/null 2>&1 &
 in=/dev/null
 [ -e "$d/stdin" ] && in="$d/stdin"
-{ setsid sh -c 'echo $$ > "$0/pid.tmp" && mv "$0/pid.tmp" "$0/pid" && exec "$@"' "$d" "$@" < "$in"; echo $? > "$d/code.tmp"; mv "$d/code.tmp" "$d/code"; } 2>&1 | split -a 4 -b "$seg" - "$d/out."
+{ setsid sh -c 'echo $$ > "$0/pid.tmp" && mv "$0/pid.tmp" "$0/pid" && ${TASK_ENV}=\${0##*/} && export ${TASK_ENV} && exec "$@"' "$d" "$@" < "$in"; echo $? > "$d/code.tmp"; mv "$d/code.tmp" "$d/code"; } 2>&1 | split -a 4 -b "$seg" - "$d/out."
 : > "$d/end"
 `;
 
@@ -353,9 +374,10 @@ export async function cancelTask(slug: string, taskId: string, o: CancelOptions 
     if (t.info.state === "running") await endTask(layout, t.record, { state: "cancelled", endedAt: ctx.now().toISOString(), reason: "cancelled before the command started" });
     return { task: (await requireTask(ctx, layout, meta, id)).info, signalled: false, killed: false };
   }
-  // The shell's kill builtin: slim images have no /bin/kill. pgid is a checked number.
+  // The shell's kill builtin (slim images have no /bin/kill) on the group and on
+  // whatever carries the task's id in its env. pgid is a checked number, id a checked id.
   // Detached: the signal lands as soon as the exec starts; the polls below see the end.
-  const kill = (sig: "TERM" | "KILL") => ctx.engine.execDetached(project, { service: "agent", argv: ["sh", "-c", `kill -${sig} -${pgid}`] });
+  const kill = (sig: "TERM" | "KILL") => ctx.engine.execDetached(project, { service: "agent", argv: ["sh", "-c", `${KILL_TREE}ktree ${sig} ${pgid} ${id}`] });
   await kill("TERM");
   const ended = async (ms: number) => {
     const until = Date.now() + ms;

@@ -105,16 +105,17 @@ describeDocker("tasks over MCP stdio", () => {
     console.info(`bottle_run round trip ${runMs} ms`);
   }, 120_000);
 
-  it("cancel ends the whole process tree within grace + 1 s", async () => {
-    // The leader ignores TERM (so KILL must follow); its background child does not.
-    const id = await run(["sh", "-c", "sleep 300 & trap '' TERM; sleep 301"]);
-    for (let i = 0; i < 50 && !(await procs()).some((l) => l.startsWith("sleep 301")); i++) await new Promise((res) => setTimeout(res, 100));
-    expect((await procs()).filter((l) => /^sleep 30[01]/.test(l))).toHaveLength(2);
+  it("cancel ends the whole process tree within grace + 1 s, a child that left by setsid too", async () => {
+    // The leader ignores TERM (so KILL must follow); its background child does not;
+    // another child left the group and session as a daemon does.
+    const id = await run(["sh", "-c", "sleep 300 & setsid sleep 303 & trap '' TERM; sleep 301"]);
+    for (let i = 0; i < 50 && (await procs()).filter((l) => /^sleep 30[013]/.test(l)).length < 3; i++) await new Promise((res) => setTimeout(res, 100));
+    expect((await procs()).filter((l) => /^sleep 30[013]/.test(l))).toHaveLength(3);
     const t0 = Date.now();
     const r = await call<{ task: Task; signalled: boolean; killed: boolean }>("bottle_cancel", { slug, task_id: id, grace_s: 1 });
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect(r).toMatchObject({ signalled: true, killed: true, task: { state: "cancelled", exitCode: 137 } });
-    expect((await procs()).filter((l) => /^sleep 30[01]/.test(l))).toEqual([]);
+    expect((await procs()).filter((l) => /^sleep 30[013]/.test(l))).toEqual([]);
   }, 60_000);
 
   it("a task outlives the server that started it", async () => {

@@ -34,10 +34,10 @@ async function running(slug = "web-t") {
   return { ...w, slug: r.metadata.slug, layout };
 }
 
+/** Running, not a zombie: an orphan's reaper here (this machine's PID 1) may never reap it; the agent's init does. */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0] !== "Z";
   } catch {
     return false;
   }
@@ -120,6 +120,43 @@ describe("tasks on the fake engine with the real wrapper", () => {
     expect(alive(leader)).toBe(false);
     // Cancelling again changes nothing.
     expect(await cancelTask(w.slug, taskId, w.ctx)).toMatchObject({ signalled: false, task: { state: "cancelled" } });
+  });
+
+  /** Starts a task whose child leaves its process group and session (setsid, as daemons do); returns the task and the child's pid. */
+  async function withEscapee(w: Awaited<ReturnType<typeof running>>, o: { timeoutS?: number } = {}) {
+    const { taskId } = await runTask(w.slug, ["sh", "-c", "setsid sh -c 'echo $$ > escaped.tmp; mv escaped.tmp escaped; exec sleep 303' & sleep 302"], { ...w.ctx, cwd: w.dir, ...o });
+    let pid = 0;
+    for (let i = 0; i < 100 && !pid; i++) {
+      try {
+        pid = Number(readFileSync(nodePath.join(w.dir, "escaped"), "utf8"));
+      } catch {
+        await new Promise((res) => setTimeout(res, 30));
+      }
+    }
+    expect(alive(pid)).toBe(true);
+    // It really left: another session, so the group signal alone misses it.
+    const leader = Number(readFileSync(nodePath.join(taskIoDirOf(w.layout, taskId), "pid"), "utf8"));
+    const field = (p: number, n: number) => readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[n];
+    expect(field(pid, 3)).not.toBe(field(leader, 3)); // session ids differ
+    return { taskId, pid };
+  }
+
+  it("cancel also ends a child that left the task's process group and session (setsid)", async () => {
+    const w = await running();
+    const { taskId, pid } = await withEscapee(w);
+    const r = await cancelTask(w.slug, taskId, { ...w.ctx, graceS: 1 });
+    expect(r).toMatchObject({ signalled: true, task: { state: "cancelled" } });
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 20));
+    expect(alive(pid)).toBe(false);
+  });
+
+  it("the timeout also ends a child that left the task's process group and session", async () => {
+    const w = await running();
+    const { taskId, pid } = await withEscapee(w, { timeoutS: 1 });
+    const r = await taskStatus(w.slug, { ...w.ctx, taskId, waitS: 10 });
+    expect(r.tasks[0]).toMatchObject({ state: "timed_out" });
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 20));
+    expect(alive(pid)).toBe(false);
   });
 
   it("stopping the bottle records its running tasks as cancelled; a task of a bottle that is gone is lost", async () => {

@@ -19,7 +19,8 @@ import { reconfigure } from "../../src/bottles/reconfigure.js";
 import { layoutOf } from "../../src/state/layout.js";
 import { listBottles } from "../../src/bottles/list.js";
 import { bottleLogs } from "../../src/bottles/logs.js";
-import { startBottle } from "../../src/bottles/start.js";
+import { readReady } from "../../src/bottles/readiness.js";
+import { poolBottles, startBottle } from "../../src/bottles/start.js";
 import { runTask, taskStatus } from "../../src/bottles/tasks.js";
 import { stopBottle } from "../../src/bottles/stop.js";
 import { docker } from "../../src/engine/run.js";
@@ -44,6 +45,10 @@ agents:
         - { host: api.secret.test, header: Authorization, value: "Bearer \${SW_TOKEN}" }
   broken:
     image: bot-bottle-test/no-such-image:never
+  warm:
+    image: node:24-bookworm-slim
+    pool: 1
+    network: { allow: [allowed.test], allow_cidrs: [10.97.0.0/16] }
 `,
 );
 const tag = process.pid.toString(16).slice(-4);
@@ -366,6 +371,47 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       await stopBottle(aslug, { env }).catch(() => {});
     }
     expect(await leftovers(aslug)).toEqual([]);
+  });
+
+  it("fills a warm pool on the swarm and claims from it: fresh CA, the running firewall reloaded with the claimer's config, nothing left", async () => {
+    const filled = await poolBottles({ profile: "warm", manifest, env });
+    expect(filled.started).toHaveLength(1);
+    const pooled = filled.started[0]!;
+    const poolCa = readFileSync(layoutOf(env.BOTTLE_STATE_DIR!, pooled).firewallCaCert, "utf8");
+    expect((await listBottles({ env })).find((b) => b.slug === pooled)?.state).toBe("pooled");
+    const cslug = `${slug}-c`;
+    try {
+      const t = performance.now();
+      const r = await startBottle({ profile: "warm", manifest, slug: cslug, env });
+      timings.poolClaim = Math.round(performance.now() - t) / 1000;
+      expect(r.metadata).toMatchObject({ slug: cslug, instance: pooled, state: "running", engine: "swarm" });
+      const l = layoutOf(env.BOTTLE_STATE_DIR!, cslug);
+      expect(readFileSync(l.firewallCaCert, "utf8")).not.toBe(poolCa);
+      // Reloaded in place, not restarted: the same process counted a reload.
+      expect((await readReady(l, "firewall"))?.reloads).toBeGreaterThanOrEqual(1);
+      // Still the pooled bottle's stack, and nothing of the claimer's name was started beside it.
+      expect((await swarm.on(swarm.manager, ["service", "ls", "-q", "--filter", `label=dev.bot-bottle.slug=${cslug}`])).stdout.trim()).toBe("");
+
+      const upstream = `bb-swarm-upc-${tag}`;
+      await swarm.on(swarm.manager, ["run", "-d", "--name", upstream, "--network", `bottle-${pooled}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
+      try {
+        let allowed = { exitCode: -1, stdout: "", stderr: "" };
+        for (let i = 0; i < 20; i++) {
+          allowed = await execInBottle(cslug, viaProxy("http://allowed.test/"), { env });
+          if (/^200 /.test(allowed.stdout)) break;
+          await new Promise((res) => setTimeout(res, 250));
+        }
+        expect(allowed.stdout).toMatch(/^200 upstream allowed\.test/);
+        expect((await execInBottle(cslug, viaProxy("http://blocked.test/"), { env })).stdout).toMatch(/^403 /);
+      } finally {
+        await swarm.on(swarm.manager, ["rm", "-f", upstream], { reject: false });
+      }
+      await stopBottle(cslug, { env });
+      expect(await leftovers(pooled)).toEqual([]);
+    } finally {
+      await stopBottle(cslug, { env }).catch(() => {});
+      await poolBottles({ profile: "warm", manifest, env, size: 0 }).catch(() => {});
+    }
   });
 
   it("runs the lifecycle through the real MCP server over stdio, and a CLI verb, unchanged on engine: swarm", async () => {

@@ -61,6 +61,17 @@ const viaProxy = (url: string) => [
   `const u=new URL(process.env.HTTP_PROXY);require('http').get({agent:false,host:u.hostname,port:u.port,path:${JSON.stringify(url)}},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b.trim()))}).on('error',e=>{console.log('ERR',e.message);process.exit(1)})`,
 ];
 
+/** Fetches through the agent's proxy until the upstream (just started on the overlay) answers 200, 5 s at most; the last answer. */
+async function untilUp(fetchOnce: () => Promise<{ stdout: string }>): Promise<{ stdout: string }> {
+  let last = { stdout: "" };
+  for (let i = 0; i < 20; i++) {
+    last = await fetchOnce();
+    if (/^200 /.test(last.stdout)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return last;
+}
+
 /** An upstream on the bottle's egress overlay: answers with the Authorization header it got. */
 const UPSTREAM = "require('http').createServer((q,r)=>r.end('upstream '+q.headers.host+' auth='+(q.headers.authorization||'none'))).listen(80)";
 
@@ -149,12 +160,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       UPSTREAM,
     ]);
     try {
-      let allowed = { exitCode: -1, stdout: "", stderr: "" };
-      for (let i = 0; i < 20; i++) {
-        allowed = await execInBottle(slug, viaProxy("http://allowed.test/"), { env });
-        if (/^200 /.test(allowed.stdout)) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      const allowed = await untilUp(() => execInBottle(slug, viaProxy("http://allowed.test/"), { env }));
       expect(allowed.stdout).toMatch(/^200 upstream allowed\.test auth=none/);
       const blocked = await execInBottle(slug, viaProxy("http://blocked.test/"), { env });
       expect(blocked.stdout).toMatch(/^403 /);
@@ -261,12 +267,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       UPSTREAM,
     ]);
     try {
-      let allowed = { exitCode: -1, stdout: "", stderr: "" };
-      for (let i = 0; i < 20; i++) {
-        allowed = await execInBottle(wslug, viaProxy("http://allowed.test/"), { env: wenv });
-        if (/^200 /.test(allowed.stdout)) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      const allowed = await untilUp(() => execInBottle(wslug, viaProxy("http://allowed.test/"), { env: wenv }));
       expect(allowed.stdout).toMatch(/^200 upstream allowed\.test/);
       expect((await execInBottle(wslug, viaProxy("http://blocked.test/"), { env: wenv })).stdout).toMatch(/^403 /);
 
@@ -395,12 +396,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       const upstream = `bb-swarm-upc-${tag}`;
       await swarm.on(swarm.manager, ["run", "-d", "--name", upstream, "--network", `bottle-${pooled}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
       try {
-        let allowed = { exitCode: -1, stdout: "", stderr: "" };
-        for (let i = 0; i < 20; i++) {
-          allowed = await execInBottle(cslug, viaProxy("http://allowed.test/"), { env });
-          if (/^200 /.test(allowed.stdout)) break;
-          await new Promise((res) => setTimeout(res, 250));
-        }
+        const allowed = await untilUp(() => execInBottle(cslug, viaProxy("http://allowed.test/"), { env }));
         expect(allowed.stdout).toMatch(/^200 upstream allowed\.test/);
         expect((await execInBottle(cslug, viaProxy("http://blocked.test/"), { env })).stdout).toMatch(/^403 /);
       } finally {
@@ -450,12 +446,7 @@ describeDocker("bottles on a real three-node Docker Swarm", () => {
       const upstream = `bb-swarm-upm-${tag}`;
       await swarm.on(swarm.manager, ["run", "-d", "--name", upstream, "--network", `bottle-${mslug}-egress`, "--network-alias", "allowed.test", "node:24-bookworm-slim", "node", "-e", UPSTREAM]);
       try {
-        let allowed = { exitCode: -1, stdout: "" };
-        for (let i = 0; i < 20; i++) {
-          allowed = await call("bottle_exec", { slug: mslug, argv: viaProxy("http://allowed.test/") });
-          if (/^200 /.test(allowed.stdout)) break;
-          await new Promise((r) => setTimeout(r, 250));
-        }
+        const allowed = await untilUp(() => call("bottle_exec", { slug: mslug, argv: viaProxy("http://allowed.test/") }));
         expect(allowed.stdout).toMatch(/^200 upstream allowed\.test auth=none/);
         const blocked = await call<{ stdout: string }>("bottle_exec", { slug: mslug, argv: viaProxy("http://blocked.test/") });
         expect(blocked.stdout).toMatch(/^403 /);

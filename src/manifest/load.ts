@@ -10,6 +10,8 @@ import { BottleError } from "../errors.js";
 import { manifestSchema, TRUST_SYSTEM, type Manifest, type Profile } from "./schema.js";
 
 export const DEFAULT_MANIFEST = "bottle.yaml";
+/** Far above any real manifest; a bigger file is not one. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface LoadedManifest {
   /** Absolute path of the file it came from. */
@@ -37,9 +39,18 @@ export function loadManifest(file: string, home = homedir()): LoadedManifest {
     key = `${st.size}:${st.mtimeNs}:${st.ino}:${home}`;
     const hit = cache.get(file);
     if (hit?.key === key) return { file, manifest: hit.manifest };
+    // A device or FIFO (/dev/zero, /dev/stdin) would block the process forever or fill its memory.
+    if (!st.isFile() && !st.isDirectory()) throw Object.assign(new Error("not a regular file"), { code: "ENOTFILE" });
+    if (st.size > MAX_MANIFEST_BYTES) throw Object.assign(new Error("too big"), { code: "ETOOBIG" });
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTFILE" || code === "ETOOBIG")
+      throw new BottleError(
+        "manifest",
+        `${file}: ${code === "ENOTFILE" ? "not a regular file" : `over ${MAX_MANIFEST_BYTES} bytes`}, expected a YAML file`,
+        "Pass the path of your bottle.yaml (--manifest / BOTTLE_MANIFEST).",
+      );
     const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory, expected a YAML file" : `cannot read (${code ?? String(err)})`;
     throw new BottleError("manifest", `${file}: ${why}`, "Create a bottle.yaml (see the README's manifest example) or pass --manifest / set BOTTLE_MANIFEST.");
   }
@@ -64,7 +75,8 @@ export function parseManifest(text: string, file: string, home = homedir()): Man
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new BottleError("manifest", `${name}: expected a mapping with "version: 1" and "agents:", got ${describe(raw)}`);
+    // Not the text itself: the path may name any readable file (a key, a .env), and this message goes to the caller.
+    throw new BottleError("manifest", `${name}: expected a mapping with "version: 1" and "agents:", got ${typeof raw === "string" ? "plain text" : describe(raw)}`);
   }
   const result = manifestSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {

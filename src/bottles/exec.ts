@@ -1,10 +1,13 @@
 // exec (SPEC §6): run a command in the agent, capture exit code, capped
 // output and duration, and keep a transcript in the state dir.
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { z } from "zod";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
-import { contextOf, type CtxInput } from "./context.js";
+import type { ProjectRef } from "../engine/index.js";
+import { logger } from "../log.js";
+import { type Ctx, contextOf, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
 
 export const MAX_EXEC_TIMEOUT_MS = 6 * 60 * 60 * 1000;
@@ -22,6 +25,23 @@ export interface ExecOptions extends CtxInput {
 export const execOutputSchema = z.object({ exitCode: z.number(), stdout: z.string(), stderr: z.string(), truncated: z.boolean(), timedOut: z.boolean(), durationMs: z.number() });
 export type ExecResult = z.output<typeof execOutputSchema>;
 
+/** The env name an exec'd command (and so everything it starts) carries, set to a fresh id per exec. */
+export const EXEC_ENV = "BOTTLE_EXEC_ID";
+
+/** Shell run as `sh -c KILL_BY_ENV sh NAME=ID`: SIGKILL every process whose environment holds NAME=ID (busybox has all it uses). */
+export const KILL_BY_ENV = `for e in /proc/[0-9]*/environ; do
+  p=\${e%/environ}; p=\${p#/proc/}
+  tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qxF "$1" && kill -KILL "$p" 2>/dev/null
+done
+exit 0
+`;
+
+async function killLeftovers(ctx: Ctx, project: ProjectRef, execId: string): Promise<void> {
+  await ctx.engine.exec(project, { service: "agent", argv: ["sh", "-c", KILL_BY_ENV, "sh", `${EXEC_ENV}=${execId}`], timeoutMs: 15_000 }).catch((err: Error) => {
+    logger.warn({ slug: project.slug, err: err.message }, "could not kill what a stopped exec left running");
+  });
+}
+
 const cap = (s: string) => (s.length > OUTPUT_CAP ? { text: s.slice(-OUTPUT_CAP), cut: true } : { text: s, cut: false });
 
 export async function execInBottle(slug: string, argv: string[], o: ExecOptions = {}): Promise<ExecResult> {
@@ -35,14 +55,27 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
     if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
   }
   const t0 = Date.now();
-  const r = await ctx.engine.exec(project, {
-    service: "agent",
-    argv,
-    timeoutMs: timeout,
-    ...(o.vars ? { env: o.vars } : {}),
-    ...(o.stdin !== undefined ? { stdin: o.stdin } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-  });
+  // Killing the `docker exec` client (timeout, cancelled request, server
+  // gone) leaves the command running in the container: docker does not
+  // forward it. The command and everything it starts carry this id in their
+  // environment, so what outlives the client is found and killed.
+  const execId = `x${t0.toString(36)}-${randomBytes(3).toString("hex")}`;
+  const vars = { ...o.vars, [EXEC_ENV]: execId };
+  let r: Awaited<ReturnType<typeof ctx.engine.exec>>;
+  try {
+    r = await ctx.engine.exec(project, {
+      service: "agent",
+      argv,
+      timeoutMs: timeout,
+      env: vars,
+      ...(o.stdin !== undefined ? { stdin: o.stdin } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } catch (err) {
+    await killLeftovers(ctx, project, execId);
+    throw err;
+  }
+  if (r.timedOut) await killLeftovers(ctx, project, execId);
   const out = cap(r.stdout);
   const errOut = cap(r.stderr);
   const result: ExecResult = { exitCode: r.exitCode, stdout: out.text, stderr: errOut.text, truncated: out.cut || errOut.cut, timedOut: r.timedOut, durationMs: Date.now() - t0 };

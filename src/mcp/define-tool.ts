@@ -24,6 +24,24 @@ export interface ToolDefinition<I extends z.ZodObject, O extends z.ZodObject> {
   handler: (args: z.output<I>, ctx: ToolContext) => Promise<{ structured: z.output<O>; text: string }>;
 }
 
+/** Tool calls under way: the server waits for them (aborted) before it exits. */
+const running = new Set<Promise<unknown>>();
+
+/**
+ * Resolves once every tool call under way has returned (their requests are
+ * aborted when the transport closes, so a start rolls back, an exec kills
+ * what it ran), or after `ms`; returns how many were still running.
+ */
+export async function settleToolCalls(ms: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([Promise.allSettled([...running]), late]);
+  clearTimeout(timer);
+  return running.size;
+}
+
 export function annotationsFor(kind: ToolKind, title: string, idempotent = false): ToolAnnotations {
   return {
     title,
@@ -49,14 +67,18 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: To
         annotations: annotationsFor(def.kind, def.title, def.idempotent),
       },
       (async (args: z.output<I>, ctx: ToolContext): Promise<CallToolResult> => {
+        const call = def.handler(args, ctx);
+        running.add(call);
         try {
-          const { structured, text } = await def.handler(args, ctx);
+          const { structured, text } = await call;
           return { content: [{ type: "text", text }], structuredContent: structured as Record<string, unknown> };
         } catch (err) {
           const e = toBottleError(err);
           if (e.code === "internal") logger.error({ tool: def.name, err: e.message }, "tool failed");
           else logger.info({ tool: def.name, code: e.code }, "tool refused");
           return { isError: true, content: [{ type: "text", text: e.display }] };
+        } finally {
+          running.delete(call);
         }
       }) as never,
     );

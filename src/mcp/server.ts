@@ -2,9 +2,13 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { logger } from "../log.js";
 import { PACKAGE_VERSION } from "../package.js";
+import { settleToolCalls } from "./define-tool.js";
 import { registerResources } from "./resources.js";
 import { registerTools } from "./tools/index.js";
 import { watchProposals } from "./watch.js";
+
+/** How long a closing server waits for aborted tool calls to finish undoing. */
+const CLOSE_GRACE_MS = 20_000;
 
 export function createServer(): McpServer {
   const server = new McpServer(
@@ -30,7 +34,13 @@ export async function runStdioServer(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ why }, "closing MCP server");
+    // Closing aborts every call under way; wait for them to undo what they
+    // started (a start's rollback, an exec's command), or a client that
+    // hangs up mid-start leaves a running bottle behind. MCP clients wait a
+    // few seconds before they kill a server that does not exit.
     await server.close().catch(() => {});
+    const left = await settleToolCalls(CLOSE_GRACE_MS);
+    if (left) logger.warn({ left }, "exiting with tool calls still running; `bottle cleanup` removes what they leave");
     process.exit(0);
   };
   process.stdin.on("end", () => void close("stdin ended"));

@@ -80,6 +80,9 @@ export async function bottleLogs(r: LogsRequest): Promise<LogResult> {
   const ctx = contextOf(r);
   const b = await openBottle(ctx, r.slug);
   const { slug: _slug, env: _env, engine: _engine, ...q } = r;
+  // One meaning for every path (docker's --since, the saved log, a task's
+  // timeline), and a bad value is refused rather than matching nothing.
+  if (q.since !== undefined) q.since = iso(sinceToMs(q.since, ctx.now().getTime()));
   if (q.taskId !== undefined) {
     requireService(b.meta, q.service);
     return readTaskTimeline(ctx, b.meta, b.layout, q.taskId, { ...q, tail: Math.min(q.tail ?? 200, MAX_TAIL) });
@@ -122,13 +125,14 @@ export async function dumpLogs(engine: Engine, p: ProjectRef, layout: BottleLayo
 export async function followBottleLogs(r: LogsRequest, onLine: (line: string) => void, signal?: AbortSignal): Promise<LogResult | undefined> {
   const ctx = contextOf(r);
   const b = await openBottle(ctx, r.slug);
+  const since = r.since === undefined ? undefined : iso(sinceToMs(r.since, ctx.now().getTime()));
   if (b.meta.state !== "running") {
     const { slug: _slug, env: _env, engine: _engine, ...q } = r;
-    return readLogs(ctx.engine, b.meta, b.layout, q);
+    return readLogs(ctx.engine, b.meta, b.layout, { ...q, ...(since ? { since } : {}) });
   }
   await ctx.engine.followLogs(
     b.project,
-    { tail: Math.min(r.tail ?? 50, MAX_TAIL), ...(r.since ? { since: r.since } : {}), ...(r.service ? { service: r.service } : {}) },
+    { tail: Math.min(r.tail ?? 50, MAX_TAIL), ...(since ? { since } : {}), ...(r.service ? { service: r.service } : {}) },
     (line) => {
       if (!r.grep || line.includes(r.grep)) onLine(line);
     },
@@ -238,8 +242,8 @@ async function sidecarLines(
 /** `since` as RFC 3339 or a duration back from now (10m, 2h, 30s), as docker takes it. */
 function sinceToMs(since: string, nowMs: number): number {
   const m = /^(\d+)(ms|s|m|h)$/.exec(since);
-  if (m) return nowMs - Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
-  const t = Date.parse(since);
+  if (m) return Math.max(0, nowMs - Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]);
+  const t = /^\d{4}-\d\d-\d\d/.test(since) ? Date.parse(since) : Number.NaN;
   if (Number.isNaN(t)) throw new BottleError("bad-input", `since must be an RFC 3339 time or a duration like 10m, got ${JSON.stringify(since)}`);
   return t;
 }

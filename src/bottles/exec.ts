@@ -51,9 +51,11 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
   if (!argv.length) throw new BottleError("bad-input", "argv must name a command to run");
   const timeout = o.timeoutMs ?? 600_000;
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_EXEC_TIMEOUT_MS) throw new BottleError("bad-input", `timeout must be between 1 ms and ${MAX_EXEC_TIMEOUT_MS} ms`);
-  for (const name of Object.keys(o.vars ?? {})) {
+  for (const [name, value] of Object.entries(o.vars ?? {})) {
     if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
+    if (value.includes("\0")) throw new BottleError("bad-input", `env ${name} must not contain NUL bytes`);
   }
+  if (argv.some((a) => a.includes("\0"))) throw new BottleError("bad-input", "argv must not contain NUL bytes");
   const t0 = Date.now();
   // Killing the `docker exec` client (timeout, cancelled request, server
   // gone) leaves the command running in the container: docker does not

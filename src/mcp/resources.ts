@@ -2,9 +2,28 @@
 // from the state root, with slug completion; bottle://{slug}/tasks/{task_id}
 // is a task's output (subscribe to hear when it ends: watch.ts).
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { allTaskRefs, bottleLogs, bottleSlugs, inbox, inboxJson, readBottleFile, safeJson, taskOutputText } from "../bottles/index.js";
+import { toBottleError } from "../errors.js";
 
 type Kind = "logs" | "compose" | "metadata" | "proposals";
+
+/** MCP's code for a resource that does not exist (the spec's "Resource not found"). */
+export const RESOURCE_NOT_FOUND = -32002;
+
+/**
+ * A read the caller can fix (unknown bottle or task, bad slug) answers with
+ * that error's code and hint, not as a -32603 "internal error".
+ */
+async function answer<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    const e = toBottleError(err);
+    if (e.code === "internal") throw err;
+    throw new McpError(e.code === "unknown-slug" ? RESOURCE_NOT_FOUND : ErrorCode.InvalidParams, e.display);
+  }
+}
 
 const KINDS: Record<Kind, { mimeType: string; description: string }> = {
   logs: { mimeType: "text/plain", description: "The last 500 log lines of every service (live while running, saved after stop)." },
@@ -37,7 +56,7 @@ export function registerResources(server: McpServer): void {
         complete: { slug: async (value) => bottleSlugs().filter((s) => s.startsWith(value)) },
       }),
       { title: `Bottle ${kind}`, description, mimeType },
-      async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType, text: await read(kind, String(vars.slug)) }] }),
+      async (uri, vars) => answer(async () => ({ contents: [{ uri: uri.href, mimeType, text: await read(kind, String(vars.slug)) }] })),
     );
   }
   server.registerResource(
@@ -59,6 +78,6 @@ export function registerResources(server: McpServer): void {
       description: "A task's output (stdout and stderr together, the newest 1 MiB). Subscribe to be notified when the task ends; bottle_task reads it by cursor.",
       mimeType: "text/plain",
     },
-    async (uri, vars) => ({ contents: [{ uri: uri.href, mimeType: "text/plain", text: await taskOutputText(String(vars.slug), String(vars.task_id)) }] }),
+    async (uri, vars) => answer(async () => ({ contents: [{ uri: uri.href, mimeType: "text/plain", text: await taskOutputText(String(vars.slug), String(vars.task_id)) }] })),
   );
 }

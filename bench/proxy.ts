@@ -30,6 +30,14 @@ import { measureDlp } from "./dlp.js";
 const ROOT = resolve(import.meta.dirname, "..");
 /** BENCH_PROXY_BUNDLE: another build of the proxy (an older commit's, to compare on the same machine). */
 const BUNDLE = process.env.BENCH_PROXY_BUNDLE ?? join(ROOT, "dist/sidecars/proxy.cjs");
+/**
+ * BENCH_PROXY_COMPARE: a second build of the proxy, run as one more engine in
+ * the CONNECT scenarios (same windows, same squid): an A/B of two builds that
+ * a busy machine cannot skew the way two separate runs can.
+ */
+const COMPARE = process.env.BENCH_PROXY_COMPARE;
+/** BENCH_PROXY_SCENARIOS: which parts to run, comma-separated (inject, tunnel, bulk, dlp); all by default. */
+const SCENARIOS = new Set((process.env.BENCH_PROXY_SCENARIOS ?? "inject,tunnel,bulk,dlp").split(",").map((s) => s.trim()));
 const CONCURRENCY = 16;
 // Each engine's warm-up before the measured windows. Our proxies are still
 // being optimised by V8 for their first ~13-19k requests (counted with
@@ -138,98 +146,116 @@ async function main(): Promise<void> {
         routes: [{ name: "bench", host: "localhost", port: upPort, path_prefix: "/", header: "Authorization", value: "Bearer ${BENCH_TOKEN}" }],
       }),
     );
-    const env = { BENCH_TOKEN: TOKEN };
-    const firewall = start("firewall", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "firewall.json"), "--port", String(fwPort)], env, join(dir, "firewall.log"));
-    const egress = start("egress", process.execPath, [BUNDLE, "egress", "--config", join(dir, "egress.json"), "--port", String(egPort)], env, join(dir, "egress.log"));
-    running.push(firewall, egress);
-    await Promise.all([waitForPort(fwPort!, firewall), waitForPort(egPort!, egress)]);
-
     const target = (ca: string, extra: Partial<Target> = {}): Target => ({ host: "localhost", port: upPort!, path: "/", ca, ...extra });
+    if (SCENARIOS.has("inject")) {
+      const env = { BENCH_TOKEN: TOKEN };
+      const firewall = start("firewall", process.execPath, [BUNDLE, "firewall", "--config", join(dir, "firewall.json"), "--port", String(fwPort)], env, join(dir, "firewall.log"));
+      const egress = start("egress", process.execPath, [BUNDLE, "egress", "--config", join(dir, "egress.json"), "--port", String(egPort)], env, join(dir, "egress.log"));
+      running.push(firewall, egress);
+      await Promise.all([waitForPort(fwPort!, firewall), waitForPort(egPort!, egress)]);
 
-    // A. credential injection: direct, our chain and mitmproxy take turns
-    // (see takeTurns), so a busy spell on a shared machine does not land on
-    // one engine only; the ratio is read from the same windows.
-    const mitmBin = which("mitmdump");
-    let mitm: { proc: Started; caPem: string } | undefined;
-    if (!mitmBin) notes.push("mitmproxy not installed (apt-get install -y mitmproxy): baseline skipped");
-    else {
-      const mitmDir = join(dir, "mitm");
-      await mkdir(mitmDir);
-      mitm = await startMitmproxy(mitmBin, mitmDir, mitmPort!, up.cert, TOKEN);
-      running.push(mitm.proc);
+      // A. credential injection: direct, our chain and mitmproxy take turns
+      // (see takeTurns), so a busy spell on a shared machine does not land on
+      // one engine only; the ratio is read from the same windows.
+      const mitmBin = which("mitmdump");
+      let mitm: { proc: Started; caPem: string } | undefined;
+      if (!mitmBin) notes.push("mitmproxy not installed (apt-get install -y mitmproxy): baseline skipped");
+      else {
+        const mitmDir = join(dir, "mitm");
+        await mkdir(mitmDir);
+        mitm = await startMitmproxy(mitmBin, mitmDir, mitmPort!, up.cert, TOKEN);
+        running.push(mitm.proc);
+      }
+      const inject = "HTTPS inject, 1 KB, c=16";
+      const injectEngines: Engine[] = [
+        { engine: "direct (no proxy)", client: keepAliveClient(target(upCa.cert), CONCURRENCY) },
+        {
+          engine: "bot-bottle egress→firewall",
+          client: keepAliveClient(target(egCa.cert, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: egPort! }),
+          procs: [egress, firewall],
+        },
+        ...(mitm
+          ? [{ engine: "mitmproxy (addon)", client: keepAliveClient(target(mitm.caPem, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: mitmPort! }), procs: [mitm.proc] }]
+          : []),
+      ];
+      const injectParts = await takeTurns(`A. ${inject}`, injectEngines);
+      injectEngines.forEach(({ engine, procs }, i) => {
+        const rssMiB = procs?.reduce((n, p) => n + peakRssMiB(p.child.pid!), 0);
+        rows.push({ scenario: inject, engine, r: mergeLoads(injectParts[i]!), ...(procs ? { base: mergeLoads(injectParts[0]!) } : {}), ...(rssMiB !== undefined ? { rssMiB } : {}) });
+      });
+      if (mitm) notes.push(`${inject}: bot-bottle/mitmproxy per round ${injectParts[1]!.map((r, k) => (r.rps / injectParts[2]![k]!.rps).toFixed(2)).join(", ")}`);
+      if (mitm) await stop(mitm.proc);
+      await Promise.all([stop(egress), stop(firewall)]);
     }
-    const inject = "HTTPS inject, 1 KB, c=16";
-    const injectEngines: Engine[] = [
-      { engine: "direct (no proxy)", client: keepAliveClient(target(upCa.cert), CONCURRENCY) },
-      {
-        engine: "bot-bottle egress→firewall",
-        client: keepAliveClient(target(egCa.cert, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: egPort! }),
-        procs: [egress, firewall],
-      },
-      ...(mitm
-        ? [{ engine: "mitmproxy (addon)", client: keepAliveClient(target(mitm.caPem, { expectInjected: true }), CONCURRENCY, { host: "127.0.0.1", port: mitmPort! }), procs: [mitm.proc] }]
-        : []),
-    ];
-    const injectParts = await takeTurns(`A. ${inject}`, injectEngines);
-    injectEngines.forEach(({ engine, procs }, i) => {
-      const rssMiB = procs?.reduce((n, p) => n + peakRssMiB(p.child.pid!), 0);
-      rows.push({ scenario: inject, engine, r: mergeLoads(injectParts[i]!), ...(procs ? { base: mergeLoads(injectParts[0]!) } : {}), ...(rssMiB !== undefined ? { rssMiB } : {}) });
-    });
-    if (mitm) notes.push(`${inject}: bot-bottle/mitmproxy per round ${injectParts[1]!.map((r, k) => (r.rps / injectParts[2]![k]!.rps).toFixed(2)).join(", ")}`);
-    if (mitm) await stop(mitm.proc);
-    await Promise.all([stop(egress), stop(firewall)]);
 
     // B. CONNECT tunnelling: a fresh firewall (its own RSS), same allowlist as squid.
-    await writeFile(join(dir, "tunnel-firewall.json"), JSON.stringify({ ...firewallConfig, dlp: { enabled: true, canary_env: [], canary_exempt: [] } }));
-    const tunnelFw = start(
-      "firewall (tunnel)",
-      process.execPath,
-      [BUNDLE, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(tunnelFwPort)],
-      {},
-      join(dir, "tunnel-firewall.log"),
-    );
-    running.push(tunnelFw);
-    await waitForPort(tunnelFwPort!, tunnelFw);
-
-    const squidBin = which("squid");
-    let squid: Started | undefined;
-    if (!squidBin) notes.push("squid not installed (apt-get install -y squid): baseline skipped");
-    else {
-      const squidDir = join(dir, "squid");
-      await mkdir(squidDir);
-      squid = await startSquid(squidBin, squidDir, squidPort!, ["localhost"]);
-      running.push(squid);
-    }
-
-    const tunnelEngines: Array<{ engine: string; proxy?: { host: string; port: number }; proc?: Started }> = [
-      { engine: "direct (no proxy)" },
-      { engine: "bot-bottle firewall", proxy: { host: "127.0.0.1", port: tunnelFwPort! }, proc: tunnelFw },
-      ...(squid ? [{ engine: "squid", proxy: { host: "127.0.0.1", port: squidPort! }, proc: squid }] : []),
-    ];
     const scenarios: Array<{ scenario: string; client: (proxy?: { host: string; port: number }) => Engine["client"] }> = [
-      { scenario: "CONNECT, new tunnel+TLS per req", client: (proxy) => freshConnectionClient(target(upCa.cert), proxy) },
-      { scenario: "CONNECT, 1 MiB over kept tunnels", client: (proxy) => keepAliveClient(target(upCa.cert, { path: `/bytes/${BULK_BYTES}` }), CONCURRENCY, proxy) },
+      ...(SCENARIOS.has("tunnel") ? [{ scenario: "CONNECT, new tunnel+TLS per req", client: (proxy?: { host: string; port: number }) => freshConnectionClient(target(upCa.cert), proxy) }] : []),
+      ...(SCENARIOS.has("bulk")
+        ? [
+            {
+              scenario: "CONNECT, 1 MiB over kept tunnels",
+              client: (proxy?: { host: string; port: number }) => keepAliveClient(target(upCa.cert, { path: `/bytes/${BULK_BYTES}` }), CONCURRENCY, proxy),
+            },
+          ]
+        : []),
     ];
-    for (const { scenario, client } of scenarios) {
-      const parts = await takeTurns(
-        `B. ${scenario}`,
-        tunnelEngines.map(({ engine, proxy, proc }) => ({ engine, client: client(proxy), ...(proc ? { procs: [proc] } : {}) })),
-      );
-      const merged = parts.map(mergeLoads);
-      tunnelEngines.forEach(({ engine, proxy, proc }, i) => {
-        rows.push({ scenario, engine, r: merged[i]!, ...(proxy ? { base: merged[0]! } : {}), ...(proc && scenario.includes("MiB") ? { rssMiB: peakRssMiB(proc.child.pid!) } : {}) });
-      });
-      const fwIdx = tunnelEngines.findIndex((e) => e.engine.startsWith("bot-bottle"));
-      const sqIdx = tunnelEngines.findIndex((e) => e.engine === "squid");
-      if (sqIdx >= 0) {
-        const rate = (r: LoadResult) => (scenario.includes("MiB") ? r.bytesPerSec : r.rps);
-        const perRound = parts[fwIdx]!.map((r, k) => (rate(r) / rate(parts[sqIdx]![k]!)).toFixed(2));
-        notes.push(`${scenario}: firewall/squid per round ${perRound.join(", ")}`);
+    if (scenarios.length) {
+      await writeFile(join(dir, "tunnel-firewall.json"), JSON.stringify({ ...firewallConfig, dlp: { enabled: true, canary_env: [], canary_exempt: [] } }));
+      const startTunnelFirewall = async (name: string, bundle: string, port: number) => {
+        const p = start(name, process.execPath, [bundle, "firewall", "--config", join(dir, "tunnel-firewall.json"), "--port", String(port)], {}, join(dir, `${name.replace(/\W+/g, "-")}.log`));
+        running.push(p);
+        await waitForPort(port, p);
+        return p;
+      };
+      const tunnelFw = await startTunnelFirewall("firewall (tunnel)", BUNDLE, tunnelFwPort!);
+      const comparePort = COMPARE ? await freePort() : 0;
+      const compareFw = COMPARE ? await startTunnelFirewall("firewall (compare)", COMPARE, comparePort) : undefined;
+
+      const squidBin = which("squid");
+      let squid: Started | undefined;
+      if (!squidBin) notes.push("squid not installed (apt-get install -y squid): baseline skipped");
+      else {
+        const squidDir = join(dir, "squid");
+        await mkdir(squidDir);
+        squid = await startSquid(squidBin, squidDir, squidPort!, ["localhost"]);
+        running.push(squid);
+      }
+
+      const tunnelEngines: Array<{ engine: string; proxy?: { host: string; port: number }; proc?: Started }> = [
+        { engine: "direct (no proxy)" },
+        { engine: "bot-bottle firewall", proxy: { host: "127.0.0.1", port: tunnelFwPort! }, proc: tunnelFw },
+        ...(squid ? [{ engine: "squid", proxy: { host: "127.0.0.1", port: squidPort! }, proc: squid }] : []),
+        ...(compareFw ? [{ engine: "compare firewall (BENCH_PROXY_COMPARE)", proxy: { host: "127.0.0.1", port: comparePort }, proc: compareFw }] : []),
+      ];
+      for (const { scenario, client } of scenarios) {
+        const parts = await takeTurns(
+          `B. ${scenario}`,
+          tunnelEngines.map(({ engine, proxy, proc }) => ({ engine, client: client(proxy), ...(proc ? { procs: [proc] } : {}) })),
+        );
+        const merged = parts.map(mergeLoads);
+        tunnelEngines.forEach(({ engine, proxy, proc }, i) => {
+          rows.push({ scenario, engine, r: merged[i]!, ...(proxy ? { base: merged[0]! } : {}), ...(proc && scenario.includes("MiB") ? { rssMiB: peakRssMiB(proc.child.pid!) } : {}) });
+        });
+        const fwIdx = tunnelEngines.findIndex((e) => e.engine.startsWith("bot-bottle"));
+        const sqIdx = tunnelEngines.findIndex((e) => e.engine === "squid");
+        if (sqIdx >= 0) {
+          const rate = (r: LoadResult) => (scenario.includes("MiB") ? r.bytesPerSec : r.rps);
+          const perRound = parts[fwIdx]!.map((r, k) => (rate(r) / rate(parts[sqIdx]![k]!)).toFixed(2));
+          notes.push(`${scenario}: firewall/squid per round ${perRound.join(", ")}`);
+          const cmpIdx = tunnelEngines.findIndex((e) => e.engine.startsWith("compare"));
+          if (cmpIdx >= 0) {
+            const cmpRound = parts[cmpIdx]!.map((r, k) => (rate(r) / rate(parts[sqIdx]![k]!)).toFixed(2));
+            notes.push(
+              `${scenario}: compare/squid per round ${cmpRound.join(", ")}; overall firewall ${(rate(merged[fwIdx]!) / rate(merged[sqIdx]!)).toFixed(2)}, compare ${(rate(merged[cmpIdx]!) / rate(merged[sqIdx]!)).toFixed(2)}`,
+            );
+          }
+        }
       }
     }
 
     printTable(rows, notes);
-    printDlpRows();
+    if (SCENARIOS.has("dlp")) printDlpRows();
   } finally {
     for (const p of running.reverse()) await stop(p);
     await rm(dir, { recursive: true, force: true });

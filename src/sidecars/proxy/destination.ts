@@ -66,7 +66,20 @@ function classifyAnswer(answer: string, allowCidrs: readonly ParsedCidr[]): Answ
 
 export type Destination = { ok: true; host: string; address: string } | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
 
-export async function checkDestination(policy: DestinationPolicy, rawHost: string): Promise<Destination> {
+/**
+ * Answers of resolver promises that have fulfilled. A caching resolver hands
+ * out the same promise for a name while it is fresh, so a destination whose
+ * answers are already in is checked in the caller's own turn, without
+ * waiting for a promise that has nothing left to wait for.
+ */
+const fulfilled = new WeakMap<Promise<string[]>, string[]>();
+
+/**
+ * Allowlist, then SSRF. A Destination straight away when the answer needs
+ * no wait (an IP literal, a refused name, answers already in), else a
+ * promise of it.
+ */
+export function checkDestination(policy: DestinationPolicy, rawHost: string): Destination | Promise<Destination> {
   const { name, address } = parseHost(rawHost);
   if (address) {
     // IP literals: the address check comes first so every spelling of a
@@ -77,12 +90,29 @@ export async function checkDestination(policy: DestinationPolicy, rawHost: strin
     return { ok: true, host: name, address: name };
   }
   if (!isAllowed(policy.allow, name)) return { ok: false, status: 403, rule: "allowlist", host: name, reason: `host "${name}" is not in the allowlist` };
-  let answers: string[];
+  let pending: Promise<string[]>;
   try {
-    answers = await policy.resolve(name);
+    pending = policy.resolve(name);
   } catch (err) {
-    return { ok: false, status: 502, rule: "dns", host: name, reason: `cannot resolve host "${name}" (${(err as NodeJS.ErrnoException).code ?? "error"})` };
+    return unresolved(name, err);
   }
+  const answers = fulfilled.get(pending);
+  if (answers) return judgeAnswers(policy, name, answers);
+  return pending.then(
+    (a) => {
+      fulfilled.set(pending, a);
+      return judgeAnswers(policy, name, a);
+    },
+    (err: unknown) => unresolved(name, err),
+  );
+}
+
+function unresolved(name: string, err: unknown): Destination {
+  return { ok: false, status: 502, rule: "dns", host: name, reason: `cannot resolve host "${name}" (${(err as NodeJS.ErrnoException)?.code ?? "error"})` };
+}
+
+/** The first answer that may be dialed, or why none may. */
+function judgeAnswers(policy: DestinationPolicy, name: string, answers: readonly string[]): Destination {
   let firstRefusal: string | undefined;
   for (const a of answers) {
     const v = classifyAnswer(a, policy.allowCidrs);

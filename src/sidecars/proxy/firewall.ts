@@ -14,7 +14,7 @@ import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
 import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
 import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpPolicy } from "./dlp.js";
-import { headerValue, scanHostNames } from "./host-names.js";
+import { scanConnectHead, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, isTlsRequest, ProxyServer, toProxyLimits } from "./proxy-server.js";
@@ -185,8 +185,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
           const s = state.current;
           // Agents can smuggle data in the CONNECT target, its Host header and
           // its other headers: all scanned before the name is resolved.
-          const inName = scanHostNames(s.dlp, [target.host, headerValue(req.rawHeaders, "host")]);
-          const finding = inName ?? scanRequest(s.dlp, { host: parseHost(target.host).name, url: req.url ?? "", headers: headerPairs(req.rawHeaders) });
+          const finding = scanConnectHead(s.dlp, target.host, req.url ?? "", req.rawHeaders);
           if (finding) {
             writeRawResponse(socket, 403, `bot-bottle firewall: blocked by dlp: CONNECT: ${describeFinding(finding)}`);
             return log("connect", {
@@ -201,7 +200,8 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
               ms: Date.now() - started,
             });
           }
-          const dest = await checkDestination(s.destinations, target.host);
+          const checked = checkDestination(s.destinations, target.host);
+          const dest = checked instanceof Promise ? await checked : checked;
           const base = { host: dest.host, port: target.port, method: "CONNECT" };
           if (!dest.ok) {
             writeRawResponse(socket, dest.status, `bot-bottle firewall: blocked by ${dest.rule}: ${dest.reason}`);

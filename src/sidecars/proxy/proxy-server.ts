@@ -59,7 +59,7 @@ export const DEFAULT_LIMITS: ProxyLimits = toProxyLimits(DEFAULT_PROXY_LIMITS);
 /** What a passthrough tunnel came to: spliced (with byte counts) or refused before any byte went upstream. */
 export type PassthroughOutcome = { ok: true; sni: string | undefined; up: number; down: number } | { ok: false; reason: string };
 
-const CONNECTED = "HTTP/1.1 200 Connection Established\r\n\r\n";
+const CONNECTED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
 /** The first byte of a TLS ClientHello (a handshake record). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
@@ -75,9 +75,13 @@ export class ProxyServer<T> {
   readonly #tunnels = new WeakMap<object, T>();
   readonly #open = new Set<Duplex>();
   /** Connections whose first request head is still arriving: since when, and how to stop reading it. */
-  readonly #awaitingHead = new Map<Socket, { since: number; stop: () => void }>();
-  /** The sweep of #awaitingHead: armed only while connections are open (see #pauseSweeps). */
-  #headTimer: NodeJS.Timeout | undefined;
+  readonly #awaitingHead = new Map<Socket, { since: number; buf: Buffer | undefined }>();
+  /** The http.Server's own 'connection' listener, for connections that are not CONNECT. */
+  readonly #httpConnection: (s: Socket) => void;
+  /** Spliced tunnels (and passthrough tunnels waiting for their ClientHello). */
+  readonly #splices = new Set<Splice>();
+  /** The sweep of #awaitingHead and #splices: armed only while connections are open (see #pauseSweeps). */
+  #sweepTimer: NodeJS.Timeout | undefined;
   /** Servers whose own connection sweep #pauseSweeps stopped. */
   readonly #pausedSweeps = new Set<Server>();
   #limits: ProxyLimits = DEFAULT_LIMITS;
@@ -98,10 +102,22 @@ export class ProxyServer<T> {
     const [httpConnection, ...others] = this.server.listeners("connection") as Array<(s: Socket) => void>;
     if (!httpConnection || others.length) throw new Error("http.Server has an unexpected set of 'connection' listeners");
     this.server.removeListener("connection", httpConnection);
+    this.#httpConnection = httpConnection;
+    const proxy = this;
+    this.#headData = function (this: Socket, chunk: Buffer) {
+      proxy.#onHeadData(this, chunk);
+    };
+    this.#headEnded = function (this: Socket) {
+      proxy.#stopHead(this);
+      this.destroy();
+    };
+    this.#closed = function (this: Socket) {
+      proxy.#forget(this);
+    };
     this.server.on("connection", (s: Socket) => {
       if (this.#open.size >= this.#limits.maxConnections) return this.#refuseOverCap(s);
       this.#track(s);
-      this.#readFirstHead(s, httpConnection);
+      this.#readFirstHead(s);
     });
     // A CONNECT that follows other requests on a kept-alive connection still arrives here.
     this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onConnect({ url: req.url ?? "", rawHeaders: req.rawHeaders }, socket, head));
@@ -129,7 +145,13 @@ export class ProxyServer<T> {
 
   /** Apply (new) limits: the cap and timeouts count for connections from now on. */
   setLimits(limits: ProxyLimits): void {
+    const period = sweepPeriodMs(this.#limits);
     this.#limits = limits;
+    if (this.#sweepTimer && sweepPeriodMs(limits) !== period) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+      this.#armSweep();
+    }
     this.bodies.max = limits.maxBufferedBodyBytes;
     for (const srv of [this.server, this.#mitm]) {
       srv.headersTimeout = limits.headTimeoutMs;
@@ -161,7 +183,7 @@ export class ProxyServer<T> {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#headTimer);
+    clearInterval(this.#sweepTimer);
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     for (const s of this.#open) s.destroy();
     await closed;
@@ -218,54 +240,7 @@ export class ProxyServer<T> {
    */
   passthrough(socket: Duplex, head: Buffer, upstream: Socket, host: string, ipLiteral: boolean): Promise<PassthroughOutcome> {
     socket.write(CONNECTED);
-    return new Promise((resolve) => {
-      let buf = head;
-      let settled = false;
-      const refuse = (reason: string, alert: boolean) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        upstream.destroy();
-        if (alert && socket.writable) {
-          socket.end(ALERT_UNRECOGNIZED_NAME);
-          setTimeout(() => socket.destroy(), 1_000).unref();
-        } else socket.destroy();
-        resolve({ ok: false, reason });
-      };
-      const timer = setTimeout(() => {
-        this.handlers.onLimit?.("handshake_timeout", { tls: "passthrough", host });
-        refuse("no TLS ClientHello in time", false);
-      }, this.#limits.handshakeTimeoutMs).unref();
-      const onClose = () => refuse("the client closed the tunnel before its ClientHello", false);
-      const cleanup = () => {
-        clearTimeout(timer);
-        socket.off("data", onData);
-        socket.off("close", onClose);
-        socket.off("end", onClose);
-      };
-      const check = () => {
-        const hello = parseClientHello(buf);
-        if (hello.kind === "incomplete") return;
-        if (hello.kind === "invalid") return refuse(hello.reason, true);
-        const names = hello.serverNames.map((n) => n.toLowerCase().replace(/\.+$/, ""));
-        if (names.length === 0 && !ipLiteral) return refuse(`the ClientHello names no server (SNI); "${host}" was CONNECTed`, true);
-        const other = names.find((n) => n !== host);
-        if (other !== undefined) return refuse(`the ClientHello asks for "${other}" (SNI) but "${host}" was CONNECTed`, true);
-        settled = true;
-        cleanup();
-        socket.pause();
-        const sni = names[0];
-        void this.splice(socket, buf, upstream, false).then(({ up, down }) => resolve({ ok: true, sni, up, down }));
-      };
-      const onData = (chunk: Buffer) => {
-        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-        check();
-      };
-      socket.on("data", onData);
-      socket.once("close", onClose);
-      socket.once("end", onClose);
-      if (buf.length) check();
-    });
+    return new Promise((resolve) => this.#startSplice(socket, head, upstream, { host, ipLiteral }, resolve));
   }
 
   /**
@@ -273,32 +248,19 @@ export class ProxyServer<T> {
    * connected or connecting). Resolves with byte counts when both sides end.
    */
   splice(socket: Duplex, head: Buffer, upstream: Socket, sendEstablished = true): Promise<{ up: number; down: number }> {
-    const relay = relays.get(upstream);
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        socket.destroy();
-        upstream.destroy();
-        relay?.release();
-        // The sockets' own byte counters: cheaper than a second 'data' listener per chunk.
-        resolve({ up: upstream.bytesWritten, down: upstream.bytesRead });
-      };
-      if (sendEstablished) socket.write(CONNECTED);
-      // Idle: every read from and write to the client resets this, so it
-      // fires only when neither side has moved a byte for the whole period.
-      (socket as Partial<Socket>).setTimeout?.(this.#limits.idleTimeoutMs, () => {
-        this.handlers.onLimit?.("idle_timeout", { tls: "passthrough" });
-        finish();
-      });
-      if (head.length) upstream.write(head);
-      socket.pipe(upstream);
-      if (relay) relay.attach(socket);
-      else upstream.pipe(socket);
-      socket.on("error", finish).on("close", finish);
-      upstream.on("error", finish).on("close", finish);
+    if (sendEstablished) socket.write(CONNECTED);
+    return new Promise((resolve) => this.#startSplice(socket, head, upstream, undefined, (o) => resolve(o.ok ? o : { up: 0, down: 0 })));
+  }
+
+  #startSplice(socket: Duplex, head: Buffer, upstream: Socket, sni: SniCheck | undefined, done: (o: PassthroughOutcome) => void): void {
+    const t = new Splice(socket, upstream, sni, Date.now() + this.#limits.handshakeTimeoutMs, (o) => {
+      this.#splices.delete(t);
+      if (this.#open.size === 0 && this.#splices.size === 0) this.#pauseSweeps();
+      done(o);
     });
+    this.#splices.add(t);
+    this.#armSweep();
+    t.start(head);
   }
 
   /** Over the cap: tell the agent plainly (it reads this as the answer to its request) and close. */
@@ -313,10 +275,15 @@ export class ProxyServer<T> {
   #track(s: Socket): void {
     this.#open.add(s);
     if (this.#open.size === 1) this.#resumeSweeps();
-    s.once("close", () => {
-      this.#open.delete(s);
-      if (this.#open.size === 0) this.#pauseSweeps();
-    });
+    s.once("close", this.#closed);
+  }
+
+  readonly #closed: (this: Socket) => void;
+
+  #forget(s: Socket): void {
+    this.#open.delete(s);
+    this.#awaitingHead.delete(s);
+    if (this.#open.size === 0 && this.#splices.size === 0) this.#pauseSweeps();
   }
 
   /**
@@ -329,20 +296,35 @@ export class ProxyServer<T> {
    * clock, not from the sweep's.
    */
   #pauseSweeps(): void {
-    clearInterval(this.#headTimer);
-    this.#headTimer = undefined;
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     for (const srv of [this.server, this.#mitm]) if (pauseNodeSweep(srv)) this.#pausedSweeps.add(srv);
   }
 
   #resumeSweeps(): void {
-    this.#headTimer ??= setInterval(() => this.#expireSlowHeads(), 1_000).unref();
+    this.#armSweep();
     for (const srv of this.#pausedSweeps) resumeNodeSweep(srv);
     this.#pausedSweeps.clear();
   }
 
+  /**
+   * Our sweep: CONNECT heads still arriving, ClientHellos of passthrough
+   * tunnels and idle spliced tunnels, all checked by one timer instead of
+   * one armed (and re-armed on every chunk) per connection. It runs often
+   * enough for the shortest of those timeouts: a timeout fires at most a
+   * sweep period (at most a second) late, never early.
+   */
+  #armSweep(): void {
+    this.#sweepTimer ??= setInterval(() => {
+      const now = Date.now();
+      this.#expireSlowHeads(now);
+      for (const t of this.#splices) t.sweep(now, this.#limits, this.handlers.onLimit);
+    }, sweepPeriodMs(this.#limits)).unref();
+  }
+
   /** Whether any timeout sweep is armed (tests: none while idle). */
   get sweeping(): boolean {
-    return this.#headTimer !== undefined || [this.server, this.#mitm].some((srv) => nodeSweepTimer(srv)?._destroyed === false);
+    return this.#sweepTimer !== undefined || [this.server, this.#mitm].some((srv) => nodeSweepTimer(srv)?._destroyed === false);
   }
 
   /**
@@ -350,57 +332,62 @@ export class ProxyServer<T> {
    * and go to onConnect; anything else → the http.Server's own connection
    * listener, then the bytes read so far, as if it had read them itself.
    */
-  #readFirstHead(socket: Socket, httpConnection: (s: Socket) => void): void {
-    let buf: Buffer | undefined;
-    const stop = () => {
-      socket.off("data", onData);
-      socket.off("end", onEnd);
-      socket.off("error", onEnd);
-      socket.off("close", stop);
-      this.#awaitingHead.delete(socket);
-    };
-    const onEnd = () => {
-      stop();
-      socket.destroy();
-    };
-    const onData = (chunk: Buffer) => {
-      const from = buf?.length ?? 0;
-      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-      const n = Math.min(buf.length, CONNECT_PREFIX.length);
-      if (buf.compare(CONNECT_PREFIX, 0, n, 0, n) !== 0) {
-        stop();
-        httpConnection.call(this.server, socket);
-        // The parser now listens for 'data': give it what was already read.
-        socket.emit("data", buf);
-        return;
-      }
-      if (n < CONNECT_PREFIX.length) return;
-      const head = parseConnectHead(buf, from);
-      if (head.kind === "incomplete") return;
-      stop();
-      if (head.kind === "invalid") {
-        socket.on("error", () => socket.destroy());
-        return writeRawResponse(socket, head.status, `bot-bottle proxy: ${head.reason}`);
-      }
-      // Like node's server after 'connect': bytes that arrive before the
-      // handler reads (or pipes) the socket wait in its buffer.
-      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
-      this.#onConnect(head, socket, buf.subarray(head.end));
-    };
-    this.#awaitingHead.set(socket, { since: Date.now(), stop });
-    socket.on("data", onData);
-    socket.on("end", onEnd);
-    socket.on("error", onEnd);
-    socket.on("close", stop);
+  #readFirstHead(socket: Socket): void {
+    this.#awaitingHead.set(socket, { since: Date.now(), buf: undefined });
+    socket.on("data", this.#headData);
+    socket.on("end", this.#headEnded);
+    socket.on("error", this.#headEnded);
   }
 
-  #expireSlowHeads(): void {
-    const deadline = Date.now() - this.#limits.headTimeoutMs;
-    for (const [socket, { since, stop }] of this.#awaitingHead) {
+  /** Stop reading a first head (its own listeners; 'close' forgets it in #track's). */
+  #stopHead(socket: Socket): void {
+    socket.off("data", this.#headData);
+    socket.off("end", this.#headEnded);
+    socket.off("error", this.#headEnded);
+    this.#awaitingHead.delete(socket);
+  }
+
+  // One listener of each kind for every connection's first head (called with
+  // the socket as `this`), rather than closures made per connection.
+  readonly #headData: (this: Socket, chunk: Buffer) => void;
+  readonly #headEnded: (this: Socket) => void;
+
+  #onHeadData(socket: Socket, chunk: Buffer): void {
+    const pending = this.#awaitingHead.get(socket);
+    if (!pending) return;
+    const from = pending.buf?.length ?? 0;
+    const buf = pending.buf ? Buffer.concat([pending.buf, chunk]) : chunk;
+    pending.buf = buf;
+    const n = Math.min(buf.length, CONNECT_PREFIX.length);
+    if (buf.compare(CONNECT_PREFIX, 0, n, 0, n) !== 0) {
+      this.#stopHead(socket);
+      this.#httpConnection.call(this.server, socket);
+      // The parser now listens for 'data': give it what was already read.
+      socket.emit("data", buf);
+      return;
+    }
+    if (n < CONNECT_PREFIX.length) return;
+    const head = parseConnectHead(buf, from);
+    if (head.kind === "incomplete") return;
+    this.#stopHead(socket);
+    socket.on("error", destroyOnError);
+    if (head.kind === "invalid") {
+      writeRawResponse(socket, head.status, `bot-bottle proxy: ${head.reason}`);
+      return;
+    }
+    // Like node's server after 'connect': bytes that arrive before the
+    // handler reads (or pipes) the socket wait in its buffer.
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    this.#connect(head, socket, buf.subarray(head.end));
+  }
+
+  #expireSlowHeads(now: number): void {
+    const deadline = now - this.#limits.headTimeoutMs;
+    for (const [socket, { since }] of this.#awaitingHead) {
       if (since > deadline) continue;
-      stop();
+      this.#stopHead(socket);
       this.handlers.onLimit?.("head_timeout", {});
-      socket.on("error", () => socket.destroy());
+      socket.on("error", destroyOnError);
       writeRawResponse(socket, 408, "bot-bottle proxy: request head not received in time");
       socket.destroySoon();
     }
@@ -417,7 +404,12 @@ export class ProxyServer<T> {
   }
 
   #onConnect(req: ConnectRequest, socket: Duplex, head: Buffer): void {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
+    this.#connect(req, socket, head);
+  }
+
+  /** A CONNECT head read: its target, then the mode's handler (the socket already ends itself on error). */
+  #connect(req: ConnectRequest, socket: Duplex, head: Buffer): void {
     const target = parseConnectTarget(req.url);
     if (!target) {
       writeRawResponse(socket, 400, "bot-bottle proxy: CONNECT needs a host:port target");
@@ -425,6 +417,214 @@ export class ProxyServer<T> {
     }
     this.handlers.onConnect(req, socket, head, target);
   }
+}
+
+/** An 'error' listener that ends the socket (called with the socket as `this`). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** The host a passthrough tunnel's ClientHello must ask for (SNI). */
+interface SniCheck {
+  host: string;
+  ipLiteral: boolean;
+}
+
+/** How often our sweep runs: a quarter of the shortest timeout it enforces, between 50 ms and 1 s. */
+function sweepPeriodMs(l: ProxyLimits): number {
+  return Math.max(50, Math.min(1_000, Math.floor(Math.min(l.headTimeoutMs, l.handshakeTimeoutMs, l.idleTimeoutMs) / 4)));
+}
+
+const EMPTY = Buffer.alloc(0);
+/** A tunnel's phases. Hello: passthrough, reading the ClientHello; nothing goes upstream yet. */
+const Phase = { Hello: 0, Spliced: 1, Done: 2 } as const;
+type Phase = (typeof Phase)[keyof typeof Phase];
+
+/**
+ * One tunnel between a client and an upstream socket. Bytes are moved by
+ * hand rather than with pipe(), whose per-stream listeners and state cost
+ * more than the relay itself on short tunnels (one per HTTPS connection an
+ * agent opens); what pipe() did is kept: backpressure both ways, and the end
+ * of one side's stream ends the other's. A passthrough tunnel starts in the
+ * ClientHello phase (see ProxyServer.passthrough). Both of its timeouts, the
+ * ClientHello's and idleness (no byte either way), are checked by the
+ * proxy's sweep (see sweep()), not by a timer per tunnel re-armed on every
+ * chunk.
+ */
+class Splice {
+  #phase: Phase;
+  #hello: Buffer = EMPTY;
+  /** The SNI the ClientHello asked for (none for an IP literal). */
+  #sni: string | undefined;
+  /** Bytes moved when the sweep last looked, and since when that count stands. */
+  #moved = -1;
+  #movedAt = 0;
+
+  constructor(
+    readonly client: Duplex,
+    readonly upstream: Socket,
+    readonly sni: SniCheck | undefined,
+    readonly helloBy: number,
+    private readonly done: (o: PassthroughOutcome) => void,
+  ) {
+    this.#phase = sni ? Phase.Hello : Phase.Spliced;
+  }
+
+  start(head: Buffer): void {
+    const { client, upstream } = this;
+    client.on("data", this.#fromClient);
+    client.on("end", this.#clientEnded);
+    client.on("error", this.#clientClosed);
+    client.on("close", this.#clientClosed);
+    upstream.on("error", this.#upstreamClosed);
+    upstream.on("close", this.#upstreamClosed);
+    upstream.on("drain", this.#upstreamDrained);
+    if (this.#phase === Phase.Hello) {
+      this.#hello = head;
+      if (head.length) this.#checkHello();
+    } else this.#splice(head);
+  }
+
+  /** The proxy's sweep: the ClientHello deadline, then idleness once spliced. */
+  sweep(now: number, limits: ProxyLimits, onLimit: ProxyHandlers<unknown>["onLimit"]): void {
+    if (this.#phase === Phase.Hello) {
+      if (now < this.helloBy) return;
+      onLimit?.("handshake_timeout", { tls: "passthrough", host: this.sni!.host });
+      this.#refuse("no TLS ClientHello in time", false);
+      return;
+    }
+    if (this.#phase !== Phase.Spliced) return;
+    // The sockets' own counters: every byte read from one side was written to the other.
+    const moved = this.upstream.bytesRead + this.upstream.bytesWritten;
+    if (moved !== this.#moved) {
+      this.#moved = moved;
+      this.#movedAt = now;
+      return;
+    }
+    if (now - this.#movedAt < limits.idleTimeoutMs) return;
+    onLimit?.("idle_timeout", { tls: "passthrough" });
+    this.#finish();
+  }
+
+  #checkHello(): void {
+    const hello = parseClientHello(this.#hello);
+    if (hello.kind === "incomplete") return;
+    if (hello.kind === "invalid") {
+      this.#refuse(hello.reason, true);
+      return;
+    }
+    const { host, ipLiteral } = this.sni!;
+    const names = hello.serverNames;
+    if (names.length === 0 && !ipLiteral) {
+      this.#refuse(`the ClientHello names no server (SNI); "${host}" was CONNECTed`, true);
+      return;
+    }
+    let sni: string | undefined;
+    for (const raw of names) {
+      const n = canonicalSni(raw);
+      if (n !== host) {
+        this.#refuse(`the ClientHello asks for "${n}" (SNI) but "${host}" was CONNECTed`, true);
+        return;
+      }
+      sni ??= n;
+    }
+    this.#sni = sni;
+    const buf = this.#hello;
+    this.#hello = EMPTY;
+    this.#splice(buf);
+  }
+
+  #splice(head: Buffer): void {
+    this.#phase = Phase.Spliced;
+    const { client, upstream } = this;
+    if (head.length) upstream.write(head);
+    const relay = relays.get(upstream);
+    if (relay) {
+      relay.attach(client);
+      return;
+    }
+    upstream.on("data", this.#fromUpstream);
+    upstream.once("end", () => client.end());
+    client.on("drain", () => upstream.resume());
+  }
+
+  readonly #fromClient = (chunk: Buffer): void => {
+    if (this.#phase === Phase.Spliced) {
+      // The upstream has ended its side (it closes when its peer does): what
+      // pipe() did here was fail the write and end the tunnel.
+      if (this.upstream.writableEnded) {
+        this.#finish();
+        return;
+      }
+      if (!this.upstream.write(chunk)) this.client.pause();
+      return;
+    }
+    if (this.#phase !== Phase.Hello) return;
+    this.#hello = this.#hello.length ? Buffer.concat([this.#hello, chunk]) : chunk;
+    this.#checkHello();
+  };
+
+  readonly #fromUpstream = (chunk: Buffer): void => {
+    if (!this.client.write(chunk)) this.upstream.pause();
+  };
+
+  readonly #upstreamDrained = (): void => {
+    if (this.#phase === Phase.Spliced) this.client.resume();
+  };
+
+  readonly #clientEnded = (): void => {
+    if (this.#phase === Phase.Hello) {
+      this.#refuse("the client closed the tunnel before its ClientHello", false);
+      return;
+    }
+    this.upstream.end();
+  };
+
+  readonly #clientClosed = (): void => {
+    if (this.#phase === Phase.Hello) {
+      this.#refuse("the client closed the tunnel before its ClientHello", false);
+      return;
+    }
+    this.#finish();
+  };
+
+  readonly #upstreamClosed = (): void => {
+    if (this.#phase === Phase.Hello) {
+      this.#refuse("the upstream closed the connection before the client's ClientHello", false);
+      return;
+    }
+    this.#finish();
+  };
+
+  #refuse(reason: string, alert: boolean): void {
+    if (this.#phase === Phase.Done) return;
+    this.#phase = Phase.Done;
+    const { client } = this;
+    this.upstream.destroy();
+    relays.get(this.upstream)?.release();
+    if (alert && client.writable) {
+      client.end(ALERT_UNRECOGNIZED_NAME);
+      setTimeout(() => client.destroy(), 1_000).unref();
+    } else client.destroy();
+    this.done({ ok: false, reason });
+  }
+
+  #finish(): void {
+    if (this.#phase !== Phase.Spliced) return;
+    this.#phase = Phase.Done;
+    this.client.destroy();
+    this.upstream.destroy();
+    relays.get(this.upstream)?.release();
+    // The sockets' own byte counters: cheaper than counting every chunk.
+    this.done({ ok: true, sni: this.#sni, up: this.upstream.bytesWritten, down: this.upstream.bytesRead });
+  }
+}
+
+/** An SNI as the allowlist compares names: lowercase, no trailing dot. */
+function canonicalSni(name: string): string {
+  let end = name.length;
+  while (end > 0 && name.charCodeAt(end - 1) === 0x2e) end--;
+  return (end === name.length ? name : name.slice(0, end)).toLowerCase();
 }
 
 /**

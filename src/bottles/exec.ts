@@ -42,6 +42,28 @@ async function killLeftovers(ctx: Ctx, project: ProjectRef, execId: string): Pro
   });
 }
 
+/** Linux refuses one argument or env entry over 128 KiB (MAX_ARG_STRLEN), in bytes with its NUL. */
+export const MAX_ARG_BYTES = 128 * 1024;
+/** What argv and env may take together: ARG_MAX is usually 2 MiB, and the docker CLI's own env counts against it. */
+export const MAX_ARGV_ENV_BYTES = 1024 * 1024;
+
+/**
+ * Refuse, as bad input with the reason, an argv or env the spawn would
+ * refuse (E2BIG, or NUL) only after we wrote records or with no reason.
+ * Large input goes through stdin.
+ */
+export function requireSpawnable(argv: readonly string[], vars: Readonly<Record<string, string>> = {}): void {
+  const entries = [...argv.map((a, i) => [`argv[${i}]`, a] as const), ...Object.entries(vars).map(([k, v]) => [`env ${k}`, `${k}=${v}`] as const)];
+  let total = 0;
+  for (const [what, text] of entries) {
+    if (text.includes("\0")) throw new BottleError("bad-input", `${what} must not contain NUL bytes`);
+    const bytes = Buffer.byteLength(text) + 1;
+    if (bytes > MAX_ARG_BYTES) throw new BottleError("bad-input", `${what} is ${bytes - 1} bytes; one argument or env entry can be at most ${MAX_ARG_BYTES - 1}`, "Pass large input as stdin.");
+    total += bytes;
+  }
+  if (total > MAX_ARGV_ENV_BYTES) throw new BottleError("bad-input", `argv and env together are ${total} bytes, over ${MAX_ARGV_ENV_BYTES}`, "Pass large input as stdin.");
+}
+
 const cap = (s: string) => (s.length > OUTPUT_CAP ? { text: s.slice(-OUTPUT_CAP), cut: true } : { text: s, cut: false });
 
 export async function execInBottle(slug: string, argv: string[], o: ExecOptions = {}): Promise<ExecResult> {
@@ -51,11 +73,10 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
   if (!argv.length) throw new BottleError("bad-input", "argv must name a command to run");
   const timeout = o.timeoutMs ?? 600_000;
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_EXEC_TIMEOUT_MS) throw new BottleError("bad-input", `timeout must be between 1 ms and ${MAX_EXEC_TIMEOUT_MS} ms`);
-  for (const [name, value] of Object.entries(o.vars ?? {})) {
+  for (const name of Object.keys(o.vars ?? {})) {
     if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
-    if (value.includes("\0")) throw new BottleError("bad-input", `env ${name} must not contain NUL bytes`);
   }
-  if (argv.some((a) => a.includes("\0"))) throw new BottleError("bad-input", "argv must not contain NUL bytes");
+  requireSpawnable(argv, o.vars);
   const t0 = Date.now();
   // Killing the `docker exec` client (timeout, cancelled request, server
   // gone) leaves the command running in the container: docker does not
@@ -78,6 +99,13 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
     throw err;
   }
   if (r.timedOut) await killLeftovers(ctx, project, execId);
+  // No exit code: the docker CLI itself could not run or was killed; the command's own result is unknown.
+  if (r.exitCode < 0)
+    throw new BottleError(
+      "docker",
+      `docker exec in bottle "${meta.slug}" gave no exit code${r.stderr ? `: ${r.stderr}` : ""}`,
+      "Check the bottle with bottle_list and bottle_logs, and Docker with `bottle doctor`.",
+    );
   const out = cap(r.stdout);
   const errOut = cap(r.stderr);
   const result: ExecResult = { exitCode: r.exitCode, stdout: out.text, stderr: errOut.text, truncated: out.cut || errOut.cut, timedOut: r.timedOut, durationMs: Date.now() - t0 };

@@ -34,6 +34,7 @@ import { type BottleLayout, layoutOf, taskCancelFile, taskIoDirOf, taskIoFile, t
 import { knownSlugs, requireBottle } from "../state/lookup.js";
 import type { Metadata } from "../state/metadata.js";
 import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
+import { requireSpawnable } from "./exec.js";
 import { openBottle } from "./handle.js";
 
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -240,7 +241,7 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
   if (!argv.length) throw new BottleError("bad-input", "argv must name a command to run");
   if (argv.some((a) => a.includes("\0"))) throw new BottleError("bad-input", "argv must not contain NUL bytes");
   for (const name of Object.keys(o.vars ?? {})) if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
-  for (const [name, value] of Object.entries(o.vars ?? {})) if (value.includes("\0")) throw new BottleError("bad-input", `env ${name} must not contain NUL bytes`);
+  requireSpawnable(argv, o.vars);
   if (o.cwd !== undefined && (!o.cwd.startsWith("/") || o.cwd.includes("\0"))) throw new BottleError("bad-input", `cwd must be an absolute path in the agent container, got ${JSON.stringify(o.cwd)}`);
   if (o.timeoutS !== undefined && (!Number.isInteger(o.timeoutS) || o.timeoutS < 1 || o.timeoutS > MAX_TASK_TIMEOUT_S))
     throw new BottleError("bad-input", `timeout_s must be a whole number of seconds between 1 and ${MAX_TASK_TIMEOUT_S}`);

@@ -215,6 +215,11 @@ describeDocker("audit: the MCP surface over stdio", () => {
       ["bottle_start", { profile: "au", slug: other, manifest: "/proc/self/environ" }],
       ["bottle_start", { profile: "au", slug }], // already running
       ["bottle_nope", {}],
+      // More than the kernel takes (E2BIG): one argument over 128 KiB in bytes, or too much in all.
+      ["bottle_exec", { slug, argv: ["echo", "é".repeat(70_000)] }],
+      ["bottle_exec", { slug, argv: ["echo", ...Array.from({ length: 25 }, () => "x".repeat(100_000))] }],
+      ["bottle_run", { slug, argv: ["echo", ...Array.from({ length: 25 }, () => "x".repeat(100_000))] }],
+      ["bottle_run", { slug, argv: ["true"], env: { BIG: "é".repeat(70_000) } }],
     );
     expect(probes.length).toBeGreaterThan(300);
 

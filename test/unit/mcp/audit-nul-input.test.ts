@@ -23,8 +23,41 @@ describe("NUL bytes in a command's argv or env", () => {
   it("bottle_exec refuses NUL in argv or an env value without running anything", async () => {
     const w = world();
     await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
-    await expect(execInBottle("web-1", ["echo", "a\0b"], w.ctx)).rejects.toMatchObject({ code: "bad-input", message: "argv must not contain NUL bytes" });
+    await expect(execInBottle("web-1", ["echo", "a\0b"], w.ctx)).rejects.toMatchObject({ code: "bad-input", message: "argv[1] must not contain NUL bytes" });
     await expect(execInBottle("web-1", ["true"], { ...w.ctx, vars: { X: "\0" } })).rejects.toMatchObject({ code: "bad-input" });
     expect(w.engine.calls.filter((c) => c.op === "exec")).toEqual([]);
+  });
+});
+
+describe("argv and env the kernel would refuse (E2BIG)", () => {
+  const big = (n: number) => "x".repeat(n);
+  it("bottle_exec refuses an argument over 128 KiB in bytes (not characters) and too much in all, without running anything", async () => {
+    const w = world();
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    await expect(execInBottle("web-1", ["echo", "é".repeat(70_000)], w.ctx)).rejects.toMatchObject({
+      code: "bad-input",
+      message: expect.stringMatching(/^argv\[1\] is 140000 bytes; one argument or env entry can be at most 131071/),
+    });
+    await expect(execInBottle("web-1", ["echo", ...Array.from({ length: 12 }, () => big(100_000))], w.ctx)).rejects.toMatchObject({
+      code: "bad-input",
+      message: expect.stringMatching(/^argv and env together are \d+ bytes, over 1048576/),
+    });
+    await expect(execInBottle("web-1", ["true"], { ...w.ctx, vars: { BIG: big(131_072) } })).rejects.toMatchObject({ code: "bad-input", message: expect.stringMatching(/^env BIG is/) });
+    expect(w.engine.calls.filter((c) => c.op === "exec")).toEqual([]);
+    expect((await execInBottle("web-1", ["echo", big(100_000)], w.ctx)).exitCode).toBe(0);
+  });
+
+  it("bottle_run refuses the same before writing a task", async () => {
+    const w = world();
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    await expect(runTask("web-1", ["true", ...Array.from({ length: 12 }, () => big(100_000))], w.ctx)).rejects.toMatchObject({ code: "bad-input" });
+    expect((await taskStatus("web-1", w.ctx)).tasks).toEqual([]);
+  });
+
+  it("an exec that gave no exit code (the docker CLI could not run) is an error, not exit -1", async () => {
+    const w = world();
+    await startBottle({ ...w.ctx, profile: "web", slug: "web-1" });
+    w.engine.onExec = () => ({ exitCode: -1, stdout: "", stderr: "", timedOut: false });
+    await expect(execInBottle("web-1", ["true"], w.ctx)).rejects.toMatchObject({ code: "docker", message: 'docker exec in bottle "web-1" gave no exit code' });
   });
 });

@@ -109,6 +109,12 @@ export function renderCompose(plan: Plan): ComposeFile {
   const ready = (service: string) => bind(readyDirOf(paths, service), MOUNTS.ready, false);
   const services: Record<string, ComposeService> = {};
   const fw = plan.firewall;
+  // With egress, the agent's one proxy is egress: the firewall is not on the
+  // agent's network at all, so the agent cannot CONNECT to it directly and
+  // reach a routed (passthrough) host in a tunnel no one scans. Egress and the
+  // git gate reach it on the egress network (the alias for Swarm, which has no
+  // container names). Without egress the agent's proxy is the firewall.
+  const fwNetworks: ComposeService["networks"] = plan.egress ? { egress: { aliases: [fw.containerName] } } : { internal: { aliases: [fw.containerName] }, egress: {} };
 
   services.firewall =
     fw.engine === "builtin"
@@ -120,7 +126,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           user,
           environment: [...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa), bind(paths.trustDir, MOUNTS.trust), ready(fw.service)],
-          networks: { internal: { aliases: [fw.containerName] }, egress: {} },
+          networks: fwNetworks,
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,
@@ -138,7 +144,7 @@ export function renderCompose(plan: Plan): ComposeFile {
           // egress credentials given to it here become leak canaries.
           environment: ["PIPELOCK_HOME=/tmp/pipelock", ...fw.canaryEnv],
           volumes: [bind(paths.firewallConfigDir, MOUNTS.firewallConfig), bind(paths.firewallCaDir, MOUNTS.firewallCa)],
-          networks: { internal: { aliases: [fw.containerName] }, egress: {} },
+          networks: fwNetworks,
           labels,
           ...HARDENING,
           cap_drop: SIDECAR_CAP_DROP,

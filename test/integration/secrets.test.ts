@@ -52,6 +52,20 @@ describeDocker("secrets stay out of the agent, files, argv and logs", () => {
       const egressEnv = execFileSync("docker", ["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", `bottle-egress-${slug}`]).toString();
       expect(egressEnv).toContain(`SEC_TOKEN=${TOKEN}`);
 
+      // The agent's one way out is egress: the firewall is not on its network, so it cannot
+      // CONNECT to a routed host there and get a tunnel that egress never scanned.
+      const reach = await execInBottle(
+        slug,
+        [
+          "node",
+          "-e",
+          `for (const [h,p] of [['bottle-firewall-${slug}',3128],['egress',3129]]) { const s=require('net').connect({host:h,port:p,timeout:3000},()=>{console.log(h,'connected');s.destroy()}); s.on('error',e=>console.log(h,e.code)); s.on('timeout',()=>{console.log(h,'timeout');s.destroy()}) }`,
+        ],
+        { env: env },
+      );
+      expect(reach.stdout).toMatch(new RegExp(`^bottle-firewall-${slug} (ENOTFOUND|EAI_AGAIN|timeout|EHOSTUNREACH)$`, "m"));
+      expect(reach.stdout).toMatch(/^egress connected$/m);
+
       // The agent does not: not in its env, not anywhere in its filesystem.
       const agentEnv = await execInBottle(slug, ["sh", "-c", "env; tr '\\0' '\\n' < /proc/1/environ"], { env: env });
       expect(agentEnv.exitCode).toBe(0);

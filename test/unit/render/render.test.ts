@@ -58,7 +58,15 @@ describe("renderer rules (SPEC §5)", () => {
 
   it("attaches networks and aliases per service", () => {
     const s = renderCompose(planOf("everything")).services;
-    expect(s.firewall!.networks).toEqual({ internal: { aliases: ["bottle-firewall-everything-7f3a"] }, egress: {} });
+    // With egress the agent's proxy is egress, and the firewall is off the agent's network (no direct CONNECT past egress's DLP).
+    expect(s.firewall!.networks).toEqual({ egress: { aliases: ["bottle-firewall-everything-7f3a"] } });
+    expect(envOf(s.agent!)).toContain("HTTPS_PROXY=http://egress:3129");
+    for (const firewall of ["builtin", "pipelock"] as const) {
+      const alone = renderCompose(planOf("minimal", { defaultFirewall: firewall })).services;
+      expect(alone.firewall!.networks, firewall).toEqual({ internal: { aliases: [expect.stringMatching(/^bottle-firewall-minimal-/)] }, egress: {} });
+      const routed = renderCompose(planOf("everything", { defaultFirewall: firewall })).services;
+      expect(Object.keys(routed.firewall!.networks), firewall).toEqual(["egress"]);
+    }
     expect(s.egress!.networks).toEqual({ internal: { aliases: ["egress"] }, egress: {} });
     expect(s["git-gate"]!.networks).toEqual({ internal: { aliases: ["bottle-git-gate-everything-7f3a"] }, egress: {} });
     expect(s.supervise!.networks).toEqual({ internal: { aliases: ["supervise"] } });

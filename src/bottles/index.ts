@@ -12,7 +12,7 @@ export { listBottles, listOutputSchema, type ListedBottle } from "./list.js";
 export { bottleLogs, followBottleLogs, logsOutputSchema, MAX_TAIL, type LogResult } from "./logs.js";
 export { decisionJson, formatDecision, formatInbox, inboxJson } from "./present.js";
 export { renderOutput, renderOutputSchema, renderProfile, type RenderOutcome } from "./render.js";
-export { poolBottles, startBottle, startOutput, startOutputSchema, type PoolOptions, type StartResult, type StartStep } from "./start.js";
+export { poolBottles, startBottle, startOutput, startOutputSchema, stopRefills, type PoolOptions, type StartResult, type StartStep } from "./start.js";
 export type { FillResult } from "./pool.js";
 export {
   allTaskRefs,

@@ -250,17 +250,32 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
   return e;
 }
 
+/** Refills under way, and what aborts them: a process that exits mid-refill would leave a half-started pooled bottle. */
+const refills = new Set<Promise<unknown>>();
+const refillAbort = new AbortController();
+
 /** Top the profile's warm pool up again without holding anyone up; failures are logged. */
 function refillInBackground(ctx: Ctx, input: PlanInput, size: number, manifest: string): void {
-  fillProfilePool(ctx, input, size, manifest)
+  const p = fillProfilePool(ctx, input, size, manifest, refillAbort.signal)
     .then((r) => logger.info({ profile: r.profile, started: r.started.length, waiting: r.waiting }, "warm pool refilled"))
-    .catch((err: unknown) => logger.warn({ profile: input.profileName, err: (err as Error).message }, "warm pool refill failed"));
+    .catch((err: unknown) => logger.warn({ profile: input.profileName, err: (err as Error).message }, "warm pool refill failed"))
+    .finally(() => refills.delete(p));
+  refills.add(p);
+}
+
+/** Abort every background refill (their starts roll back) and wait up to `ms` for them; returns how many still run. */
+export async function stopRefills(ms: number): Promise<number> {
+  refillAbort.abort();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled([...refills]), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+  return refills.size;
 }
 
 /** Bring the warm pool of `input`'s profile to `size` bottles (pool.ts fillPool with the real start and stop). */
-export function fillProfilePool(ctx: Ctx, input: PlanInput, size: number, manifest: string): Promise<FillResult> {
+export function fillProfilePool(ctx: Ctx, input: PlanInput, size: number, manifest: string, signal?: AbortSignal): Promise<FillResult> {
   const start = async (slug: string) => {
-    const r = await startBottle({ env: ctx.env, engine: ctx.engine, profile: input.profileName, manifest, slug, pooled: true });
+    const r = await startBottle({ env: ctx.env, engine: ctx.engine, profile: input.profileName, manifest, slug, pooled: true, ...(signal ? { signal } : {}) });
     return { plan: resolvePlan(await readPlanInput(layoutOf(ctx.root, r.metadata.slug))) };
   };
   return fillPool(ctx, input, size, start, (slug) => stopBottle(slug, { env: ctx.env, engine: ctx.engine, purge: true }));

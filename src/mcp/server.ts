@@ -1,5 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { stopRefills } from "../bottles/index.js";
 import { logger } from "../log.js";
 import { PACKAGE_VERSION } from "../package.js";
 import { settleToolCalls } from "./define-tool.js";
@@ -34,13 +35,13 @@ export async function runStdioServer(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ why }, "closing MCP server");
-    // Closing aborts every call under way; wait for them to undo what they
-    // started (a start's rollback, an exec's command), or a client that
-    // hangs up mid-start leaves a running bottle behind. MCP clients wait a
-    // few seconds before they kill a server that does not exit.
+    // Closing aborts every call under way, and warm-pool refills; wait for
+    // them to undo what they started (a start's rollback, an exec's
+    // command), or a client that hangs up mid-start leaves a bottle behind.
+    // MCP clients wait a few seconds before they kill a server that stays.
     await server.close().catch(() => {});
-    const left = await settleToolCalls(CLOSE_GRACE_MS);
-    if (left) logger.warn({ left }, "exiting with tool calls still running; `bottle cleanup` removes what they leave");
+    const [left, refills] = await Promise.all([settleToolCalls(CLOSE_GRACE_MS), stopRefills(CLOSE_GRACE_MS)]);
+    if (left || refills) logger.warn({ left, refills }, "exiting with work still running; `bottle cleanup` removes what it leaves");
     process.exit(0);
   };
   process.stdin.on("end", () => void close("stdin ended"));

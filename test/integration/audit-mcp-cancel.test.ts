@@ -14,7 +14,10 @@ import { connectServer } from "../helpers/mcp.js";
 
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-audit-cancel-"));
 const manifest = nodePath.join(dir, "bottle.yaml");
-writeFileSync(manifest, "version: 1\nagents:\n  ac:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n");
+writeFileSync(
+  manifest,
+  "version: 1\nagents:\n  ac:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n  acp:\n    image: node:24-bookworm-slim\n    pool: 1\n    network: { allow: [allowed.test] }\n",
+);
 const env = { BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), BOTTLE_SUBNET_POOL: "10.243.0.0/16" };
 const tag = process.pid.toString(16).slice(-4);
 const slug = `acx-${tag}`;
@@ -115,6 +118,25 @@ describeDocker("audit: cancellation and disconnects over MCP stdio", () => {
     const again = await client.callTool({ name: "bottle_start", arguments: { profile: "ac", slug: s } }, undefined, { timeout: 120_000 });
     expect(again.isError, JSON.stringify(again.content)).toBeFalsy();
     await call("bottle_stop", { slug: s, purge: true });
+  });
+
+  it("a client that hangs up while the server refills a warm pool leaves no half-started pooled bottle", async () => {
+    const s = `acp-${tag}`;
+    const c = await connectServer(env);
+    const r = await c.client.callTool({ name: "bottle_start", arguments: { profile: "acp", slug: s } }, undefined, { timeout: 120_000 });
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    // The refill started when the start returned: hang up once its pooled bottle is on its way.
+    const starting = async () => ((await call("bottle_list", {})) as { bottles: Array<{ slug: string; state: string }> }).bottles.some((b) => b.slug.startsWith("pool-") && b.state === "starting");
+    for (let i = 0; i < 200 && !(await starting()); i++) await sleep(25);
+    await c.client.close();
+    const list = (await call("bottle_list", {})) as { bottles: Array<{ slug: string; state: string; detail?: string }> };
+    const pool = list.bottles.filter((b) => b.slug.startsWith("pool-"));
+    started.push(s, ...pool.map((b) => b.slug));
+    expect(pool.length).toBeGreaterThan(0);
+    for (const b of pool) {
+      expect(["pooled", "failed"], JSON.stringify(b)).toContain(b.state);
+      if (b.state === "failed") expect(dockerObjects(b.slug)).toBe("");
+    }
   });
 
   it("a client that hangs up during a bottle_task wait: the server exits, the task runs on and is read later", async () => {

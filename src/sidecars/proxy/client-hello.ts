@@ -17,6 +17,25 @@ const HANDSHAKE_CLIENT_HELLO = 0x01;
 const EXT_SERVER_NAME = 0x0000;
 
 /**
+ * Extensions that carry the real server name encrypted: Encrypted Client
+ * Hello (RFC 9849 / draft-ietf-tls-esni: 0xfe0d, and the code points of its
+ * earlier drafts, 0xfe08-0xfe0c) and the older encrypted_server_name
+ * (0xffce). With one of them the cleartext SNI is only the public name of a
+ * client-facing frontend, which decrypts the inner hello and connects to a
+ * host the check never saw; so the hello is refused, not judged by its
+ * outer name.
+ */
+const EXT_ENCRYPTED_NAME: ReadonlyMap<number, string> = new Map([
+  [0xfe0d, "encrypted_client_hello"],
+  [0xfe0c, "encrypted_client_hello (draft)"],
+  [0xfe0b, "encrypted_client_hello (draft)"],
+  [0xfe0a, "encrypted_client_hello (draft)"],
+  [0xfe09, "encrypted_client_hello (draft)"],
+  [0xfe08, "encrypted_client_hello (draft)"],
+  [0xffce, "encrypted_server_name"],
+]);
+
+/**
  * Parse the ClientHello at the start of `buf` (the first bytes the client
  * sent into the tunnel). The handshake message may span several records.
  */
@@ -51,7 +70,8 @@ export function parseClientHello(buf: Buffer): ClientHello {
     }
     if (offset > MAX_CLIENT_HELLO_BYTES + 5 * 8) return { kind: "invalid", reason: "the ClientHello is too large" };
   }
-  const msg = Buffer.concat(payload).subarray(4, needed);
+  // One record holds the whole hello in practice: read it in place, no copy.
+  const msg = (payload.length === 1 ? payload[0]! : Buffer.concat(payload)).subarray(4, needed);
   return readServerNames(msg);
 }
 
@@ -82,6 +102,8 @@ function readServerNames(m: Buffer): ClientHello {
     const len = m.readUInt16BE(p + 2);
     const body = p + 4;
     if (end < body + len) return bad("extension length");
+    const encrypted = EXT_ENCRYPTED_NAME.get(type);
+    if (encrypted) return { kind: "invalid", reason: `the ClientHello carries ${encrypted} (extension 0x${type.toString(16)}): the server name it shows is not the one it connects to` };
     if (type === EXT_SERVER_NAME) {
       if (seenSni) return bad("two server_name extensions");
       seenSni = true;

@@ -46,6 +46,23 @@ function refragment(hello: Buffer, size: number): Buffer {
   return Buffer.concat(out);
 }
 
+/** A one-record ClientHello with one more extension appended (all lengths fixed up). */
+function withExtension(record: Buffer, type: number, data: Buffer): Buffer {
+  const msg = record.subarray(9, 5 + record.readUInt16BE(3));
+  let p = 2 + 32;
+  p += 1 + msg[p]!;
+  p += 2 + msg.readUInt16BE(p);
+  p += 1 + msg[p]!;
+  const extLen = msg.readUInt16BE(p);
+  const ext = Buffer.alloc(4 + data.length);
+  ext.writeUInt16BE(type, 0);
+  ext.writeUInt16BE(data.length, 2);
+  data.copy(ext, 4);
+  const body = Buffer.concat([msg.subarray(0, p), Buffer.from([(extLen + ext.length) >> 8, (extLen + ext.length) & 0xff]), msg.subarray(p + 2), ext]);
+  const hs = Buffer.concat([Buffer.from([0x01, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
+  return Buffer.concat([Buffer.from([0x16, 0x03, 0x01, hs.length >> 8, hs.length & 0xff]), hs]);
+}
+
 describe("parseClientHello", () => {
   it("reads the SNI of a real ClientHello", async () => {
     const hello = await captureHello({ servername: "api.Example.test" });
@@ -81,6 +98,19 @@ describe("parseClientHello", () => {
     expect(parseClientHello(Buffer.concat([head, Buffer.alloc(100)]))).toMatchObject({ kind: "invalid", reason: "the ClientHello is too large" });
     const endless = Buffer.alloc(MAX_CLIENT_HELLO_BYTES + 100, 0x16);
     expect(parseClientHello(endless).kind).toBe("invalid");
+  });
+
+  it("refuses a ClientHello that carries Encrypted Client Hello or encrypted SNI: its cleartext SNI is not where it connects", async () => {
+    const hello = await captureHello({ servername: "routed.test" });
+    // The helper itself keeps a hello valid: an unknown extension is skipped.
+    expect(parseClientHello(withExtension(hello, 0x7a7a, Buffer.alloc(200, 7)))).toEqual({ kind: "hello", serverNames: ["routed.test"] });
+    for (const type of [0xfe0d, 0xfe0a, 0xffce]) {
+      const r = parseClientHello(withExtension(hello, type, Buffer.alloc(200, 7)));
+      expect(r.kind, type.toString(16)).toBe("invalid");
+      if (r.kind === "invalid") expect(r.reason).toMatch(/encrypted_(client_hello|server_name)/);
+    }
+    // Also when the hello arrives split over several records.
+    expect(parseClientHello(refragment(withExtension(hello, 0xfe0d, Buffer.alloc(200, 7)), 100)).kind).toBe("invalid");
   });
 
   it("never throws on random bytes or on a real ClientHello with bytes flipped", async () => {

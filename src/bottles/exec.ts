@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { z } from "zod";
+import { quote } from "../contracts/escape.js";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
 import type { ProjectRef } from "../engine/index.js";
@@ -74,7 +75,7 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
   const timeout = o.timeoutMs ?? 600_000;
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_EXEC_TIMEOUT_MS) throw new BottleError("bad-input", `timeout must be between 1 ms and ${MAX_EXEC_TIMEOUT_MS} ms`);
   for (const name of Object.keys(o.vars ?? {})) {
-    if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
+    if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name ${quote(name)}`);
   }
   requireSpawnable(argv, o.vars);
   const t0 = Date.now();

@@ -3,7 +3,7 @@
 // timeline ("what did the sub-agent do, and what did it try to reach").
 import { promises as fs } from "node:fs";
 import { z } from "zod";
-import { escapeAgentText } from "../contracts/escape.js";
+import { escapeAgentText, quote } from "../contracts/escape.js";
 import { sidecarLogLineSchema } from "../contracts/log-line.js";
 import type { Engine, ProjectRef } from "../engine/index.js";
 import { BottleError } from "../errors.js";
@@ -111,7 +111,7 @@ export async function readLogs(engine: Engine, meta: Metadata, layout: BottleLay
 function requireService(meta: Metadata, service: string | undefined): void {
   const services = meta.services.map((s) => s.service);
   if (service && !services.includes(service)) {
-    throw new BottleError("bad-input", `bottle "${meta.slug}" has no service "${service}"`, `Services: ${services.join(", ")}.`);
+    throw new BottleError("bad-input", `bottle "${meta.slug}" has no service ${quote(service)}`, `Services: ${services.join(", ")}.`);
   }
 }
 

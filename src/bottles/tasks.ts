@@ -27,6 +27,7 @@ import { constants, promises as fs } from "node:fs";
 import nodePath from "node:path";
 import { z } from "zod";
 import { MOUNTS } from "../contracts/mounts.js";
+import { quote } from "../contracts/escape.js";
 import { BottleError } from "../errors.js";
 import { ENV_NAME_RE } from "../manifest/index.js";
 import { writeFileAtomic } from "../state/atomic.js";
@@ -240,7 +241,7 @@ export async function runTask(slug: string, argv: string[], o: RunOptions = {}):
   if (meta.state !== "running") throw new BottleError("conflict", `bottle "${meta.slug}" is ${meta.state}, not running`, "Start it with bottle_start first.");
   if (!argv.length) throw new BottleError("bad-input", "argv must name a command to run");
   if (argv.some((a) => a.includes("\0"))) throw new BottleError("bad-input", "argv must not contain NUL bytes");
-  for (const name of Object.keys(o.vars ?? {})) if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name "${name}"`);
+  for (const name of Object.keys(o.vars ?? {})) if (!ENV_NAME_RE.test(name)) throw new BottleError("bad-input", `invalid env name ${quote(name)}`);
   requireSpawnable(argv, o.vars);
   if (o.cwd !== undefined && (!o.cwd.startsWith("/") || o.cwd.includes("\0"))) throw new BottleError("bad-input", `cwd must be an absolute path in the agent container, got ${JSON.stringify(o.cwd)}`);
   if (o.timeoutS !== undefined && (!Number.isInteger(o.timeoutS) || o.timeoutS < 1 || o.timeoutS > MAX_TASK_TIMEOUT_S))

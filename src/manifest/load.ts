@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import nodePath from "node:path";
 import { LineCounter, parseDocument, isMap, isSeq, type Document } from "yaml";
+import { quote } from "../contracts/escape.js";
 import type { core as zcore } from "zod";
 import { BottleError } from "../errors.js";
 import { manifestSchema, TRUST_SYSTEM, type Manifest, type Profile } from "./schema.js";
@@ -187,7 +188,7 @@ export function getProfile(loaded: LoadedManifest, profile: string): Profile {
   const p = Object.hasOwn(loaded.manifest.agents, profile) ? loaded.manifest.agents[profile] : undefined;
   if (!p) {
     const known = Object.keys(loaded.manifest.agents);
-    throw new BottleError("unknown-profile", `unknown profile "${profile}" in ${displayName(loaded.file)}`, `Known profiles: ${known.join(", ")}.`);
+    throw new BottleError("unknown-profile", `unknown profile ${quote(profile)} in ${displayName(loaded.file)}`, `Known profiles: ${known.join(", ")}.`);
   }
   return p;
 }

@@ -100,6 +100,13 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
     throw err;
   }
   if (r.timedOut) await killLeftovers(ctx, project, execId);
+  // The docker CLI's own refusal (the agent container stopped or is going away), not the command's exit: nothing ran.
+  if (r.exitCode !== 0 && !r.stdout && /^Error response from daemon: [^\n]*\n?$/.test(r.stderr))
+    throw new BottleError(
+      "conflict",
+      `bottle "${meta.slug}": ${r.stderr.trim()}`,
+      "Its agent is not running (stopped, or being stopped): see bottle_list; bottle_stop then bottle_start to get a working one.",
+    );
   // No exit code: the docker CLI itself could not run or was killed; the command's own result is unknown.
   if (r.exitCode < 0)
     throw new BottleError(

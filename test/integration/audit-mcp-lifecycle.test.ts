@@ -112,6 +112,22 @@ describeDocker("audit: lifecycle races and odd orders over MCP stdio", () => {
     expect(JSON.parse((meta.contents[0] as { text: string }).text)).toMatchObject({ slug, state: "stopped" });
   });
 
+  it("an agent container that went away: exec and run say so (not a command's exit 1), list says degraded, stop still cleans up", async () => {
+    const slug = `alg-${tag}`;
+    slugs.push(slug);
+    await ok("bottle_start", { profile: "al", slug });
+    execFileSync("docker", ["kill", `bottle-agent-${slug}`], { stdio: "ignore" });
+    const ex = await call("bottle_exec", { slug, argv: ["true"] });
+    expect(ex.isError, JSON.stringify(ex)).toBe(true);
+    expect(text(ex)).toMatch(/is not running[\s\S]*bottle_stop then bottle_start/);
+    const run = await call("bottle_run", { slug, argv: ["true"] });
+    expect(run.isError).toBe(true);
+    expect(text(run)).toContain("is not running");
+    expect((await stateOf(slug))?.state).toBe("degraded");
+    expect(await ok("bottle_stop", { slug })).toMatchObject({ state: "stopped" });
+    expect(dockerOf(slug)).toEqual([]);
+  });
+
   it("a server killed in the middle of a start: the next one lists the bottle as orphaned, cleanup removes it, the slug starts again", async () => {
     const slug = `alk-${tag}`;
     slugs.push(slug);

@@ -70,3 +70,22 @@ describe("bottle_exec leaves nothing running when it stops waiting", () => {
     expect(new Set(execs.map((r) => r.env![EXEC_ENV])).size).toBe(2);
   });
 });
+
+describe("bottle_exec tells docker's refusal from the command's exit", () => {
+  it("'Error response from daemon' alone on stderr with no output is an error, not exit 1", async () => {
+    const { w } = await running();
+    w.engine.onExec = () => ({ exitCode: 1, stdout: "", stderr: "Error response from daemon: Container 5e18a9 is not running", timedOut: false });
+    await expect(execInBottle("web-1", ["true"], w.ctx)).rejects.toMatchObject({
+      code: "conflict",
+      message: 'bottle "web-1": Error response from daemon: Container 5e18a9 is not running',
+    });
+  });
+
+  it("a command that prints the same words among its own output keeps its exit code", async () => {
+    const { w } = await running();
+    w.engine.onExec = () => ({ exitCode: 1, stdout: "partial", stderr: "Error response from daemon: quoted by the command", timedOut: false });
+    expect((await execInBottle("web-1", ["true"], w.ctx)).exitCode).toBe(1);
+    w.engine.onExec = () => ({ exitCode: 2, stdout: "", stderr: "warming up\nError response from daemon: from a nested docker", timedOut: false });
+    expect((await execInBottle("web-1", ["true"], w.ctx)).exitCode).toBe(2);
+  });
+});

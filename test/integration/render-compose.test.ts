@@ -99,8 +99,9 @@ agents:
     expect(egressEnv).toBe(SECRET);
 
     const fw = JSON.parse((await docker(["inspect", `bottle-firewall-${plan.slug}`])).stdout)[0];
-    expect(Object.keys(fw.NetworkSettings.Networks).sort()).toEqual([plan.networks.egress.name, plan.networks.internal.name].sort());
-    expect(fw.NetworkSettings.Networks[plan.networks.internal.name].Aliases).toContain(`bottle-firewall-${plan.slug}`);
+    // With egress, the firewall is on the egress network only: the agent cannot reach it.
+    expect(Object.keys(fw.NetworkSettings.Networks)).toEqual([plan.networks.egress.name]);
+    expect(fw.NetworkSettings.Networks[plan.networks.egress.name].Aliases).toContain(`bottle-firewall-${plan.slug}`);
     expect(fw.HostConfig.CapDrop).toEqual(["ALL"]);
     expect(fw.HostConfig.ReadonlyRootfs).toBe(true);
 

@@ -292,7 +292,10 @@ function printTable(rows: Row[], notes: string[]): void {
   for (const s of ["CONNECT, new", "CONNECT, 1 MiB"]) {
     const fw = find(s, "bot-bottle");
     const sq = find(s, "squid");
-    if (fw && sq) console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${(s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps).toFixed(2)}× (target ≥ 0.9×)`);
+    if (!fw || !sq) continue;
+    // CPU per request as well: on a busy shared machine it moves far less than the rates do.
+    const cpu = fw.probed !== undefined && sq.probed !== undefined ? `; CPU per request ${(fw.probed / fw.requests / (sq.probed / sq.requests)).toFixed(2)}×` : "";
+    console.log(`${s}: firewall/squid ${s.includes("MiB") ? "MiB/s" : "req/s"} ${(s.includes("MiB") ? fw.bytesPerSec / sq.bytesPerSec : fw.rps / sq.rps).toFixed(2)}× (target ≥ 0.9×)${cpu}`);
   }
   for (const n of notes) console.log(`note: ${n}`);
 }

@@ -46,8 +46,18 @@ export interface RequestParts {
 export const MAX_SCANNED_BODY = 32 * 1024 * 1024;
 /** A compressed body may inflate to this much; past it the request is refused (a bomb never allocates more). */
 export const MAX_DECODED_BODY = 64 * 1024 * 1024;
-/** Joined views (query values, headers, JSON strings) hold at most this much text. */
+/** Joined views (query values, headers) hold at most this much text; body views are scanned in windows of it. */
 const MAX_JOINED = 1024 * 1024;
+/** A body's joined window holds at most this many pieces (each join costs the scanner a position). */
+const MAX_WINDOW_PIECES = 64 * 1024;
+/** What a body window carries over from the one before: more than any secret's spelling. */
+const JOINED_OVERLAP = 4096;
+/**
+ * JSON strings or form fields in one body past which it is refused: each
+ * piece costs time to split off and scan joined, and no real upload has
+ * this many (an empty field is still a piece).
+ */
+export const MAX_BODY_PIECES = 1_000_000;
 /** Long JSON strings contribute their ends to the joined view (a split secret meets at an end). */
 const JSON_PIECE_EDGE = 512;
 /** Query parameters beyond this many are joined whole only, not pair by pair. */
@@ -130,14 +140,84 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   const head = bodyHead(body);
   if (head === undefined) return undefined;
   if (looksLikeJson(head)) {
-    const { keys, values } = jsonStrings(body);
-    return scanJoined(scanner, values, "body JSON strings (joined)", host) ?? scanJoined(scanner, keys, "body JSON keys (joined)", host);
+    const values = new JoinedWindows(scanner, "body JSON strings (joined)", host);
+    const keys = new JoinedWindows(scanner, "body JSON keys (joined)", host);
+    const pieces = jsonStrings(body, (isKey, s) => (isKey ? keys : values).push(s));
+    if (pieces > MAX_BODY_PIECES) return tooManyPieces("JSON strings");
+    return values.end() ?? keys.end();
   }
   if (looksLikeForm(head, req.contentType)) {
-    const form = splitQuery(body.toString("utf8"));
-    return scanJoined(scanner, form.values, "form values (joined)", host) ?? scanJoined(scanner, form.keys, "form names (joined)", host);
+    const values = new JoinedWindows(scanner, "form values (joined)", host);
+    const keys = new JoinedWindows(scanner, "form names (joined)", host);
+    const pieces = formFields(body, (key, value) => keys.push(key) && (value === undefined || values.push(value)));
+    if (pieces > MAX_BODY_PIECES) return tooManyPieces("form fields");
+    return values.end() ?? keys.end();
   }
   return undefined;
+}
+
+const tooManyPieces = (what: string): DlpFinding => ({
+  rule: UNDECODABLE_RULE,
+  description: `the body has more than ${MAX_BODY_PIECES} ${what}, more than the firewall scans joined`,
+  location: "body",
+  encoding: "plain",
+});
+
+/**
+ * Pieces of a body (JSON strings, form fields) scanned joined, as they are
+ * split off, in windows of MAX_JOINED characters or MAX_WINDOW_PIECES
+ * pieces; each window begins with the last pieces of the one before (about
+ * JOINED_OVERLAP characters), so a secret split at a window's edge is seen
+ * whole. Memory stays at one window whatever the body holds. Empty pieces
+ * add nothing to a join and are not kept.
+ */
+class JoinedWindows {
+  private pieces: string[] = [];
+  private size = 0;
+  /** Pieces in `pieces` not yet scanned (the rest are the previous window's tail). */
+  private fresh = 0;
+  private finding: DlpFinding | undefined;
+
+  constructor(
+    private readonly scanner: SecretScanner,
+    private readonly location: string,
+    private readonly host: string,
+  ) {}
+
+  /** Add a piece; false once a finding makes the rest moot. */
+  push(piece: string): boolean {
+    if (this.finding) return false;
+    if (!piece) return true;
+    this.pieces.push(piece);
+    this.size += piece.length;
+    this.fresh++;
+    if (this.size >= MAX_JOINED || this.pieces.length >= MAX_WINDOW_PIECES) this.flush();
+    return !this.finding;
+  }
+
+  /** The first finding in the joined pieces, if any. */
+  end(): DlpFinding | undefined {
+    if (!this.finding && this.fresh) this.flush();
+    return this.finding;
+  }
+
+  private flush(): void {
+    const { pieces } = this;
+    if (pieces.length >= 2) {
+      const scan = () => this.scanner.scanPieces(pieces, { firstOnly: true });
+      const hits = this.size <= MEMO_MAX_KEY ? remembered(this.scanner, `\0${JSON.stringify(pieces)}`, scan) : scan();
+      if (hits[0]) {
+        this.finding = toFinding(hits[0], this.location, this.host);
+        return;
+      }
+    }
+    let from = pieces.length;
+    let kept = 0;
+    while (from > 1 && kept < JOINED_OVERLAP) kept += pieces[--from]!.length;
+    this.pieces = pieces.slice(from);
+    this.size = kept;
+    this.fresh = 0;
+  }
 }
 
 /**
@@ -323,8 +403,21 @@ function bodyHead(body: Buffer): string | undefined {
 
 const FORM_HEAD = 4096;
 const looksLikeJson = (t: string) => /^\s*[[{"]/.test(t.slice(0, 64));
-const looksLikeForm = (t: string, contentType?: string) =>
-  /application\/x-www-form-urlencoded/i.test(contentType ?? "") || /^[\w.%+\-[\]]{1,64}=[^\s]*(?:&[\w.%+\-[\]]{1,64}=[^\s]*)+$/.test(t.slice(0, FORM_HEAD));
+const FORM_NAME_THEN_EQ = /^[\w.%+\-[\]]{1,64}=/;
+const FORM_NEXT_PAIR = /&[\w.%+\-[\]]{1,64}=/;
+/**
+ * A urlencoded form by its Content-Type, or by its start: `name=value`
+ * pairs joined by `&`, no white space. Checked in linear time (a single
+ * regex with nested `[^\s]*` runs backtracks exponentially on a near miss):
+ * the first pair's name, then one more `&name=` after it.
+ */
+export function looksLikeForm(t: string, contentType?: string): boolean {
+  if (/application\/x-www-form-urlencoded/i.test(contentType ?? "")) return true;
+  const head = t.slice(0, FORM_HEAD);
+  if (/\s/.test(head)) return false;
+  const first = FORM_NAME_THEN_EQ.exec(head);
+  return first !== null && FORM_NEXT_PAIR.test(head.slice(first[0].length));
+}
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -342,13 +435,12 @@ function charBoundary(b: Buffer, i: number, forward: boolean): number {
  * body). Quotes and backslashes never occur inside a UTF-8 sequence, so
  * byte positions serve.
  */
-export function jsonStrings(body: Buffer): { keys: string[]; values: string[] } {
-  const keys: string[] = [];
-  const values: string[] = [];
-  let total = 0;
+export function jsonStrings(body: Buffer, onString: (isKey: boolean, value: string) => boolean): number {
+  let count = 0;
   // Next backslash at or after the current string (4294967295 when none): found once, not per string.
   let nextBackslash = -1;
-  for (let i = body.indexOf(QUOTE); i >= 0 && total < MAX_JOINED; ) {
+  for (let i = body.indexOf(QUOTE); i >= 0; ) {
+    if (++count > MAX_BODY_PIECES) break;
     // The closing quote: the next one not escaped by an odd run of backslashes.
     let j = body.indexOf(QUOTE, i + 1);
     let escaped = false;
@@ -372,11 +464,53 @@ export function jsonStrings(body: Buffer): { keys: string[]; values: string[] } 
     const value = escaped ? unescapeJsonString(raw) : raw;
     let k = j + 1;
     while (k < body.length && (body[k] === 32 || body[k] === 10 || body[k] === 13 || body[k] === 9)) k++;
-    (body[k] === 58 ? keys : values).push(value);
-    total += value.length;
+    if (!onString(body[k] === 58, value)) break;
     i = body.indexOf(QUOTE, j + 1);
   }
-  return { keys, values };
+  return count;
+}
+
+const AMP = 38;
+const SEMI = 59;
+const EQ = 61;
+
+/**
+ * The fields of a urlencoded body, split off one at a time from the bytes
+ * (never the body as one string, nor every field at once): name and
+ * percent-decoded value (undefined for a field without `=`); long names or
+ * values contribute only their ends, like long JSON strings (the body was
+ * scanned whole). Stops when `onField` returns false or past MAX_BODY_PIECES
+ * fields; returns how many fields it saw.
+ */
+export function formFields(body: Buffer, onField: (name: string, value: string | undefined) => boolean): number {
+  let count = 0;
+  let amp = -1;
+  let semi = -1;
+  for (let i = 0; i <= body.length; ) {
+    if (amp !== body.length && amp < i) amp = indexOr(body, AMP, i);
+    if (semi !== body.length && semi < i) semi = indexOr(body, SEMI, i);
+    const end = Math.min(amp, semi);
+    if (end > i) {
+      if (++count > MAX_BODY_PIECES) break;
+      const eq = body.indexOf(EQ, i);
+      const hasValue = eq >= 0 && eq < end;
+      const name = formPiece(body, i, hasValue ? eq : end);
+      if (!onField(name, hasValue ? formPiece(body, eq + 1, end) : undefined)) break;
+    }
+    i = end + 1;
+  }
+  return count;
+}
+
+const indexOr = (b: Buffer, byte: number, from: number) => {
+  const at = b.indexOf(byte, from);
+  return at < 0 ? b.length : at;
+};
+
+function formPiece(b: Buffer, start: number, end: number): string {
+  if (end - start <= 2 * JSON_PIECE_EDGE) return safeDecode(b.toString("utf8", start, end));
+  const a = safeDecode(b.toString("utf8", start, charBoundary(b, start + JSON_PIECE_EDGE, false)));
+  return `${a}\n\n${safeDecode(b.toString("utf8", charBoundary(b, end - JSON_PIECE_EDGE, true), end))}`;
 }
 
 function unescapeJsonString(s: string): string {

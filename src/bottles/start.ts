@@ -169,12 +169,13 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     // settle before an error goes on, so the rollback sees every network made.
     progress("images", "checking sidecar images");
     progress("networks", "creating networks");
+    // From here the rollback removes both networks (their names are the
+    // slug's): a create whose CLI was cancelled may still complete in the
+    // engine, and removing a network that was never made is fine.
+    done.networks = true;
     const [images, networks, isolationCheck] = await Promise.allSettled([
       ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal),
-      allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal).then((n) => {
-        done.networks = true;
-        return n;
-      }),
+      allocateNetworks(ctx.engine, (subnets) => planFor(subnets).networks, pool, o.signal),
       ctx.engine.isolation(),
     ]);
     if (images.status === "rejected") throw images.reason;

@@ -120,6 +120,41 @@ describeDocker("audit: cancellation and disconnects over MCP stdio", () => {
     await call("bottle_stop", { slug: s, purge: true });
   });
 
+  it("a bottle_start the client cancels, or a server told to stop (SIGTERM) mid-start, rolls back and frees the slug", async () => {
+    for (const how of ["cancel", "sigterm"] as const) {
+      const s = `ac${how[0]}-${tag}`;
+      const c = await connectServer(env);
+      started.push(s);
+      const ac = new AbortController();
+      const pid = (c.transport as unknown as { pid: number }).pid;
+      const result = c.client
+        .request({ method: "tools/call", params: { name: "bottle_start", arguments: { profile: "ac", slug: s }, _meta: { progressToken: "s" } } }, CallToolResultSchema, {
+          timeout: 120_000,
+          signal: ac.signal,
+          onprogress: (p) => {
+            if (!String(p.message).startsWith("up:")) return;
+            if (how === "cancel") ac.abort("changed my mind");
+            else process.kill(pid, "SIGTERM");
+          },
+        })
+        .then(
+          () => "finished",
+          (e: Error) => e.message,
+        );
+      expect(await result).toMatch(how === "cancel" ? /changed my mind|abort/i : /Connection closed/);
+      // The cancelled start's response never comes; its rollback is done once the slug is free.
+      let state: string | undefined;
+      for (let i = 0; i < 100; i++) {
+        state = ((await call("bottle_list", {})) as { bottles: Array<{ slug: string; state: string }> }).bottles.find((b) => b.slug === s)?.state;
+        if (state !== "starting") break;
+        await sleep(100);
+      }
+      expect(state, how).toBe("failed");
+      expect(dockerObjects(s), how).toBe("");
+      await c.client.close();
+    }
+  });
+
   it("a client that hangs up while the server refills a warm pool leaves no half-started pooled bottle", async () => {
     const s = `acp-${tag}`;
     const c = await connectServer(env);

@@ -32,7 +32,8 @@ agents:
 `,
 );
 const stateDir = nodePath.join(dir, "state");
-const env = { BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: stateDir, BOTTLE_SUBNET_POOL: "10.244.0.0/16", GITHUB_TOKEN: SECRET };
+// Every log level: a secret must not reach stderr at any of them.
+const env = { BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: stateDir, BOTTLE_SUBNET_POOL: "10.244.0.0/16", GITHUB_TOKEN: SECRET, BOTTLE_LOG_LEVEL: "trace" };
 const slug = `aus-${process.pid.toString(16).slice(-4)}`;
 const other = `ausx-${process.pid.toString(16).slice(-4)}`;
 const text = (r: unknown) => ((r as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? "").join("\n");
@@ -243,6 +244,23 @@ describeDocker("audit: the MCP surface over stdio", () => {
     expect(snapshot()).toEqual(before);
   }, 120_000);
 
+  it("the tools annotated read-only change nothing on disk or in Docker", async () => {
+    const before = snapshot();
+    const readOnly = tools.filter((t) => t.annotations?.readOnlyHint).map((t) => t.name);
+    expect(readOnly.sort()).toEqual(["bottle_git_log", "bottle_list", "bottle_logs", "bottle_proposals", "bottle_render", "bottle_task"]);
+    await ok("bottle_render", { profile: "au", slug: other });
+    await ok("bottle_list", {});
+    await ok("bottle_logs", { slug, tail: 5 });
+    await ok("bottle_logs", { slug, task_id: taskId });
+    await ok("bottle_task", { slug });
+    await ok("bottle_task", { slug, task_id: taskId, wait_s: 1 });
+    await ok("bottle_proposals", { include_decided: true });
+    expect((await call("bottle_git_log", { slug })).isError).toBe(true); // no git gate in this profile
+    for (const kind of ["logs", "compose", "metadata", "proposals"]) await client.readResource({ uri: `bottle://${slug}/${kind}` });
+    await client.readResource({ uri: `bottle://${slug}/tasks/${taskId}` });
+    expect(snapshot()).toEqual(before);
+  });
+
   it("valid calls of every tool return structuredContent the client validated against the declared schema", async () => {
     await ok("bottle_render", { profile: "au", slug: "render-only" });
     await ok("bottle_list", {});
@@ -251,6 +269,8 @@ describeDocker("audit: the MCP surface over stdio", () => {
     await ok("bottle_exec", { slug, argv: ["sh", "-c", "echo out; echo err >&2; exit 2"] });
     await ok("bottle_task", { slug });
     await ok("bottle_task", { slug, task_id: taskId, output_from: 1, max_bytes: 3 });
+    const far = await ok("bottle_task", { slug, task_id: taskId, output_from: Number.MAX_SAFE_INTEGER });
+    expect(far.output).toMatchObject({ text: "", complete: true });
     await ok("bottle_cancel", { slug, task_id: taskId });
     await ok("bottle_proposals", { include_decided: true });
     await ok("bottle_proposals", { slug, limit: 1 });

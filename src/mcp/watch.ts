@@ -3,13 +3,18 @@
 // proposal; subscribers of bottle://{slug}/tasks/{task_id} get one when the
 // task ends. The same tick withdraws expired grants.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, McpError, SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { contextOf, expireGrants, proposalFiles, taskEnded } from "../bottles/index.js";
+import { quote } from "../contracts/escape.js";
 import { logger } from "../log.js";
 
 const URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/proposals$/;
 const TASK_URI = /^bottle:\/\/([a-z0-9][a-z0-9-]{0,39})\/tasks\/([a-z0-9-]{1,64})$/;
 const TICK_MS = 250;
+/** Any of our resources (only proposals and tasks ever change in a way we announce). */
+const OURS = /^bottle:\/\/[a-z0-9][a-z0-9-]{0,39}\/(logs|compose|metadata|proposals|tasks\/[a-z0-9-]{1,64})$/;
+/** Subscriptions one session may hold: each proposals one costs a directory read per tick. */
+export const MAX_SUBSCRIPTIONS = 1000;
 
 export function watchProposals(server: McpServer): () => void {
   const subscribed = new Map<string, Set<string>>(); // uri -> proposal files seen
@@ -19,6 +24,10 @@ export function watchProposals(server: McpServer): () => void {
   const seen = async (slug: string) => new Set(await proposalFiles(slug));
 
   low.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    if (!OURS.test(req.params.uri))
+      throw new McpError(ErrorCode.InvalidParams, `not a bot-bottle resource: ${quote(req.params.uri.slice(0, 200))}; subscribe to bottle://{slug}/proposals or bottle://{slug}/tasks/{task_id}`);
+    if (!subscribed.has(req.params.uri) && !tasks.has(req.params.uri) && subscribed.size + tasks.size >= MAX_SUBSCRIPTIONS)
+      throw new McpError(ErrorCode.InvalidParams, `at most ${MAX_SUBSCRIPTIONS} subscriptions at once; unsubscribe from some first`);
     const m = URI.exec(req.params.uri);
     if (m) subscribed.set(req.params.uri, await seen(m[1]!));
     if (TASK_URI.test(req.params.uri)) tasks.add(req.params.uri);

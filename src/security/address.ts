@@ -13,13 +13,26 @@ export type Address = ipaddr.IPv4 | ipaddr.IPv6;
  */
 export function parseHost(raw: string): { name: string; address?: Address } {
   let host = raw.trim().toLowerCase();
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  // Brackets belong around an IPv6 literal only: "[name]" stays as written
+  // (no allowlist entry matches it, and it is never looked up as `name`).
+  if (host.startsWith("[") && host.endsWith("]")) {
+    if (!isIpv6Literal(host.slice(1, -1))) return { name: host };
+    host = host.slice(1, -1);
+  }
   host = host.replace(/\.+$/, "");
   const zone = host.search(/%/);
   if (zone >= 0 && host.includes(":")) host = host.slice(0, zone);
   const address = parseAddress(host);
   if (address) return { name: address.toString(), address };
   return { name: host };
+}
+
+/** What may stand between brackets in a host: an IPv6 address, with an optional zone id ("%25eth0" or "%eth0"). */
+export function isIpv6Literal(inner: string): boolean {
+  const zone = inner.indexOf("%");
+  const addr = zone >= 0 ? inner.slice(0, zone) : inner;
+  if (zone >= 0 && !/^%(?:25)?[\w.~-]+$/.test(inner.slice(zone))) return false;
+  return addr.includes(":") && ipaddr.IPv6.isValid(addr);
 }
 
 /** An IP literal in any spelling the C library accepts, else undefined. */

@@ -8,6 +8,7 @@ import { brotliDecompressSync, constants as zc, gunzipSync, inflateRawSync, infl
 import { domainToUnicode } from "node:url";
 import { MIN_CANARY_LENGTH, SecretScanner, UNDECODABLE_RULE, percentDecode, type ModelCredential, type SecretEncoding, type SecretFinding } from "../../security/secrets.js";
 import type { FirewallConfig } from "../../contracts/firewall.js";
+import { isIpv6Literal } from "../../security/address.js";
 
 export interface DlpPolicy {
   enabled: boolean;
@@ -249,7 +250,14 @@ const hostMemos = new WeakMap<SecretScanner, Map<string, DlpFinding | null>>();
 
 function scanHostNameNow(scanner: SecretScanner, host: string): DlpFinding | undefined {
   let name = host.trim();
-  if (name.startsWith("[")) return undefined; // an IPv6 literal carries no labels
+  if (name.startsWith("[")) {
+    // An IPv6 literal carries no labels; anything else in brackets is a name
+    // someone hoped would skip this scan: scanned all the same, and refused.
+    const close = name.indexOf("]");
+    const inner = close < 0 ? name.slice(1) : name.slice(1, close);
+    if (close >= 0 && isIpv6Literal(inner) && /^(?::\d*)?$/.test(name.slice(close + 1))) return undefined;
+    return scanHostNameNow(scanner, inner.replace(/[[\]]/g, "")) ?? BRACKETED_NAME(inner.toLowerCase());
+  }
   name = name.replace(/:\d*$/, "").replace(/\.$/, "");
   if (!name) return undefined;
   const where = name.toLowerCase();
@@ -262,6 +270,13 @@ function scanHostNameNow(scanner: SecretScanner, host: string): DlpFinding | und
   const pieces = scanner.scanPieces(labels, { firstOnly: true });
   return pieces[0] ? toFinding(pieces[0], "host name (labels joined)", where) : undefined;
 }
+
+const BRACKETED_NAME = (inner: string): DlpFinding => ({
+  rule: UNDECODABLE_RULE,
+  description: `brackets around "${inner.length > 64 ? `${inner.slice(0, 64)}…` : inner}", which is not an IPv6 address (only an IPv6 literal may be bracketed)`,
+  location: "host name",
+  encoding: "plain",
+});
 
 export function describeFinding(f: DlpFinding): string {
   if (f.rule === UNDECODABLE_RULE) return `${f.location} cannot be scanned: ${f.description} [rule ${f.rule}]`;

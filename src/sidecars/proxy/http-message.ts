@@ -1,6 +1,7 @@
 // Pieces of HTTP/1.1 proxying shared by both modes: request-target parsing,
 // hop-by-hop header filtering, and replies written on raw sockets.
 import type { Duplex } from "node:stream";
+import { isIpv6Literal } from "../../security/address.js";
 
 export interface HostPort {
   /** As the client wrote it (before canonicalisation). */
@@ -23,6 +24,9 @@ export interface ConnectRequest {
   /** Header names and values, flat, as sent (latin1, like node's parser). */
   rawHeaders: readonly string[];
 }
+
+/** The blank line that ends a head (a Buffer: a string needle is encoded again on every search). */
+const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
 
 /** Node's default --max-http-header-size: the same bound for heads parsed here. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -57,7 +61,7 @@ function trimOws(s: string): string {
  * appends chunks resume the terminator search instead of rescanning.
  */
 export function parseConnectHead(buf: Buffer, from = 0): ConnectHead {
-  const headEnd = buf.indexOf("\r\n\r\n", Math.max(0, from - 3));
+  const headEnd = buf.indexOf(HEAD_END, Math.max(0, from - 3));
   if (headEnd < 0) return buf.length > MAX_HEAD_BYTES ? { kind: "invalid", status: 431, reason: "request head too large" } : { kind: "incomplete" };
   if (headEnd + 4 > MAX_HEAD_BYTES) return { kind: "invalid", status: 431, reason: "request head too large" };
   const lines = buf.toString("latin1", 0, headEnd).split("\r\n");
@@ -75,11 +79,19 @@ export function parseConnectHead(buf: Buffer, from = 0): ConnectHead {
   return { kind: "connect", url: requestLine[1]!, rawHeaders, end: headEnd + 4 };
 }
 
-/** `host:port` of a CONNECT request; undefined when malformed. */
+/**
+ * A host in brackets must be an IPv6 literal: "[name]" is no host at all,
+ * and passing it on would have it resolved, dialed and sent as Host and SNI
+ * as `name`, past the checks that read names.
+ */
+const bracketsFit = (host: string) => !host.startsWith("[") || isIpv6Literal(host.slice(1, -1));
+
+/** `host:port` of a CONNECT request (a bracketed host must be an IPv6 literal); undefined when malformed. */
 export function parseConnectTarget(authority: string | undefined): HostPort | undefined {
   const m = /^(\[[^\]]+\]|[^:/?#\s[\]]+):(\d{1,5})$/.exec(authority ?? "");
   if (!m) return undefined;
   const port = Number(m[2]);
+  if (!bracketsFit(m[1]!)) return undefined;
   return port > 0 && port < 65536 ? { host: m[1]!, port } : undefined;
 }
 
@@ -90,7 +102,7 @@ export function parseConnectTarget(authority: string | undefined): HostPort | un
  */
 export function parseAbsoluteTarget(url: string | undefined): AbsoluteTarget | undefined {
   const m = /^http:\/\/(?:[^@/?#]*@)?(\[[^\]]+\]|[^:/?#[\]]+)(?::(\d{1,5}))?([/?][^#]*)?(?:#.*)?$/i.exec(url ?? "");
-  if (!m) return undefined;
+  if (!m || !bracketsFit(m[1]!)) return undefined;
   const port = m[2] ? Number(m[2]) : 80;
   if (port < 1 || port > 65535) return undefined;
   const rest = m[3] ?? "/";

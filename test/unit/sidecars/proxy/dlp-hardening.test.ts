@@ -1,10 +1,19 @@
 // Request DLP hardening after the red-team audit of the proxies: each block
 // is one class of hole (numbered as in the audit), reproduced here so it
 // fails on the code before the fix.
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect as netConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { buildDlpPolicy, formFields, looksLikeForm, MAX_BODY_PIECES, type RequestParts, scanRequest } from "../../../../src/sidecars/proxy/dlp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isIpv6Literal, parseHost } from "../../../../src/security/address.js";
+import { buildDlpPolicy, formFields, looksLikeForm, MAX_BODY_PIECES, type RequestParts, scanHostName, scanRequest } from "../../../../src/sidecars/proxy/dlp.js";
+import { parseAbsoluteTarget, parseConnectTarget } from "../../../../src/sidecars/proxy/http-message.js";
+import type { ProxyServer } from "../../../../src/sidecars/proxy/proxy-server.js";
+import { createTestCa, writePem } from "../../../helpers/proxy/ca.js";
+import { startEgress, startFirewall } from "../../../helpers/proxy/in-process.js";
 
 const GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5";
 const TOKEN = `tok-${"7Hq2".repeat(8)}`;
@@ -124,3 +133,120 @@ describe("14: form and JSON bodies are split into bounded windows, and a body wi
     expect(formFields(Buffer.from("a=1&b=2&c=3"), () => false)).toBe(1);
   });
 });
+
+describe("11: brackets hold an IPv6 literal and nothing else", () => {
+  // Hex of the canary over labels: refused by the name scan when written without brackets.
+  const hexLabels = `${Buffer.from(TOKEN)
+    .toString("hex")
+    .match(/.{1,32}/g)!
+    .join(".")}.wild.test`;
+  const odd = [`[${hexLabels}]`, "[example.com]", "[v1.fe80::1]", "[127.0.0.1]", "[::1]x", "[::1", "[fe80::1%25eth0 x]", "[]"];
+
+  it("parsers refuse a bracketed non-IPv6 host in CONNECT and absolute-form targets; IPv6 literals still parse", () => {
+    for (const h of odd.filter((h) => !h.includes(" ") && h.endsWith("]"))) {
+      expect(parseConnectTarget(`${h}:443`), h).toBeUndefined();
+      expect(parseAbsoluteTarget(`http://${h}:80/`), h).toBeUndefined();
+    }
+    expect(parseConnectTarget("[::1]:443")).toEqual({ host: "[::1]", port: 443 });
+    expect(parseConnectTarget("[fe80::1%25eth0]:443")).toEqual({ host: "[fe80::1%25eth0]", port: 443 });
+    expect(parseAbsoluteTarget("http://[::ffff:127.0.0.1]:8080/x")).toMatchObject({ host: "[::ffff:127.0.0.1]", port: 8080 });
+  });
+
+  it("parseHost keeps a bracketed name as written (never the bare name an allowlist or resolver would take)", () => {
+    expect(parseHost("[Example.COM]")).toEqual({ name: "[example.com]" });
+    expect(parseHost("[127.0.0.1]").address).toBeUndefined();
+    expect(parseHost("[::1]").name).toBe("::1");
+    expect(isIpv6Literal("fe80::1%eth0")).toBe(true);
+    expect(isIpv6Literal("example.com")).toBe(false);
+    expect(isIpv6Literal("::1%25 x")).toBe(false);
+  });
+
+  it("the pre-DNS name scan never skips a bracketed name: a secret in it is named, anything else is refused", () => {
+    expect(scanHostName(policy, `[${hexLabels}]:443`)).toMatchObject({ rule: "canary:TOKEN" });
+    expect(scanHostName(policy, `[${GHP}.x.test]`)).toMatchObject({ rule: "github-token" });
+    for (const h of odd.slice(1)) expect(scanHostName(policy, h), h).toMatchObject({ rule: "dlp-undecodable", location: "host name" });
+    expect(scanHostName(policy, "[example.com]")?.description).toContain("not an IPv6 address");
+    for (const h of ["[::1]", "[::1]:8443", "[2001:db8::1]", "[fe80::1%25eth0]:443"]) expect(scanHostName(policy, h), h).toBeUndefined();
+  });
+
+  describe("both proxies, in-process (loopback)", () => {
+    let dir = "";
+    let firewall: ProxyServer<unknown> | undefined;
+    let egress: ProxyServer<unknown> | undefined;
+    let fwPort = 0;
+    let egPort = 0;
+    const lookups: string[] = [];
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "dlp-hardening-"));
+      const [fwCa, egCa] = await Promise.all([createTestCa("fw"), createTestCa("eg")]);
+      const fwFiles = await writePem(join(dir, "fw-ca"), fwCa);
+      const egFiles = await writePem(join(dir, "eg-ca"), egCa);
+      const resolve = async (n: string) => {
+        lookups.push(n);
+        return ["127.0.0.1"];
+      };
+      const fw = await startFirewall(
+        join(dir, "firewall.json"),
+        {
+          version: 1,
+          allow: ["allowed.test", "*.wild.test"],
+          allow_cidrs: ["127.0.0.0/8"],
+          intercept: { enabled: true, ca_cert: fwFiles.cert, ca_key: fwFiles.key, passthrough: [] },
+          dlp: { enabled: true, canary_env: ["TOKEN"], canary_exempt: [] },
+          limits: { max_connections: 100, head_timeout_s: 5, handshake_timeout_s: 5, idle_timeout_s: 30, max_buffered_body_mb: 96 },
+        },
+        { env: { TOKEN }, logs: [], resolve },
+      );
+      firewall = fw.proxy;
+      fwPort = Number(new URL(fw.url).port);
+      const eg = await startEgress(
+        join(dir, "egress.json"),
+        { version: 1, upstream_proxy: fw.url, ca_cert: egFiles.cert, ca_key: egFiles.key, upstream_ca_files: [fwFiles.cert], routes: [] },
+        { env: { TOKEN }, logs: [] },
+      );
+      egress = eg.proxy;
+      egPort = Number(new URL(eg.url).port);
+    });
+    afterAll(async () => {
+      await Promise.all([egress?.close(), firewall?.close()]);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    const requests = (host: string) => ({
+      CONNECT: `CONNECT ${host}:443 HTTP/1.1\r\n\r\n`,
+      "absolute-form": `GET http://${host}:8080/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n`,
+      "Host header of a CONNECT": `CONNECT allowed.test:443 HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      "Host header of an absolute-form request": `GET http://allowed.test:8080/ HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    });
+    for (const proxy of ["firewall", "egress"] as const)
+      for (const [via, request] of Object.entries(requests(`[${hexLabels}]`)))
+        it(`${proxy}, ${via}: refused (4xx) before any lookup`, async () => {
+          lookups.length = 0;
+          const text = await rawExchange(proxy === "firewall" ? fwPort : egPort, request);
+          expect(text).toMatch(/^HTTP\/1\.1 40[03]/);
+          expect(lookups).toEqual([]);
+        });
+
+    it("a bracketed plain name is refused with 400 by the firewall's CONNECT and absolute-form parsers", async () => {
+      lookups.length = 0;
+      for (const request of [requests("[allowed.test]").CONNECT, requests("[allowed.test]")["absolute-form"]]) expect(await rawExchange(fwPort, request)).toMatch(/^HTTP\/1\.1 400/);
+      expect(lookups).toEqual([]);
+    });
+  });
+});
+
+/** Bytes on a fresh connection; what came back before it closed (or 1.5 s). */
+function rawExchange(port: number, data: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = netConnect({ host: "127.0.0.1", port });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => s.destroy(), 1_500);
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.on("error", () => {});
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("latin1"));
+    });
+    s.write(data);
+  });
+}

@@ -65,6 +65,19 @@ export function requireSpawnable(argv: readonly string[], vars: Readonly<Record<
   if (total > MAX_ARGV_ENV_BYTES) throw new BottleError("bad-input", `argv and env together are ${total} bytes, over ${MAX_ARGV_ENV_BYTES}`, "Pass large input as stdin.");
 }
 
+/** The exec transcript's size at which it is rotated (one older file kept): execs are unlimited, host disk is not. */
+export const EXEC_LOG_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Append a record; a transcript over `maxBytes` first becomes `<file>.1` (replacing the older one). */
+export async function appendTranscript(file: string, line: string, maxBytes = EXEC_LOG_MAX_BYTES): Promise<void> {
+  const size = await fs.stat(file).then(
+    (st) => st.size,
+    () => 0,
+  );
+  if (size + Buffer.byteLength(line) > maxBytes && size > 0) await fs.rename(file, `${file}.1`).catch(() => {});
+  await fs.appendFile(file, line, { mode: 0o600 });
+}
+
 const cap = (s: string) => (s.length > OUTPUT_CAP ? { text: s.slice(-OUTPUT_CAP), cut: true } : { text: s, cut: false });
 
 export async function execInBottle(slug: string, argv: string[], o: ExecOptions = {}): Promise<ExecResult> {
@@ -118,6 +131,6 @@ export async function execInBottle(slug: string, argv: string[], o: ExecOptions 
   const errOut = cap(r.stderr);
   const result: ExecResult = { exitCode: r.exitCode, stdout: out.text, stderr: errOut.text, truncated: out.cut || errOut.cut, timedOut: r.timedOut, durationMs: Date.now() - t0 };
   const record = { at: new Date(t0).toISOString(), argv, envNames: Object.keys(o.vars ?? {}), ...result };
-  await fs.appendFile(layout.execLog, `${JSON.stringify(record)}\n`, { mode: 0o600 }).catch(() => {});
+  await appendTranscript(layout.execLog, `${JSON.stringify(record)}\n`).catch(() => {});
   return result;
 }

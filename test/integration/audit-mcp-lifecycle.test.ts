@@ -14,7 +14,10 @@ import { connectServer } from "../helpers/mcp.js";
 
 const dir = mkdtempSync(nodePath.join(tmpdir(), "bb-audit-life-"));
 const manifest = nodePath.join(dir, "bottle.yaml");
-writeFileSync(manifest, "version: 1\nagents:\n  al:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n");
+writeFileSync(
+  manifest,
+  "version: 1\nagents:\n  al:\n    image: node:24-bookworm-slim\n    network: { allow: [allowed.test] }\n  alp:\n    image: node:24-bookworm-slim\n    pool: 1\n    network: { allow: [allowed.test] }\n",
+);
 const env = { BOTTLE_MANIFEST: manifest, BOTTLE_STATE_DIR: nodePath.join(dir, "state"), BOTTLE_SUBNET_POOL: "10.245.0.0/16" };
 const tag = process.pid.toString(16).slice(-4);
 const text = (r: unknown) => ((r as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? "").join("\n");
@@ -126,6 +129,34 @@ describeDocker("audit: lifecycle races and odd orders over MCP stdio", () => {
     expect((await stateOf(slug))?.state).toBe("degraded");
     expect(await ok("bottle_stop", { slug })).toMatchObject({ state: "stopped" });
     expect(dockerOf(slug)).toEqual([]);
+  });
+
+  it("a pooled bottle (waiting in the warm pool) refuses exec, run, logs and decisions, and names the way forward", async () => {
+    const slug = `alp-${tag}`;
+    slugs.push(slug);
+    await ok("bottle_start", { profile: "alp", slug });
+    let pooled: string | undefined;
+    for (let i = 0; i < 150 && !pooled; i++) {
+      pooled = ((await ok("bottle_list", {})).bottles as Array<{ slug: string; state: string }>).find((b) => b.state === "pooled")?.slug;
+      if (!pooled) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(pooled).toBeDefined();
+    slugs.push(pooled!);
+    for (const [name, args] of [
+      ["bottle_exec", { slug: pooled, argv: ["true"] }],
+      ["bottle_run", { slug: pooled, argv: ["true"] }],
+      ["bottle_logs", { slug: pooled }],
+      ["bottle_decide", { slug: pooled, id: "p1", verdict: "approve" }],
+      ["bottle_git_log", { slug: pooled }],
+    ] as const) {
+      const r = await call(name, args);
+      expect(r.isError, name).toBe(true);
+      expect(text(r), name).toMatch(/waiting in the warm pool of profile "alp"|has no git gate|has no proposal "p1"/);
+    }
+    await expect(client.readResource({ uri: `bottle://${pooled}/logs` })).rejects.toThrow(/warm pool/);
+    // Stopping it drains it: the next start of the profile starts cold (and refills).
+    expect(await ok("bottle_stop", { slug: pooled!, purge: true })).toMatchObject({ state: "purged" });
+    expect(dockerOf(pooled!)).toEqual([]);
   });
 
   it("a server killed in the middle of a start: the next one lists the bottle as orphaned, cleanup removes it, the slug starts again", async () => {

@@ -5,7 +5,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
-import type { Duplex } from "node:stream";
+import { pipeline, type Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import type { Readable, Transform } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from "node:zlib";
@@ -20,7 +20,7 @@ import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRa
 import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
-import { BodyMasker, credentialNeedles, RedactStream, redactHeaders } from "./redact.js";
+import { BodyMasker, credentialNeedles, RedactStream, redactHeaders, redactText, type CredentialNeedles } from "./redact.js";
 import { hasNoBody, NO_BODY, readBody, relayResponse } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
 import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
@@ -88,7 +88,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
 
   // A route's header value and the spellings to mask in responses, worked
   // out once per route object (a reload brings new route objects).
-  const credentials = new WeakMap<EgressRouteConfig, { ok: true; value: string; needles: Buffer[] } | { ok: false; reason: string }>();
+  const credentials = new WeakMap<EgressRouteConfig, { ok: true; value: string; needles: CredentialNeedles } | { ok: false; reason: string }>();
   const credentialOf = (route: EgressRouteConfig) => {
     let c = credentials.get(route);
     if (!c) {
@@ -315,16 +315,19 @@ function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string,
 }
 
 /**
- * The response to an injected request, with the credential masked in
- * headers and body. A compressed body is decoded first (and sent decoded),
- * since a credential inside gzip cannot be found as bytes; an encoding we
- * cannot decode is refused rather than passed unchecked.
+ * The response to an injected request, with the credential masked in its
+ * reason phrase, header names and values, and body. A compressed body is
+ * decoded first (and sent decoded), since a credential inside gzip cannot
+ * be found as bytes; an encoding we cannot decode is refused rather than
+ * passed unchecked. A body that is compressed data without saying so is
+ * held and checked whole by the masker (BodyMasker), and refused when the
+ * credential is inside.
  */
 function redactedResponse(
   upRes: IncomingMessage,
   headers: string[],
-  needles: Buffer[],
-): { headers: string[]; body: Readable; masked: number } | { headers: string[]; chunks: BodyMasker; masked: number } | { refusal: string } {
+  needles: CredentialNeedles,
+): { headers: string[]; statusMessage: string; body: Readable; masked: number } | { headers: string[]; statusMessage: string; chunks: BodyMasker; masked: number } | { refusal: string } {
   const encodings = (upRes.headers["content-encoding"] ?? "")
     .split(",")
     .map((e) => e.trim().toLowerCase())
@@ -335,13 +338,15 @@ function redactedResponse(
     if (!d) return { refusal: `bot-bottle egress: the response is ${e}-encoded, which egress cannot check for an echoed credential` };
     decoders.push(d);
   }
-  const { headers: out, masked } = redactHeaders(decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers, needles);
-  if (!decoders.length) return { headers: out, chunks: new BodyMasker(needles), masked };
-  const redact = new RedactStream(needles);
-  let body: Readable = upRes;
-  for (const d of decoders) body = body.pipe(d);
-  body = body.pipe(redact);
-  return { headers: out, body, masked };
+  const { headers: out, masked: inHeaders } = redactHeaders(decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers, needles);
+  const { text: statusMessage, masked: inReason } = redactText(upRes.statusMessage ?? "", needles);
+  const masked = inHeaders + inReason;
+  if (!decoders.length) return { headers: out, statusMessage, chunks: new BodyMasker(needles), masked };
+  // pipeline, not pipe: a decoder's error (corrupt data) reaches the last
+  // stage, which the relay listens to, instead of going unheard.
+  const body = new RedactStream(needles);
+  pipeline([upRes, ...decoders, body], () => {});
+  return { headers: out, statusMessage, body, masked };
 }
 
 function decoderFor(encoding: string): Transform | undefined {

@@ -1,100 +1,377 @@
 // Keeping an injected credential from coming back to the agent: an upstream
 // that echoes request headers (debug endpoints, error pages, httpbin-style
 // services) would otherwise hand the agent the very value egress holds for
-// it. Response headers and bodies of requests egress injected into are
-// masked wherever a credential appears, byte for byte.
+// it. The reason phrase, header names and values and the body of a response
+// to a request egress injected into are masked wherever a credential
+// appears in any reversible spelling an upstream is likely to produce: as
+// sent; escaped character by character (percent-encoding in either case,
+// JSON and other backslash escapes, HTML character references, singly or
+// doubly); base64 (standard and URL-safe, at each of the three alignments
+// inside a longer encoded run) and hex. A body that is compressed data
+// without a Content-Encoding (a .gz download) cannot be masked as bytes: it
+// is held, decoded and refused when the credential is inside.
 import { Transform, type TransformCallback } from "node:stream";
+import { constants as zlibConstants, gunzipSync, inflateSync, zstdDecompressSync } from "node:zlib";
 
 const MASK = 0x2a; // '*'
+const EMPTY = Buffer.alloc(0);
 
-/** The spellings of a credential worth masking: as sent, and percent-encoded. */
-export function credentialNeedles(values: readonly string[]): Buffer[] {
-  const out = new Map<string, Buffer>();
-  for (const v of values) {
-    if (v.length < 4) continue;
-    for (const s of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) out.set(s, Buffer.from(s, "utf8"));
-  }
-  // Longest first, so a full header value is masked before a part of it.
-  return [...out.values()].sort((a, b) => b.length - a.length);
+/** Values shorter than this are not masked (they would star out ordinary text). */
+const MIN_VALUE_LENGTH = 4;
+
+/** Every spelling of a set of credentials, compiled once per credential set. */
+export interface CredentialNeedles {
+  /** Byte-exact spellings (as sent, base64 runs, hex), longest first. */
+  readonly exact: readonly Buffer[];
+  /** Spellings escaped character by character, as global regular expressions over the latin1 form of the bytes. */
+  readonly patterns: readonly RegExp[];
+  /**
+   * Substrings one of which every spelling contains: the quick test that
+   * keeps masking cheap when no credential is there (a few byte searches per
+   * chunk; the patterns run only after a probe is found).
+   */
+  readonly probes: readonly Buffer[];
+  /** The probes as latin1 strings (header values and the reason phrase are latin1 strings). */
+  readonly probeForms: readonly string[];
+  /** Bytes the longest spelling can take (how much of a chunk's tail a body masker holds back). */
+  readonly longest: number;
 }
 
-/** Mask every needle in `buf` in place (same length); returns how many were masked. */
-export function maskInPlace(buf: Buffer, needles: readonly Buffer[]): number {
-  let n = 0;
-  for (const needle of needles) {
-    for (let i = buf.indexOf(needle); i >= 0; i = buf.indexOf(needle, i + needle.length)) {
-      buf.fill(MASK, i, i + needle.length);
-      n++;
+/** The spellings of these credentials worth masking (see the header comment). */
+export function credentialNeedles(values: readonly string[]): CredentialNeedles {
+  // A value containing another is masked where the other is: keep only the minimal ones.
+  const long = [...new Set(values.filter((v) => v.length >= MIN_VALUE_LENGTH))].sort((a, b) => a.length - b.length);
+  const minimal: string[] = [];
+  for (const v of long) if (!minimal.some((w) => v.includes(w))) minimal.push(v);
+  const exact = new Map<string, Buffer>();
+  const patterns: RegExp[] = [];
+  const probes: Buffer[] = [];
+  let longest = 0;
+  for (const v of minimal) {
+    const bytes = Buffer.from(v, "utf8");
+    const add = (b: Buffer) => {
+      if (b.length >= MIN_VALUE_LENGTH) exact.set(b.toString("latin1"), b);
+    };
+    add(bytes);
+    for (const run of base64Runs(bytes)) add(Buffer.from(run, "latin1"));
+    add(Buffer.from(bytes.toString("hex"), "latin1"));
+    add(Buffer.from(bytes.toString("hex").toUpperCase(), "latin1"));
+    const escaped = escapedSpelling(v);
+    if (escaped) {
+      patterns.push(escaped.re);
+      longest = Math.max(longest, escaped.longest);
+      probes.push(Buffer.from(escaped.probe, "utf8"));
     }
   }
-  return n;
+  const exactList = [...exact.values()].sort((a, b) => b.length - a.length);
+  for (const b of exactList) longest = Math.max(longest, b.length);
+  // The fewest probes: one that contains another is found whenever the other is.
+  const candidates = [...probes, ...exactList].sort((a, b) => a.length - b.length);
+  const kept: Buffer[] = [];
+  for (const p of candidates) if (!kept.some((q) => p.includes(q))) kept.push(p);
+  return { exact: exactList, patterns, probes: kept, probeForms: kept.map((p) => p.toString("latin1")), longest };
 }
 
-/** Whether any needle occurs in `buf`. */
-function holdsNeedle(buf: Buffer, needles: readonly Buffer[]): boolean {
-  for (const needle of needles) if (buf.includes(needle)) return true;
+/**
+ * The base64 characters (standard and URL-safe alphabets) that encode only
+ * the value's bytes, for the value starting at each of the three byte
+ * offsets modulo 3 of a longer encoded run: the characters shared with the
+ * bytes before and after it depend on those, and are left out.
+ */
+function base64Runs(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let a = 0; a < 3; a++) {
+    const enc = Buffer.concat([Buffer.alloc(a), bytes]).toString("base64");
+    const run = enc.slice(Math.ceil((8 * a) / 6), Math.floor((8 * (a + bytes.length)) / 6));
+    out.push(run, run.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  return out;
+}
+
+/** Named HTML character references of the ASCII characters an encoder may escape (HTML5 names). */
+const ENTITY_NAMES: Record<string, string[]> = {
+  " ": ["nbsp"],
+  "!": ["excl"],
+  '"': ["quot", "QUOT"],
+  "#": ["num"],
+  $: ["dollar"],
+  "%": ["percnt"],
+  "&": ["amp", "AMP"],
+  "'": ["apos"],
+  "(": ["lpar"],
+  ")": ["rpar"],
+  "*": ["ast", "midast"],
+  "+": ["plus"],
+  ",": ["comma"],
+  "-": ["hyphen", "dash"],
+  ".": ["period"],
+  "/": ["sol"],
+  ":": ["colon"],
+  ";": ["semi"],
+  "<": ["lt", "LT"],
+  "=": ["equals"],
+  ">": ["gt", "GT"],
+  "?": ["quest"],
+  "@": ["commat"],
+  "[": ["lsqb", "lbrack"],
+  "\\": ["bsol"],
+  "]": ["rsqb", "rbrack"],
+  "^": ["Hat"],
+  _: ["lowbar", "UnderBar"],
+  "`": ["grave", "DiacriticalGrave"],
+  "{": ["lcub", "lbrace"],
+  "|": ["verbar", "vert", "VerticalLine"],
+  "}": ["rcub", "rbrace"],
+  "~": ["tilde"],
+};
+
+const ALNUM = /^[A-Za-z0-9]$/;
+const reLiteral = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+/** Hex digits of `n`, `width` wide, each letter matching either case. */
+const hexRe = (n: number, width = 0) =>
+  n
+    .toString(16)
+    .padStart(width, "0")
+    .replace(/[a-f]/g, (d) => `[${d}${d.toUpperCase()}]`);
+
+// Escapes may be nested (JSON in JSON, a percent-encoded URL in an HTML
+// attribute): up to this many extra levels of the escape's own lead-in.
+const NESTING = 2;
+/** Backslashes before a backslash escape: JSON in JSON in JSON doubles them each level (1, 3, 7). */
+const BACKSLASHES = 8;
+const ZEROS = 4; // leading zeros allowed in a numeric character reference
+
+/** A numeric character reference of `cp`: &#xHH; or &#DD;, the ';' optional as in HTML. */
+function numericReference(cp: number): { source: string; longest: number } {
+  const hex = cp.toString(16).length;
+  const dec = String(cp).length;
+  return {
+    source: `&(?:amp;){0,${NESTING}}#(?:[xX]0{0,${ZEROS}}${hexRe(cp)}|0{0,${ZEROS}}${cp});?`,
+    longest: 1 + 4 * NESTING + 2 + ZEROS + Math.max(hex, dec) + 1,
+  };
+}
+
+/** Backslash escapes: \/, \uHHHH, \xHH, \UHHHHHHHH, behind up to BACKSLASHES backslashes. */
+function backslashEscape(ch: string, cp: number): { source: string; longest: number } {
+  return { source: `\\\\{1,${BACKSLASHES}}(?:${reLiteral(ch)}|u${hexRe(cp, 4)}|x${hexRe(cp, 2)}|U${hexRe(cp, 8)})`, longest: BACKSLASHES + 9 };
+}
+
+/** Every spelling of one character, as regex source over latin1 (one char per byte), and the longest. */
+function characterSpellings(ch: string): { source: string; longest: number } {
+  const cp = ch.codePointAt(0)!;
+  if (ALNUM.test(ch)) return { source: ch, longest: 1 };
+  const utf8 = Buffer.from(ch, "utf8");
+  const alts: Array<{ source: string; longest: number }> = [];
+  alts.push({ source: reLiteral(utf8.toString("latin1")), longest: utf8.length });
+  alts.push({ source: [...utf8].map((b) => `%(?:25){0,${NESTING}}${hexRe(b, 2)}`).join(""), longest: utf8.length * (3 + 2 * NESTING) });
+  if (cp < 0x80) {
+    alts.push(backslashEscape(ch, cp));
+    if (ch === " ") alts.push({ source: "\\+", longest: 1 }); // form encoding
+  } else {
+    // \u escapes of the UTF-16 units (a surrogate pair past the BMP).
+    const units = [...Array(ch.length).keys()].map((i) => ch.charCodeAt(i));
+    alts.push({ source: units.map((u) => `\\\\{1,${BACKSLASHES}}u${hexRe(u, 4)}`).join(""), longest: units.length * (BACKSLASHES + 5) });
+  }
+  alts.push(numericReference(cp));
+  const names = ENTITY_NAMES[ch];
+  if (names) alts.push({ source: `&(?:amp;){0,${NESTING}}(?:${names.join("|")});`, longest: 1 + 4 * NESTING + Math.max(...names.map((n) => n.length)) + 1 });
+  return { source: `(?:${alts.map((a) => a.source).join("|")})`, longest: Math.max(...alts.map((a) => a.longest)) };
+}
+
+/**
+ * The value escaped character by character in any mix of escapes, as one
+ * pattern; undefined when it has nothing an encoder escapes (then every
+ * such spelling is the value as sent). ASCII letters and digits are left
+ * as they are (no encoder escapes them), so the longest run of them is in
+ * every spelling: that run is the pattern's probe.
+ */
+function escapedSpelling(v: string): { re: RegExp; longest: number; probe: string } | undefined {
+  const chars = [...v];
+  if (chars.every((c) => ALNUM.test(c))) return undefined;
+  const parts = chars.map(characterSpellings);
+  const probe = v.split(/[^A-Za-z0-9]+/).reduce((a, b) => (b.length > a.length ? b : a), "");
+  return { re: new RegExp(parts.map((p) => p.source).join(""), "g"), longest: parts.reduce((n, p) => n + p.longest, 0), probe };
+}
+
+/** Whether a probe of `needles` occurs in `buf` (every spelling contains one). */
+function holdsProbe(buf: Buffer, needles: CredentialNeedles): boolean {
+  for (const p of needles.probes) if (buf.includes(p)) return true;
   return false;
 }
 
-/** The needles as latin1 strings (one char per byte), made once per needle list. */
-const latin1Forms = new WeakMap<readonly Buffer[], string[]>();
-function latin1Needles(needles: readonly Buffer[]): string[] {
-  let forms = latin1Forms.get(needles);
-  if (!forms) {
-    forms = needles.map((n) => n.toString("latin1"));
-    latin1Forms.set(needles, forms);
+/** Where spellings occur in `buf`, as [start, end) pairs merged into disjoint, ordered ranges. */
+function spellingRanges(buf: Buffer, needles: CredentialNeedles): Array<[number, number]> {
+  if (!holdsProbe(buf, needles)) return [];
+  const found: Array<[number, number]> = [];
+  for (const needle of needles.exact) {
+    for (let i = buf.indexOf(needle); i >= 0; i = buf.indexOf(needle, i + 1)) found.push([i, i + needle.length]);
   }
-  return forms;
+  if (needles.patterns.length) {
+    const text = buf.toString("latin1");
+    for (const re of needles.patterns) for (const m of text.matchAll(re)) found.push([m.index, m.index + m[0].length]);
+  }
+  if (found.length < 2) return found;
+  found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const merged: Array<[number, number]> = [found[0]!];
+  for (const r of found.slice(1)) {
+    const last = merged[merged.length - 1]!;
+    if (r[0] < last[1]) last[1] = Math.max(last[1], r[1]);
+    else merged.push(r);
+  }
+  return merged;
+}
+
+/** Mask every spelling in `buf` in place (same length); returns how many separate places were masked. */
+export function maskInPlace(buf: Buffer, needles: CredentialNeedles): number {
+  const ranges = spellingRanges(buf, needles);
+  for (const [from, to] of ranges) buf.fill(MASK, from, to);
+  return ranges.length;
+}
+
+/** Whether any spelling of the credentials occurs in `buf`. */
+export function holdsCredential(buf: Buffer, needles: CredentialNeedles): boolean {
+  return spellingRanges(buf, needles).length > 0;
 }
 
 /** A char above U+00FF: its latin1 bytes would not be the string's chars, so the string test does not apply. */
 const BEYOND_LATIN1 = /[^\x00-\xff]/;
 
 /**
- * Response headers (flat raw list) with every credential masked in their
- * values, byte for byte as they go on the wire (latin1). A value is turned
- * into bytes only when it may hold a needle: node reads header values as
- * latin1 strings, where "the bytes contain the needle" and "the string
- * contains the needle's latin1 form" are the same test. Returns `raw`
- * itself when nothing was masked.
+ * `text` (a header name or value, or the reason phrase: latin1, one char
+ * per byte as node reads them) with every spelling masked. It is turned
+ * into bytes only when a probe's latin1 form is in it, the same test as on
+ * the bytes. Returns `text` itself when nothing was masked.
  */
-export function redactHeaders(raw: string[], needles: readonly Buffer[]): { headers: string[]; masked: number } {
-  const forms = latin1Needles(needles);
+export function redactText(text: string, needles: CredentialNeedles): { text: string; masked: number } {
+  if (!BEYOND_LATIN1.test(text) && !needles.probeForms.some((f) => text.includes(f))) return { text, masked: 0 };
+  const b = Buffer.from(text, "latin1");
+  const masked = maskInPlace(b, needles);
+  return masked ? { text: b.toString("latin1"), masked } : { text, masked: 0 };
+}
+
+/**
+ * Response headers (flat raw list) with every credential masked in their
+ * names and values, byte for byte as they go on the wire (latin1). Returns
+ * `raw` itself when nothing was masked.
+ */
+export function redactHeaders(raw: string[], needles: CredentialNeedles): { headers: string[]; masked: number } {
   let masked = 0;
   let out: string[] | undefined;
-  for (let i = 1; i < raw.length; i += 2) {
-    const v = raw[i]!;
-    if (!BEYOND_LATIN1.test(v) && !forms.some((f) => v.includes(f))) continue;
-    const b = Buffer.from(v, "latin1");
-    const n = maskInPlace(b, needles);
-    if (!n) continue;
-    masked += n;
+  for (let i = 0; i < raw.length; i++) {
+    const r = redactText(raw[i]!, needles);
+    if (!r.masked) continue;
+    masked += r.masked;
     out ??= raw.slice();
-    out[i] = b.toString("latin1");
+    out[i] = r.text;
   }
   return { headers: out ?? raw, masked };
 }
 
+/** Compressed data a response body may be without saying so (no Content-Encoding), by its first bytes. */
+type Compression = "gzip" | "zlib" | "zstd";
+
+function sniffCompression(head: Buffer): Compression | undefined {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  // zlib: CM 8 with a window up to 32K, and the header check (a multiple of 31).
+  if (head.length >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && ((head[0]! << 8) | head[1]!) % 31 === 0) return "zlib";
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+  return undefined;
+}
+
+/** Bytes needed to tell (sniffCompression): zstd's magic number is four. */
+const SNIFF_BYTES = 4;
+/** A compressed body held for checking may be at most this large, and decode to at most this much. */
+export const MAX_HELD_COMPRESSED = 8 * 1024 * 1024;
+export const MAX_DECODED_COMPRESSED = 64 * 1024 * 1024;
+/** Compressed data inside compressed data is opened this many levels deep. */
+const MAX_LAYERS = 3;
+
+function decode(kind: Compression, buf: Buffer): Buffer {
+  const opts = { maxOutputLength: MAX_DECODED_COMPRESSED };
+  if (kind === "zstd") return zstdDecompressSync(buf, opts);
+  // Sync flush: a truncated stream gives what it holds instead of an error (as a streaming decoder would).
+  const flush = { ...opts, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+  return kind === "gzip" ? gunzipSync(buf, flush) : inflateSync(buf, flush);
+}
+
+/**
+ * What a decoder gets out of `buf`: all of it, or, when the data is
+ * corrupt somewhere, the output of the longest prefix that decodes (a
+ * streaming decoder hands that much over before it stops).
+ */
+function decodable(kind: Compression, buf: Buffer): Buffer | { error: string } {
+  try {
+    return decode(kind, buf);
+  } catch (err) {
+    if (err instanceof RangeError || kind === "zstd") return { error: (err as Error).message };
+    let lo = 0;
+    let hi = buf.length - 1;
+    let best: Buffer = EMPTY;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      try {
+        best = decode(kind, buf.subarray(0, mid));
+        lo = mid;
+      } catch (e) {
+        if (e instanceof RangeError) return { error: e.message };
+        hi = mid - 1;
+      }
+    }
+    return best;
+  }
+}
+
+/**
+ * Why a compressed body must not reach the agent: the credential is in what
+ * it decodes to (at any layer), or it cannot be checked. Undefined when it
+ * can be sent as it is.
+ */
+function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNeedles, layer = 1): string | undefined {
+  const out = decodable(kind, buf);
+  if (!Buffer.isBuffer(out)) return `the response body is ${kind}-compressed data that egress cannot decode to check for the credential it added (${out.error})`;
+  if (holdsCredential(out, needles)) return `the response body is ${kind}-compressed data holding the credential egress added to the request`;
+  const inner = sniffCompression(out);
+  if (inner && layer < MAX_LAYERS) return compressedRefusal(inner, out, needles, layer + 1);
+  if (inner) return `the response body is compressed data nested more than ${MAX_LAYERS} levels deep, which egress does not open to check for the credential it added`;
+  return undefined;
+}
+
 /**
  * Masks a body chunk by chunk, also across chunk boundaries: the last
- * (longest needle − 1) bytes are held back until the next chunk shows
- * whether they start a match. Same length out as in. A chunk is copied
+ * (longest spelling − 1) bytes are held back until the next chunk shows
+ * whether they start a match. The result is the same however the body is
+ * cut. Same length out as in. A chunk is copied
  * only when something in it is masked (the chunk given is never changed);
  * what is sent is otherwise a view of it.
+ *
+ * A body that starts as compressed data (gzip, zlib, zstd) is held whole
+ * instead, decoded at its end and sent only if the credential is not in
+ * it; otherwise (or when it is too large to hold) `refusal` says why and
+ * nothing of it is given out.
  */
 export class BodyMasker {
-  #carry: Buffer = Buffer.alloc(0);
+  #carry: Buffer = EMPTY;
   readonly #keep: number;
   masked = 0;
+  /** Set when the body must not be sent at all (then push, flush and end give nothing more). */
+  refusal: string | undefined;
+  /** Until the first bytes are seen: held to tell whether the body is compressed data. */
+  #sniffing = true;
+  #compressed: Compression | undefined;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
 
-  constructor(private readonly needles: readonly Buffer[]) {
-    this.#keep = Math.max(0, ...needles.map((n) => n.length - 1));
+  constructor(private readonly needles: CredentialNeedles) {
+    this.#keep = Math.max(0, needles.longest - 1);
   }
 
   /** The bytes that may be sent now (possibly none). */
   push(chunk: Buffer): Buffer {
-    const buf = this.#masked(chunk);
-    const cut = Math.max(0, buf.length - this.#keep);
+    const plain = this.#plain(chunk, false);
+    if (!plain) return EMPTY;
+    const whole = this.#carry.length ? Buffer.concat([this.#carry, plain]) : plain;
+    const cut = Math.max(0, whole.length - this.#keep);
+    const buf = this.#masked(whole, plain, cut);
     // A copy: the held-back tail must not depend on who else holds `chunk`.
     this.#carry = Buffer.from(buf.subarray(cut));
     return buf.subarray(0, cut);
@@ -102,25 +379,91 @@ export class BodyMasker {
 
   /** What was held back, at the end of the body. */
   flush(): Buffer {
-    const rest = this.#carry;
-    this.#carry = Buffer.alloc(0);
-    return rest;
+    return this.end(EMPTY);
   }
 
   /** The last chunk of the body, masked, with what was held back before it: push and flush in one. */
   end(chunk: Buffer): Buffer {
-    const buf = this.#masked(chunk);
-    this.#carry = Buffer.alloc(0);
+    const plain = this.#plain(chunk, true);
+    if (!plain) return EMPTY;
+    const whole = this.#carry.length ? Buffer.concat([this.#carry, plain]) : plain;
+    const buf = this.#masked(whole, plain, whole.length);
+    this.#carry = EMPTY;
     return buf;
   }
 
-  /** The carry and `chunk` together, with every needle masked. */
-  #masked(chunk: Buffer): Buffer {
-    let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
-    if (!holdsNeedle(buf, this.needles)) return buf;
-    if (buf === chunk) buf = Buffer.from(chunk);
-    this.masked += maskInPlace(buf, this.needles);
-    return buf;
+  /** `chunk` when the body is plain bytes to mask as they come; undefined while (or when) it is held. */
+  #plain(chunk: Buffer, last: boolean): Buffer | undefined {
+    if (this.refusal) return undefined;
+    if (!this.#sniffing && !this.#compressed) return chunk;
+    if (this.#sniffing && !this.#heldBytes && chunk.length >= SNIFF_BYTES) {
+      // The usual first chunk: enough to tell at once, nothing held before it.
+      this.#compressed = sniffCompression(chunk);
+      this.#sniffing = false;
+      if (!this.#compressed) return chunk;
+    }
+    if (chunk.length) {
+      this.#held.push(chunk);
+      this.#heldBytes += chunk.length;
+    }
+    if (this.#sniffing) {
+      if (this.#heldBytes < SNIFF_BYTES && !last) return undefined;
+      this.#sniffing = false;
+      const head = Buffer.concat(this.#held, Math.min(this.#heldBytes, SNIFF_BYTES));
+      this.#compressed = sniffCompression(head);
+      if (!this.#compressed) return this.#release();
+    }
+    if (this.#heldBytes > MAX_HELD_COMPRESSED) {
+      this.#refuse(`the response body is ${this.#compressed}-compressed data larger than ${MAX_HELD_COMPRESSED / 1048576} MiB, too large for egress to check for the credential it added`);
+      return undefined;
+    }
+    if (!last) return undefined;
+    const whole = this.#release();
+    const why = compressedRefusal(this.#compressed!, whole, this.needles);
+    if (why) {
+      this.#refuse(why);
+      return undefined;
+    }
+    return whole;
+  }
+
+  #release(): Buffer {
+    const whole = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return whole;
+  }
+
+  #refuse(why: string): void {
+    this.refusal = `bot-bottle egress: ${why}`;
+    this.#held = [];
+    this.#heldBytes = 0;
+  }
+
+  /**
+   * `buf` (the carry and `chunk`) with every spelling that starts before
+   * `upTo` masked. One starting later is left for the next call, which sees
+   * what follows it: a spelling may end in an optional character (the ';'
+   * of a character reference), and masking it before the next bytes arrive
+   * would leave that character out.
+   */
+  #masked(buf: Buffer, chunk: Buffer, upTo: number): Buffer {
+    const ranges = spellingRanges(buf, this.needles);
+    let out = buf;
+    for (const [from, to] of ranges) {
+      if (from >= upTo) break;
+      if (out === chunk) out = Buffer.from(chunk);
+      out.fill(MASK, from, to);
+      this.masked++;
+    }
+    return out;
+  }
+}
+
+/** Raised by RedactStream when the body must not be sent (BodyMasker.refusal). */
+export class ResponseRefusedError extends Error {
+  constructor(readonly refusal: string) {
+    super(refusal);
   }
 }
 
@@ -128,7 +471,7 @@ export class BodyMasker {
 export class RedactStream extends Transform {
   readonly #masker: BodyMasker;
 
-  constructor(needles: readonly Buffer[]) {
+  constructor(needles: CredentialNeedles) {
     super();
     this.#masker = new BodyMasker(needles);
   }
@@ -139,11 +482,13 @@ export class RedactStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     const out = this.#masker.push(chunk);
-    done(null, out.length ? out : undefined);
+    if (this.#masker.refusal) done(new ResponseRefusedError(this.#masker.refusal));
+    else done(null, out.length ? out : undefined);
   }
 
   override _flush(done: TransformCallback): void {
     const rest = this.#masker.flush();
-    done(null, rest.length ? rest : undefined);
+    if (this.#masker.refusal) done(new ResponseRefusedError(this.#masker.refusal));
+    else done(null, rest.length ? rest : undefined);
   }
 }

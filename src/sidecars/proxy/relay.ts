@@ -96,6 +96,17 @@ export interface ChunkMap {
   flush(): Buffer;
   /** The last chunk: everything that may be sent, nothing held back (push and flush in one). */
   end(chunk: Buffer): Buffer;
+  /**
+   * Set when the body must not be sent at all: the client gets this as a
+   * 502 instead (the map holds a body it refuses back, so the response
+   * head has not gone out yet).
+   */
+  readonly refusal?: string | undefined;
+}
+
+/** A stage error that refuses the response (the client gets `refusal` as a 502 when nothing was sent yet). */
+interface RefusingError extends Error {
+  refusal?: string;
 }
 
 /** A Content-Length header's value as a number, or undefined when absent or not plain digits. */
@@ -112,7 +123,14 @@ export interface RelayOptions {
    * echoed credentials this way). Return undefined to refuse the response:
    * the client then gets `refusal` as a 502.
    */
-  transformResponse?: (upRes: IncomingMessage, headers: string[]) => { headers: string[]; body: Readable } | { headers: string[]; chunks: ChunkMap } | { refusal: string };
+  transformResponse?: (upRes: IncomingMessage, headers: string[]) => (ResponseShape & ({ body: Readable } | { chunks: ChunkMap })) | { refusal: string };
+}
+
+/** The response head a transform sends instead of the upstream's. */
+export interface ResponseShape {
+  headers: string[];
+  /** The reason phrase (the upstream's when absent). */
+  statusMessage?: string;
 }
 
 export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void, options: RelayOptions = {}): void {
@@ -131,19 +149,37 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
     status = upRes.statusCode ?? 502;
     let headers = endToEndHeaders(upRes.rawHeaders);
     let out: Readable = upRes;
+    let statusMessage = upRes.statusMessage;
+    const refuse = (refusal: string) => {
+      upRes.destroy();
+      status = 502;
+      res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${refusal}\n`);
+      end("response refused");
+    };
+    // The head goes out with the first bytes of the body (or its end), not
+    // before: until then a transform may still refuse the response.
+    let headWritten = false;
+    const head = () => {
+      if (headWritten) return;
+      headWritten = true;
+      res.writeHead(status!, statusMessage, headers);
+    };
     if (options.transformResponse) {
       const t = options.transformResponse(upRes, headers);
-      if ("refusal" in t) {
-        upRes.destroy();
-        status = 502;
-        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${t.refusal}\n`);
-        return end("response refused");
-      }
+      if ("refusal" in t) return refuse(t.refusal);
       headers = t.headers;
+      if (t.statusMessage !== undefined) statusMessage = t.statusMessage;
       if ("chunks" in t) {
         // A per-chunk rewrite, without a stream stage (it costs a fifth of
         // an injected request's throughput): pass each chunk on as it comes.
-        res.writeHead(status, upRes.statusMessage, headers);
+        const chunks = t.chunks;
+        // A refusal comes before anything of the body went out (the map holds what it refuses).
+        const refused = () => {
+          if (!chunks.refusal) return false;
+          if (headWritten) res.destroy();
+          else refuse(chunks.refusal);
+          return true;
+        };
         // With a declared length the chunk that completes the body is known
         // when it arrives: it is masked and sent with the end of the
         // response, so head, body and end leave in one write (one TLS
@@ -155,11 +191,17 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
           bytes += c.length;
           if (length !== undefined && bytes >= length) {
             ended = true;
-            res.end(t.chunks.end(c));
+            const last = chunks.end(c);
+            if (refused()) return;
+            head();
+            res.end(last);
             return;
           }
-          const outChunk = t.chunks.push(c);
-          if (outChunk.length && !res.write(outChunk)) upRes.pause();
+          const outChunk = chunks.push(c);
+          if (refused()) return;
+          if (!outChunk.length) return;
+          head();
+          if (!res.write(outChunk)) upRes.pause();
         });
         res.on("drain", () => upRes.resume());
         upRes.on("error", () => {
@@ -168,7 +210,9 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
         });
         upRes.on("end", () => {
           if (ended) return;
-          const rest = t.chunks.flush();
+          const rest = chunks.flush();
+          if (refused()) return;
+          head();
           if (rest.length) res.end(rest);
           else res.end();
         });
@@ -177,12 +221,15 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
       }
       out = t.body;
       if (out !== upRes)
-        out.on("error", () => {
+        out.on("error", (err: RefusingError) => {
+          if (err.refusal && !headWritten) return refuse(err.refusal);
           res.destroy();
           end("response aborted");
         });
     }
-    res.writeHead(status, upRes.statusMessage, headers);
+    // Registered before the pipe, so the head is written before the pipe writes or ends the body.
+    out.once("data", head);
+    out.once("end", head);
     upRes.on("data", (c: Buffer) => (bytes += c.length));
     upRes.on("error", () => {
       res.destroy();

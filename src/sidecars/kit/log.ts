@@ -61,9 +61,27 @@ export function formatEvent(mode: string, event: string, fields: LogFields = {},
   // spread below, without building a second object per line.
   if (stringify === JSON.stringify && !("ts" in fields || "mode" in fields || "event" in fields)) {
     const rest = JSON.stringify(fields);
-    return `{"ts":"${isoNow()}","mode":${JSON.stringify(mode)},"event":${JSON.stringify(event)}${rest.length > 2 ? `,${rest.slice(1)}` : "}"}\n`;
+    return `{"ts":"${isoNow()}"${modeAndEvent(mode, event)}${rest.length > 2 ? `,${rest.slice(1)}` : "}"}\n`;
   }
   return `${stringify({ ts: new Date().toISOString(), mode, event, ...fields })}\n`;
+}
+
+/** `,"mode":…,"event":…` per mode and event (a sidecar logs a handful of events, again and again). */
+const modeAndEventText = new Map<string, Map<string, string>>();
+
+function modeAndEvent(mode: string, event: string): string {
+  let events = modeAndEventText.get(mode);
+  if (!events) {
+    events = new Map();
+    modeAndEventText.set(mode, events);
+  }
+  let text = events.get(event);
+  if (text === undefined) {
+    text = `,"mode":${JSON.stringify(mode)},"event":${JSON.stringify(event)}`;
+    // Bounded: an unusual caller with ever-new event names gets them built each time.
+    if (events.size < 256) events.set(event, text);
+  }
+  return text;
 }
 
 let isoSecond = Number.NaN;

@@ -67,6 +67,23 @@ function classifyAnswer(answer: string, allowCidrs: readonly ParsedCidr[]): Answ
 export type Destination = { ok: true; host: string; address: string } | { ok: false; status: 403 | 502; rule: "allowlist" | "ssrf" | "dns"; host: string; reason: string };
 
 /**
+ * parseHost per host text, remembered: agents CONNECT to the same few hosts
+ * again and again, and the parse tries every IP spelling first. A pure
+ * function of the text; the results are only read.
+ */
+const parsedHosts = new Map<string, Readonly<ReturnType<typeof parseHost>>>();
+const MAX_REMEMBERED_HOSTS = 1_000;
+
+function parsedHost(raw: string): Readonly<ReturnType<typeof parseHost>> {
+  let p = parsedHosts.get(raw);
+  if (p) return p;
+  p = parseHost(raw);
+  if (parsedHosts.size >= MAX_REMEMBERED_HOSTS) parsedHosts.clear();
+  parsedHosts.set(raw, p);
+  return p;
+}
+
+/**
  * Answers of resolver promises that have fulfilled. A caching resolver hands
  * out the same promise for a name while it is fresh, so a destination whose
  * answers are already in is checked in the caller's own turn, without
@@ -80,7 +97,7 @@ const fulfilled = new WeakMap<Promise<string[]>, string[]>();
  * promise of it.
  */
 export function checkDestination(policy: DestinationPolicy, rawHost: string): Destination | Promise<Destination> {
-  const { name, address } = parseHost(rawHost);
+  const { name, address } = parsedHost(rawHost);
   if (address) {
     // IP literals: the address check comes first so every spelling of a
     // blocked address is reported as what it is.

@@ -45,8 +45,12 @@ describe("checkDestination", () => {
 
   it("answers IP literals and names off the allowlist without a lookup", () => {
     const { p, lookups } = policy({});
-    expect(checkDestination(p, "10.1.2.3")).toMatchObject({ ok: false, rule: "ssrf" });
-    expect(checkDestination(policy({}, ["10.0.0.0/8"]).p, "10.1.2.3")).toEqual({ ok: true, host: "10.1.2.3", address: "10.1.2.3" });
+    // Every spelling, every time (host texts are parsed once and remembered): judged by the policy in hand.
+    for (let i = 0; i < 2; i++)
+      for (const spelling of ["10.1.2.3", "0x0a.1.2.3", "167838211", "[::ffff:10.1.2.3]"]) {
+        expect(checkDestination(p, spelling), spelling).toMatchObject({ ok: false, rule: "ssrf" });
+        expect(checkDestination(policy({}, ["10.0.0.0/8"]).p, spelling), spelling).toMatchObject({ ok: true, address: "10.1.2.3" });
+      }
     expect(checkDestination(p, "elsewhere.test")).toMatchObject({ ok: false, rule: "allowlist" });
     expect(lookups).toEqual([]);
   });

@@ -23,6 +23,20 @@ describe("formatEvent", () => {
     });
   }
 
+  it("keeps each mode's and event's own names (they are remembered per pair)", () => {
+    for (let round = 0; round < 2; round++)
+      for (const [mode, event] of [
+        ["firewall", "connect"],
+        ["firewall", "tunnel_closed"],
+        ["egress", "connect"],
+        ['we"ird', "ev\\ent"],
+      ] as const) {
+        const line = formatEvent(mode, event, { n: round });
+        const ts = (JSON.parse(line) as { ts: string }).ts;
+        expect(line).toBe(plain(mode, event, { n: round }, ts));
+      }
+  });
+
   it("passes a custom stringify everything, as before", () => {
     const seen: unknown[] = [];
     const line = formatEvent("supervise", "note", { a: 1 }, (v) => {

@@ -16,6 +16,60 @@ export const ENV_REF_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** An HTTP header name a route sets. */
 export const HEADER_NAME_RE = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * Header names a route may never set (lowercase), whatever the value: they
+ * frame the message (a credential in Content-Length or Transfer-Encoding
+ * breaks or desyncs it), are hop-by-hop (consumed by the next proxy, never
+ * the API's), or route it (egress sets Host to the tunnel's destination
+ * itself; proxies and load balancers pick the destination, tenant or method
+ * by the others, so a credential there goes where the route did not say).
+ */
+const RESERVED_ROUTE_HEADERS: ReadonlySet<string> = new Set([
+  // framing
+  "content-length",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "expect",
+  "upgrade",
+  // hop-by-hop
+  "connection",
+  "keep-alive",
+  // routing
+  "host",
+  "forwarded",
+  "via",
+  "max-forwards",
+  "x-real-ip",
+  "x-client-ip",
+  "x-host",
+  "x-http-host",
+  "x-original-host",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+]);
+/** Whole families: Proxy-* (hop-by-hop to a proxy) and X-Forwarded-* (routing). */
+const RESERVED_ROUTE_HEADER_PREFIXES = ["proxy-", "x-forwarded-"];
+
+/** Why a route may not set header `name`, or undefined when it may. */
+export function reservedRouteHeader(name: string): string | undefined {
+  const n = name.toLowerCase();
+  if (!RESERVED_ROUTE_HEADERS.has(n) && !RESERVED_ROUTE_HEADER_PREFIXES.some((p) => n.startsWith(p))) return undefined;
+  return `a route may not set the ${name} header: it frames, is consumed on the way (hop-by-hop) or routes the request (Host, Content-Length, Transfer-Encoding, Connection, Proxy-*, X-Forwarded-*, Forwarded and the like), which egress sets or strips itself; name the header the API reads the credential from`;
+}
+
+/** A header name a route sets: a valid name, and not one reserved for framing or routing. */
+export const routeHeaderName = z
+  .string()
+  .regex(HEADER_NAME_RE, { error: "expected an HTTP header name (letters, digits and '-')" })
+  .check((ctx) => {
+    const why = reservedRouteHeader(ctx.value);
+    if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+  });
 /** A path prefix: starts with "/", no spaces, "?" or "#". */
 export const PATH_PREFIX_RE = /^\/[^\s?#]*$/;
 /** A supervise proposal id. */
@@ -37,7 +91,7 @@ export const routeSchema = z.strictObject({
   /** The destination port the route applies to (CONNECT target's port). */
   port: z.int({ error: "expected a port number" }).min(1).max(65535).default(443),
   path_prefix: z.string().regex(PATH_PREFIX_RE, { error: 'expected a path prefix starting with "/"' }).default("/"),
-  header: z.string().regex(HEADER_NAME_RE, { error: "expected an HTTP header name" }),
+  header: routeHeaderName,
   value: z
     .string()
     .refine((s) => [...s.matchAll(ENV_REF_RE)].length > 0, {

@@ -5,7 +5,7 @@
 // - a target that can never work is refused, a broad one is flagged.
 // Pure: no I/O, no clock.
 import { parse as parseDomain } from "tldts";
-import { ENV_REF_RE } from "../contracts/patterns.js";
+import { ENV_REF_RE, reservedRouteHeader } from "../contracts/patterns.js";
 import { blockedRangeOf, inCidrs, parseAddress, parseCidrs } from "./address.js";
 import { underPrefix } from "./path-prefix.js";
 import { quote } from "../contracts/escape.js";
@@ -165,6 +165,8 @@ export function assessProposal(p: Pick<Proposal, "kind" | "target" | "route">, c
   if (p.kind === "egress_route") {
     if (ctx.egress === false) return { refuse: "this bottle has no egress sidecar (its profile has no egress routes), so no route can be added", flags };
     if (!p.route) return { refuse: "an egress_route proposal must say which header and value template to set", flags };
+    const reserved = reservedRouteHeader(p.route.header);
+    if (reserved) return { refuse: reserved, flags };
     const t = parseValueTemplate(p.route.value);
     if (!t.ok) return { refuse: t.reason, flags };
     const c = credentialProblem(p.target, p.route.port, p.route.path_prefix, t.names, ctx.bindings);

@@ -10,7 +10,7 @@ import type { SecureContext } from "node:tls";
 import type { Readable, Transform } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from "node:zlib";
 import { egressConfigSchema, type EgressConfig, type EgressRouteConfig } from "../../contracts/egress.js";
-import { ENV_REF_RE } from "../../contracts/patterns.js";
+import { ENV_REF_RE, reservedRouteHeader } from "../../contracts/patterns.js";
 import { parseHost } from "../../security/address.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
@@ -92,7 +92,9 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
   const credentialOf = (route: EgressRouteConfig) => {
     let c = credentials.get(route);
     if (!c) {
-      const r = renderHeaderValue(route.value, env);
+      // The config schema refuses these already; a route that still names one is never applied (egress sets Host itself).
+      const reserved = reservedRouteHeader(route.header);
+      const r = reserved ? { ok: false as const, reason: reserved } : renderHeaderValue(route.value, env);
       c = r.ok ? { ok: true, value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) } : r;
       credentials.set(route, c);
     }

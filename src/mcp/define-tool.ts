@@ -74,7 +74,9 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: To
           return { content: [{ type: "text", text }], structuredContent: structured as Record<string, unknown> };
         } catch (err) {
           const e = toBottleError(err);
-          if (e.code === "internal") logger.error({ tool: def.name, err: e.message }, "tool failed");
+          // A call the client cancelled (or a closing server aborted) ends in whatever its abort threw: not a failure.
+          if (ctx.signal.aborted) logger.info({ tool: def.name, err: e.message }, "tool call cancelled");
+          else if (e.code === "internal") logger.error({ tool: def.name, err: e.message }, "tool failed");
           else logger.info({ tool: def.name, code: e.code }, "tool refused");
           return { isError: true, content: [{ type: "text", text: e.display }] };
         } finally {

@@ -3,7 +3,8 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { logger } from "../../../src/log.js";
 import { z } from "zod";
 import { defineTool, settleToolCalls } from "../../../src/mcp/define-tool.js";
 
@@ -55,6 +56,19 @@ describe("settleToolCalls", () => {
     await server.close();
     expect(await settleToolCalls(50)).toBe(1);
     expect(await settleToolCalls(5_000)).toBe(0);
+  });
+
+  it("an aborted call is logged as cancelled, not as a tool failure", async () => {
+    const error = vi.spyOn(logger, "error");
+    const info = vi.spyOn(logger, "info");
+    const log: string[] = [];
+    const server = await connected(10, log);
+    await server.close();
+    await settleToolCalls(5_000);
+    expect(error).not.toHaveBeenCalled();
+    expect(info).toHaveBeenCalledWith({ tool: "slow_undo", err: "cancelled" }, "tool call cancelled");
+    error.mockRestore();
+    info.mockRestore();
   });
 
   it("returns at once when nothing runs", async () => {

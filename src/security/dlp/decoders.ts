@@ -62,14 +62,23 @@ const isEdge = (c: number) => c <= 32 || c === 34 || c === 39 || c === 60 || c =
  */
 function eachRegion(
   t: string,
-  marker: string,
+  marker: string | RegExp,
   valid: (i: number) => boolean,
   edge: (t: string, i: number, dir: 1 | -1) => boolean,
   decode: (region: string) => string | undefined,
   out: string[],
 ): void {
+  // A global regex finds the candidates natively (a marker that is common
+  // in text, "&" or "=" in a form body, costs a callback each otherwise).
+  const next =
+    typeof marker === "string"
+      ? (from: number) => t.indexOf(marker, from)
+      : (from: number) => {
+          marker.lastIndex = from;
+          return marker.exec(t)?.index ?? -1;
+        };
   let done = 0;
-  let i = t.indexOf(marker);
+  let i = next(0);
   while (i >= 0) {
     if (valid(i)) {
       let l = i;
@@ -79,8 +88,8 @@ function eachRegion(
       const d = decode(t.slice(l, r));
       if (d !== undefined) out.push(d);
       done = r;
-      i = t.indexOf(marker, r);
-    } else i = t.indexOf(marker, i + 1);
+      i = next(r);
+    } else i = next(i + 1);
   }
 }
 
@@ -91,6 +100,7 @@ const isHexAt = (t: string, i: number) => hexVal(t.charCodeAt(i)) >= 0 && hexVal
 // ---- percent-encoding -------------------------------------------------------------
 
 const MAX_PERCENT_ROUNDS = 8;
+const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/g;
 
 /** One round of lenient percent-decoding (malformed escapes stay as written; "+" stays "+"). */
 function percentRound(s: string): string {
@@ -118,7 +128,7 @@ function percentRound(s: string): string {
 export function decodePercent(t: string, out: string[] = []): string[] {
   eachRegion(
     t,
-    "%",
+    PERCENT_ESCAPE,
     (i) => isHexAt(t, i + 1),
     plainEdge,
     (region) => {
@@ -209,11 +219,24 @@ const NAMED_ENTITIES: Record<string, string> = {
 };
 const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{2,8}));?/g;
 
+const HTML_ENTITY_START = /&(?:#|[a-zA-Z]{2,8};)/g;
+const QP_ESCAPE_START = /=(?:\r?\n|[0-9A-F]{2})/g;
+
+/** `[a-zA-Z]{2,8};` at `i`, read by character (a regex on a slice per "&" dominated form bodies' scan). */
+function namedEntityAt(t: string, i: number): boolean {
+  let k = 0;
+  for (; k < 9; k++) {
+    const c = t.charCodeAt(i + k) | 0x20;
+    if (c < 97 || c > 122) break;
+  }
+  return k >= 2 && k <= 8 && t.charCodeAt(i + k) === 59;
+}
+
 export function decodeHtmlEntities(t: string, out: string[] = []): string[] {
   eachRegion(
     t,
-    "&",
-    (i) => t.charCodeAt(i + 1) === 35 || /^[a-zA-Z]{2,8};/.test(t.slice(i + 1, i + 11)),
+    HTML_ENTITY_START,
+    (i) => t.charCodeAt(i + 1) === 35 || namedEntityAt(t, i + 1),
     (s, i) => {
       const c = s.charCodeAt(i);
       return c <= 32 || c === 34 || c === 39 || c === 60 || c === 62;
@@ -249,7 +272,7 @@ export function decodeQuotedPrintable(t: string, out: string[] = []): string[] {
   };
   eachRegion(
     t,
-    "=",
+    QP_ESCAPE_START,
     (i) => {
       const c = t.charCodeAt(i + 1);
       return (

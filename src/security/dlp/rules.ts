@@ -70,6 +70,20 @@ function run(s: string, from: number, cls: CharClass, cap: number, min: number):
 
 const before = (s: string, at: number) => (at > 0 && !joins?.has(at) ? s.charCodeAt(at - 1) : -1);
 
+/**
+ * Where the rule's triggers may next pass a failed left-edge check: every
+ * trigger starting inside the run of `left` characters from `at` (or right
+ * after it) has one of them before it, so it fails the same way. Skipping
+ * them keeps a text that is one trigger after another ("sk-sk-sk-…") to one
+ * read per character, not one verification per trigger. (Not for joined
+ * views: a join is an edge wherever it falls.)
+ */
+function leftRunEnd(s: string, at: number, left: CharClass, after: number): number {
+  let i = at;
+  while (i < s.length && inClass(left, s.charCodeAt(i))) i++;
+  return Math.max(i, after);
+}
+
 // ---- rule builders ------------------------------------------------------------
 
 interface TokenSpec {
@@ -100,7 +114,7 @@ function token(spec: TokenSpec): Rule {
     ...(spec.caseSensitive ? { caseSensitive: true } : {}),
     ...(spec.model ? { model: spec.model } : {}),
     verify(s, at, after, relaxed) {
-      if (left && inClass(left, before(s, at))) return after;
+      if (left && inClass(left, before(s, at))) return joins ? after : leftRunEnd(s, at, left, after);
       const exact = max !== undefined && !relaxed;
       const n = run(s, after, body, exact ? max + 1 : min, min);
       const end = runEnd;

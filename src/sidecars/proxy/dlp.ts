@@ -45,8 +45,20 @@ export interface RequestParts {
 
 /** Bodies are read whole up to this size; larger ones are refused rather than passed unscanned. */
 export const MAX_SCANNED_BODY = 32 * 1024 * 1024;
-/** A compressed body may inflate to this much; past it the request is refused (a bomb never allocates more). */
-export const MAX_DECODED_BODY = 64 * 1024 * 1024;
+/**
+ * A compressed body may inflate to this much, the same budget as a body
+ * sent as it is (decoded bytes cost the scan what sent bytes do); past it
+ * the request is refused (a bomb never allocates more).
+ */
+export const MAX_DECODED_BODY = MAX_SCANNED_BODY;
+/**
+ * Nor may it inflate more than this many times its size on the wire (past
+ * RATIO_FLOOR bytes): real request bodies compress a few times to a few
+ * dozen times; a small request that asks for the whole decoded budget is a
+ * bomb, refused before it costs the proxy that memory and scan time.
+ */
+export const MAX_INFLATE_RATIO = 100;
+const RATIO_FLOOR = 1024 * 1024;
 /** Joined views (query values, headers) hold at most this much text; body views are scanned in windows of it. */
 const MAX_JOINED = 1024 * 1024;
 /** A body's joined window holds at most this many pieces (each join costs the scanner a position). */
@@ -89,6 +101,41 @@ export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEn
 
 /** The first secret in the request (or a body that cannot be scanned), or undefined when it may pass. */
 export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | undefined {
+  const steps = scanSteps(policy, req, false);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** How long scanRequestAsync runs before it lets the event loop serve others. */
+const SLICE_MS = 20;
+
+/**
+ * scanRequest in slices: the body is scanned a window at a time (and its
+ * joined views a window at a time), and the event loop gets a turn every
+ * SLICE_MS, so one large or adversarial body (dense with key prefixes, or
+ * a compressed one at the decoded-size cap) never holds up every other
+ * connection of the proxy. Same verdicts as scanRequest.
+ */
+export async function scanRequestAsync(policy: DlpPolicy, req: RequestParts, sliceMs = SLICE_MS): Promise<DlpFinding | undefined> {
+  const steps = scanSteps(policy, req, true);
+  let since = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - since >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
+}
+
+/** Body bytes scanned between two chances to yield (scanRequestAsync). */
+const BODY_SLICE = 512 * 1024;
+
+/** The scan, as steps: yields between slices of the body's work when `sliced`. */
+function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Generator<void, DlpFinding | undefined> {
   if (!policy.enabled) return undefined;
   const { scanner } = policy;
   const host = req.host.toLowerCase();
@@ -136,25 +183,39 @@ export function scanRequest(policy: DlpPolicy, req: RequestParts): DlpFinding | 
   const decoded = decodeBody(req.body, req.contentEncoding);
   if (!decoded.ok) return { rule: UNDECODABLE_RULE, description: decoded.reason, location: "body", encoding: decoded.encoding };
   const body = decoded.body;
-  const inBody = found("body", scanner.scanBytes(body, { firstOnly: true }));
+  let bodyHits: SecretFinding[];
+  if (sliced) {
+    const stream = scanner.stream({ firstOnly: true });
+    for (let at = 0; at < body.length; at += BODY_SLICE) {
+      if (!stream.push(body.subarray(at, at + BODY_SLICE))) break;
+      yield;
+    }
+    bodyHits = stream.end();
+  } else bodyHits = scanner.scanBytes(body, { firstOnly: true });
+  const inBody = found("body", bodyHits);
   if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
   const head = bodyHead(body);
   if (head === undefined) return undefined;
-  if (looksLikeJson(head)) {
-    const values = new JoinedWindows(scanner, "body JSON strings (joined)", host);
-    const keys = new JoinedWindows(scanner, "body JSON keys (joined)", host);
-    const pieces = jsonStrings(body, (isKey, s) => (isKey ? keys : values).push(s));
-    if (pieces > MAX_BODY_PIECES) return tooManyPieces("JSON strings");
-    return values.end() ?? keys.end();
+  const json = looksLikeJson(head);
+  if (!json && !looksLikeForm(head, req.contentType)) return undefined;
+  const inValues = new JoinedWindows(scanner, json ? "body JSON strings (joined)" : "form values (joined)", host);
+  const inKeys = new JoinedWindows(scanner, json ? "body JSON keys (joined)" : "form names (joined)", host);
+  // Sliced: the split pauses after each window scanned, for a turn of the event loop.
+  const go = () => !(sliced && (inValues.flushed || inKeys.flushed));
+  let pieces = 0;
+  for (let next = 0; next >= 0; ) {
+    inValues.flushed = false;
+    inKeys.flushed = false;
+    const r = json
+      ? jsonStrings(body, (isKey, str) => (isKey ? inKeys : inValues).push(str) && go(), next)
+      : formFields(body, (key, value) => inKeys.push(key) && (value === undefined || inValues.push(value)) && go(), next);
+    pieces += r.count;
+    if (pieces > MAX_BODY_PIECES) return tooManyPieces(json ? "JSON strings" : "form fields");
+    if (inValues.finding || inKeys.finding) break;
+    next = r.next;
+    if (next >= 0) yield;
   }
-  if (looksLikeForm(head, req.contentType)) {
-    const values = new JoinedWindows(scanner, "form values (joined)", host);
-    const keys = new JoinedWindows(scanner, "form names (joined)", host);
-    const pieces = formFields(body, (key, value) => keys.push(key) && (value === undefined || values.push(value)));
-    if (pieces > MAX_BODY_PIECES) return tooManyPieces("form fields");
-    return values.end() ?? keys.end();
-  }
-  return undefined;
+  return inValues.end() ?? inKeys.end();
 }
 
 const tooManyPieces = (what: string): DlpFinding => ({
@@ -177,7 +238,9 @@ class JoinedWindows {
   private size = 0;
   /** Pieces in `pieces` not yet scanned (the rest are the previous window's tail). */
   private fresh = 0;
-  private finding: DlpFinding | undefined;
+  finding: DlpFinding | undefined;
+  /** Set when a window was scanned (the caller clears it). */
+  flushed = false;
 
   constructor(
     private readonly scanner: SecretScanner,
@@ -203,6 +266,7 @@ class JoinedWindows {
   }
 
   private flush(): void {
+    this.flushed = true;
     const { pieces } = this;
     if (pieces.length >= 2) {
       const scan = () => this.scanner.scanPieces(pieces, { firstOnly: true });
@@ -450,11 +514,11 @@ function charBoundary(b: Buffer, i: number, forward: boolean): number {
  * body). Quotes and backslashes never occur inside a UTF-8 sequence, so
  * byte positions serve.
  */
-export function jsonStrings(body: Buffer, onString: (isKey: boolean, value: string) => boolean): number {
+export function jsonStrings(body: Buffer, onString: (isKey: boolean, value: string) => boolean, from = 0): Split {
   let count = 0;
   // Next backslash at or after the current string (4294967295 when none): found once, not per string.
   let nextBackslash = -1;
-  for (let i = body.indexOf(QUOTE); i >= 0; ) {
+  for (let i = body.indexOf(QUOTE, from); i >= 0; ) {
     if (++count > MAX_BODY_PIECES) break;
     // The closing quote: the next one not escaped by an odd run of backslashes.
     let j = body.indexOf(QUOTE, i + 1);
@@ -479,10 +543,16 @@ export function jsonStrings(body: Buffer, onString: (isKey: boolean, value: stri
     const value = escaped ? unescapeJsonString(raw) : raw;
     let k = j + 1;
     while (k < body.length && (body[k] === 32 || body[k] === 10 || body[k] === 13 || body[k] === 9)) k++;
-    if (!onString(body[k] === 58, value)) break;
+    if (!onString(body[k] === 58, value)) return { count, next: j + 1 < body.length ? j + 1 : -1 };
     i = body.indexOf(QUOTE, j + 1);
   }
-  return count;
+  return { count, next: -1 };
+}
+
+/** How many pieces a split handed over, and where to resume it (-1: the body is done). */
+export interface Split {
+  count: number;
+  next: number;
 }
 
 const AMP = 38;
@@ -494,14 +564,14 @@ const EQ = 61;
  * (never the body as one string, nor every field at once): name and
  * percent-decoded value (undefined for a field without `=`); long names or
  * values contribute only their ends, like long JSON strings (the body was
- * scanned whole). Stops when `onField` returns false or past MAX_BODY_PIECES
- * fields; returns how many fields it saw.
+ * scanned whole). Stops when `onField` returns false (resume from `next`) or past
+ * MAX_BODY_PIECES fields.
  */
-export function formFields(body: Buffer, onField: (name: string, value: string | undefined) => boolean): number {
+export function formFields(body: Buffer, onField: (name: string, value: string | undefined) => boolean, from = 0): Split {
   let count = 0;
   let amp = -1;
   let semi = -1;
-  for (let i = 0; i <= body.length; ) {
+  for (let i = from; i <= body.length; ) {
     if (amp !== body.length && amp < i) amp = indexOr(body, AMP, i);
     if (semi !== body.length && semi < i) semi = indexOr(body, SEMI, i);
     const end = Math.min(amp, semi);
@@ -510,11 +580,11 @@ export function formFields(body: Buffer, onField: (name: string, value: string |
       const eq = body.indexOf(EQ, i);
       const hasValue = eq >= 0 && eq < end;
       const name = formPiece(body, i, hasValue ? eq : end);
-      if (!onField(name, hasValue ? formPiece(body, eq + 1, end) : undefined)) break;
+      if (!onField(name, hasValue ? formPiece(body, eq + 1, end) : undefined)) return { count, next: end < body.length ? end + 1 : -1 };
     }
     i = end + 1;
   }
-  return count;
+  return { count, next: -1 };
 }
 
 const indexOr = (b: Buffer, byte: number, from: number) => {
@@ -574,12 +644,21 @@ function sniff(b: Buffer): { name: string; inflate?: Inflate; strong: boolean } 
 
 const MAX_LAYERS = 4;
 
-function inflate(fn: Inflate, body: Buffer, what: string, encoding: string): Decoded {
+/** How far a body of `wireSize` bytes may inflate: the decoded budget, or MAX_INFLATE_RATIO times its size. */
+const inflateLimit = (wireSize: number) => Math.min(MAX_DECODED_BODY, Math.max(RATIO_FLOOR, wireSize * MAX_INFLATE_RATIO));
+
+function tooLarge(what: string, encoding: string, wireSize: number): Decoded {
+  const limit = inflateLimit(wireSize);
+  const why = limit < MAX_DECODED_BODY ? ` (more than ${MAX_INFLATE_RATIO} times its ${wireSize} bytes: a decompression bomb?)` : "";
+  return { ok: false, reason: `the ${what} body inflates past ${limit} bytes${why}`, encoding };
+}
+
+function inflate(fn: Inflate, body: Buffer, what: string, encoding: string, wireSize: number): Decoded {
   try {
-    return { ok: true, body: fn(body, { maxOutputLength: MAX_DECODED_BODY }), encoding };
+    return { ok: true, body: fn(body, { maxOutputLength: inflateLimit(wireSize) }), encoding };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return { ok: false, reason: `the ${what} body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
+    if (code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge(what, encoding, wireSize);
     return { ok: false, reason: `the ${what} body is truncated or corrupt`, encoding };
   }
 }
@@ -599,7 +678,7 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined): D
   for (const coding of codings.reverse()) {
     const fn = CODINGS[coding];
     if (!fn) return { ok: false, reason: `Content-Encoding "${coding}" is not one the firewall can decode (gzip, deflate, br, zstd)`, encoding: coding };
-    const d = inflate(fn, cur, `Content-Encoding ${coding}`, [...applied, coding].join("+"));
+    const d = inflate(fn, cur, `Content-Encoding ${coding}`, [...applied, coding].join("+"), body.length);
     if (!d.ok) return d;
     applied.push(coding);
     cur = d.body;
@@ -612,15 +691,14 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined): D
     if (!kind.strong) {
       // Two bytes are weak evidence: decode what a zlib stream yields, else treat the body as it is.
       try {
-        cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: MAX_DECODED_BODY, finishFlush: zc.Z_SYNC_FLUSH })]);
+        cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: inflateLimit(body.length), finishFlush: zc.Z_SYNC_FLUSH })]);
         applied.push(kind.name);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError)
-          return { ok: false, reason: `the zlib data in the body inflates past ${MAX_DECODED_BODY} bytes`, encoding };
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge("zlib data in the", encoding, body.length);
       }
       break;
     }
-    const d = inflate(kind.inflate, cur, `${kind.name} (by its magic bytes)`, encoding);
+    const d = inflate(kind.inflate, cur, `${kind.name} (by its magic bytes)`, encoding, body.length);
     if (!d.ok) return d;
     applied.push(kind.name);
     cur = d.body;

@@ -135,9 +135,9 @@ export function tunnelRequestTarget(url: string | undefined, tunnelHost: string,
   return { ok: true, target: rest.startsWith("?") ? `/${rest}` : rest };
 }
 
-/** The Host header value for a canonical host. */
+/** The Host header value for a host: canonical, or an IPv6 literal already in brackets (never bracketed twice). */
 export function authorityOf(host: string, port: number, defaultPort: number): string {
-  const h = host.includes(":") ? `[${host}]` : host;
+  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
   return port === defaultPort ? h : `${h}:${port}`;
 }
 

@@ -10,6 +10,7 @@ import type { ProjectRef } from "../engine/index.js";
 import { logger } from "../log.js";
 import { type Ctx, contextOf, type CtxInput } from "./context.js";
 import { openBottle } from "./handle.js";
+import { KILL_BY_ENV_FN } from "./kill-by-env.js";
 
 export const MAX_EXEC_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 export const OUTPUT_CAP = 256 * 1024;
@@ -29,12 +30,8 @@ export type ExecResult = z.output<typeof execOutputSchema>;
 /** The env name an exec'd command (and so everything it starts) carries, set to a fresh id per exec. */
 export const EXEC_ENV = "BOTTLE_EXEC_ID";
 
-/** Shell run as `sh -c KILL_BY_ENV sh NAME=ID`: SIGKILL every process whose environment holds NAME=ID (busybox has all it uses). */
-export const KILL_BY_ENV = `for e in /proc/[0-9]*/environ; do
-  p=\${e%/environ}; p=\${p#/proc/}
-  tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qxF "$1" && kill -KILL "$p" 2>/dev/null
-done
-exit 0
+/** Shell run as `sh -c KILL_BY_ENV sh NAME=ID`: SIGKILL every process whose environment holds NAME=ID. */
+export const KILL_BY_ENV = `${KILL_BY_ENV_FN}kenv KILL "$1"
 `;
 
 async function killLeftovers(ctx: Ctx, project: ProjectRef, execId: string): Promise<void> {

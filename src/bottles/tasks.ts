@@ -37,6 +37,7 @@ import type { Metadata } from "../state/metadata.js";
 import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
 import { requireSpawnable } from "./exec.js";
 import { openBottle } from "./handle.js";
+import { KILL_BY_ENV_FN } from "./kill-by-env.js";
 
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
 export const KEEP_SEGMENTS = 8;
@@ -74,18 +75,13 @@ export const TASK_ENV = "BOTTLE_TASK_ID";
 /**
  * Shell that signals a task's whole tree: `ktree SIG PGID ID`. First the
  * process group the command leads; then every process still carrying
- * `BOTTLE_TASK_ID=ID` in its environment (inherited through fork, exec,
- * setsid and double forks: a daemonised child left the group but not the
- * env). The wrapper and its monitor do not carry it, so they survive to
- * record the end. Only `tr`, `grep` and the kill builtin (busybox has all).
+ * `BOTTLE_TASK_ID=ID` (kill-by-env.ts: a daemonised child left the group but
+ * not the env). The wrapper and its monitor do not carry it, so they survive
+ * to record the end.
  */
-export const KILL_TREE = `ktree() {
+export const KILL_TREE = `${KILL_BY_ENV_FN}ktree() {
   kill -$1 "-$2" 2>/dev/null
-  for e in /proc/[0-9]*/environ; do
-    p=\${e%/environ}; p=\${p#/proc/}
-    tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qxF "${TASK_ENV}=$3" && kill -$1 "$p" 2>/dev/null
-  done
-  return 0
+  kenv $1 "${TASK_ENV}=$3"
 }
 `;
 

@@ -11,7 +11,7 @@
 // without a Content-Encoding (a .gz download) cannot be masked as bytes: it
 // is held, decoded and refused when the credential is inside.
 import { Transform, type TransformCallback } from "node:stream";
-import { constants as zlibConstants, gunzipSync, inflateSync, zstdDecompressSync } from "node:zlib";
+import { constants as zlibConstants, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
 
 const MASK = 0x2a; // '*'
 const EMPTY = Buffer.alloc(0);
@@ -268,30 +268,49 @@ export function redactHeaders(raw: string[], needles: CredentialNeedles): { head
 }
 
 /** Compressed data a response body may be without saying so (no Content-Encoding), by its first bytes. */
-type Compression = "gzip" | "zlib" | "zstd";
+type Compression = "gzip" | "zlib" | "zstd" | "zip";
 
 function sniffCompression(head: Buffer): Compression | undefined {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  // zlib: CM 8 with a window up to 32K, and the header check (a multiple of 31).
-  if (head.length >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && ((head[0]! << 8) | head[1]!) % 31 === 0) return "zlib";
+  // zlib: CM 8 with a window up to 32K, no preset dictionary, the header
+  // check (a multiple of 31), and what follows inflates: two bytes alone
+  // also start ordinary text ("x^", "HA"), which must not be held as zlib.
+  if (head.length >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && !(head[1]! & 0x20) && ((head[0]! << 8) | head[1]!) % 31 === 0 && inflates(head)) return "zlib";
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+  if (head.length >= 4 && head.readUInt32LE(0) === ZIP_LOCAL_HEADER) return "zip";
   return undefined;
 }
 
-/** Bytes needed to tell (sniffCompression): zstd's magic number is four. */
+/** Whether `head` starts a zlib stream (decodes so far without an error). */
+function inflates(head: Buffer): boolean {
+  try {
+    inflateSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 1 });
+    return true;
+  } catch (err) {
+    return err instanceof RangeError; // more output than asked for: it does decode
+  }
+}
+
+/** Bytes needed to tell (sniffCompression): zstd's and zip's magic numbers are four. */
 const SNIFF_BYTES = 4;
 /** A compressed body held for checking may be at most this large, and decode to at most this much. */
 export const MAX_HELD_COMPRESSED = 8 * 1024 * 1024;
 export const MAX_DECODED_COMPRESSED = 64 * 1024 * 1024;
 /** Compressed data inside compressed data is opened this many levels deep. */
 const MAX_LAYERS = 3;
+/** Entries of one zip archive opened at most (a bound on the work one body can ask for). */
+const MAX_ZIP_ENTRIES = 10_000;
 
-function decode(kind: Compression, buf: Buffer): Buffer {
-  const opts = { maxOutputLength: MAX_DECODED_COMPRESSED };
-  if (kind === "zstd") return zstdDecompressSync(buf, opts);
+const ZIP_LOCAL_HEADER = 0x04034b50; // "PK\x03\x04"
+const ZIP_SIGNATURES = [Buffer.from("PK\x03\x04", "latin1"), Buffer.from("PK\x01\x02", "latin1"), Buffer.from("PK\x07\x08", "latin1")];
+
+type Codec = "gzip" | "zlib" | "zstd" | "raw";
+
+function decode(codec: Codec, buf: Buffer, maxOutputLength: number): Buffer {
+  if (codec === "zstd") return zstdDecompressSync(buf, { maxOutputLength });
   // Sync flush: a truncated stream gives what it holds instead of an error (as a streaming decoder would).
-  const flush = { ...opts, finishFlush: zlibConstants.Z_SYNC_FLUSH };
-  return kind === "gzip" ? gunzipSync(buf, flush) : inflateSync(buf, flush);
+  const opts = { maxOutputLength, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+  return codec === "gzip" ? gunzipSync(buf, opts) : codec === "zlib" ? inflateSync(buf, opts) : inflateRawSync(buf, opts);
 }
 
 /**
@@ -299,18 +318,18 @@ function decode(kind: Compression, buf: Buffer): Buffer {
  * corrupt somewhere, the output of the longest prefix that decodes (a
  * streaming decoder hands that much over before it stops).
  */
-function decodable(kind: Compression, buf: Buffer): Buffer | { error: string } {
+function decodable(codec: Codec, buf: Buffer, maxOutputLength = MAX_DECODED_COMPRESSED): Buffer | { error: string } {
   try {
-    return decode(kind, buf);
+    return decode(codec, buf, maxOutputLength);
   } catch (err) {
-    if (err instanceof RangeError || kind === "zstd") return { error: (err as Error).message };
+    if (err instanceof RangeError || codec === "zstd") return { error: (err as Error).message };
     let lo = 0;
     let hi = buf.length - 1;
     let best: Buffer = EMPTY;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       try {
-        best = decode(kind, buf.subarray(0, mid));
+        best = decode(codec, buf.subarray(0, mid), maxOutputLength);
         lo = mid;
       } catch (e) {
         if (e instanceof RangeError) return { error: e.message };
@@ -322,17 +341,67 @@ function decodable(kind: Compression, buf: Buffer): Buffer | { error: string } {
 }
 
 /**
- * Why a compressed body must not reach the agent: the credential is in what
- * it decodes to (at any layer), or it cannot be checked. Undefined when it
- * can be sent as it is.
+ * The files of a zip archive, by its local headers (what a streaming
+ * unzipper reads; the central directory only repeats them): stored and
+ * deflated entries decoded, anything else (encrypted, other methods) an error.
+ */
+function zipEntries(buf: Buffer): Buffer[] | { error: string } {
+  const out: Buffer[] = [];
+  let total = 0;
+  let at = 0;
+  while (at + 30 <= buf.length && buf.readUInt32LE(at) === ZIP_LOCAL_HEADER) {
+    if (out.length >= MAX_ZIP_ENTRIES) return { error: `more than ${MAX_ZIP_ENTRIES} entries` };
+    const flags = buf.readUInt16LE(at + 6);
+    const method = buf.readUInt16LE(at + 8);
+    const declared = buf.readUInt32LE(at + 18);
+    const start = at + 30 + buf.readUInt16LE(at + 26) + buf.readUInt16LE(at + 28);
+    if (flags & 1) return { error: "an encrypted entry" };
+    // Sizes after the data (flag 3) or not given: the data runs to the next signature.
+    let end = Math.min(buf.length, start + declared);
+    if (flags & 8 || declared === 0) {
+      const next = ZIP_SIGNATURES.map((sig) => buf.indexOf(sig, start)).filter((i) => i >= 0);
+      end = next.length ? Math.min(...next) : buf.length;
+    }
+    const data = buf.subarray(Math.min(start, buf.length), end);
+    let entry: Buffer | { error: string };
+    if (method === 0) entry = data;
+    else if (method === 8) entry = decodable("raw", data, MAX_DECODED_COMPRESSED - total);
+    else return { error: `an entry compressed with method ${method}` };
+    if (!Buffer.isBuffer(entry)) return entry;
+    total += entry.length;
+    out.push(entry);
+    const nextHeader = buf.indexOf(ZIP_SIGNATURES[0]!, end);
+    if (nextHeader < 0) break;
+    at = nextHeader;
+  }
+  return out;
+}
+
+/** What `buf` holds once decoded: one stream, or a zip archive's files. */
+function decodedMembers(kind: Compression, buf: Buffer): Buffer[] | { error: string } {
+  if (kind === "zip") return zipEntries(buf);
+  const out = decodable(kind, buf);
+  return Buffer.isBuffer(out) ? [out] : out;
+}
+
+/**
+ * Why a compressed body must not reach the agent: the credential is in it
+ * as it is (a zip's stored entries and names) or in what it decodes to, at
+ * any layer; or it cannot be checked. Undefined when it can be sent as it is.
  */
 function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNeedles, layer = 1): string | undefined {
-  const out = decodable(kind, buf);
-  if (!Buffer.isBuffer(out)) return `the response body is ${kind}-compressed data that egress cannot decode to check for the credential it added (${out.error})`;
-  if (holdsCredential(out, needles)) return `the response body is ${kind}-compressed data holding the credential egress added to the request`;
-  const inner = sniffCompression(out);
-  if (inner && layer < MAX_LAYERS) return compressedRefusal(inner, out, needles, layer + 1);
-  if (inner) return `the response body is compressed data nested more than ${MAX_LAYERS} levels deep, which egress does not open to check for the credential it added`;
+  const what = kind === "zip" ? "a zip archive" : `${kind}-compressed data`;
+  if (holdsCredential(buf, needles)) return `the response body is ${what} holding the credential egress added to the request`;
+  const members = decodedMembers(kind, buf);
+  if (!Array.isArray(members)) return `the response body is ${what} that egress cannot decode to check for the credential it added (${members.error})`;
+  for (const out of members) {
+    if (holdsCredential(out, needles)) return `the response body is ${what} holding the credential egress added to the request`;
+    const inner = sniffCompression(out);
+    if (!inner) continue;
+    if (layer >= MAX_LAYERS) return `the response body is compressed data nested more than ${MAX_LAYERS} levels deep, which egress does not open to check for the credential it added`;
+    const why = compressedRefusal(inner, out, needles, layer + 1);
+    if (why) return why;
+  }
   return undefined;
 }
 
@@ -344,7 +413,7 @@ function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNe
  * only when something in it is masked (the chunk given is never changed);
  * what is sent is otherwise a view of it.
  *
- * A body that starts as compressed data (gzip, zlib, zstd) is held whole
+ * A body that starts as compressed data (gzip, zlib, zstd, zip) is held whole
  * instead, decoded at its end and sent only if the credential is not in
  * it; otherwise (or when it is too large to hold) `refusal` says why and
  * nothing of it is given out.
@@ -409,8 +478,7 @@ export class BodyMasker {
     if (this.#sniffing) {
       if (this.#heldBytes < SNIFF_BYTES && !last) return undefined;
       this.#sniffing = false;
-      const head = Buffer.concat(this.#held, Math.min(this.#heldBytes, SNIFF_BYTES));
-      this.#compressed = sniffCompression(head);
+      this.#compressed = sniffCompression(Buffer.concat(this.#held));
       if (!this.#compressed) return this.#release();
     }
     if (this.#heldBytes > MAX_HELD_COMPRESSED) {

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from "node:zlib";
+import { brotliCompressSync, crc32, deflateRawSync, deflateSync, gzipSync, zstdCompressSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BodyMasker, credentialNeedles, MAX_HELD_COMPRESSED, maskInPlace, redactText } from "../../../../src/sidecars/proxy/redact.js";
@@ -37,6 +37,58 @@ function through(body: Buffer, cuts: number[] = []): { out: Buffer; masker: Body
   }
   out.push(masker.end(body.subarray(from)));
   return { out: Buffer.concat(out), masker };
+}
+
+/** A zip archive (local headers, central directory, end record) of these files, stored or deflated. */
+function zipOf(files: Array<{ name: string; data: Buffer; deflate?: boolean; descriptor?: boolean }>): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const f of files) {
+    const body = f.deflate ? deflateRawSync(f.data) : f.data;
+    const name = Buffer.from(f.name);
+    const crc = crc32(f.data);
+    const head = Buffer.alloc(30);
+    head.writeUInt32LE(0x04034b50, 0);
+    head.writeUInt16LE(20, 4);
+    head.writeUInt16LE(f.descriptor ? 8 : 0, 6);
+    head.writeUInt16LE(f.deflate ? 8 : 0, 8);
+    if (!f.descriptor) {
+      head.writeUInt32LE(crc, 14);
+      head.writeUInt32LE(body.length, 18);
+      head.writeUInt32LE(f.data.length, 22);
+    }
+    head.writeUInt16LE(name.length, 26);
+    const descriptor = Buffer.alloc(f.descriptor ? 16 : 0);
+    if (f.descriptor) {
+      descriptor.writeUInt32LE(0x08074b50, 0);
+      descriptor.writeUInt32LE(crc, 4);
+      descriptor.writeUInt32LE(body.length, 8);
+      descriptor.writeUInt32LE(f.data.length, 12);
+    }
+    locals.push(head, name, body, descriptor);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(f.descriptor ? 8 : 0, 8);
+    central.writeUInt16LE(f.deflate ? 8 : 0, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(f.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, name);
+    offset += head.length + name.length + body.length + descriptor.length;
+  }
+  const dir = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, dir, end]);
 }
 
 const escapeEach = (s: string, f: (c: string) => string) => [...s].map((c) => (/[A-Za-z0-9]/.test(c) ? c : f(c))).join("");
@@ -122,20 +174,57 @@ describe("BodyMasker: compressed data without a Content-Encoding", () => {
     "gzip of the base64 spelling": gzipSync(Buffer.from(secret).toString("base64")),
     "truncated gzip (what a streaming decoder still reads)": gzipSync(Buffer.concat([secret, Buffer.alloc(4000, "x")]), { level: 0 }).subarray(0, 200),
     "gzip followed by junk": Buffer.concat([gzipSync(secret), Buffer.from("junk after the member")]),
+    "zip, deflated entry after a harmless one": zipOf([
+      { name: "readme.txt", data: Buffer.from("hello\n"), deflate: true },
+      { name: "debug.txt", data: secret, deflate: true },
+    ]),
+    "zip, deflated entry with a data descriptor": zipOf([{ name: "debug.txt", data: Buffer.concat([secret, Buffer.alloc(2000, "y")]), deflate: true, descriptor: true }]),
+    "zip holding a .gz": zipOf([{ name: "echo.gz", data: gzipSync(secret) }]),
+    "zip, file named after the credential": zipOf([{ name: `${CRED}.txt`, data: Buffer.from("x"), deflate: true }]),
   };
   for (const [how, body] of Object.entries(cases)) {
     it(`is refused when the credential is inside: ${how}`, () => {
       const { out, masker } = through(body, [1, 3, 50]);
-      expect(masker.refusal).toMatch(/^bot-bottle egress: the response body is \w+-compressed data holding the credential egress added/);
+      expect(masker.refusal).toMatch(/^bot-bottle egress: the response body is (\w+-compressed data|a zip archive) holding the credential egress added/);
       expect(out.length).toBe(0);
     });
   }
 
   it("is passed on unchanged when the credential is not inside", () => {
-    const body = gzipSync("nothing secret in here\n".repeat(100));
-    const { out, masker } = through(body, [1, 2, 100]);
-    expect(masker.refusal).toBeUndefined();
-    expect(out.equals(body)).toBe(true);
+    for (const body of [
+      gzipSync("nothing secret in here\n".repeat(100)),
+      zipOf([
+        { name: "a.txt", data: Buffer.from("nothing secret\n".repeat(50)), deflate: true },
+        { name: "b.bin", data: Buffer.alloc(300, 3) },
+      ]),
+    ]) {
+      const { out, masker } = through(body, [1, 2, 100]);
+      expect(masker.refusal).toBeUndefined();
+      expect(out.equals(body)).toBe(true);
+    }
+  });
+
+  it("ordinary text that merely starts like a zlib header is masked as text, not held or refused", () => {
+    // All pass the two-byte zlib header check; "x^" and "HK" also have no preset-dictionary bit.
+    for (const start of ["x ", "(r", "HK", "x^2 + y^2 = "]) {
+      expect(((start.charCodeAt(0) << 8) | start.charCodeAt(1)) % 31, start).toBe(0);
+      const m = new BodyMasker(needles);
+      const first = m.push(Buffer.from(`${start}${"text ".repeat(100)}`));
+      expect(first.length, start).toBeGreaterThan(0);
+      const rest = m.end(Buffer.from(` and the echo: ${CRED}`));
+      expect(m.refusal).toBeUndefined();
+      expect(Buffer.concat([first, rest]).toString()).toMatch(/and the echo: \*+$/);
+    }
+  });
+
+  it("a zip entry egress cannot open (encrypted, or another method) is refused", () => {
+    const zip = zipOf([{ name: "a.txt", data: Buffer.from("whatever"), deflate: true }]);
+    const encrypted = Buffer.from(zip);
+    encrypted.writeUInt16LE(1, 6);
+    expect(through(encrypted).masker.refusal).toMatch(/zip archive that egress cannot decode to check .*encrypted entry/);
+    const bzip2 = Buffer.from(zip);
+    bzip2.writeUInt16LE(12, 8);
+    expect(through(bzip2).masker.refusal).toMatch(/method 12/);
   });
 
   it("is refused when it is too large to hold for checking", () => {

@@ -245,7 +245,8 @@ export class SecretScanner {
       pass.stop = true;
       return undefined;
     }
-    const track = depth < MAX_DEPTH;
+    // The last layer is matched, not decoded: its runs only tell whether more layers are there.
+    const track = depth <= MAX_DEPTH;
     this.sink.pass = pass;
     this.sink.encoding = chain || "plain";
     // Joined pieces were normalised one by one (the join positions must stay put).
@@ -257,8 +258,16 @@ export class SecretScanner {
       t = normalizeForDlp(raw);
       scratch = this.matchOnce(t, undefined, false, joins, track)!;
     }
-    if (pass.stop || !track) return undefined;
+    if (pass.stop) return undefined;
     const { runs, hits } = scratch;
+    if (depth >= MAX_DEPTH) {
+      // Base64, hex or base32 still to unpack past the last layer: refused as unscannable, never passed unread.
+      if (runs.b64.length || runs.hex.length || runs.hexLists.length || runs.b32.length || hits.length) {
+        pass.add({ rule: UNDECODABLE_RULE, description: `content nested in more than ${MAX_DEPTH} layers of encoding, more than the scanner unpacks`, encoding: chain || "plain" });
+        pass.stop = true;
+      }
+      return undefined;
+    }
     const runStart = t === raw && latin1?.probe !== undefined ? runs.probeFrom : undefined;
 
     const next = chain ? `${chain}+` : "";

@@ -349,3 +349,33 @@ function rawExchange(port: number, data: string): Promise<string> {
     s.write(data);
   });
 }
+
+describe("3: content nested past the decoder's depth limit is refused, not passed", () => {
+  const nest = (s: string, times: number) => {
+    let x = s;
+    for (let i = 0; i < times; i++) x = Buffer.from(x).toString("base64");
+    return x;
+  };
+
+  it("a key base64-encoded four times is found; five or more times, refused as unscannable", () => {
+    expect(scan({ body: Buffer.from(nest(GHP, 4)) })).toMatchObject({ rule: "github-token" });
+    for (const times of [5, 6, 8]) {
+      const f = scan({ body: Buffer.from(nest(GHP, times)) });
+      expect(f, `${times} times`).toMatchObject({ rule: "dlp-undecodable", location: "body" });
+      expect(f?.description).toContain("layers of encoding");
+    }
+    // Hex past the limit too.
+    expect(scan({ body: Buffer.from(Buffer.from(nest(GHP, 4)).toString("hex")) })).toMatchObject({ rule: "dlp-undecodable" });
+  });
+
+  it("ordinary nesting (a base64 file in JSON, a data URL, a JWT) is not refused", () => {
+    const png = Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 2654435761) & 255))]);
+    const bodies = [
+      JSON.stringify({ file: png.toString("base64"), name: "a.png" }),
+      JSON.stringify({ doc: nest(JSON.stringify({ text: "hello world, nothing to see", n: 42 }), 3) }),
+      `data:image/png;base64,${png.toString("base64")}`,
+      `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify({ sub: "user", iat: 1 })).toString("base64url")}.`,
+    ];
+    for (const body of bodies) expect(scan({ body: Buffer.from(body) }), body.slice(0, 40)).toBeUndefined();
+  });
+});

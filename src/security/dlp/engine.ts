@@ -10,7 +10,7 @@ import { B64_ANY, inClass } from "./chars.js";
 import { base64Bytes, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, PIECE_SEPARATOR } from "./decoders.js";
 import { Matcher, type MatchSink, type ModelCredential, type Rule, type Runs } from "./matcher.js";
 import { normalizeForDlp } from "./normalize.js";
-import { canaryRule, SECRET_RULES, setJoins, UNDECODABLE_RULE } from "./rules.js";
+import { canaryRules, SECRET_RULES, setJoins, UNDECODABLE_RULE } from "./rules.js";
 
 /**
  * How the secret was spelled where it was found: "plain", one decoding
@@ -97,7 +97,7 @@ export class SecretScanner {
    * host names, which clients and resolvers lower-case on the way).
    */
   constructor(canaries: ReadonlyArray<{ env: string; value: string }> = [], opts: { ignoreCanaryCase?: boolean } = {}) {
-    const rules: Rule[] = [...canaries.map((c) => canaryRule(c.env, normalizeForDlp(c.value), opts.ignoreCanaryCase)), ...SECRET_RULES];
+    const rules: Rule[] = [...canaries.flatMap((c) => canaryRules(c.env, normalizeForDlp(c.value), opts.ignoreCanaryCase)), ...SECRET_RULES];
     this.matcher = new Matcher([...rules, ...this.needles(rules)]);
   }
 

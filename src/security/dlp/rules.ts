@@ -539,11 +539,43 @@ export const UNDECODABLE_RULE = "dlp-undecodable";
 
 /** The literal value of an env var the firewall holds, matched exactly like a shape. */
 export function canaryRule(env: string, value: string, ignoreCase = false): Rule {
+  // A value whose letters are all of one case (hex keys, many vendor
+  // tokens) loses nothing when its case is changed: any case spelling is it.
+  const oneCase = value === value.toLowerCase() || value === value.toUpperCase();
   return {
     id: `canary:${env}`,
     description: `the value of ${env}`,
     triggers: [value],
-    caseSensitive: !ignoreCase,
+    caseSensitive: !(ignoreCase || oneCase),
     verify: () => MATCH,
   };
+}
+
+/**
+ * The rules for one canary: its value (see canaryRule) and, for a hex
+ * value, the bytes it spells in base64 and base64url at each alignment (a
+ * hex key is often sent as its raw bytes, and raw bytes travel as base64;
+ * decoded, they are binary the text views cannot show).
+ */
+export function canaryRules(env: string, value: string, ignoreCase = false): Rule[] {
+  const rules = [canaryRule(env, value, ignoreCase)];
+  if (/^(?:[0-9a-fA-F]{2}){8,}$/.test(value)) {
+    const raw = Buffer.from(value, "hex");
+    const spellings = new Set<string>();
+    for (let pad = 0; pad < 3; pad++) {
+      const b64 = Buffer.concat([Buffer.alloc(pad), raw]).toString("base64");
+      const core = b64.slice(Math.ceil((pad * 8) / 6), Math.floor(((pad + raw.length) * 8) / 6));
+      spellings.add(core);
+      spellings.add(core.replace(/\+/g, "-").replace(/\//g, "_"));
+    }
+    rules.push({
+      id: `canary:${env}`,
+      description: `the value of ${env} (the bytes its hex spells, base64-encoded)`,
+      triggers: [...spellings],
+      caseSensitive: true,
+      noNeedles: true,
+      verify: () => MATCH,
+    });
+  }
+  return rules;
 }

@@ -379,3 +379,26 @@ describe("3: content nested past the decoder's depth limit is refused, not passe
     for (const body of bodies) expect(scan({ body: Buffer.from(body) }), body.slice(0, 40)).toBeUndefined();
   });
 });
+
+describe("4: lossless spellings of a single-case canary", () => {
+  it("a hex canary sent upper-case (URL, body, header) is found", () => {
+    expect(scan({ url: `/?x=${HEX_CANARY.toUpperCase()}` })?.rule).toBe("canary:HEX_CANARY");
+    expect(scan({ body: Buffer.from(HEX_CANARY.toUpperCase()) })?.rule).toBe("canary:HEX_CANARY");
+    expect(scan({ headers: [["X-Key", HEX_CANARY.toUpperCase()]] })?.rule).toBe("canary:HEX_CANARY");
+    expect(scan({ body: Buffer.from(Buffer.from(HEX_CANARY.toUpperCase()).toString("base64")) })?.rule).toBe("canary:HEX_CANARY");
+  });
+
+  it("a hex canary sent as the bytes it spells, base64 or base64url, at any offset in a longer run", () => {
+    const raw = Buffer.from(HEX_CANARY, "hex");
+    for (const pad of [0, 1, 2, 5]) {
+      const bytes = Buffer.concat([Buffer.alloc(pad, 7), raw, Buffer.from("tail")]);
+      expect(scan({ body: Buffer.from(bytes.toString("base64")) })?.rule, `std, ${pad}`).toBe("canary:HEX_CANARY");
+      expect(scan({ url: `/?k=${bytes.toString("base64url")}` })?.rule, `url, ${pad}`).toBe("canary:HEX_CANARY");
+    }
+  });
+
+  it("a mixed-case canary still needs its own case (a case change there loses information)", () => {
+    expect(scan({ body: Buffer.from(TOKEN.toUpperCase()) })).toBeUndefined();
+    expect(scan({ body: Buffer.from(TOKEN) })?.rule).toBe("canary:TOKEN");
+  });
+});

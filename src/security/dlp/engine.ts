@@ -28,6 +28,14 @@ export interface SecretFinding {
   model?: ModelCredential;
 }
 
+/** Compressed or archived bytes found inside decoded base64 (the firewall's body decoders). */
+export interface Unpack {
+  /** Do these first bytes look like compressed or archived data? */
+  sniff(head: Buffer): boolean;
+  /** The data unpacked, as text to scan, or why it cannot be. */
+  bytes(b: Buffer): { text: string } | { refuse: string };
+}
+
 export interface ScanOptions {
   /** Stop at the first finding (the firewall refuses on one). */
   firstOnly?: boolean;
@@ -96,9 +104,12 @@ export class SecretScanner {
    * `ignoreCanaryCase`: match canary values whatever their ASCII case (for
    * host names, which clients and resolvers lower-case on the way).
    */
-  constructor(canaries: ReadonlyArray<{ env: string; value: string }> = [], opts: { ignoreCanaryCase?: boolean } = {}) {
+  private readonly unpack: Unpack | undefined;
+
+  constructor(canaries: ReadonlyArray<{ env: string; value: string }> = [], opts: { ignoreCanaryCase?: boolean; unpack?: Unpack } = {}) {
     const rules: Rule[] = [...canaries.flatMap((c) => canaryRules(c.env, normalizeForDlp(c.value), opts.ignoreCanaryCase)), ...SECRET_RULES];
     this.matcher = new Matcher([...rules, ...this.needles(rules)]);
+    this.unpack = opts.unpack;
   }
 
   /**
@@ -277,6 +288,7 @@ export class SecretScanner {
     if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), `${next}quoted-printable`, depth);
     if (runs.b64.length || hits.length) {
       const out = decodeBase64Runs(t, runs.b64);
+      if (this.unpack && runs.b64.length && !this.unpackRuns(pass, t, runs.b64, `${next}base64`, out)) return undefined;
       for (const group of hits) if (!alignedWithRun(runs.b64, group)) out.push(decodeNeedleWindow(t, group));
       this.descend(pass, out, `${next}base64`, depth);
     }
@@ -301,6 +313,28 @@ export class SecretScanner {
     } finally {
       setJoins(prev);
     }
+  }
+
+  /**
+   * Base64 runs whose bytes begin as compressed or archived data does:
+   * unpacked by the `unpack` hook and scanned one layer deeper (their bytes
+   * as text would be binary noise), or refused when the hook cannot unpack
+   * them. False once the pass has stopped.
+   */
+  private unpackRuns(pass: Pass, t: string, runs: readonly number[], chain: string, out: string[]): boolean {
+    for (let k = 0; k < runs.length && !pass.stop; k += 3) {
+      const start = runs[k]!;
+      const end = runs[k + 1]!;
+      if (end - start < 16) continue;
+      // The first bytes only, to look for a magic number: most runs are not archives.
+      if (!this.unpack!.sniff(base64Bytes(t.slice(start, start + 12)))) continue;
+      const r = this.unpack!.bytes(base64Bytes(t.slice(start, end)));
+      if ("refuse" in r) {
+        pass.add({ rule: UNDECODABLE_RULE, description: r.refuse, encoding: chain });
+        pass.stop = true;
+      } else if (r.text.length >= 3) out.push(r.text);
+    }
+    return !pass.stop;
   }
 
   /** Scan decoded pieces one layer deeper. */

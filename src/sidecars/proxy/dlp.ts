@@ -6,6 +6,8 @@
 // never passed unscanned. A finding says where and what kind, never the value.
 import { brotliDecompressSync, constants as zc, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
 import { domainToUnicode } from "node:url";
+import type { Unpack } from "../../security/dlp/engine.js";
+import { bytesToScanText } from "../../security/dlp/decoders.js";
 import { MIN_CANARY_LENGTH, SecretScanner, UNDECODABLE_RULE, percentDecode, type ModelCredential, type SecretEncoding, type SecretFinding } from "../../security/secrets.js";
 import type { FirewallConfig } from "../../contracts/firewall.js";
 import { isIpv6Literal } from "../../security/address.js";
@@ -94,7 +96,7 @@ export function buildDlpPolicy(cfg: FirewallConfig["dlp"], env: NodeJS.ProcessEn
     byHeader.set(e.header.toLowerCase(), envs);
     exempt.set(host, byHeader);
   }
-  const scanner = new SecretScanner(canaries);
+  const scanner = new SecretScanner(canaries, { unpack: UNPACK });
   const hostScanner = canaries.length ? new SecretScanner(canaries, { ignoreCanaryCase: true }) : scanner;
   return { policy: { enabled: cfg.enabled, canaries, exempt, scanner, hostScanner }, warnings };
 }
@@ -194,6 +196,8 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
   } else bodyHits = scanner.scanBytes(body, { firstOnly: true });
   const inBody = found("body", bodyHits);
   if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
+  const inner = scanEmbedded(scanner, body, host);
+  if (inner) return inner;
   const head = bodyHead(body);
   if (head === undefined) return undefined;
   const json = looksLikeJson(head);
@@ -606,6 +610,105 @@ function unescapeJsonString(s: string): string {
   }
 }
 
+// ---- archives inside a body ----------------------------------------------------------------
+
+/**
+ * Magic numbers of compressed and archived data, looked for anywhere in a
+ * body (a file in a multipart form, gzip after a text prefix), not only at
+ * its start. Each is long enough (with the checks in `embeddedAt`) not to
+ * turn up by chance in ordinary binary uploads.
+ */
+const EMBEDDED_MAGIC: ReadonlyArray<Buffer> = [
+  Buffer.from([0x1f, 0x8b, 0x08]), // gzip (deflate)
+  Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), // zstd
+  Buffer.from("PK\x03\x04", "latin1"), // zip
+  Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]), // 7z
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), // xz
+  Buffer.from("BZh", "latin1"), // bzip2 (block magic checked below)
+];
+/** Archives inside one body looked at, at most (each costs an inflate). */
+const MAX_EMBEDDED = 16;
+/** What an archive inside a body (or inside base64) may inflate to. */
+const MAX_EMBEDDED_DECODED = 8 * 1024 * 1024;
+
+/** Is there compressed or archived data starting at `at`? (More than the magic number is checked where it is short.) */
+function embeddedAt(b: Buffer, at: number): boolean {
+  const c = b[at];
+  if (c === 0x1f) return (b[at + 3]! & 0xe0) === 0; // gzip: reserved flag bits clear
+  if (c === 0x42) return b[at + 3]! >= 0x31 && b[at + 3]! <= 0x39 && b.toString("latin1", at + 4, at + 10) === "1AY&SY"; // bzip2
+  return true;
+}
+
+/** Where compressed or archived data starts in `b` after its first byte (at most MAX_EMBEDDED places, in order). */
+function embeddedOffsets(b: Buffer): number[] {
+  const out: number[] = [];
+  for (const magic of EMBEDDED_MAGIC) for (let at = b.indexOf(magic, 1); at >= 0 && out.length < 4 * MAX_EMBEDDED; at = b.indexOf(magic, at + 1)) if (embeddedAt(b, at)) out.push(at);
+  return out.sort((x, y) => x - y).slice(0, MAX_EMBEDDED + 1);
+}
+
+/** gzip member data: header fields skipped (RFC 1952), then raw deflate, which stops at the member's end. */
+function gunzipMember(b: Buffer, limit: number): Buffer {
+  const flags = b[3]!;
+  let p = 10;
+  if (flags & 4) p += 2 + b.readUInt16LE(p);
+  if (flags & 8) p = b.indexOf(0, p) + 1;
+  if (flags & 16) p = b.indexOf(0, p) + 1;
+  if (flags & 2) p += 2;
+  if (p <= 0 || p >= b.length) throw new Error("truncated gzip header");
+  return inflateRawSync(b.subarray(p), { maxOutputLength: limit, finishFlush: zc.Z_SYNC_FLUSH });
+}
+
+/**
+ * Unpack the compressed or archived data at the start of `b` (with
+ * whatever follows it: a multipart boundary, more text). gzip and zstd are
+ * inflated (partly, when cut short); what cannot be decoded at all is
+ * refused, as the same data is when it is the whole body.
+ */
+function unpackEmbedded(b: Buffer, limit: number): { bytes: Buffer; name: string } | { refuse: string; name: string } {
+  const c = b[0];
+  const name = c === 0x1f ? "gzip" : c === 0x28 ? "zstd" : c === 0x50 ? "zip" : c === 0x37 ? "7z" : c === 0xfd ? "xz" : "bzip2";
+  const tooLarge = (err: unknown) => (err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError;
+  try {
+    if (name === "gzip") return { bytes: gunzipMember(b, limit), name };
+    if (name === "zstd") return { bytes: zstdDecompressSync(b, { maxOutputLength: limit }), name };
+  } catch (err) {
+    if (tooLarge(err)) return { refuse: `${name} data in the body inflates past ${limit} bytes`, name };
+    return { refuse: `${name} data in the body is truncated or corrupt`, name };
+  }
+  return { refuse: `the body holds ${name} data (by its magic bytes), which the firewall cannot decode to scan`, name };
+}
+
+/** Secrets in compressed or archived data inside the body (not at its start), or such data that cannot be scanned. */
+function scanEmbedded(scanner: SecretScanner, body: Buffer, host: string): DlpFinding | undefined {
+  const offsets = embeddedOffsets(body);
+  if (offsets.length > MAX_EMBEDDED) return { rule: UNDECODABLE_RULE, description: `the body holds more than ${MAX_EMBEDDED} compressed or archived parts`, location: "body", encoding: "plain" };
+  for (const at of offsets) {
+    const r = unpackEmbedded(body.subarray(at), MAX_EMBEDDED_DECODED);
+    if ("refuse" in r) return { rule: UNDECODABLE_RULE, description: `${r.refuse} (at byte ${at})`, location: "body", encoding: r.name };
+    // The unpacked data may itself be compressed (a .tar.gz's tar is not; a .gz of a .gz is).
+    const inner = decodeBody(r.bytes, undefined, MAX_EMBEDDED_DECODED);
+    if (!inner.ok) return { rule: UNDECODABLE_RULE, description: `${inner.reason} (inside the ${r.name} data at byte ${at})`, location: "body", encoding: `${r.name}+${inner.encoding}` };
+    const hit = scanner.scanBytes(inner.body, { firstOnly: true })[0];
+    if (hit) {
+      const enc = [r.name, ...(inner.encoding === "identity" ? [] : [inner.encoding]), ...(hit.encoding === "plain" ? [] : [hit.encoding])].join("+");
+      return { ...toFinding(hit, "body", host), encoding: enc };
+    }
+  }
+  return undefined;
+}
+
+/** Compressed or archived data inside decoded base64 (a gzip file in a JSON field): unpacked to scan, or refused. */
+const UNPACK: Unpack = {
+  sniff: (head) => head.length >= 4 && embeddedAt(head, 0) && EMBEDDED_MAGIC.some((m) => head.subarray(0, m.length).equals(m)),
+  bytes(b) {
+    const r = unpackEmbedded(b, MAX_EMBEDDED_DECODED);
+    if ("refuse" in r) return { refuse: `base64 in the body decodes to ${r.refuse.replace(/ in the body/, "").replace(/^the body holds /, "")}` };
+    const inner = decodeBody(r.bytes, undefined, MAX_EMBEDDED_DECODED);
+    if (!inner.ok) return { refuse: `base64 in the body decodes to ${r.name} data that holds more: ${inner.reason}` };
+    return { text: bytesToScanText(inner.body) };
+  },
+};
+
 // ---- bodies ------------------------------------------------------------------------------
 
 type Decoded = { ok: true; body: Buffer; encoding: string } | { ok: false; reason: string; encoding: string };
@@ -645,20 +748,20 @@ function sniff(b: Buffer): { name: string; inflate?: Inflate; strong: boolean } 
 const MAX_LAYERS = 4;
 
 /** How far a body of `wireSize` bytes may inflate: the decoded budget, or MAX_INFLATE_RATIO times its size. */
-const inflateLimit = (wireSize: number) => Math.min(MAX_DECODED_BODY, Math.max(RATIO_FLOOR, wireSize * MAX_INFLATE_RATIO));
+const inflateLimit = (wireSize: number, max: number) => Math.min(max, Math.max(RATIO_FLOOR, wireSize * MAX_INFLATE_RATIO));
 
-function tooLarge(what: string, encoding: string, wireSize: number): Decoded {
-  const limit = inflateLimit(wireSize);
-  const why = limit < MAX_DECODED_BODY ? ` (more than ${MAX_INFLATE_RATIO} times its ${wireSize} bytes: a decompression bomb?)` : "";
+function tooLarge(what: string, encoding: string, wireSize: number, max: number): Decoded {
+  const limit = inflateLimit(wireSize, max);
+  const why = limit < max ? ` (more than ${MAX_INFLATE_RATIO} times its ${wireSize} bytes: a decompression bomb?)` : "";
   return { ok: false, reason: `the ${what} body inflates past ${limit} bytes${why}`, encoding };
 }
 
-function inflate(fn: Inflate, body: Buffer, what: string, encoding: string, wireSize: number): Decoded {
+function inflate(fn: Inflate, body: Buffer, what: string, encoding: string, wireSize: number, max: number): Decoded {
   try {
-    return { ok: true, body: fn(body, { maxOutputLength: inflateLimit(wireSize) }), encoding };
+    return { ok: true, body: fn(body, { maxOutputLength: inflateLimit(wireSize, max) }), encoding };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge(what, encoding, wireSize);
+    if (code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge(what, encoding, wireSize, max);
     return { ok: false, reason: `the ${what} body is truncated or corrupt`, encoding };
   }
 }
@@ -668,7 +771,7 @@ function inflate(fn: Inflate, body: Buffer, what: string, encoding: string, wire
  * application), then any compression recognised by magic bytes. Anything
  * that cannot be decoded whole is an error: the caller refuses the request.
  */
-export function decodeBody(body: Buffer, contentEncoding: string | undefined): Decoded {
+export function decodeBody(body: Buffer, contentEncoding: string | undefined, maxDecoded = MAX_DECODED_BODY): Decoded {
   const codings = (contentEncoding ?? "")
     .split(",")
     .map((c) => c.trim().toLowerCase())
@@ -678,7 +781,7 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined): D
   for (const coding of codings.reverse()) {
     const fn = CODINGS[coding];
     if (!fn) return { ok: false, reason: `Content-Encoding "${coding}" is not one the firewall can decode (gzip, deflate, br, zstd)`, encoding: coding };
-    const d = inflate(fn, cur, `Content-Encoding ${coding}`, [...applied, coding].join("+"), body.length);
+    const d = inflate(fn, cur, `Content-Encoding ${coding}`, [...applied, coding].join("+"), body.length, maxDecoded);
     if (!d.ok) return d;
     applied.push(coding);
     cur = d.body;
@@ -691,14 +794,14 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined): D
     if (!kind.strong) {
       // Two bytes are weak evidence: decode what a zlib stream yields, else treat the body as it is.
       try {
-        cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: inflateLimit(body.length), finishFlush: zc.Z_SYNC_FLUSH })]);
+        cur = Buffer.concat([cur, Buffer.from("\n\n"), inflateSync(cur, { maxOutputLength: inflateLimit(body.length, maxDecoded), finishFlush: zc.Z_SYNC_FLUSH })]);
         applied.push(kind.name);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge("zlib data in the", encoding, body.length);
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) return tooLarge("zlib data in the", encoding, body.length, maxDecoded);
       }
       break;
     }
-    const d = inflate(kind.inflate, cur, `${kind.name} (by its magic bytes)`, encoding, body.length);
+    const d = inflate(kind.inflate, cur, `${kind.name} (by its magic bytes)`, encoding, body.length, maxDecoded);
     if (!d.ok) return d;
     applied.push(kind.name);
     cur = d.body;

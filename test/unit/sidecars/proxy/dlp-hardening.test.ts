@@ -34,6 +34,16 @@ const HEX_CANARY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b";
 const { policy } = buildDlpPolicy({ enabled: true, canary_env: ["TOKEN", "HEX_CANARY"], canary_exempt: [] }, { TOKEN, HEX_CANARY });
 const scan = (p: Partial<RequestParts>) => scanRequest(policy, { host: "allowed.test", url: "/", headers: [], ...p });
 const FORM = "application/x-www-form-urlencoded";
+const multipart = (parts: Array<[string, Buffer | string]>) =>
+  Buffer.concat([
+    ...parts.flatMap(([name, body]) => [
+      Buffer.from(`--XX\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(body),
+      Buffer.from("\r\n"),
+    ]),
+    Buffer.from("--XX--\r\n"),
+  ]);
+const MULTIPART = "multipart/form-data; boundary=XX";
 
 /** Milliseconds `f` takes, best of `runs` (the machine is shared: the best run is the code's own cost). */
 function bestMs(f: () => void, runs = 3): number {
@@ -326,6 +336,14 @@ describe("11: brackets hold an IPv6 literal and nothing else", () => {
           expect(lookups).toEqual([]);
         });
 
+    it("hole 1 end to end: the firewall refuses a multipart upload of a gzip file holding a key", async () => {
+      const body = multipart([["f", gzipSync(`GITHUB_TOKEN=${GHP}\n`)]]);
+      const head = `POST http://allowed.test:8080/upload HTTP/1.1\r\nHost: allowed.test:8080\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const text = await rawExchange(fwPort, Buffer.concat([Buffer.from(head), body]));
+      expect(text).toMatch(/^HTTP\/1\.1 403/);
+      expect(text).toMatch(/blocked by dlp: .*body carries .* \(gzip\)/);
+    });
+
     it("a bracketed plain name is refused with 400 by the firewall's CONNECT and absolute-form parsers", async () => {
       lookups.length = 0;
       for (const request of [requests("[allowed.test]").CONNECT, requests("[allowed.test]")["absolute-form"]]) expect(await rawExchange(fwPort, request)).toMatch(/^HTTP\/1\.1 400/);
@@ -335,7 +353,7 @@ describe("11: brackets hold an IPv6 literal and nothing else", () => {
 });
 
 /** Bytes on a fresh connection; what came back before it closed (or 1.5 s). */
-function rawExchange(port: number, data: string): Promise<string> {
+function rawExchange(port: number, data: string | Buffer): Promise<string> {
   return new Promise((resolve) => {
     const s = netConnect({ host: "127.0.0.1", port });
     const chunks: Buffer[] = [];
@@ -400,5 +418,59 @@ describe("4: lossless spellings of a single-case canary", () => {
   it("a mixed-case canary still needs its own case (a case change there loses information)", () => {
     expect(scan({ body: Buffer.from(TOKEN.toUpperCase()) })).toBeUndefined();
     expect(scan({ body: Buffer.from(TOKEN) })?.rule).toBe("canary:TOKEN");
+  });
+});
+
+describe("1: compressed or archived data anywhere in a body is unpacked and scanned, or refused", () => {
+  const zipLike = Buffer.concat([Buffer.from("PK\x03\x04", "latin1"), gzipSync(GHP).subarray(10)]);
+
+  it("a gzip file in a multipart form, gzip after a text prefix, and gzip of gzip", () => {
+    expect(scan({ body: multipart([["f", gzipSync(`here: ${GHP}\n`)]]), contentType: MULTIPART })).toMatchObject({ rule: "github-token", encoding: "gzip" });
+    expect(scan({ body: Buffer.concat([Buffer.from("data follows\n"), gzipSync(GHP)]) })).toMatchObject({ rule: "github-token" });
+    expect(scan({ body: Buffer.concat([Buffer.from("x"), gzipSync(gzipSync(GHP))]) })).toMatchObject({ rule: "github-token", encoding: "gzip+gzip" });
+    expect(
+      scan({
+        body: multipart([
+          ["a", "hello"],
+          ["f", gzipSync(`${TOKEN}`)],
+        ]),
+        contentType: MULTIPART,
+      })?.rule,
+    ).toBe("canary:TOKEN");
+  });
+
+  it("a zip (or other archive the firewall cannot unpack) anywhere in the body is refused, as it is alone", () => {
+    expect(scan({ body: zipLike })?.rule).toBe("dlp-undecodable");
+    const f = scan({ body: multipart([["f", zipLike]]), contentType: MULTIPART });
+    expect(f).toMatchObject({ rule: "dlp-undecodable", location: "body", encoding: "zip" });
+    expect(f?.description).toMatch(/zip data .*at byte \d+/);
+    expect(scan({ body: Buffer.concat([Buffer.from("prefix "), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3])]) })?.rule).toBe("dlp-undecodable");
+  });
+
+  it("base64 of gzip in a JSON field is unpacked; base64 of a zip is refused", () => {
+    expect(scan({ body: Buffer.from(JSON.stringify({ file: gzipSync(GHP).toString("base64") })), contentType: "application/json" })).toMatchObject({ rule: "github-token" });
+    expect(scan({ body: Buffer.from(JSON.stringify({ file: gzipSync(`x=${TOKEN}`).toString("base64") })) })?.rule).toBe("canary:TOKEN");
+    expect(scan({ body: Buffer.from(JSON.stringify({ file: zipLike.toString("base64") })) })?.rule).toBe("dlp-undecodable");
+  });
+
+  it("ordinary uploads pass: binary files, clean gzip parts, base64 images", () => {
+    const noise = Buffer.from(Array.from({ length: 200_000 }, (_, i) => ((i * 2654435761) >>> 13) & 255));
+    const png = Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), noise.subarray(0, 5000)]);
+    expect(
+      scan({
+        body: multipart([
+          ["img", png],
+          ["bin", noise],
+        ]),
+        contentType: MULTIPART,
+      }),
+    ).toBeUndefined();
+    expect(scan({ body: multipart([["log", gzipSync("all quiet today\n".repeat(100))]]), contentType: MULTIPART })).toBeUndefined();
+    expect(scan({ body: Buffer.from(JSON.stringify({ image: png.toString("base64"), gz: gzipSync("hello there").toString("base64") })) })).toBeUndefined();
+  });
+
+  it("a body with many compressed parts is refused rather than unpacked part after part", () => {
+    const parts = Array.from({ length: 40 }, (_, i): [string, Buffer] => [`f${i}`, gzipSync(`part ${i}`)]);
+    expect(scan({ body: multipart(parts), contentType: MULTIPART })?.description).toContain("compressed or archived parts");
   });
 });

@@ -15,8 +15,11 @@ export const firewallConfigSchema = z.strictObject({
     enabled: z.boolean(),
     ca_cert: z.string(),
     ca_key: z.string(),
-    /** Hosts tunnelled untouched (egress injects credentials there). */
-    passthrough: z.array(domainPattern),
+    /**
+     * Where tunnels go untouched (egress injects credentials there): a route's
+     * host and port. A bare host (configs from before ports) means any port.
+     */
+    passthrough: z.array(z.union([domainPattern, z.strictObject({ host: domainPattern, port: z.number().int().min(1).max(65535) })])),
   }),
   dlp: z.strictObject({
     enabled: z.boolean(),

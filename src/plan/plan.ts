@@ -52,8 +52,8 @@ export interface FirewallPlan extends ServiceBase {
   trustFiles: string[];
   /** `network.trust: [system]`: the host's CA store is trusted too (found and copied at start). */
   trustSystem: boolean;
-  /** Hosts where egress injects credentials: never intercepted by the firewall. */
-  passthrough: string[];
+  /** Where egress injects credentials (a route's host and port): never intercepted by the firewall, and nothing else is. */
+  passthrough: Array<{ host: string; port: number }>;
   /** Env names whose values the firewall watches for (egress credentials). */
   canaryEnv: string[];
   canaryExempt: Array<{ host: string; header: string; env: string }>;
@@ -236,7 +236,10 @@ export function resolvePlan(o: ResolveOptions): Plan {
     allowCidrs: [...p.network.allow_cidrs],
     trustFiles: p.network.trust.filter((t) => t !== TRUST_SYSTEM),
     trustSystem: p.network.trust.includes(TRUST_SYSTEM),
-    passthrough: unique([...routedHosts, ...grantedHosts]),
+    passthrough: uniqueBy(
+      [...routes, ...grantRoutes].map((r) => ({ host: r.host, port: r.port })),
+      (d) => `${d.host}:${d.port}`,
+    ),
     canaryEnv: egressEnv,
     canaryExempt: [...routes, ...grantRoutes].flatMap((r) => r.envNames.map((env) => ({ host: r.host, header: r.header, env }))),
   };
@@ -326,6 +329,12 @@ export function resolvePlan(o: ResolveOptions): Plan {
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
+}
+
+/** The first of each key, in order. */
+function uniqueBy<T>(xs: T[], key: (x: T) => string): T[] {
+  const seen = new Set<string>();
+  return xs.filter((x) => !seen.has(key(x)) && Boolean(seen.add(key(x))));
 }
 
 /** Only present when the manifest lists some, so plans without it are unchanged. */

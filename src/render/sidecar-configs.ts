@@ -55,7 +55,8 @@ export function renderPipelockConfig(plan: Plan): Record<string, unknown> {
       ca_cert: FIREWALL_CA.cert,
       ca_key: FIREWALL_CA.key,
       // Header DLP would see the credentials egress injects: never intercept those hosts.
-      passthrough_domains: fw.passthrough,
+      // (pipelock matches domains only, on any port.)
+      passthrough_domains: [...new Set(fw.passthrough.map((d) => d.host))],
     },
     dlp: { scan_env: true, include_defaults: true },
     logging: { format: "json", output: "stdout", include_allowed: true, include_blocked: true },

@@ -43,6 +43,7 @@ export class ReloadableState<T> {
   #current: T;
   #running: Promise<void> | undefined;
   #again = false;
+  readonly #swapped: Array<() => void> = [];
 
   private constructor(
     initial: T,
@@ -60,6 +61,11 @@ export class ReloadableState<T> {
     return this.#current;
   }
 
+  /** Runs `fn` after each reload that swapped a new state in (not after a refused one). */
+  afterSwap(fn: () => void): void {
+    this.#swapped.push(fn);
+  }
+
   reload(): Promise<void> {
     if (this.#running) {
       this.#again = true;
@@ -70,6 +76,7 @@ export class ReloadableState<T> {
         this.#again = false;
         try {
           this.#current = await this.build();
+          for (const fn of this.#swapped) fn();
           this.onResult();
         } catch (err) {
           this.onResult(err instanceof Error ? err : new Error(String(err)));

@@ -24,7 +24,7 @@ import { hasNoBody, NO_BODY, readBody, relayResponse } from "./relay.js";
 export interface FirewallState {
   config: FirewallConfig;
   destinations: DestinationPolicy;
-  passthrough: Allowlist;
+  passthrough: Passthrough;
   dlp: DlpPolicy;
   issuer: LeafIssuer | undefined;
   trust: SecureContext;
@@ -37,6 +37,28 @@ interface CheckedTunnel {
   host: string;
   address: string;
   port: number;
+}
+
+/** Where tunnels pass untouched: hosts per port (egress routes), and bare hosts on any port (older configs). */
+export interface Passthrough {
+  anyPort: Allowlist;
+  byPort: ReadonlyMap<number, Allowlist>;
+}
+
+export function compilePassthrough(entries: FirewallConfig["intercept"]["passthrough"]): Passthrough {
+  const any: string[] = [];
+  const byPort = new Map<number, string[]>();
+  for (const e of entries) {
+    if (typeof e === "string") any.push(e);
+    else byPort.set(e.port, [...(byPort.get(e.port) ?? []), e.host]);
+  }
+  return { anyPort: compileAllowlist(any), byPort: new Map([...byPort].map(([port, hosts]) => [port, compileAllowlist(hosts)])) };
+}
+
+/** A routed host on another port than its route's is intercepted and scanned like any other. */
+export function isPassthrough(p: Passthrough, host: string, port: number): boolean {
+  const atPort = p.byPort.get(port);
+  return (atPort !== undefined && isAllowed(atPort, host)) || isAllowed(p.anyPort, host);
 }
 
 /** One cache for the process, kept across reloads (answers do not depend on the config). */
@@ -53,7 +75,7 @@ export async function buildFirewallState(configFile: string, env: NodeJS.Process
   return {
     config,
     destinations: { allow: compileAllowlist(config.allow), allowCidrs: parseCidrs(config.allow_cidrs), resolve },
-    passthrough: compileAllowlist(config.intercept.passthrough),
+    passthrough: compilePassthrough(config.intercept.passthrough),
     dlp,
     issuer,
     trust,
@@ -208,7 +230,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
             return log("connect", { ...base, decision: "blocked", rule: dest.rule, status: dest.status, ms: Date.now() - started });
           }
           const tunnel = { host: dest.host, address: dest.address, port: target.port };
-          if (s.issuer && !isAllowed(s.passthrough, dest.host)) {
+          if (s.issuer && !isPassthrough(s.passthrough, dest.host, target.port)) {
             // plain: Node's fetch tunnels http:// URLs too; those requests are scanned and sent as plain HTTP.
             proxy.intercept(socket, head, tunnel, await s.issuer.contextFor(dest.host), { plain: true });
             return log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "intercepted", status: 200, ms: Date.now() - started });
@@ -224,7 +246,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
           log("connect", { ...base, decision: "allowed", rule: "allowlist", tls: "passthrough", status: 200, ms: Date.now() - started });
           // Passthrough is still held to the checked host: the SNI in the
           // client's ClientHello must name it (a shared frontend routes by SNI).
-          const outcome = await proxy.passthrough(socket, head, upstream, dest.host, isIP(dest.host) !== 0);
+          const outcome = await proxy.passthrough(socket, head, upstream, dest.host, isIP(dest.host) !== 0, target.port);
           if (!outcome.ok) return log("tunnel_refused", { host: dest.host, port: target.port, rule: "sni", reason: outcome.reason, ms: Date.now() - started });
           log("tunnel_closed", { host: dest.host, port: target.port, bytes_up: outcome.up, bytes: outcome.down, ms: Date.now() - started });
         })().catch((err: unknown) => {
@@ -255,5 +277,13 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
     },
     toProxyLimits(state.current.config.limits),
   );
+  // A reload that drops a host, or stops passing it through on that port,
+  // also ends the passthrough tunnels to it opened before (intercepted ones
+  // are re-checked on each request): an expired grant stops working at once.
+  state.afterSwap(() => {
+    const s = state.current;
+    const closed = proxy.closeTunnels((host, port) => port !== undefined && isAllowed(s.destinations.allow, host) && isPassthrough(s.passthrough, host, port));
+    if (closed) log("tunnels_closed", { count: closed, reason: "config reload" });
+  });
   return proxy;
 }

@@ -238,9 +238,24 @@ export class ProxyServer<T> {
    * that is not a TLS ClientHello, or a mismatch, ends the tunnel with a TLS
    * alert before a single byte reaches the upstream.
    */
-  passthrough(socket: Duplex, head: Buffer, upstream: Socket, host: string, ipLiteral: boolean): Promise<PassthroughOutcome> {
+  passthrough(socket: Duplex, head: Buffer, upstream: Socket, host: string, ipLiteral: boolean, port?: number): Promise<PassthroughOutcome> {
     socket.write(CONNECTED);
-    return new Promise((resolve) => this.#startSplice(socket, head, upstream, { host, ipLiteral }, resolve));
+    return new Promise((resolve) => this.#startSplice(socket, head, upstream, { host, ipLiteral, ...(port !== undefined ? { port } : {}) }, resolve));
+  }
+
+  /**
+   * Ends every passthrough tunnel whose CONNECT host and port `keep` no
+   * longer accepts (a reload dropped them): a grant that expired must not
+   * keep working on a connection opened while it held. Returns how many.
+   */
+  closeTunnels(keep: (host: string, port: number | undefined) => boolean): number {
+    let closed = 0;
+    for (const t of this.#splices) {
+      if (!t.sni || keep(t.sni.host, t.sni.port)) continue;
+      t.close("the firewall's config no longer lets this tunnel through");
+      closed++;
+    }
+    return closed;
   }
 
   /**
@@ -428,6 +443,8 @@ function destroyOnError(this: Duplex): void {
 interface SniCheck {
   host: string;
   ipLiteral: boolean;
+  /** The CONNECT port, for re-checking the tunnel after a reload. */
+  port?: number;
 }
 
 /** How often our sweep runs: a quarter of the shortest timeout it enforces, between 50 ms and 1 s. */
@@ -483,6 +500,12 @@ class Splice {
       this.#hello = head;
       if (head.length) this.#checkHello();
     } else this.#splice(head);
+  }
+
+  /** Ends the tunnel now: before its ClientHello with a TLS alert, after it by closing both sides. */
+  close(reason: string): void {
+    if (this.#phase === Phase.Hello) this.#refuse(reason, true);
+    else this.#finish();
   }
 
   /** The proxy's sweep: the ClientHello deadline, then idleness once spliced. */

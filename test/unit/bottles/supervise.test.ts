@@ -52,7 +52,10 @@ describe("supervise grants", () => {
     );
     const fw = eff.firewall;
     expect(fw.allow).toEqual(["api.anthropic.com", "*.npmjs.org", "api.github.com", "extra.test", "api.new.test"]);
-    expect(fw.intercept.passthrough).toEqual(["api.github.com", "api.new.test"]);
+    expect(fw.intercept.passthrough).toEqual([
+      { host: "api.github.com", port: 443 },
+      { host: "api.new.test", port: 443 },
+    ]);
     expect(fw.dlp.canary_exempt).toContainEqual({ host: "api.new.test", header: "Authorization", env: "GITHUB_TOKEN" });
     expect(fw.dlp.canary_env).toEqual(["GITHUB_TOKEN"]);
     expect(eff.egress!.routes.at(-1)).toEqual({ name: "grant-p-000000000002", host: "api.new.test", port: 443, path_prefix: "/v2/", header: "Authorization", value: "Bearer ${GITHUB_TOKEN}" });

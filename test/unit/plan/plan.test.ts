@@ -32,10 +32,17 @@ describe("plan", () => {
     expect(p.networks.internal.bridge).not.toBe(p.networks.egress.bridge);
     expect(bridgeName("a")).toBe(bridgeName("a"));
   });
-  it("allows routed hosts through the firewall and passes them through TLS untouched", () => {
+  it("allows routed hosts through the firewall and passes them through TLS untouched, on the route's port only", () => {
     const p = planOf("egress");
     expect(p.firewall.allow).toEqual(["api.anthropic.com", "*.npmjs.org", "api.github.com"]);
-    expect(p.firewall.passthrough).toEqual(["api.github.com"]);
+    expect(p.firewall.passthrough).toEqual([{ host: "api.github.com", port: 443 }]);
+    const ports = planOf(
+      'version: 1\nagents:\n  p:\n    image: x\n    egress:\n      routes:\n        - { host: api.test, port: 8443, header: X-K, value: "${K}" }\n        - { host: api.test, port: 8443, path_prefix: /v2, header: X-K, value: "${K}" }\n        - { host: api.test, header: X-K, value: "${K}" }\n',
+    );
+    expect(ports.firewall.passthrough).toEqual([
+      { host: "api.test", port: 8443 },
+      { host: "api.test", port: 443 },
+    ]);
     expect(p.egress!.envNames).toEqual(["GITHUB_TOKEN"]);
   });
   it("uses the given subnets, or preview ones", () => {

@@ -297,7 +297,10 @@ describe("sidecar configs", () => {
     const c = renderFirewallConfig(planOf("everything"));
     expect(firewallConfigSchema.parse(c)).toEqual(c);
     expect(c.allow).toContain("api.github.com");
-    expect(c.intercept.passthrough).toEqual(["api.github.com", "api.openai.com"]);
+    expect(c.intercept.passthrough).toEqual([
+      { host: "api.github.com", port: 443 },
+      { host: "api.openai.com", port: 443 },
+    ]);
     expect(c.dlp.canary_env).toEqual(["GITHUB_TOKEN", "OPENAI_KEY"]);
   });
 

@@ -10,7 +10,7 @@ import type { Unpack } from "../../security/dlp/engine.js";
 import { bytesToScanText } from "../../security/dlp/decoders.js";
 import { MIN_CANARY_LENGTH, SecretScanner, UNDECODABLE_RULE, percentDecode, type ModelCredential, type SecretEncoding, type SecretFinding } from "../../security/secrets.js";
 import type { FirewallConfig } from "../../contracts/firewall.js";
-import { isIpv6Literal } from "../../security/address.js";
+import { isIpv6Literal, parseAddress } from "../../security/address.js";
 
 export interface DlpPolicy {
   enabled: boolean;
@@ -336,7 +336,51 @@ function scanHostNameNow(scanner: SecretScanner, host: string): DlpFinding | und
   const labels = name.split(".").filter(Boolean);
   if (labels.length < 2) return undefined;
   const pieces = scanner.scanPieces(labels, { firstOnly: true });
-  return pieces[0] ? toFinding(pieces[0], "host name (labels joined)", where) : undefined;
+  if (pieces[0]) return toFinding(pieces[0], "host name (labels joined)", where);
+  return randomLabel(labels);
+}
+
+/** Bits per character past which a host label reads as encoded data, not a name (pipelock's default). */
+export const LABEL_ENTROPY_LIMIT = 4.0;
+/** Labels with fewer letters than this are not judged (no shorter string can pass the limit: log2(16) = 4). */
+const LABEL_MIN_LETTERS = 17;
+
+/**
+ * A label that is no known secret's shape but reads as encoded data (base64
+ * or base32 of a file chunk, DNS-tunnel style): the Shannon entropy of its
+ * letters over LABEL_ENTROPY_LIMIT. Like pipelock, only the labels left of
+ * the last two (the registered name and its suffix are the site's own),
+ * and, unlike it, only letters are counted: digit runs and hyphens are how
+ * ordinary generated names (load balancers, CDN ids, build hashes) differ,
+ * and an encoding in digits or hex stays under the limit anyway (hex is
+ * decoded and scanned as such).
+ */
+function randomLabel(labels: readonly string[]): DlpFinding | undefined {
+  if (labels.length < 3 || parseAddress(labels.join("."))) return undefined;
+  for (const label of labels.slice(0, -2)) {
+    const letters = label.toLowerCase().replace(/[^a-z]/g, "");
+    if (letters.length < LABEL_MIN_LETTERS) continue;
+    const bits = shannonEntropy(letters);
+    if (bits > LABEL_ENTROPY_LIMIT)
+      return {
+        rule: "host-label-entropy",
+        description: `a host label that reads as encoded data (${label.length} characters, ${bits.toFixed(2)} bits per letter; names stay under ${LABEL_ENTROPY_LIMIT})`,
+        location: "host name",
+        encoding: "plain",
+      };
+  }
+  return undefined;
+}
+
+export function shannonEntropy(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    bits -= p * Math.log2(p);
+  }
+  return bits;
 }
 
 const BRACKETED_NAME = (inner: string): DlpFinding => ({

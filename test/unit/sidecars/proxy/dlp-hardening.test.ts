@@ -474,3 +474,51 @@ describe("1: compressed or archived data anywhere in a body is unpacked and scan
     expect(scan({ body: multipart(parts), contentType: MULTIPART })?.description).toContain("compressed or archived parts");
   });
 });
+
+describe("5: a host label that reads as encoded data is refused before DNS", () => {
+  const b32 = (b: Buffer) => {
+    let bits = "";
+    for (const x of b) bits += x.toString(2).padStart(8, "0");
+    let out = "";
+    for (let i = 0; i + 5 <= bits.length; i += 5) out += "abcdefghijklmnopqrstuvwxyz234567"[parseInt(bits.slice(i, i + 5), 2)];
+    return out;
+  };
+  const chunk = (i: number) => Buffer.from(`customer list, part ${i}: Jane Roe <jane@example.test>, 555-0100, 12 Oak St; John Doe`);
+
+  it("base64url or base32 of a file chunk in a label (no known secret shape) is refused", () => {
+    const label = Buffer.from("the contents of ~/.ssh/id_ed25519, chunk 1").toString("base64url").toLowerCase().slice(0, 60);
+    expect(scanHostName(policy, `${label}.wild.test`)).toMatchObject({ rule: "host-label-entropy", location: "host name" });
+    for (let i = 0; i < 20; i++) {
+      const l = b32(chunk(i)).slice(0, 60);
+      expect(scanHostName(policy, `${l}.x.wild.test`), l).toMatchObject({ rule: "host-label-entropy" });
+    }
+  });
+
+  it("real-looking names stay allowed: CDN ids, load balancers, buckets, previews, regional endpoints", () => {
+    const names = [
+      "d1a2b3c4.cloudfront.net",
+      "d111111abcdef8.cloudfront.net",
+      "internal-my-app-1234567890.us-east-1.elb.amazonaws.com",
+      "k8s-default-myingres-0123456789.us-east-1.elb.amazonaws.com",
+      "my-company-artifacts-bucket.s3.eu-west-1.amazonaws.com",
+      "my-app-git-feature-branch-myteam.vercel.app",
+      "objects-origin.githubusercontent.com",
+      "pkg-containers.githubusercontent.com",
+      "productionresultssa0.blob.core.windows.net",
+      "generativelanguage.googleapis.com",
+      "e3b0c44298fc1c149afbf4c8996fb924.r2.cloudflarestorage.com",
+      "ec2-54-123-45-67.compute-1.amazonaws.com",
+      "a1b2c3d4e5f6g7h8i9j0.execute-api.us-east-1.amazonaws.com",
+      "registry-1.docker.io",
+      "xn--bcher-kva.example",
+      "api.anthropic.com",
+    ];
+    for (const n of names) expect(scanHostName(policy, n), n).toBeUndefined();
+  });
+
+  it("the registered name and its suffix are not judged, nor are IP literals", () => {
+    expect(scanHostName(policy, "qwertyuiopasdfghjklzxcvbnm.test")).toBeUndefined();
+    expect(scanHostName(policy, "[2001:db8::1]")).toBeUndefined();
+    expect(scanHostName(policy, "10.0.0.1")).toBeUndefined();
+  });
+});

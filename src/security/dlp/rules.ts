@@ -79,10 +79,15 @@ const before = (s: string, at: number) => (at > 0 && !joins?.has(at) ? s.charCod
  * views: a join is an edge wherever it falls.)
  */
 function leftRunEnd(s: string, at: number, left: CharClass, after: number): number {
+  // Read a bounded stretch: a trigger met by chance inside a long base64 run must not read the whole run.
+  const stop = Math.min(s.length, at + LEFT_SKIP_MAX);
   let i = at;
-  while (i < s.length && inClass(left, s.charCodeAt(i))) i++;
+  while (i < stop && inClass(left, s.charCodeAt(i))) i++;
   return Math.max(i, after);
 }
+
+/** How far one failed left-edge check looks ahead for the run's end (each character is still read once per rule). */
+const LEFT_SKIP_MAX = 256;
 
 // ---- rule builders ------------------------------------------------------------
 

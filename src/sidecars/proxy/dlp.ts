@@ -180,8 +180,13 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
     ) ?? scanJoined(scanner, headers.flat(), "header names and values (joined)", host);
   if (hit) return hit;
 
+  // The URL's pieces and the header values joined across (path and query, query and a header),
+  // then the body's first characters (query and body): one view, once the body's start is known.
+  const across = (bodyStart?: string) =>
+    scanJoined(scanner, [...segments, ...values, ...headers.map(([, v]) => v), ...(bodyStart ? [bodyStart.slice(0, JSON_PIECE_EDGE)] : [])], "request parts (joined)", host);
+
   // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.
-  if (!req.body?.length) return undefined;
+  if (!req.body?.length) return across();
   const decoded = decodeBody(req.body, req.contentEncoding);
   if (!decoded.ok) return { rule: UNDECODABLE_RULE, description: decoded.reason, location: "body", encoding: decoded.encoding };
   const body = decoded.body;
@@ -198,12 +203,23 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
   if (inBody) return decoded.encoding === "identity" ? inBody : { ...inBody, encoding: inBody.encoding === "plain" ? decoded.encoding : `${decoded.encoding}+${inBody.encoding}` };
   const inner = scanEmbedded(scanner, body, host);
   if (inner) return inner;
+  const parts = multipartParts(body, req.contentType);
+  if (parts) {
+    // Each part's content, its ends when long (the middle was scanned with the body): a key split over two fields.
+    const inParts = new JoinedWindows(scanner, "multipart parts (joined)", host);
+    for (const p of parts) if (!inParts.push(p)) break;
+    const inPart = inParts.end();
+    if (inPart) return inPart;
+  }
   const head = bodyHead(body);
-  if (head === undefined) return undefined;
+  const acrossAll = across(head);
+  if (acrossAll || head === undefined || parts) return acrossAll;
   const json = looksLikeJson(head);
   if (!json && !looksLikeForm(head, req.contentType)) return undefined;
   const inValues = new JoinedWindows(scanner, json ? "body JSON strings (joined)" : "form values (joined)", host);
   const inKeys = new JoinedWindows(scanner, json ? "body JSON keys (joined)" : "form names (joined)", host);
+  // The query values lead the body's: a key split between the query and the first field.
+  for (const v of values) inValues.push(v);
   // Sliced: the split pauses after each window scanned, for a turn of the event loop.
   const go = () => !(sliced && (inValues.flushed || inKeys.flushed));
   let pieces = 0;
@@ -220,6 +236,34 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
     if (next >= 0) yield;
   }
   return inValues.end() ?? inKeys.end();
+}
+
+/**
+ * The contents of a multipart body's parts as text (long ones by their
+ * ends), or undefined when the body is not multipart. At most
+ * MAX_BODY_PIECES parts are read.
+ */
+function multipartParts(body: Buffer, contentType: string | undefined): string[] | undefined {
+  const m = /^multipart\/[\w.+-]+\s*;(?:.*;)?\s*boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(contentType ?? "");
+  if (!m) return undefined;
+  const delimiter = Buffer.from(`--${m[1] ?? m[2]}`);
+  const out: string[] = [];
+  for (let at = body.indexOf(delimiter); at >= 0 && out.length < MAX_BODY_PIECES; ) {
+    const next = body.indexOf(delimiter, at + delimiter.length);
+    const headEnd = body.indexOf("\r\n\r\n", at);
+    const end = next < 0 ? body.length : next;
+    if (headEnd >= 0 && headEnd < end) {
+      const start = headEnd + 4;
+      const stop = Math.max(start, end - (body[end - 2] === 13 && body[end - 1] === 10 ? 2 : 0));
+      out.push(
+        stop - start > 2 * JSON_PIECE_EDGE
+          ? `${body.toString("utf8", start, charBoundary(body, start + JSON_PIECE_EDGE, false))}\n\n${body.toString("utf8", charBoundary(body, stop - JSON_PIECE_EDGE, true), stop)}`
+          : body.toString("utf8", start, stop),
+      );
+    }
+    at = next;
+  }
+  return out;
 }
 
 const tooManyPieces = (what: string): DlpFinding => ({

@@ -182,8 +182,10 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
 
   // The URL's pieces and the header values joined across (path and query, query and a header),
   // then the body's first characters (query and body): one view, once the body's start is known.
-  const across = (bodyStart?: string) =>
-    scanJoined(scanner, [...segments, ...values, ...headers.map(([, v]) => v), ...(bodyStart ? [bodyStart.slice(0, JSON_PIECE_EDGE)] : [])], "request parts (joined)", host);
+  // Only the pieces are joined that sit next to each other, so the headers every client sends
+  // (whose values are known words) are left out: the query's last value meets the first custom header.
+  const carriers = headers.filter(([name]) => !ROUTINE_HEADERS.has(name.toLowerCase())).map(([, v]) => v);
+  const across = (bodyStart?: string) => scanJoined(scanner, [...segments, ...values, ...carriers, ...(bodyStart ? [bodyStart.slice(0, JSON_PIECE_EDGE)] : [])], "request parts (joined)", host);
 
   // 3. The body: decoded as its Content-Encoding (and magic bytes) say, or refused.
   if (!req.body?.length) return across();
@@ -265,6 +267,22 @@ function multipartParts(body: Buffer, contentType: string | undefined): string[]
   }
   return out;
 }
+
+/** Headers left out of the view joined across the request's parts (their own joined views still hold them). */
+const ROUTINE_HEADERS = new Set([
+  "host",
+  "user-agent",
+  "accept",
+  "accept-encoding",
+  "accept-language",
+  "content-type",
+  "content-length",
+  "connection",
+  "cache-control",
+  "pragma",
+  "te",
+  "upgrade-insecure-requests",
+]);
 
 const tooManyPieces = (what: string): DlpFinding => ({
   rule: UNDECODABLE_RULE,

@@ -552,6 +552,14 @@ describe("2: a key split across parts of one request is found", () => {
     expect(scan({ url: `/?a=${GHP.slice(0, 6)}`, headers: [["X-B", GHP.slice(6)]] })).toMatchObject({ rule: "github-token", location: "request parts (joined)" });
     expect(scan({ url: `/?a=${GHP.slice(0, 6)}`, body: Buffer.from(GHP.slice(6)) })).toMatchObject({ rule: "github-token", location: "request parts (joined)" });
     expect(scan({ url: `/?a=${TOKEN.slice(0, 10)}`, body: Buffer.from(JSON.stringify({ b: TOKEN.slice(10) })) })?.rule).toBe("canary:TOKEN");
+    // Behind the headers every client sends.
+    const routine: Array<[string, string]> = [
+      ["Host", "allowed.test"],
+      ["User-Agent", "curl/8.5.0"],
+      ["Accept", "*/*"],
+    ];
+    expect(scan({ url: `/x?a=${GHP.slice(0, 6)}`, headers: [...routine, ["X-B", GHP.slice(6)]] })).toMatchObject({ rule: "github-token", location: "request parts (joined)" });
+    expect(scan({ url: `/x?a=${GHP.slice(0, 6)}`, headers: routine, body: Buffer.from(GHP.slice(6)) })).toMatchObject({ rule: "github-token" });
   });
 
   it("ordinary requests with many parts stay clean", () => {

@@ -14,7 +14,7 @@ import { ENV_REF_RE, reservedRouteHeader } from "../../contracts/patterns.js";
 import { parseHost } from "../../security/address.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
-import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpFinding, type DlpPolicy } from "./dlp.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, type RequestParts, scanRequest, scanRequestAsync, type DlpFinding, type DlpPolicy } from "./dlp.js";
 import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
@@ -287,10 +287,10 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           return;
         }
         readBody(req, MAX_SCANNED_BODY, proxy.bodies, res)
-          .then((read): AgentScan => {
+          .then((read): AgentScan | Promise<AgentScan> => {
             if (read === "too-large") return { tooLarge: true };
             if (read === "busy") return { busy: true };
-            return scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped, read);
+            return scanAgentRequestSliced(s.dlp, req, tunnel.host, norm.target, dropped, read);
           })
           .then(send)
           .catch(failed);
@@ -309,11 +309,27 @@ type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } |
  * (`undefined` for a request that has none by its framing).
  */
 function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined): AgentScan {
-  const headers = headerPairs(req.rawHeaders, dropped);
+  const finding = scanRequest(policy, agentRequestParts(req, host, target, dropped, body));
+  return finding ? { finding } : { body: body ?? NO_BODY };
+}
+
+/** The same for a request with a body, in slices: a body that takes long to scan never holds up other connections. */
+async function scanAgentRequestSliced(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer): Promise<AgentScan> {
+  const finding = await scanRequestAsync(policy, agentRequestParts(req, host, target, dropped, body));
+  return finding ? { finding } : { body };
+}
+
+function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined): RequestParts {
   const contentEncoding = req.headers["content-encoding"];
   const contentType = req.headers["content-type"];
-  const finding = scanRequest(policy, { host, url: target, headers, ...(body?.length ? { body } : {}), ...(contentEncoding ? { contentEncoding } : {}), ...(contentType ? { contentType } : {}) });
-  return finding ? { finding } : { body: body ?? NO_BODY };
+  return {
+    host,
+    url: target,
+    headers: headerPairs(req.rawHeaders, dropped),
+    ...(body?.length ? { body } : {}),
+    ...(contentEncoding ? { contentEncoding } : {}),
+    ...(contentType ? { contentType } : {}),
+  };
 }
 
 /**

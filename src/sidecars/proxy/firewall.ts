@@ -13,7 +13,7 @@ import { compileAllowlist, isAllowed, type Allowlist } from "../../security/allo
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
 import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
-import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, scanRequest, type DlpPolicy } from "./dlp.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, type RequestParts, scanRequest, scanRequestAsync, type DlpPolicy } from "./dlp.js";
 import { scanConnectHead, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
@@ -114,14 +114,18 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       body = read;
       const contentEncoding = req.headers["content-encoding"];
       const contentType = req.headers["content-type"];
-      const finding = scanRequest(s.dlp, {
+      const parts: RequestParts = {
         host: t.host,
         url: path,
         headers: headerPairs(req.rawHeaders),
         body,
         ...(contentEncoding ? { contentEncoding } : {}),
         ...(contentType ? { contentType } : {}),
-      });
+      };
+      // Without a body: scanned in this turn. With one: in slices that let
+      // other connections (and /health) be served meanwhile, however long
+      // the body takes to decode and scan.
+      const finding = body.length ? await scanRequestAsync(s.dlp, parts) : scanRequest(s.dlp, parts);
       if (finding) {
         refuse(res, 403, "dlp", `request to "${t.host}": ${describeFinding(finding)}`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, encoding: finding.encoding, status: 403, ms: Date.now() - started });

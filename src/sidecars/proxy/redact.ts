@@ -270,12 +270,17 @@ export function redactHeaders(raw: string[], needles: CredentialNeedles): { head
 /** Compressed data a response body may be without saying so (no Content-Encoding), by its first bytes. */
 type Compression = "gzip" | "zlib" | "zstd" | "zip";
 
-function sniffCompression(head: Buffer): Compression | undefined {
+function sniffCompression(head: Buffer, complete: boolean): Compression | undefined | "more" {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
   // zlib: CM 8 with a window up to 32K, no preset dictionary, the header
   // check (a multiple of 31), and what follows inflates: two bytes alone
-  // also start ordinary text ("x^", "HA"), which must not be held as zlib.
-  if (head.length >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && !(head[1]! & 0x20) && ((head[0]! << 8) | head[1]!) % 31 === 0 && inflates(head)) return "zlib";
+  // also start ordinary text (1 in 31 pairs such as "x^", "hC" pass the
+  // header check), which must not be held as zlib. A few bytes of text
+  // often still inflate, so it is judged on ZLIB_SNIFF_BYTES (or the whole
+  // body, when shorter): "more" asks for them.
+  if (head.length >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && !(head[1]! & 0x20) && ((head[0]! << 8) | head[1]!) % 31 === 0 && inflates(head)) {
+    return head.length >= ZLIB_SNIFF_BYTES || complete ? "zlib" : "more";
+  }
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
   if (head.length >= 4 && head.readUInt32LE(0) === ZIP_LOCAL_HEADER) return "zip";
   return undefined;
@@ -293,6 +298,8 @@ function inflates(head: Buffer): boolean {
 
 /** Bytes needed to tell (sniffCompression): zstd's and zip's magic numbers are four. */
 const SNIFF_BYTES = 4;
+/** What a body that starts like zlib must still inflate through before it is held as zlib. */
+const ZLIB_SNIFF_BYTES = 64;
 /** A compressed body held for checking may be at most this large, and decode to at most this much. */
 export const MAX_HELD_COMPRESSED = 8 * 1024 * 1024;
 export const MAX_DECODED_COMPRESSED = 64 * 1024 * 1024;
@@ -396,8 +403,9 @@ function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNe
   if (!Array.isArray(members)) return `the response body is ${what} that egress cannot decode to check for the credential it added (${members.error})`;
   for (const out of members) {
     if (holdsCredential(out, needles)) return `the response body is ${what} holding the credential egress added to the request`;
-    const inner = sniffCompression(out);
-    if (!inner) continue;
+    // A decoded member is whole: judged on all of it.
+    const inner = sniffCompression(out, true);
+    if (!inner || inner === "more") continue;
     if (layer >= MAX_LAYERS) return `the response body is compressed data nested more than ${MAX_LAYERS} levels deep, which egress does not open to check for the credential it added`;
     const why = compressedRefusal(inner, out, needles, layer + 1);
     if (why) return why;
@@ -467,9 +475,12 @@ export class BodyMasker {
     if (!this.#sniffing && !this.#compressed) return chunk;
     if (this.#sniffing && !this.#heldBytes && chunk.length >= SNIFF_BYTES) {
       // The usual first chunk: enough to tell at once, nothing held before it.
-      this.#compressed = sniffCompression(chunk);
-      this.#sniffing = false;
-      if (!this.#compressed) return chunk;
+      const sniffed = sniffCompression(chunk, last);
+      if (sniffed !== "more") {
+        this.#compressed = sniffed;
+        this.#sniffing = false;
+        if (!this.#compressed) return chunk;
+      }
     }
     if (chunk.length) {
       this.#held.push(chunk);
@@ -477,8 +488,10 @@ export class BodyMasker {
     }
     if (this.#sniffing) {
       if (this.#heldBytes < SNIFF_BYTES && !last) return undefined;
+      const sniffed = sniffCompression(Buffer.concat(this.#held), last);
+      if (sniffed === "more") return undefined;
       this.#sniffing = false;
-      this.#compressed = sniffCompression(Buffer.concat(this.#held));
+      this.#compressed = sniffed;
       if (!this.#compressed) return this.#release();
     }
     if (this.#heldBytes > MAX_HELD_COMPRESSED) {

@@ -43,6 +43,54 @@ export interface RequestParts {
   body?: Buffer;
   contentEncoding?: string;
   contentType?: string;
+  /** Query values and path segments of the latest earlier requests to this host, oldest first (RequestHistory). */
+  recent?: readonly string[];
+}
+
+/** How long, and how many, of a host's earlier URL pieces are joined with a new request's. */
+const HISTORY_MS = 60_000;
+const HISTORY_PIECES = 16;
+const HISTORY_PIECE_MAX = 512;
+const HISTORY_HOSTS = 512;
+
+/**
+ * The URL pieces (query values, path segments) of the requests that passed,
+ * per destination host, for a short while: a secret sent a few characters
+ * per request (`?q=ghp_AbCd…`, then `?q=EfGh…`) is found when the pieces of
+ * the latest requests and the new one are scanned joined, as pipelock
+ * reassembles fragments per session. Bounded: the newest HISTORY_PIECES
+ * pieces of at most HISTORY_HOSTS hosts, each at most HISTORY_PIECE_MAX
+ * characters, none older than HISTORY_MS; a piece seen again moves to the end.
+ */
+export class RequestHistory {
+  readonly #hosts = new Map<string, Array<{ at: number; piece: string }>>();
+
+  /** What to pass as RequestParts.recent for a request to `host`. */
+  recent(host: string, now = Date.now()): string[] {
+    const kept = this.#hosts.get(host.toLowerCase());
+    if (!kept) return [];
+    while (kept.length && now - kept[0]!.at > HISTORY_MS) kept.shift();
+    return kept.map((k) => k.piece);
+  }
+
+  /** Remember a request that passed. */
+  add(host: string, url: string, now = Date.now()): void {
+    const { values, segments } = splitUrl(url);
+    const pieces = [...segments, ...values].filter((p) => p.length > 0 && p.length <= HISTORY_PIECE_MAX);
+    if (!pieces.length) return;
+    const key = host.toLowerCase();
+    const kept = this.#hosts.get(key) ?? [];
+    this.#hosts.delete(key);
+    this.#hosts.set(key, kept);
+    for (const piece of pieces) {
+      // Once each, newest last: the same URL asked again and again (polling, an API client) keeps a short list.
+      const was = kept.findIndex((k) => k.piece === piece);
+      if (was >= 0) kept.splice(was, 1);
+      kept.push({ at: now, piece });
+    }
+    if (kept.length > HISTORY_PIECES) kept.splice(0, kept.length - HISTORY_PIECES);
+    if (this.#hosts.size > HISTORY_HOSTS) this.#hosts.delete(this.#hosts.keys().next().value!);
+  }
 }
 
 /** Bodies are read whole up to this size; larger ones are refused rather than passed unscanned. */
@@ -153,6 +201,11 @@ function* scanSteps(policy: DlpPolicy, req: RequestParts, sliced: boolean): Gene
   const { values, keys, segments } = splitUrl(req.url);
   const joined = scanJoined(scanner, values, "query values (joined)", host) ?? scanJoined(scanner, keys, "query names (joined)", host) ?? scanJoined(scanner, segments, "path segments (joined)", host);
   if (joined) return joined;
+  if (req.recent?.length) {
+    // The latest earlier requests' pieces, then this one's: a secret sent a piece per request.
+    const spread = scanJoined(scanner, [...req.recent, ...segments, ...values], "earlier requests and this one (joined)", host);
+    if (spread) return spread;
+  }
   if (values.length > 2 && values.length <= MAX_PAIRED_PARAMS) {
     // Pieces with a noise parameter between them: every ordered pair.
     for (let i = 0; i < values.length; i++)

@@ -14,7 +14,7 @@ import { ENV_REF_RE, reservedRouteHeader } from "../../contracts/patterns.js";
 import { parseHost } from "../../security/address.js";
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
-import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, type RequestParts, scanRequest, scanRequestAsync, type DlpFinding, type DlpPolicy } from "./dlp.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, RequestHistory, type RequestParts, scanRequest, scanRequestAsync, type DlpFinding, type DlpPolicy } from "./dlp.js";
 import { headerValue, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
@@ -81,6 +81,8 @@ export async function buildEgressState(configFile: string, env: NodeJS.ProcessEn
 }
 
 export function createEgress(state: ReloadableState<EgressState>, log: EventLog, env: NodeJS.ProcessEnv = process.env): ProxyServer<RoutedTunnel> {
+  // Earlier requests' URL pieces per routed host: a secret sent a piece per request (dlp.ts).
+  const history = new RequestHistory();
   const reply = (res: ServerResponse, status: number, message: string) => {
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8", connection: "close" });
     res.end(message.endsWith("\n") ? message : `${message}\n`);
@@ -280,7 +282,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
         // this same turn; one with a body is read whole and scanned first.
         if (hasNoBody(req)) {
           try {
-            send(scanAgentRequest(s.dlp, req, tunnel.host, norm.target, dropped, undefined));
+            send(scanAgentRequest(s.dlp, history, req, tunnel.host, norm.target, dropped, undefined));
           } catch (err) {
             failed(err);
           }
@@ -290,7 +292,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           .then((read): AgentScan | Promise<AgentScan> => {
             if (read === "too-large") return { tooLarge: true };
             if (read === "busy") return { busy: true };
-            return scanAgentRequestSliced(s.dlp, req, tunnel.host, norm.target, dropped, read);
+            return scanAgentRequestSliced(s.dlp, history, req, tunnel.host, norm.target, dropped, read);
           })
           .then(send)
           .catch(failed);
@@ -308,18 +310,38 @@ type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } |
  * the credential: URL, headers (less the one egress replaces) and body
  * (`undefined` for a request that has none by its framing).
  */
-function scanAgentRequest(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined): AgentScan {
-  const finding = scanRequest(policy, agentRequestParts(req, host, target, dropped, body));
-  return finding ? { finding } : { body: body ?? NO_BODY };
+function scanAgentRequest(
+  policy: DlpPolicy,
+  history: RequestHistory,
+  req: IncomingMessage,
+  host: string,
+  target: string,
+  dropped: ReadonlySet<string> | undefined,
+  body: Buffer | undefined,
+): AgentScan {
+  const finding = scanRequest(policy, agentRequestParts(req, host, target, dropped, body, history.recent(host)));
+  if (finding) return { finding };
+  history.add(host, target);
+  return { body: body ?? NO_BODY };
 }
 
 /** The same for a request with a body, in slices: a body that takes long to scan never holds up other connections. */
-async function scanAgentRequestSliced(policy: DlpPolicy, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer): Promise<AgentScan> {
-  const finding = await scanRequestAsync(policy, agentRequestParts(req, host, target, dropped, body));
-  return finding ? { finding } : { body };
+async function scanAgentRequestSliced(
+  policy: DlpPolicy,
+  history: RequestHistory,
+  req: IncomingMessage,
+  host: string,
+  target: string,
+  dropped: ReadonlySet<string> | undefined,
+  body: Buffer,
+): Promise<AgentScan> {
+  const finding = await scanRequestAsync(policy, agentRequestParts(req, host, target, dropped, body, history.recent(host)));
+  if (finding) return { finding };
+  history.add(host, target);
+  return { body };
 }
 
-function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined): RequestParts {
+function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined, recent: string[]): RequestParts {
   const contentEncoding = req.headers["content-encoding"];
   const contentType = req.headers["content-type"];
   return {
@@ -329,6 +351,7 @@ function agentRequestParts(req: IncomingMessage, host: string, target: string, d
     ...(body?.length ? { body } : {}),
     ...(contentEncoding ? { contentEncoding } : {}),
     ...(contentType ? { contentType } : {}),
+    ...(recent.length ? { recent } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { compileAllowlist, isAllowed, type Allowlist } from "../../security/allo
 import { loadCertificateAuthority, loadUpstreamTrust, type LeafIssuer } from "./certs.js";
 import { loadConfigFile, type ReloadableState } from "./config-file.js";
 import { cachingResolver, checkDestination, systemResolver, type DestinationPolicy, type Resolver } from "./destination.js";
-import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, type RequestParts, scanRequest, scanRequestAsync, type DlpPolicy } from "./dlp.js";
+import { buildDlpPolicy, describeFinding, MAX_SCANNED_BODY, RequestHistory, type RequestParts, scanRequest, scanRequestAsync, type DlpPolicy } from "./dlp.js";
 import { scanConnectHead, scanHostNames } from "./host-names.js";
 import { authorityOf, endToEndHeaders, headerPairs, tunnelRequestTarget, writeRawResponse, type AbsoluteTarget, type HostPort } from "./http-message.js";
 import type { EventLog, LogFields } from "../kit/log.js";
@@ -85,6 +85,8 @@ export async function buildFirewallState(configFile: string, env: NodeJS.Process
 }
 
 export function createFirewall(state: ReloadableState<FirewallState>, log: EventLog): ProxyServer<CheckedTunnel> {
+  // Earlier requests' URL pieces per host: a secret sent a piece per request (dlp.ts).
+  const history = new RequestHistory();
   const refuse = (res: ServerResponse, status: number, rule: string, reason: string) => {
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "x-bot-bottle-rule": rule, connection: "close" });
     res.end(`bot-bottle firewall: blocked by ${rule}: ${reason}\n`);
@@ -114,6 +116,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
       body = read;
       const contentEncoding = req.headers["content-encoding"];
       const contentType = req.headers["content-type"];
+      const recent = history.recent(t.host);
       const parts: RequestParts = {
         host: t.host,
         url: path,
@@ -121,6 +124,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
         body,
         ...(contentEncoding ? { contentEncoding } : {}),
         ...(contentType ? { contentType } : {}),
+        ...(recent.length ? { recent } : {}),
       };
       // Without a body: scanned in this turn. With one: in slices that let
       // other connections (and /health) be served meanwhile, however long
@@ -130,6 +134,7 @@ export function createFirewall(state: ReloadableState<FirewallState>, log: Event
         refuse(res, 403, "dlp", `request to "${t.host}": ${describeFinding(finding)}`);
         return log("request", { ...base, decision: "blocked", rule: "dlp", dlp_rule: finding.rule, location: finding.location, encoding: finding.encoding, status: 403, ms: Date.now() - started });
       }
+      history.add(t.host, path);
     }
     const headers = endToEndHeaders(req.rawHeaders);
     headers.push("Host", authorityOf(t.host, t.port, scheme === "https" ? 443 : 80));

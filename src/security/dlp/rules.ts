@@ -557,6 +557,22 @@ export function canaryRule(env: string, value: string, ignoreCase = false): Rule
 }
 
 /**
+ * The base64 characters (standard and URL-safe alphabets) that encode only
+ * the bytes given, for the bytes starting at each of the three byte offsets
+ * modulo 3 of a longer encoded run: the characters shared with the bytes
+ * before and after them depend on those, and are left out.
+ */
+export function base64Runs(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let a = 0; a < 3; a++) {
+    const enc = Buffer.concat([Buffer.alloc(a), bytes]).toString("base64");
+    const run = enc.slice(Math.ceil((8 * a) / 6), Math.floor((8 * (a + bytes.length)) / 6));
+    out.push(run, run.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  return out;
+}
+
+/**
  * The rules for one canary: its value (see canaryRule) and, for a hex
  * value, the bytes it spells in base64 and base64url at each alignment (a
  * hex key is often sent as its raw bytes, and raw bytes travel as base64;
@@ -565,14 +581,7 @@ export function canaryRule(env: string, value: string, ignoreCase = false): Rule
 export function canaryRules(env: string, value: string, ignoreCase = false): Rule[] {
   const rules = [canaryRule(env, value, ignoreCase)];
   if (/^(?:[0-9a-fA-F]{2}){8,}$/.test(value)) {
-    const raw = Buffer.from(value, "hex");
-    const spellings = new Set<string>();
-    for (let pad = 0; pad < 3; pad++) {
-      const b64 = Buffer.concat([Buffer.alloc(pad), raw]).toString("base64");
-      const core = b64.slice(Math.ceil((pad * 8) / 6), Math.floor(((pad + raw.length) * 8) / 6));
-      spellings.add(core);
-      spellings.add(core.replace(/\+/g, "-").replace(/\//g, "_"));
-    }
+    const spellings = new Set(base64Runs(Buffer.from(value, "hex")));
     rules.push({
       id: `canary:${env}`,
       description: `the value of ${env} (the bytes its hex spells, base64-encoded)`,

@@ -12,6 +12,7 @@
 // is held, decoded and refused when the credential is inside.
 import { Transform, type TransformCallback } from "node:stream";
 import { constants as zlibConstants, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
+import { base64Runs } from "../../security/dlp/rules.js";
 
 const MASK = 0x2a; // '*'
 const EMPTY = Buffer.alloc(0);
@@ -70,22 +71,6 @@ export function credentialNeedles(values: readonly string[]): CredentialNeedles 
   const kept: Buffer[] = [];
   for (const p of candidates) if (!kept.some((q) => p.includes(q))) kept.push(p);
   return { exact: exactList, patterns, probes: kept, probeForms: kept.map((p) => p.toString("latin1")), longest };
-}
-
-/**
- * The base64 characters (standard and URL-safe alphabets) that encode only
- * the value's bytes, for the value starting at each of the three byte
- * offsets modulo 3 of a longer encoded run: the characters shared with the
- * bytes before and after it depend on those, and are left out.
- */
-function base64Runs(bytes: Buffer): string[] {
-  const out: string[] = [];
-  for (let a = 0; a < 3; a++) {
-    const enc = Buffer.concat([Buffer.alloc(a), bytes]).toString("base64");
-    const run = enc.slice(Math.ceil((8 * a) / 6), Math.floor((8 * (a + bytes.length)) / 6));
-    out.push(run, run.replace(/\+/g, "-").replace(/\//g, "_"));
-  }
-  return out;
 }
 
 /** Named HTML character references of the ASCII characters an encoder may escape (HTML5 names). */

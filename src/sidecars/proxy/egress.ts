@@ -292,7 +292,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           .then((read): AgentScan | Promise<AgentScan> => {
             if (read === "too-large") return { tooLarge: true };
             if (read === "busy") return { busy: true };
-            return scanAgentRequestSliced(s.dlp, history, req, tunnel.host, norm.target, dropped, read);
+            return scanAgentRequest(s.dlp, history, req, tunnel.host, norm.target, dropped, read);
           })
           .then(send)
           .catch(failed);
@@ -308,8 +308,20 @@ type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } |
 /**
  * DLP over the agent's own request to a routed host, before egress adds
  * the credential: URL, headers (less the one egress replaces) and body
- * (`undefined` for a request that has none by its framing).
+ * (`undefined` for a request that has none by its framing). Without a body
+ * it is scanned in this same turn; a body is scanned in slices, so one that
+ * takes long never holds up other connections.
  */
+function scanAgentRequest(policy: DlpPolicy, history: RequestHistory, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: undefined): AgentScan;
+function scanAgentRequest(
+  policy: DlpPolicy,
+  history: RequestHistory,
+  req: IncomingMessage,
+  host: string,
+  target: string,
+  dropped: ReadonlySet<string> | undefined,
+  body: Buffer,
+): AgentScan | Promise<AgentScan>;
 function scanAgentRequest(
   policy: DlpPolicy,
   history: RequestHistory,
@@ -318,27 +330,14 @@ function scanAgentRequest(
   target: string,
   dropped: ReadonlySet<string> | undefined,
   body: Buffer | undefined,
-): AgentScan {
-  const finding = scanRequest(policy, agentRequestParts(req, host, target, dropped, body, history.recent(host)));
-  if (finding) return { finding };
-  history.add(host, target);
-  return { body: body ?? NO_BODY };
-}
-
-/** The same for a request with a body, in slices: a body that takes long to scan never holds up other connections. */
-async function scanAgentRequestSliced(
-  policy: DlpPolicy,
-  history: RequestHistory,
-  req: IncomingMessage,
-  host: string,
-  target: string,
-  dropped: ReadonlySet<string> | undefined,
-  body: Buffer,
-): Promise<AgentScan> {
-  const finding = await scanRequestAsync(policy, agentRequestParts(req, host, target, dropped, body, history.recent(host)));
-  if (finding) return { finding };
-  history.add(host, target);
-  return { body };
+): AgentScan | Promise<AgentScan> {
+  const parts = agentRequestParts(req, host, target, dropped, body, history.recent(host));
+  const verdict = (finding: DlpFinding | undefined): AgentScan => {
+    if (finding) return { finding };
+    history.add(host, target);
+    return { body: body ?? NO_BODY };
+  };
+  return body?.length ? scanRequestAsync(policy, parts).then(verdict) : verdict(scanRequest(policy, parts));
 }
 
 function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined, recent: string[]): RequestParts {

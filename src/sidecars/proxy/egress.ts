@@ -3,7 +3,6 @@
 // route's header with the configured value, and sends everything onward
 // through the firewall. Unrouted traffic is relayed to the firewall untouched.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { pipeline, type Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
@@ -21,9 +20,10 @@ import type { EventLog, LogFields } from "../kit/log.js";
 import { dial, ProxyServer, toProxyLimits } from "./proxy-server.js";
 import { upstreamFailure } from "./upstream-tls.js";
 import { BodyMasker, credentialNeedles, RedactStream, redactHeaders, redactText, type CredentialNeedles } from "./redact.js";
-import { hasNoBody, NO_BODY, readBody, relayResponse } from "./relay.js";
+import { hasNoBody, NO_BODY, readBody, relayDispatch, relayResponse, type UpstreamHead } from "./relay.js";
 import { compileRoutes, isRouted, normalizeTarget, renderHeaderValue, selectRoute, type RouteTable } from "./routes.js";
-import { ConnectTunnelAgent, TunnelRefusedError, type TlsRequestOptions } from "./tunnel-agent.js";
+import type { Agent as UndiciAgent } from "undici";
+import { createTunnelDispatcher, TunnelRefusedError } from "./tunnel-agent.js";
 
 export interface EgressState {
   config: EgressConfig;
@@ -31,7 +31,8 @@ export interface EgressState {
   issuer: LeafIssuer;
   trust: SecureContext;
   firewall: { host: string; port: number };
-  tunnelAgent: ConnectTunnelAgent;
+  /** Routed requests: TLS inside CONNECT tunnels through the firewall, pooled per origin. */
+  tunnels: UndiciAgent;
   httpAgent: HttpAgent;
   /**
    * DLP for what egress sees in clear: requests to routed hosts (which the
@@ -44,17 +45,24 @@ export interface EgressState {
 interface RoutedTunnel {
   host: string;
   port: number;
-  /** The host is an IP literal (no SNI then): worked out once per tunnel, not per request. */
-  ip: boolean;
+  /** `https://host:port`, the pool of the tunnel's requests: worked out once per tunnel, not per request. */
+  origin: string;
 }
 
-/** A route's log fields and the header it replaces (lowercase). */
+/** A route's log fields and the headers not forwarded as sent (lowercase): the one it replaces, and FORWARD_DROPPED. */
 interface RouteShape {
   fields: { route: string; path_prefix: string; header: string };
-  dropped: ReadonlySet<string> | undefined;
+  dropped: ReadonlySet<string>;
 }
 
-const NO_ROUTE: RouteShape = { fields: { route: "", path_prefix: "", header: "" }, dropped: undefined };
+/**
+ * Request headers egress never forwards as the agent sent them: the body
+ * goes out whole, so its length is what egress sends (not the agent's
+ * Content-Length), and it is already here, so no Expect: 100-continue.
+ */
+const FORWARD_DROPPED: ReadonlySet<string> = new Set(["content-length", "expect"]);
+
+const NO_ROUTE: RouteShape = { fields: { route: "", path_prefix: "", header: "" }, dropped: FORWARD_DROPPED };
 
 const canonicalName = (h: string) => parseHost(h).name;
 
@@ -66,6 +74,7 @@ export async function buildEgressState(configFile: string, env: NodeJS.ProcessEn
   const url = new URL(config.upstream_proxy);
   const firewall = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80) };
   const [issuer, trust] = await Promise.all([loadCertificateAuthority(config.ca_cert, config.ca_key), loadUpstreamTrust(config.upstream_ca_files)]);
+  const tunnels = await createTunnelDispatcher(firewall.host, firewall.port, trust);
   // Unset or short values are reported by the route itself when used; no warnings here.
   const { policy: dlp } = buildDlpPolicy({ enabled: true, canary_env: routeEnvNames(config.routes), canary_exempt: [] }, env);
   return {
@@ -74,7 +83,7 @@ export async function buildEgressState(configFile: string, env: NodeJS.ProcessEn
     issuer,
     trust,
     firewall,
-    tunnelAgent: new ConnectTunnelAgent(firewall.host, firewall.port),
+    tunnels,
     httpAgent: new HttpAgent({ keepAlive: true, maxFreeSockets: 64 }),
     dlp,
   };
@@ -109,7 +118,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
     let shape = shapes.get(route);
     if (!shape) {
       const header = route.header.toLowerCase();
-      shape = { fields: { route: route.name, path_prefix: route.path_prefix, header }, dropped: new Set([header]) };
+      shape = { fields: { route: route.name, path_prefix: route.path_prefix, header }, dropped: new Set([header, ...FORWARD_DROPPED]) };
       shapes.set(route, shape);
     }
     return shape;
@@ -174,7 +183,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
         if (isRouted(s.routes, host, target.port)) {
           s.issuer.contextFor(host).then(
             (ctx) => {
-              proxy.intercept(socket, head, { host, port: target.port, ip: isIP(host) !== 0 }, ctx);
+              proxy.intercept(socket, head, { host, port: target.port, origin: `https://${isIP(host) === 6 ? `[${host}]` : host}:${target.port}` }, ctx);
               log("connect", { host, port: target.port, tls: "intercepted", status: 200, ms: Date.now() - started });
             },
             (err: Error) => {
@@ -228,33 +237,22 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
               ...routeFields,
               rule: "limits",
             });
+          // The body is sent whole (it was read to be scanned): its length, not the agent's framing headers.
           const headers = endToEndHeaders(req.rawHeaders, dropped);
           if (route && rendered?.ok) headers.push(route.header, rendered.value);
           headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
-          const options: TlsRequestOptions = {
-            host: tunnel.host,
-            port: tunnel.port,
-            method: req.method,
-            path: norm.target,
-            headers,
-            agent: s.tunnelAgent,
-            secureContext: s.trust,
-            ...(tunnel.ip ? {} : { servername: tunnel.host }),
-          };
-          const upstream = httpsRequest(options);
           let masked = 0;
-          const transformResponse = rendered?.ok
-            ? (upRes: IncomingMessage, h: string[]) => {
-                const t = redactedResponse(upRes, h, rendered.needles);
+          const transform = rendered?.ok
+            ? (head: UpstreamHead, h: string[], body: () => Readable) => {
+                const t = redactedResponse(head, h, body, rendered.needles);
                 if ("masked" in t) masked = t.masked;
                 return t;
               }
             : undefined;
-          relayResponse(
-            req,
+          relayDispatch(
             res,
-            upstream,
-            scan.body,
+            s.tunnels,
+            { origin: tunnel.origin, method: req.method ?? "GET", path: norm.target, headers, body: scan.body },
             (o) => {
               if (o.error && !res.headersSent) {
                 // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
@@ -271,7 +269,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
                 ...(o.error ? { error: o.error } : {}),
               });
             },
-            { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transformResponse ? { transformResponse } : {}) },
+            { idleTimeoutMs: proxy.limits.idleTimeoutMs, ...(transform ? { transform } : {}) },
           );
         };
         const failed = (err: unknown) => {
@@ -312,23 +310,15 @@ type AgentScan = { finding: DlpFinding } | { tooLarge: true } | { busy: true } |
  * it is scanned in this same turn; a body is scanned in slices, so one that
  * takes long never holds up other connections.
  */
-function scanAgentRequest(policy: DlpPolicy, history: RequestHistory, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: undefined): AgentScan;
+function scanAgentRequest(policy: DlpPolicy, history: RequestHistory, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string>, body: undefined): AgentScan;
+function scanAgentRequest(policy: DlpPolicy, history: RequestHistory, req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string>, body: Buffer): AgentScan | Promise<AgentScan>;
 function scanAgentRequest(
   policy: DlpPolicy,
   history: RequestHistory,
   req: IncomingMessage,
   host: string,
   target: string,
-  dropped: ReadonlySet<string> | undefined,
-  body: Buffer,
-): AgentScan | Promise<AgentScan>;
-function scanAgentRequest(
-  policy: DlpPolicy,
-  history: RequestHistory,
-  req: IncomingMessage,
-  host: string,
-  target: string,
-  dropped: ReadonlySet<string> | undefined,
+  dropped: ReadonlySet<string>,
   body: Buffer | undefined,
 ): AgentScan | Promise<AgentScan> {
   const parts = agentRequestParts(req, host, target, dropped, body, history.recent(host));
@@ -340,7 +330,7 @@ function scanAgentRequest(
   return body?.length ? scanRequestAsync(policy, parts).then(verdict) : verdict(scanRequest(policy, parts));
 }
 
-function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string> | undefined, body: Buffer | undefined, recent: string[]): RequestParts {
+function agentRequestParts(req: IncomingMessage, host: string, target: string, dropped: ReadonlySet<string>, body: Buffer | undefined, recent: string[]): RequestParts {
   const contentEncoding = req.headers["content-encoding"];
   const contentType = req.headers["content-type"];
   return {
@@ -364,11 +354,14 @@ function agentRequestParts(req: IncomingMessage, host: string, target: string, d
  * credential is inside.
  */
 function redactedResponse(
-  upRes: IncomingMessage,
+  upRes: UpstreamHead,
   headers: string[],
+  source: () => Readable,
   needles: CredentialNeedles,
 ): { headers: string[]; statusMessage: string; body: Readable; masked: number } | { headers: string[]; statusMessage: string; chunks: BodyMasker; masked: number } | { refusal: string } {
-  const encodings = (upRes.headers["content-encoding"] ?? "")
+  const encodings = [upRes.headers["content-encoding"] ?? ""]
+    .flat()
+    .join(",")
     .split(",")
     .map((e) => e.trim().toLowerCase())
     .filter((e) => e && e !== "identity");
@@ -379,13 +372,13 @@ function redactedResponse(
     decoders.push(d);
   }
   const { headers: out, masked: inHeaders } = redactHeaders(decoders.length ? dropHeaders(headers, new Set(["content-encoding", "content-length"])) : headers, needles);
-  const { text: statusMessage, masked: inReason } = redactText(upRes.statusMessage ?? "", needles);
+  const { text: statusMessage, masked: inReason } = redactText(upRes.statusMessage, needles);
   const masked = inHeaders + inReason;
   if (!decoders.length) return { headers: out, statusMessage, chunks: new BodyMasker(needles), masked };
   // pipeline, not pipe: a decoder's error (corrupt data) reaches the last
   // stage, which the relay listens to, instead of going unheard.
   const body = new RedactStream(needles);
-  pipeline([upRes, ...decoders, body], () => {});
+  pipeline([source(), ...decoders, body], () => {});
   return { headers: out, statusMessage, body, masked };
 }
 

@@ -2,7 +2,8 @@
 // ClientRequest: body in (buffered or streamed), response out, with the
 // numbers the decision log needs.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
 import { endToEndHeaders } from "./http-message.js";
 
 export interface RelayOutcome {
@@ -110,20 +111,22 @@ interface RefusingError extends Error {
 }
 
 /** A Content-Length header's value as a number, or undefined when absent or not plain digits. */
-function declaredLength(v: string | undefined): number | undefined {
-  return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : undefined;
+function declaredLength(v: string | string[] | undefined): number | undefined {
+  return typeof v === "string" && /^\d{1,15}$/.test(v) ? Number(v) : undefined;
 }
 
 /** How a relay may shape the response on its way to the client. */
 export interface RelayOptions {
   /** Upstream silence (no byte either way) after which the exchange fails with 504. */
   idleTimeoutMs?: number;
-  /**
-   * Replace the response's end-to-end headers and body stream (egress masks
-   * echoed credentials this way). Return undefined to refuse the response:
-   * the client then gets `refusal` as a 502.
-   */
-  transformResponse?: (upRes: IncomingMessage, headers: string[]) => (ResponseShape & ({ body: Readable } | { chunks: ChunkMap })) | { refusal: string };
+}
+
+/** The upstream's response head, as a transform sees it. */
+export interface UpstreamHead {
+  statusCode: number;
+  statusMessage: string;
+  /** Header values by lowercase name (arrays for repeated ones). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** The response head a transform sends instead of the upstream's. */
@@ -133,6 +136,15 @@ export interface ResponseShape {
   statusMessage?: string;
 }
 
+/**
+ * Replaces the response's end-to-end headers and body (egress masks echoed
+ * credentials this way): either a per-chunk map, or a stream made from the
+ * upstream body (`body()` gives it, for stream stages such as decoders).
+ * `refusal` refuses the response: the client then gets it as a 502.
+ */
+export type ResponseTransform = (head: UpstreamHead, headers: string[], body: () => Readable) => (ResponseShape & ({ body: Readable } | { chunks: ChunkMap })) | { refusal: string };
+
+/** Node's http client: the firewall's requests and egress's plain HTTP, streamed through unchanged. */
 export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void, options: RelayOptions = {}): void {
   let finished = false;
   let bytes = 0;
@@ -147,95 +159,22 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
   }
   upstream.on("response", (upRes) => {
     status = upRes.statusCode ?? 502;
-    let headers = endToEndHeaders(upRes.rawHeaders);
-    let out: Readable = upRes;
-    let statusMessage = upRes.statusMessage;
-    const refuse = (refusal: string) => {
-      upRes.destroy();
-      status = 502;
-      res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${refusal}\n`);
-      end("response refused");
-    };
-    // The head goes out with the first bytes of the body (or its end), not
-    // before: until then a transform may still refuse the response.
+    const headers = endToEndHeaders(upRes.rawHeaders);
+    // Registered before the pipe, so the head is written before the pipe writes or ends the body.
     let headWritten = false;
     const head = () => {
       if (headWritten) return;
       headWritten = true;
-      res.writeHead(status!, statusMessage, headers);
+      res.writeHead(status!, upRes.statusMessage, headers);
     };
-    if (options.transformResponse) {
-      const t = options.transformResponse(upRes, headers);
-      if ("refusal" in t) return refuse(t.refusal);
-      headers = t.headers;
-      if (t.statusMessage !== undefined) statusMessage = t.statusMessage;
-      if ("chunks" in t) {
-        // A per-chunk rewrite, without a stream stage (it costs a fifth of
-        // an injected request's throughput): pass each chunk on as it comes.
-        const chunks = t.chunks;
-        // A refusal comes before anything of the body went out (the map holds what it refuses).
-        const refused = () => {
-          if (!chunks.refusal) return false;
-          if (headWritten) res.destroy();
-          else refuse(chunks.refusal);
-          return true;
-        };
-        // With a declared length the chunk that completes the body is known
-        // when it arrives: it is masked and sent with the end of the
-        // response, so head, body and end leave in one write (one TLS
-        // record) instead of the body's tail following in a second.
-        const length = declaredLength(upRes.headers["content-length"]);
-        let ended = false;
-        upRes.on("data", (c: Buffer) => {
-          if (ended) return;
-          bytes += c.length;
-          if (length !== undefined && bytes >= length) {
-            ended = true;
-            const last = chunks.end(c);
-            if (refused()) return;
-            head();
-            res.end(last);
-            return;
-          }
-          const outChunk = chunks.push(c);
-          if (refused()) return;
-          if (!outChunk.length) return;
-          head();
-          if (!res.write(outChunk)) upRes.pause();
-        });
-        res.on("drain", () => upRes.resume());
-        upRes.on("error", () => {
-          res.destroy();
-          end("response aborted");
-        });
-        upRes.on("end", () => {
-          if (ended) return;
-          const rest = chunks.flush();
-          if (refused()) return;
-          head();
-          if (rest.length) res.end(rest);
-          else res.end();
-        });
-        res.once("finish", () => end());
-        return;
-      }
-      out = t.body;
-      if (out !== upRes)
-        out.on("error", (err: RefusingError) => {
-          if (err.refusal && !headWritten) return refuse(err.refusal);
-          res.destroy();
-          end("response aborted");
-        });
-    }
-    // Registered before the pipe, so the head is written before the pipe writes or ends the body.
-    out.once("data", head);
-    out.once("end", head);
+    upRes.once("data", head);
+    upRes.once("end", head);
     upRes.on("data", (c: Buffer) => (bytes += c.length));
     upRes.on("error", () => {
       res.destroy();
       end("response aborted");
     });
-    out.pipe(res);
+    upRes.pipe(res);
     res.once("finish", () => end());
   });
   upstream.on("error", (err: NodeJS.ErrnoException) => {
@@ -250,4 +189,187 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
   });
   if (body !== undefined) upstream.end(body);
   else req.pipe(upstream);
+}
+
+/** A request relayDispatch sends: where, and the body already read and scanned. */
+export interface DispatchedRequest {
+  /** `https://host:port`: the pool the request goes to. */
+  origin: string;
+  method: string;
+  /** Origin-form target. */
+  path: string;
+  /** Flat name/value pairs, Host included; no Content-Length (the body's length is sent). */
+  headers: string[];
+  body: Buffer;
+}
+
+/** undici's error codes in the words the proxies' logs and replies already use for node's. */
+const UNDICI_CODES: Record<string, string> = {
+  UND_ERR_HEADERS_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_BODY_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_CONNECT_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_SOCKET: "ECONNRESET",
+  UND_ERR_CLOSED: "ECONNRESET",
+  UND_ERR_DESTROYED: "ECONNRESET",
+};
+
+const latin1 = (v: Buffer | string) => (typeof v === "string" ? v : v.toString("latin1"));
+
+/**
+ * One request through an undici dispatcher (egress's routed leg), its
+ * response relayed to `res`, optionally reshaped by `transform`. The head
+ * goes out with the first bytes of the body (or its end), not before: until
+ * then a transform may still refuse the response. The outcome is reported
+ * once, as relayResponse does.
+ */
+export function relayDispatch(
+  res: ServerResponse,
+  dispatcher: Dispatcher,
+  request: DispatchedRequest,
+  done: (o: RelayOutcome) => void,
+  options: RelayOptions & { transform?: ResponseTransform } = {},
+): void {
+  let finished = false;
+  let bytes = 0;
+  let status: number | undefined;
+  let controller: Dispatcher.DispatchController | undefined;
+  let clientGone = false;
+  const end = (error?: string, cause?: Error) => {
+    if (finished) return;
+    finished = true;
+    done({ ...(status !== undefined ? { status } : {}), bytes, ...(error ? { error } : {}), ...(cause ? { cause } : {}) });
+  };
+  // Where the body's events go once the head is known (see onResponseStart).
+  let onChunk: (c: Buffer) => void = () => {};
+  let onBodyEnd: () => void = () => {};
+  let onBodyError: (err: Error) => void = () => {};
+  let headWritten = false;
+
+  const fail = (err: Error & { code?: string }) => {
+    const code = err.code ? (UNDICI_CODES[err.code] ?? err.code) : err.message;
+    if (status !== undefined) {
+      // The response had begun: its body stream (if any) ends with the error.
+      onBodyError(err);
+      res.destroy();
+      return end("response aborted");
+    }
+    end(code, err);
+  };
+  res.once("close", () => {
+    if (res.writableFinished) return;
+    clientGone = true;
+    controller?.abort(Object.assign(new Error("client closed"), { code: "ECONNRESET" }));
+    end("client closed");
+  });
+  res.on("drain", () => controller?.resume());
+
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart(c) {
+      controller = c;
+      if (clientGone) c.abort(Object.assign(new Error("client closed"), { code: "ECONNRESET" }));
+    },
+    onResponseStart(c, statusCode, parsed, statusMessage = "") {
+      if (clientGone) return;
+      status = statusCode;
+      const raw = c.rawHeaders;
+      let headers = endToEndHeaders(Array.isArray(raw) ? raw.map(latin1) : []);
+      let message = statusMessage;
+      const length = declaredLength(parsed["content-length"]);
+      const head = () => {
+        if (headWritten) return;
+        headWritten = true;
+        res.writeHead(status!, message, headers);
+      };
+      const refuse = (refusal: string) => {
+        c.abort(Object.assign(new Error("response refused"), { code: "ECONNRESET" }));
+        status = 502;
+        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${refusal}\n`);
+        end("response refused");
+      };
+      res.once("finish", () => end());
+      // The body as a stream, made only when a transform asks for one (decoders).
+      const asStream = () => {
+        const stream = new Readable({ read: () => c.resume() });
+        onChunk = (chunk) => {
+          if (!stream.push(chunk)) c.pause();
+        };
+        onBodyEnd = () => stream.push(null);
+        onBodyError = (err) => stream.destroy(err);
+        return stream;
+      };
+      const t = options.transform?.({ statusCode, statusMessage, headers: parsed }, headers, asStream);
+      if (t && "refusal" in t) return refuse(t.refusal);
+      if (t) {
+        headers = t.headers;
+        if (t.statusMessage !== undefined) message = t.statusMessage;
+      }
+      if (t && "body" in t) {
+        const out = t.body;
+        out.on("error", (err: RefusingError) => {
+          if (err.refusal && !headWritten) return refuse(err.refusal);
+          res.destroy();
+          end("response aborted");
+        });
+        out.once("data", head);
+        out.once("end", head);
+        out.pipe(res);
+        return;
+      }
+      // Chunk by chunk, without a stream stage: a per-chunk map (or none)
+      // and the chunk that completes a body of declared length sent with
+      // the end of the response, so head, body and end leave in one write
+      // (one TLS record).
+      const chunks = t?.chunks;
+      const refused = () => {
+        if (!chunks?.refusal) return false;
+        if (headWritten) res.destroy();
+        else refuse(chunks.refusal);
+        return true;
+      };
+      let ended = false;
+      onChunk = (chunk) => {
+        if (ended) return;
+        if (length !== undefined && bytes >= length) {
+          ended = true;
+          const last = chunks ? chunks.end(chunk) : chunk;
+          if (refused()) return;
+          head();
+          res.end(last);
+          return;
+        }
+        const out = chunks ? chunks.push(chunk) : chunk;
+        if (refused()) return;
+        if (!out.length) return;
+        head();
+        if (!res.write(out)) c.pause();
+      };
+      onBodyEnd = () => {
+        if (ended) return;
+        const rest = chunks ? chunks.flush() : undefined;
+        if (refused()) return;
+        head();
+        if (rest?.length) res.end(rest);
+        else res.end();
+      };
+    },
+    onResponseData(_c, chunk) {
+      bytes += chunk.length;
+      onChunk(chunk);
+    },
+    onResponseEnd() {
+      onBodyEnd();
+    },
+    onResponseError(_c, err) {
+      fail(err);
+    },
+  };
+  const idle = options.idleTimeoutMs;
+  try {
+    dispatcher.dispatch(
+      { origin: request.origin, method: request.method, path: request.path, headers: request.headers, body: request.body, ...(idle ? { headersTimeout: idle, bodyTimeout: idle } : {}) },
+      handler,
+    );
+  } catch (err) {
+    fail(err as Error);
+  }
 }

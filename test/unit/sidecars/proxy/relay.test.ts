@@ -1,13 +1,14 @@
-// relayResponse with a per-chunk rewrite (egress masking an echoed
-// credential): the body arrives masked whatever its framing and however the
+// relayDispatch (undici, egress's routed leg) with a per-chunk rewrite
+// (egress masking an echoed credential): the body arrives masked whatever its framing and however the
 // upstream cuts it, and a response with a declared length goes out with its
 // last chunk in the same write as its end (no tail held back for a second
 // write). hasNoBody: which requests need no wait for a body.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BodyMasker, credentialNeedles } from "../../../../src/sidecars/proxy/redact.js";
-import { hasNoBody, NO_BODY, relayResponse, type RelayOutcome } from "../../../../src/sidecars/proxy/relay.js";
+import { hasNoBody, NO_BODY, relayDispatch, type RelayOutcome } from "../../../../src/sidecars/proxy/relay.js";
 
 const TOKEN = "tok-7Hq27Hq27Hq2-relay";
 const needles = credentialNeedles([TOKEN]);
@@ -24,9 +25,10 @@ const RESPONSES: Record<string, { parts: string[]; length: boolean }> = {
   "/empty": { parts: [], length: true },
 };
 
-describe("relayResponse with a chunk map", () => {
+describe("relayDispatch with a chunk map", () => {
   let upstream: Server;
   let proxy: Server;
+  const dispatcher = new Agent();
   const seen: Array<{ path: string; writes: number; ends: number; outcome?: RelayOutcome }> = [];
 
   beforeAll(async () => {
@@ -54,14 +56,17 @@ describe("relayResponse with a chunk map", () => {
         entry.ends++;
         return end(...a);
       }) as typeof res.end;
-      const up = request({ host: "127.0.0.1", port: port(upstream), path: req.url, agent: false });
-      relayResponse(req, res, up, NO_BODY, (o) => (entry.outcome = o), { transformResponse: (_upRes, headers) => ({ headers, chunks: new BodyMasker(needles) }) });
+      const origin = `http://127.0.0.1:${port(upstream)}`;
+      relayDispatch(res, dispatcher, { origin, method: "GET", path: req.url ?? "/", headers: [], body: NO_BODY }, (o) => (entry.outcome = o), {
+        transform: (_head, headers) => ({ headers, chunks: new BodyMasker(needles) }),
+      });
     });
     await Promise.all([listen(upstream), listen(proxy)]);
   });
-  afterAll(() => {
+  afterAll(async () => {
     upstream?.close();
     proxy?.close();
+    await dispatcher.close();
   });
 
   const get = (path: string) =>

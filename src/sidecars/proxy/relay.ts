@@ -269,7 +269,11 @@ export function relayDispatch(
       if (clientGone) c.abort(Object.assign(new Error("client closed"), { code: "ECONNRESET" }));
     },
     onResponseStart(c, statusCode, parsed, statusMessage = "") {
-      if (clientGone) return;
+      // Interim responses (102 Processing, 103 Early Hints) are not passed
+      // on, as node's client did not: the final response follows on its own.
+      // (undici fails an unsolicited 100 Continue as a bad response; egress
+      // never sends Expect, so a conforming upstream sends none.)
+      if (clientGone || statusCode < 200) return;
       status = statusCode;
       const raw = c.rawHeaders;
       let headers = endToEndHeaders(Array.isArray(raw) ? raw.map(latin1) : []);

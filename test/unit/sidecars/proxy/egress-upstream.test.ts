@@ -79,6 +79,11 @@ describe("egress's routed leg (undici through the firewall)", () => {
             for (let i = 0; i < BIG.length; i += 65536) res.write(BIG.subarray(i, i + 65536));
             res.end();
             return;
+          case "/hints":
+            res.writeProcessing();
+            // An interim head egress would refuse as a final one (an encoding it cannot check for an echoed credential).
+            res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style", "content-encoding": "x-unknown" }, () => res.writeHead(200, { "content-type": "text/plain" }).end("after the hints"));
+            return;
           case "/silent":
             return; // never answers
           case "/cut":
@@ -211,6 +216,13 @@ describe("egress's routed leg (undici through the firewall)", () => {
     expect(cookies).toEqual(["a=1; Path=/", "b=2; Path=/"]);
     const latin = r.rawHeaders[r.rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === "x-latin1") + 1];
     expect(Buffer.from(latin!, "latin1")).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+  });
+
+  it("passes on the final response after interim ones (102, 103), not the interim ones", async () => {
+    const r = await ask({ path: "/hints" });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe("after the hints");
   });
 
   for (const path of ["/big", "/big-chunked"]) {

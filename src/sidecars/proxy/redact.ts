@@ -7,7 +7,7 @@
 // sent; escaped character by character (percent-encoding in either case,
 // JSON and other backslash escapes, HTML character references, singly or
 // doubly); base64 (standard and URL-safe, at each of the three alignments
-// inside a longer encoded run) and hex. A body that is compressed data
+// inside a longer encoded run), hex and UTF-16. A body that is compressed data
 // without a Content-Encoding (a .gz download) cannot be masked as bytes: it
 // is held, decoded and refused when the credential is inside.
 import { Transform, type TransformCallback } from "node:stream";
@@ -57,6 +57,10 @@ export function credentialNeedles(values: readonly string[]): CredentialNeedles 
     for (const run of base64Runs(bytes)) add(Buffer.from(run, "latin1"));
     add(Buffer.from(bytes.toString("hex"), "latin1"));
     add(Buffer.from(bytes.toString("hex").toUpperCase(), "latin1"));
+    // UTF-16 (a Windows or Java service echoing a header as wide text), little- and big-endian.
+    const wide = Buffer.from(v, "utf16le");
+    add(wide);
+    add(Buffer.from(wide).swap16());
     const escaped = escapedSpelling(v);
     if (escaped) {
       patterns.push(escaped.re);

@@ -114,6 +114,8 @@ const SPELLINGS: Record<string, string> = {
   "HTML entities of an already escaped value": escapeEach(CRED, (c) => `&amp;#${c.charCodeAt(0)};`),
   hex: Buffer.from(CRED).toString("hex"),
   "hex, upper case": Buffer.from(CRED).toString("hex").toUpperCase(),
+  "UTF-16LE": Buffer.from(`Bearer ${CRED}`, "utf16le").toString("latin1"),
+  "UTF-16BE": Buffer.from(`Bearer ${CRED}`, "utf16le").swap16().toString("latin1"),
 };
 for (const a of [0, 1, 2]) {
   const prefix = "x".repeat(a);

@@ -10,7 +10,7 @@ import { MAX_B32_WORD, MIN_HEX_RUN } from "./runs.js";
 export const PIECE_SEPARATOR = "\n\n";
 
 /** Printable stretches shorter than this in decoded binary cannot hold a secret worth reporting. */
-const MIN_STRETCH = 8;
+export const MIN_STRETCH = 8;
 
 const PRINTABLE = new Uint8Array(256);
 for (let c = 0x20; c < 0x7f; c++) PRINTABLE[c] = 1;

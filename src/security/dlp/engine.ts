@@ -7,7 +7,19 @@
 // rather than passed unscanned.
 import { isAscii, isUtf8 } from "node:buffer";
 import { B64_ANY, inClass } from "./chars.js";
-import { base64Bytes, bytesToScanText, decodeBase32, decodeBase64Runs, decodeHex, decodeHtmlEntities, decodeJsonEscapes, decodePercent, decodeQuotedPrintable, PIECE_SEPARATOR } from "./decoders.js";
+import {
+  base64Bytes,
+  bytesToScanText,
+  decodeBase32,
+  decodeBase64Runs,
+  decodeHex,
+  decodeHtmlEntities,
+  decodeJsonEscapes,
+  decodePercent,
+  decodeQuotedPrintable,
+  MIN_STRETCH,
+  PIECE_SEPARATOR,
+} from "./decoders.js";
 import { Matcher, type MatchSink, type ModelCredential, type Rule, type Runs } from "./matcher.js";
 import { normalizeForDlp } from "./normalize.js";
 import { canaryRules, SECRET_RULES, setJoins, UNDECODABLE_RULE } from "./rules.js";
@@ -287,10 +299,15 @@ export class SecretScanner {
     if (t.includes("&")) this.descend(pass, decodeHtmlEntities(t), `${next}html-entity`, depth);
     if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), `${next}quoted-printable`, depth);
     if (runs.b64.length || hits.length) {
-      const out = decodeBase64Runs(t, runs.b64);
+      // One run (an upload's content) decoding to ASCII text: its bytes go
+      // along, so the next pass reads them rather than the string (faster).
+      const whole = runs.b64.length === 3 ? base64Bytes(t.slice(runs.b64[0]!, runs.b64[1]!)) : undefined;
+      const out = whole ? decodedRun(whole) : decodeBase64Runs(t, runs.b64);
       if (this.unpack && runs.b64.length && !this.unpackRuns(pass, t, runs.b64, `${next}base64`, out)) return undefined;
       for (const group of hits) if (!alignedWithRun(runs.b64, group)) out.push(decodeNeedleWindow(t, group));
-      this.descend(pass, out, `${next}base64`, depth);
+      if (whole && out.length === 1 && out[0]!.length === whole.length && isAscii(whole)) {
+        if (!pass.stop) this.view(pass, out[0]!, `${next}base64`, depth + 1, undefined, { bytes: whole });
+      } else this.descend(pass, out, `${next}base64`, depth);
     }
     if (runs.hex.length || runs.hexLists.length) this.descend(pass, decodeHex(t, runs.hex, runs.hexLists), `${next}hex`, depth);
     if (runs.b32.length) this.descend(pass, decodeBase32(t, runs.b32), `${next}base32`, depth);
@@ -342,6 +359,12 @@ export class SecretScanner {
     const pieces = out.filter((piece) => piece.length >= 3);
     if (pieces.length && !pass.stop) this.view(pass, pieces.length === 1 ? pieces[0]! : pieces.join(PIECE_SEPARATOR), chain, depth + 1);
   }
+}
+
+/** One base64 run's decoded bytes as decodeBase64Runs gives them. */
+function decodedRun(b: Buffer): string[] {
+  const d = bytesToScanText(b);
+  return d.length >= MIN_STRETCH ? [d] : [];
 }
 
 const newScratch = (probe = -1): Scratch => ({ runs: { b64: [], hex: [], hexLists: [], b32: [], probe, probeFrom: probe }, hits: [], covered: [0, 0, 0, 0] });

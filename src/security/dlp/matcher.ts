@@ -8,7 +8,7 @@
 // number of times, whatever the input (no backtracking regexes: "-eyJ"
 // repeated 100k times is one pass, not 10^10 steps).
 import { B64_ANY, FOLD } from "./chars.js";
-import { RunTracker, type Runs } from "./runs.js";
+import { MIN_B32_WORD, RunTracker, type Runs } from "./runs.js";
 
 export type { Runs } from "./runs.js";
 
@@ -79,6 +79,24 @@ const CODE7 = (() => {
 for (let c = 0; c < 65536; c++) {
   if (CODE7[c]! < B64_CODES !== (c < 128 && B64_ANY[c] === 1)) throw new Error("matcher: base64 codes out of step with B64_ANY");
 }
+/**
+ * Hex digits by code. The pass hands the run tracker only the stretches it
+ * can use (see RunTracker.add, which skips the rest itself): long ones,
+ * those ending or starting at a line break (or any character outside
+ * printable ASCII), the probed one, and 2-4 character ones ending in two
+ * hex digits (a byte of a hex list). The rest, most words of prose, would
+ * cost the tracker a call each for nothing.
+ */
+const HEX7 = (() => {
+  const t = new Uint8Array(128);
+  for (const ch of "0123456789abcdefABCDEF") t[CODE7[ch.charCodeAt(0)]!] = 1;
+  return t;
+})();
+const LONG_STRETCH = MIN_B32_WORD - 6;
+/** A stretch this long is taken for a base64 run (see Matcher.run's tight loop). */
+const TIGHT_AFTER = 64;
+/** Characters the general loop reads before it looks whether it is inside a long stretch. */
+const BLOCK = 256;
 const key3 = (a: number, b: number, c: number) => (CODE7[a]! << 14) | (CODE7[b]! << 7) | CODE7[c]!;
 
 /** Every ASCII-case spelling of a (short) string. */
@@ -192,22 +210,63 @@ export class Matcher {
     const cap = tracker ? stretches.length : 0;
     let count = 0;
     let runFrom = 0;
+    // Where the last character outside printable ASCII was (a line break
+    // may continue a wrapped base64 run into the stretch starting after it).
+    let afterOther = -1;
+    const probe = runs?.probe ?? -1;
+    const hex7 = HEX7;
     let h = 0;
     let i = 0;
     while (i < n) {
-      // The hot loop does nothing but hash, note stretch ends and find the
-      // next trigger key (or a full batch): V8 keeps a loop this small in
-      // registers, and handling the events inline made it half as fast.
+      // Deep inside a stretch of base64 characters (a base64 run, where a
+      // stretch may go on for megabytes): a loop that only hashes and looks
+      // for trigger keys, and stops where the stretch ends. It runs about
+      // twice as fast as the general loop below (whose stretch handling,
+      // never used inside a run, still costs: V8 fits fewer iterations of a
+      // larger loop in flight).
+      let general = true;
+      if (i - runFrom >= TIGHT_AFTER) {
+        if (bytes !== undefined) {
+          for (; i < n; i++) {
+            const v = code7[bytes[i]!]!;
+            h = ((h << 7) | v) & MASK;
+            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          }
+        } else {
+          for (; i < n; i++) {
+            const v = code7[s.charCodeAt(i)]!;
+            h = ((h << 7) | v) & MASK;
+            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          }
+        }
+        if (i >= n) break;
+        // The stretch ended: the general loop takes this character again
+        // (the key's two characters before it are in h's low 14 bits).
+        if (code7[s.charCodeAt(i)]! >= B64_CODES) h >>>= 7;
+        else general = false;
+      }
+      // The general loop does nothing but hash, note stretch ends and find
+      // the next trigger key (or a full batch, or the end of a block, to
+      // look again whether it is inside a long stretch): V8 keeps a loop
+      // this small in registers, and handling the events inline made it
+      // half as fast.
+      const end = general ? (n - i > BLOCK ? i + BLOCK : n) : i;
       if (bytes !== undefined) {
-        for (; i < n; i++) {
+        for (; i < end; i++) {
           const v = code7[bytes[i]!]!;
           h = ((h << 7) | v) & MASK;
           if (v >= B64_CODES) {
-            if (v === OTHER && printableOnly && needsNormalizing(bytes[i]!)) return false;
+            if (v === OTHER) {
+              if (printableOnly && needsNormalizing(bytes[i]!)) return false;
+              afterOther = i + 1;
+            }
             if (runFrom < i && count < cap) {
-              stretches[count] = runFrom;
-              stretches[count + 1] = i;
-              count += 2;
+              const len = i - runFrom;
+              if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
+                stretches[count] = runFrom;
+                stretches[count + 1] = i;
+                count += 2;
+              }
             }
             runFrom = i + 1;
             if (count === cap && cap !== 0) break;
@@ -215,16 +274,22 @@ export class Matcher {
           if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
         }
       } else {
-        for (; i < n; i++) {
+        for (; i < end; i++) {
           const c = s.charCodeAt(i);
           const v = code7[c]!;
           h = ((h << 7) | v) & MASK;
           if (v >= B64_CODES) {
-            if (v === OTHER && printableOnly && needsNormalizing(c)) return false;
+            if (v === OTHER) {
+              if (printableOnly && needsNormalizing(c)) return false;
+              afterOther = i + 1;
+            }
             if (runFrom < i && count < cap) {
-              stretches[count] = runFrom;
-              stretches[count + 1] = i;
-              count += 2;
+              const len = i - runFrom;
+              if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
+                stretches[count] = runFrom;
+                stretches[count + 1] = i;
+                count += 2;
+              }
             }
             runFrom = i + 1;
             if (count === cap && cap !== 0) break;
@@ -232,7 +297,7 @@ export class Matcher {
           if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
         }
       }
-      if (i >= n) break;
+      if (general && i >= end) continue;
       if (count === cap && cap !== 0) {
         tracker!.add(s, stretches, count);
         count = 0;

@@ -2,13 +2,15 @@
 // inside long base64 stretches and its filtering of the stretches it hands
 // the run tracker (against plain definitions, read from bytes and from the
 // text), and a single base64 run decoding to ASCII, whose decoded bytes are
-// matched directly (against the same text matched as a string).
+// matched directly (against the same text matched as a string); archive
+// magic numbers inside a body, searched for by a rarer part of each.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SecretScanner } from "../../../../src/security/dlp/engine.js";
 import { Matcher, type Runs } from "../../../../src/security/dlp/matcher.js";
 import { RunTracker } from "../../../../src/security/dlp/runs.js";
 import { SECRET_RULES } from "../../../../src/security/dlp/rules.js";
+import { buildDlpPolicy, scanRequest } from "../../../../src/sidecars/proxy/dlp.js";
 import { SECRET_SAMPLES } from "../../../helpers/proxy/secret-samples.js";
 
 const B64 = /[A-Za-z0-9+/_-]/;
@@ -192,5 +194,33 @@ describe("a single base64 run decoding to ASCII (matched from its decoded bytes)
         rule,
       ).toBe(true);
     }
+  });
+});
+
+describe("archive magic numbers inside a body (searched for by a rare byte of each)", () => {
+  const { policy } = buildDlpPolicy({ enabled: true, canary_env: [], canary_exempt: [] }, {});
+  const MAGICS: Array<[string, Buffer]> = [
+    ["gzip", Buffer.from([0x1f, 0x8b, 0x08, 0x00])],
+    ["zstd", Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+    ["zip", Buffer.from("PK\x03\x04", "latin1")],
+    ["7z", Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])],
+    ["xz", Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+    ["bzip2", Buffer.from("BZh91AY&SY", "latin1")],
+  ];
+  const b64Prefix = Buffer.from("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk+/PKBZh7z&S");
+
+  it("are found at whatever byte they start, after text or base64 that begins like them", () => {
+    for (const [name, magic] of MAGICS)
+      for (const at of [1, 2, 7, 8, 9, 50, b64Prefix.length]) {
+        const body = Buffer.concat([b64Prefix.subarray(0, at), magic, Buffer.alloc(64, 0x55)]);
+        const f = scanRequest(policy, { host: "a.test", url: "/", headers: [], body });
+        expect(f?.rule, `${name} at ${at}`).toBe("dlp-undecodable");
+        expect(f?.description, `${name} at ${at}`).toContain(`(at byte ${at})`);
+      }
+  });
+
+  it("a bzip2 magic without its block magic is not one", () => {
+    const body = Buffer.concat([Buffer.from("text BZh91AY&SX and BZh9xAY&SY and BZhA1AY&SY "), Buffer.alloc(64, 0x55)]);
+    expect(scanRequest(policy, { host: "a.test", url: "/", headers: [], body })).toBeUndefined();
   });
 });

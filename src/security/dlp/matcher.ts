@@ -93,10 +93,6 @@ const HEX7 = (() => {
   return t;
 })();
 const LONG_STRETCH = MIN_B32_WORD - 6;
-/** A stretch this long is taken for a base64 run (see Matcher.run's tight loop). */
-const TIGHT_AFTER = 64;
-/** Characters the general loop reads before it looks whether it is inside a long stretch. */
-const BLOCK = 256;
 const key3 = (a: number, b: number, c: number) => (CODE7[a]! << 14) | (CODE7[b]! << 7) | CODE7[c]!;
 
 /** Every ASCII-case spelling of a (short) string. */
@@ -218,86 +214,65 @@ export class Matcher {
     let h = 0;
     let i = 0;
     while (i < n) {
-      // Deep inside a stretch of base64 characters (a base64 run, where a
-      // stretch may go on for megabytes): a loop that only hashes and looks
-      // for trigger keys, and stops where the stretch ends. It runs about
-      // twice as fast as the general loop below (whose stretch handling,
-      // never used inside a run, still costs: V8 fits fewer iterations of a
-      // larger loop in flight).
-      let general = true;
-      if (i - runFrom >= TIGHT_AFTER) {
-        if (bytes !== undefined) {
-          for (; i < n; i++) {
-            const v = code7[bytes[i]!]!;
-            h = ((h << 7) | v) & MASK;
-            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
-          }
-        } else {
-          for (; i < n; i++) {
-            const v = code7[s.charCodeAt(i)]!;
-            h = ((h << 7) | v) & MASK;
-            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
-          }
-        }
-        if (i >= n) break;
-        // The stretch ended: the general loop takes this character again
-        // (the key's two characters before it are in h's low 14 bits).
-        if (code7[s.charCodeAt(i)]! >= B64_CODES) h >>>= 7;
-        else general = false;
-      }
-      // The general loop does nothing but hash, note stretch ends and find
-      // the next trigger key (or a full batch, or the end of a block, to
-      // look again whether it is inside a long stretch): V8 keeps a loop
-      // this small in registers, and handling the events inline made it
-      // half as fast.
-      const end = general ? (n - i > BLOCK ? i + BLOCK : n) : i;
+      // The hot loop does nothing but hash and stop at the next trigger key
+      // or the end of a stretch of base64 characters; the loop around it
+      // notes the stretch and goes on. V8 keeps a loop this small in
+      // registers with many iterations in flight: with the stretch handling
+      // inside it the pass was twice as slow, inside a base64 run (where it
+      // is never used) too, and handling trigger keys inline halved it again.
       if (bytes !== undefined) {
-        for (; i < end; i++) {
-          const v = code7[bytes[i]!]!;
-          h = ((h << 7) | v) & MASK;
-          if (v >= B64_CODES) {
-            if (v === OTHER) {
-              if (printableOnly && needsNormalizing(bytes[i]!)) return false;
-              afterOther = i + 1;
-            }
-            if (runFrom < i && count < cap) {
-              const len = i - runFrom;
-              if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
-                stretches[count] = runFrom;
-                stretches[count + 1] = i;
-                count += 2;
-              }
-            }
-            runFrom = i + 1;
-            if (count === cap && cap !== 0) break;
+        for (;;) {
+          let v = 0;
+          for (; i < n; i++) {
+            v = code7[bytes[i]!]!;
+            h = ((h << 7) | v) & MASK;
+            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
           }
-          if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          // The end, or a trigger key inside a stretch.
+          if (i >= n || v < B64_CODES) break;
+          if (v === OTHER) {
+            if (printableOnly && needsNormalizing(bytes[i]!)) return false;
+            afterOther = i + 1;
+          }
+          if (runFrom < i && count < cap) {
+            const len = i - runFrom;
+            if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
+              stretches[count] = runFrom;
+              stretches[count + 1] = i;
+              count += 2;
+            }
+          }
+          runFrom = i + 1;
+          if ((count === cap && cap !== 0) || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          i++;
         }
       } else {
-        for (; i < end; i++) {
-          const c = s.charCodeAt(i);
-          const v = code7[c]!;
-          h = ((h << 7) | v) & MASK;
-          if (v >= B64_CODES) {
-            if (v === OTHER) {
-              if (printableOnly && needsNormalizing(c)) return false;
-              afterOther = i + 1;
-            }
-            if (runFrom < i && count < cap) {
-              const len = i - runFrom;
-              if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
-                stretches[count] = runFrom;
-                stretches[count + 1] = i;
-                count += 2;
-              }
-            }
-            runFrom = i + 1;
-            if (count === cap && cap !== 0) break;
+        for (;;) {
+          let v = 0;
+          for (; i < n; i++) {
+            v = code7[s.charCodeAt(i)]!;
+            h = ((h << 7) | v) & MASK;
+            if (v >= B64_CODES || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
           }
-          if ((present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          if (i >= n || v < B64_CODES) break;
+          if (v === OTHER) {
+            if (printableOnly && needsNormalizing(s.charCodeAt(i))) return false;
+            afterOther = i + 1;
+          }
+          if (runFrom < i && count < cap) {
+            const len = i - runFrom;
+            if (len >= LONG_STRETCH || (len >= 2 && len <= 4 && (hex7[h >> 14]! & hex7[(h >> 7) & 127]!) !== 0) || v === OTHER || runFrom === afterOther || (probe > runFrom && probe <= i)) {
+              stretches[count] = runFrom;
+              stretches[count + 1] = i;
+              count += 2;
+            }
+          }
+          runFrom = i + 1;
+          if ((count === cap && cap !== 0) || (present[h >> 3]! & (1 << (h & 7))) !== 0) break;
+          i++;
         }
       }
-      if (general && i >= end) continue;
+      if (i >= n) break;
       if (count === cap && cap !== 0) {
         tracker!.add(s, stretches, count);
         count = 0;

@@ -1,5 +1,5 @@
-// The scanner's fast paths against its slow ones: the matcher's tight loop
-// inside long base64 stretches and its filtering of the stretches it hands
+// The scanner's fast paths against its slow ones: the matcher's hot loop
+// (inside long base64 stretches too) and its filtering of the stretches it hands
 // the run tracker (against plain definitions, read from bytes and from the
 // text), and a single base64 run decoding to ASCII, whose decoded bytes are
 // matched directly (against the same text matched as a string); archive
@@ -108,7 +108,7 @@ describe("the matcher's fast paths", () => {
     fc.assert(
       fc.property(
         fc.array(fc.record({ triggers: fc.array(trigger, { minLength: 1, maxLength: 3 }), caseSensitive: fc.boolean() }), { minLength: 1, maxLength: 6 }),
-        // Long noise: the tight loop runs from 64 base64 characters into a stretch.
+        // Long noise: stretches of base64 characters as long as a base64 run's.
         fc.array(fc.oneof(noise(0, 8), noise(64, 200), fc.constantFrom(".", "\n", " "), fc.record({ rule: fc.nat(), trigger: fc.nat() })), { maxLength: 12 }),
         (specs, parts) => {
           const text = parts

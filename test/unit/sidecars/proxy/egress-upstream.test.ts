@@ -199,6 +199,22 @@ describe("egress's routed leg (undici through the firewall)", () => {
     expect(headerNames(up.rawHeaders).filter((h) => h === "authorization")).toHaveLength(1);
   });
 
+  it("answers HEAD with the head only, its Content-Length kept", async () => {
+    const tls = await tunnel();
+    const once = (method: string) =>
+      new Promise<{ status: number; length: string | undefined; body: number }>((resolve, reject) => {
+        const req = httpsRequest({ host: "routed.test", port: upPort, method, path: "/big", createConnection: () => tls, headers: { connection: "keep-alive" } }, (res) => {
+          let n = 0;
+          res.on("data", (c: Buffer) => (n += c.length));
+          res.on("end", () => resolve({ status: res.statusCode!, length: res.headers["content-length"], body: n }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await once("HEAD")).toEqual({ status: 200, length: String(BIG.length), body: 0 });
+    tls.destroy();
+  });
+
   it("turns a chunked upload into one with a Content-Length", async () => {
     const parts = [Buffer.from("first part, "), Buffer.from("second part, "), Buffer.from("third")];
     const r = await ask({ method: "PUT", path: "/echo", headers: { "transfer-encoding": "chunked" }, body: parts });

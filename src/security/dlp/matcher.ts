@@ -53,6 +53,12 @@ interface Entry {
   trigger: string;
   folded: string;
   caseSensitive: boolean;
+  /**
+   * Leading characters the pass's key already proved equal (ASCII case
+   * aside for a case-insensitive trigger): 3 when the trigger's first three
+   * are printable ASCII, each of which has a key code of its own; 0 otherwise.
+   */
+  known: number;
 }
 
 // The pass keys on the last three characters, 7 bits each: every printable
@@ -159,7 +165,8 @@ export class Matcher {
         if (trigger.length < 3) throw new Error(`rule ${rule.id}: trigger "${trigger}" is shorter than 3 characters`);
         // (ASCII case only, as triggerAt folds the text.)
         const folded = rule.caseSensitive ? trigger : trigger.replace(/[A-Z]/g, (c) => c.toLowerCase());
-        const entry: Entry = { rule: i, trigger, folded, caseSensitive: !!rule.caseSensitive };
+        const known = [0, 1, 2].every((k) => CODE7[trigger.charCodeAt(k)]! !== OTHER) ? 3 : 0;
+        const entry: Entry = { rule: i, trigger, folded, caseSensitive: !!rule.caseSensitive, known };
         const spell = (t: string) => (rule.caseSensitive ? [t] : caseSpellings(t));
         for (const head of spell(trigger.slice(0, 3))) {
           const k = key3(head.charCodeAt(0), head.charCodeAt(1), head.charCodeAt(2));
@@ -339,9 +346,9 @@ function triggerAt(s: string, at: number, e: Entry): boolean {
   // like that of "secret_access_key" and its six other "secret" triggers),
   // and a builtin call per candidate cost more than the comparison.
   if (e.caseSensitive) {
-    for (let k = 0; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
+    for (let k = e.known; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
     return true;
   }
-  for (let k = 0; k < t.length; k++) if (FOLD[s.charCodeAt(at + k)] !== t.charCodeAt(k)) return false;
+  for (let k = e.known; k < t.length; k++) if (FOLD[s.charCodeAt(at + k)] !== t.charCodeAt(k)) return false;
   return true;
 }

@@ -59,8 +59,80 @@ for (let i = 0; i < 26; i++) {
 }
 const CONFUSABLE_RE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
 
-/** Normalise text for secret matching (see the top of this file). Cheap for plain ASCII. */
+/**
+ * Normalise text for secret matching (see the top of this file). Cheap for
+ * plain ASCII; text that is mostly ASCII (prose with an accent or a dash
+ * here and there) is normalised a region at a time (see piecewise).
+ */
 export function normalizeForDlp(s: string): string {
+  if (!NEEDS_WORK.test(s)) return s;
+  return s.length > PIECEWISE_MIN ? piecewise(s) : normalizeWhole(s);
+}
+
+/** Shorter texts are normalised whole (the regions' bookkeeping would cost more). */
+const PIECEWISE_MIN = 256;
+/** Regions closer than this are normalised together (each call of normalizeWhole costs about a microsecond). */
+const MERGE_GAP = 64;
+/** Regions at most this long are remembered (prose repeats its accented words and dashes). */
+const CACHE_KEY_MAX = 64;
+const CACHE_ENTRIES = 4096;
+const cache = new Map<string, string>();
+const NEEDS_WORK_G = /[^\t\n\r\x20-\x7e]/g;
+
+/**
+ * normalizeForDlp region by region: each run of characters needing work,
+ * with the character before it (combining marks compose with their base:
+ * "=" and U+0338 are "≠"), is normalised on its own and the printable ASCII
+ * between the runs is kept as it is. The same as normalising the whole
+ * text: every step is per character except NFKC's composition, and no
+ * canonical composition has an ASCII character as its second part (checked
+ * over all of Unicode), so a text may be cut before any ASCII character.
+ * Mostly-ASCII text costs a regex search per region instead of seven
+ * Unicode passes over all of it (and their copies of it).
+ */
+function piecewise(s: string): string {
+  const parts: string[] = [];
+  let kept = 0;
+  let from = -1;
+  let to = -1;
+  const flush = () => {
+    parts.push(s.slice(kept, from), region(s.slice(from, to)));
+    kept = to;
+  };
+  NEEDS_WORK_G.lastIndex = 0;
+  for (let m = NEEDS_WORK_G.exec(s); m; m = NEEDS_WORK_G.exec(s)) {
+    const a = m.index;
+    let b = a + 1;
+    while (b < s.length && needsWork(s.charCodeAt(b))) b++;
+    NEEDS_WORK_G.lastIndex = b;
+    const start = a > 0 ? a - 1 : 0;
+    if (from >= 0 && start - to < MERGE_GAP) to = b;
+    else {
+      if (from >= 0) flush();
+      from = start;
+      to = b;
+    }
+  }
+  if (from >= 0) flush();
+  parts.push(s.slice(kept));
+  return parts.join("");
+}
+
+const needsWork = (c: number) => (c < 0x20 ? c !== 9 && c !== 10 && c !== 13 : c > 0x7e);
+
+function region(r: string): string {
+  if (r.length > CACHE_KEY_MAX) return normalizeWhole(r);
+  let t = cache.get(r);
+  if (t === undefined) {
+    t = normalizeWhole(r);
+    if (cache.size >= CACHE_ENTRIES) cache.clear();
+    cache.set(r, t);
+  }
+  return t;
+}
+
+/** @internal normalizeForDlp in one go over the whole text (the definition piecewise must agree with). */
+export function normalizeWhole(s: string): string {
   if (!NEEDS_WORK.test(s)) return s;
   let t = s.replace(INVISIBLE, "");
   if (!NON_ASCII.test(t)) return t;

@@ -16,7 +16,9 @@ import { buildSync } from "esbuild";
 import { printTable } from "./table.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const CASES = ["json-base64-binary", "json-base64-text", "json-text"] as const;
+// json-utf8-text: prose with an accented letter and a dash every ~120
+// characters, as most agents' text has (normalised a region at a time).
+const CASES = ["json-base64-binary", "json-base64-text", "json-text", "json-utf8-text"] as const;
 type Case = (typeof CASES)[number];
 const MB = 10 * 1024 * 1024;
 const RUNS = 5;
@@ -28,7 +30,9 @@ function body(kind: Case): Buffer {
       ? randomBytes(Math.floor(MB * 0.74)).toString("base64")
       : kind === "json-base64-text"
         ? Buffer.from(prose.repeat(Math.ceil((MB * 0.74) / prose.length))).toString("base64")
-        : prose.repeat(Math.ceil(MB / prose.length));
+        : kind === "json-text"
+          ? prose.repeat(Math.ceil(MB / prose.length))
+          : `${prose.slice(0, -2)} \u2014 café au lait. `.repeat(Math.ceil(MB / prose.length));
   return Buffer.from(JSON.stringify({ name: "upload.bin", encoding: "base64", content: content.slice(0, MB - 64) }));
 }
 

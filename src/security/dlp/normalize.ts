@@ -77,7 +77,6 @@ const MERGE_GAP = 64;
 const CACHE_KEY_MAX = 64;
 const CACHE_ENTRIES = 4096;
 const cache = new Map<string, string>();
-const NEEDS_WORK_G = /[^\t\n\r\x20-\x7e]/g;
 
 /**
  * normalizeForDlp region by region: each run of characters needing work,
@@ -87,7 +86,7 @@ const NEEDS_WORK_G = /[^\t\n\r\x20-\x7e]/g;
  * text: every step is per character except NFKC's composition, and no
  * canonical composition has an ASCII character as its second part (checked
  * over all of Unicode), so a text may be cut before any ASCII character.
- * Mostly-ASCII text costs a regex search per region instead of seven
+ * Mostly-ASCII text costs a read of each character and a cache look-up per region instead of seven
  * Unicode passes over all of it (and their copies of it).
  */
 function piecewise(s: string): string {
@@ -99,12 +98,16 @@ function piecewise(s: string): string {
     parts.push(s.slice(kept, from), region(s.slice(from, to)));
     kept = to;
   };
-  NEEDS_WORK_G.lastIndex = 0;
-  for (let m = NEEDS_WORK_G.exec(s); m; m = NEEDS_WORK_G.exec(s)) {
-    const a = m.index;
+  // By character, not a global regex: its match objects (one per region)
+  // were most of the garbage, and survived into V8's old generation.
+  const n = s.length;
+  for (let a = 0; a < n; ) {
+    if (!needsWork(s.charCodeAt(a))) {
+      a++;
+      continue;
+    }
     let b = a + 1;
-    while (b < s.length && needsWork(s.charCodeAt(b))) b++;
-    NEEDS_WORK_G.lastIndex = b;
+    while (b < n && needsWork(s.charCodeAt(b))) b++;
     const start = a > 0 ? a - 1 : 0;
     if (from >= 0 && start - to < MERGE_GAP) to = b;
     else {
@@ -112,6 +115,7 @@ function piecewise(s: string): string {
       from = start;
       to = b;
     }
+    a = b;
   }
   if (from >= 0) flush();
   parts.push(s.slice(kept));

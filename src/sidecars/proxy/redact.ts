@@ -34,8 +34,15 @@ export interface CredentialNeedles {
   readonly probes: readonly Buffer[];
   /** The probes as latin1 strings (header values and the reason phrase are latin1 strings). */
   readonly probeForms: readonly string[];
-  /** Bytes the longest spelling can take (how much of a chunk's tail a body masker holds back). */
+  /** Bytes the longest spelling can take (how much of a chunk's tail a body masker holds back at most). */
   readonly longest: number;
+  /**
+   * Matches, anchored at the end of a text, anything that may be the start
+   * of an escaped spelling cut off by the end of a chunk (a proper prefix of
+   * one; it over-approximates, never under-). With the exact spellings'
+   * prefixes, what a body masker must hold back instead of a fixed tail.
+   */
+  readonly partial: RegExp | undefined;
 }
 
 /** The spellings of these credentials worth masking (see the header comment). */
@@ -46,6 +53,7 @@ export function credentialNeedles(values: readonly string[]): CredentialNeedles 
   for (const v of long) if (!minimal.some((w) => v.includes(w))) minimal.push(v);
   const exact = new Map<string, Buffer>();
   const patterns: RegExp[] = [];
+  const partials: string[] = [];
   const probes: Buffer[] = [];
   let longest = 0;
   for (const v of minimal) {
@@ -64,6 +72,7 @@ export function credentialNeedles(values: readonly string[]): CredentialNeedles 
     const escaped = escapedSpelling(v);
     if (escaped) {
       patterns.push(escaped.re);
+      partials.push(escaped.partial);
       longest = Math.max(longest, escaped.longest);
       probes.push(Buffer.from(escaped.probe, "utf8"));
     }
@@ -74,7 +83,8 @@ export function credentialNeedles(values: readonly string[]): CredentialNeedles 
   const candidates = [...probes, ...exactList].sort((a, b) => a.length - b.length);
   const kept: Buffer[] = [];
   for (const p of candidates) if (!kept.some((q) => p.includes(q))) kept.push(p);
-  return { exact: exactList, patterns, probes: kept, probeForms: kept.map((p) => p.toString("latin1")), longest };
+  const partial = partials.length ? new RegExp(`(?:${partials.join("|")})$`) : undefined;
+  return { exact: exactList, patterns, probes: kept, probeForms: kept.map((p) => p.toString("latin1")), longest, partial };
 }
 
 /** Named HTML character references of the ASCII characters an encoder may escape (HTML5 names). */
@@ -145,8 +155,14 @@ function backslashEscape(ch: string, cp: number): { source: string; longest: num
   return { source: `\\\\{1,${BACKSLASHES}}(?:${reLiteral(ch)}|u${hexRe(cp, 4)}|x${hexRe(cp, 2)}|U${hexRe(cp, 8)})`, longest: BACKSLASHES + 9 };
 }
 
-/** Every spelling of one character, as regex source over latin1 (one char per byte), and the longest. */
-function characterSpellings(ch: string): { source: string; longest: number } {
+/**
+ * Every spelling of one character, as regex source over latin1 (one char
+ * per byte), the longest, and `prefix`: a pattern for the non-empty proper
+ * prefixes of its spellings (a lead-in — %, \ or & — and then up to the
+ * longest of the characters escapes use, or the first bytes of its UTF-8
+ * form), or undefined when every spelling is one byte.
+ */
+function characterSpellings(ch: string): { source: string; longest: number; prefix?: string } {
   const cp = ch.codePointAt(0)!;
   if (ALNUM.test(ch)) return { source: ch, longest: 1 };
   const utf8 = Buffer.from(ch, "utf8");
@@ -164,7 +180,9 @@ function characterSpellings(ch: string): { source: string; longest: number } {
   alts.push(numericReference(cp));
   const names = ENTITY_NAMES[ch];
   if (names) alts.push({ source: `&(?:amp;){0,${NESTING}}(?:${names.join("|")});`, longest: 1 + 4 * NESTING + Math.max(...names.map((n) => n.length)) + 1 });
-  return { source: `(?:${alts.map((a) => a.source).join("|")})`, longest: Math.max(...alts.map((a) => a.longest)) };
+  const longest = Math.max(...alts.map((a) => a.longest));
+  const leadIns = [`[%\\\\&][%\\\\&#;0-9A-Za-z]{0,${longest}}`, ...[...Array(utf8.length - 1).keys()].map((i) => reLiteral(utf8.subarray(0, i + 1).toString("latin1")))];
+  return { source: `(?:${alts.map((a) => a.source).join("|")})`, longest, prefix: `(?:${leadIns.join("|")})` };
 }
 
 /**
@@ -174,12 +192,48 @@ function characterSpellings(ch: string): { source: string; longest: number } {
  * as they are (no encoder escapes them), so the longest run of them is in
  * every spelling: that run is the pattern's probe.
  */
-function escapedSpelling(v: string): { re: RegExp; longest: number; probe: string } | undefined {
+function escapedSpelling(v: string): { re: RegExp; longest: number; probe: string; partial: string } | undefined {
   const chars = [...v];
   if (chars.every((c) => ALNUM.test(c))) return undefined;
   const parts = chars.map(characterSpellings);
   const probe = v.split(/[^A-Za-z0-9]+/).reduce((a, b) => (b.length > a.length ? b : a), "");
-  return { re: new RegExp(parts.map((p) => p.source).join(""), "g"), longest: parts.reduce((n, p) => n + p.longest, 0), probe };
+  // A proper prefix (or the whole: a last ';' may still follow) is the
+  // first k characters' spellings and then part of the next one's:
+  // R_k = C_k (R_k+1)? | P_k, built from the last character back.
+  let partial = "";
+  for (let k = parts.length - 1; k >= 0; k--) {
+    const p = parts[k]!;
+    const alts = [partial ? `${p.source}(?:${partial})?` : p.source, ...(p.prefix ? [p.prefix] : [])];
+    partial = `(?:${alts.join("|")})`;
+  }
+  return { re: new RegExp(parts.map((p) => p.source).join(""), "g"), longest: parts.reduce((n, p) => n + p.longest, 0), probe, partial };
+}
+
+/**
+ * Where the bytes a body masker must still hold back begin: the earliest
+ * position, among the last `window` bytes of `buf`, from which the rest of
+ * `buf` may be the start of a spelling (a proper prefix of an exact one,
+ * or what `needles.partial` matches); `buf.length` when there is none.
+ * Holding only that, not a fixed tail, lets a stream's text through as it
+ * comes (server-sent events are not held up until the next event).
+ */
+export function heldFrom(buf: Buffer, needles: CredentialNeedles, window: number): number {
+  const from = Math.max(0, buf.length - window);
+  let cut = buf.length;
+  for (const n of needles.exact) {
+    const first = n[0]!;
+    for (let p = buf.indexOf(first, Math.max(from, buf.length - n.length + 1)); p >= 0 && p < cut; p = buf.indexOf(first, p + 1)) {
+      if (buf.compare(n, 0, buf.length - p, p, buf.length) === 0) {
+        cut = p;
+        break;
+      }
+    }
+  }
+  if (needles.partial && cut > from) {
+    const m = needles.partial.exec(buf.toString("latin1", from));
+    if (m) cut = Math.min(cut, from + m.index);
+  }
+  return cut;
 }
 
 /** Whether a probe of `needles` occurs in `buf` (every spelling contains one). */
@@ -403,10 +457,10 @@ function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNe
 }
 
 /**
- * Masks a body chunk by chunk, also across chunk boundaries: the last
- * (longest spelling − 1) bytes are held back until the next chunk shows
- * whether they start a match. The result is the same however the body is
- * cut. Same length out as in. A chunk is copied
+ * Masks a body chunk by chunk, also across chunk boundaries: what may be
+ * the start of a spelling cut off by the chunk's end (heldFrom; at most the
+ * longest spelling − 1 bytes) is held back until the next chunk shows
+ * whether it is one. The result is the same however the body is cut. Same length out as in. A chunk is copied
  * only when something in it is masked (the chunk given is never changed);
  * what is sent is otherwise a view of it.
  *
@@ -416,7 +470,10 @@ function compressedRefusal(kind: Compression, buf: Buffer, needles: CredentialNe
  * nothing of it is given out.
  */
 export class BodyMasker {
+  /** The held-back tail as it came (unmasked: a spelling may begin inside a part already masked). */
   #carry: Buffer = EMPTY;
+  /** How many leading bytes of the carry a spelling found earlier covers (masked whatever else is found). */
+  #carryMasked = 0;
   readonly #keep: number;
   masked = 0;
   /** Set when the body must not be sent at all (then push, flush and end give nothing more). */
@@ -436,10 +493,10 @@ export class BodyMasker {
     const plain = this.#plain(chunk, false);
     if (!plain) return EMPTY;
     const whole = this.#carry.length ? Buffer.concat([this.#carry, plain]) : plain;
-    const cut = Math.max(0, whole.length - this.#keep);
-    const buf = this.#masked(whole, plain, cut);
+    const cut = heldFrom(whole, this.needles, this.#keep);
+    const buf = this.#masked(whole, cut);
     // A copy: the held-back tail must not depend on who else holds `chunk`.
-    this.#carry = Buffer.from(buf.subarray(cut));
+    this.#carry = Buffer.from(whole.subarray(cut));
     return buf.subarray(0, cut);
   }
 
@@ -453,7 +510,7 @@ export class BodyMasker {
     const plain = this.#plain(chunk, true);
     if (!plain) return EMPTY;
     const whole = this.#carry.length ? Buffer.concat([this.#carry, plain]) : plain;
-    const buf = this.#masked(whole, plain, whole.length);
+    const buf = this.#masked(whole, whole.length);
     this.#carry = EMPTY;
     return buf;
   }
@@ -517,15 +574,25 @@ export class BodyMasker {
    * of a character reference), and masking it before the next bytes arrive
    * would leave that character out.
    */
-  #masked(buf: Buffer, chunk: Buffer, upTo: number): Buffer {
+  #masked(buf: Buffer, upTo: number): Buffer {
     const ranges = spellingRanges(buf, this.needles);
+    const before = this.#carryMasked;
+    // `buf` is never changed (it is the caller's chunk, or holds the carry as it came): masked copy on first write.
     let out = buf;
+    if (before) {
+      out = Buffer.from(buf);
+      out.fill(MASK, 0, before);
+    }
+    let reach = before;
     for (const [from, to] of ranges) {
       if (from >= upTo) break;
-      if (out === chunk) out = Buffer.from(chunk);
+      if (out === buf) out = Buffer.from(buf);
       out.fill(MASK, from, to);
-      this.masked++;
+      // One overlapping what an earlier chunk's spelling covered is the same place (as one range of the whole body).
+      if (from >= before) this.masked++;
+      reach = Math.max(reach, to);
     }
+    this.#carryMasked = Math.max(0, reach - upTo);
     return out;
   }
 }

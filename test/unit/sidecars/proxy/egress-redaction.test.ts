@@ -157,6 +157,35 @@ describe("BodyMasker: every reversible spelling of the credential", () => {
     );
   });
 
+  it("masks every spelling however the body is cut when it also holds spellings cut short (what the masker holds back)", () => {
+    const spellings = Object.values(SPELLINGS);
+    const piece = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom(...spellings),
+      fc.constantFrom(...spellings).chain((sp) => fc.nat(sp.length).map((k) => sp.slice(0, k))),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 6 }), fc.array(fc.nat(700), { maxLength: 10 }), (pieces, cuts) => {
+        const body = Buffer.from(pieces.join(""), "latin1");
+        const expected = Buffer.from(body);
+        maskInPlace(expected, needles);
+        const { out } = through(body, cuts);
+        expect(out.equals(expected)).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("passes a chunk on whole unless its end may start a spelling (a stream is not held up)", () => {
+    const masker = new BodyMasker(needles);
+    const event = Buffer.from('event: content_block_delta\ndata: {"type":"text_delta","text":"Hello, world"}\n\n');
+    expect(masker.push(event).equals(event)).toBe(true);
+    // Only what may begin the credential (here "sk" and then "sk%2F") waits for the next chunk.
+    expect(masker.push(Buffer.from('data: {"text":"ask sk')).toString()).toBe('data: {"text":"ask ');
+    expect(masker.push(Buffer.from("%2F")).toString()).toBe("");
+    expect(masker.push(Buffer.from('x"}\n\n')).toString()).toBe('sk%2Fx"}\n\n');
+  });
+
   it("leaves a body without the credential byte for byte as it was, near misses included", () => {
     const body = Buffer.from(`sk/AbC+dEf=gHi/JkL+mNo=pQr/StU+vW (one short) ${encodeURIComponent("sk/AbC+dEf")} ${Buffer.from("unrelated").toString("base64")} x^2 + y^2`);
     const { out, masker } = through(body, [7, 30]);

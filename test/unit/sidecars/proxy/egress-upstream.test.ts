@@ -28,6 +28,9 @@ const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex")
 const BIG = Buffer.alloc(8 * 1024 * 1024);
 for (let i = 0; i < BIG.length; i += 4) BIG.writeUInt32LE((i * 2654435761) >>> 0, i);
 
+const SSE_FIRST = 'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hello"}}\n\n';
+const SSE_SECOND = "event: message_stop\ndata: {}\n\n";
+
 interface Seen {
   method: string;
   rawHeaders: string[];
@@ -44,6 +47,8 @@ describe("egress's routed leg (undici through the firewall)", () => {
   let egCaPem: string;
   const logs: string[] = [];
   const seen: Seen[] = [];
+  /** Lets /sse send its second event. */
+  let sseRelease: (() => void) | undefined;
   /** Resolved when the upstream sees the response to /stream closed under it. */
   let streamClosed: (() => void) | undefined;
 
@@ -83,6 +88,26 @@ describe("egress's routed leg (undici through the firewall)", () => {
             res.writeProcessing();
             // An interim head egress would refuse as a final one (an encoding it cannot check for an echoed credential).
             res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style", "content-encoding": "x-unknown" }, () => res.writeHead(200, { "content-type": "text/plain" }).end("after the hints"));
+            return;
+          case "/sse": {
+            // One event, then the next only once the agent has the first (or after 3 s).
+            res.writeHead(200, { "content-type": "text/event-stream" });
+            res.write(SSE_FIRST);
+            const next = setTimeout(() => res.end(SSE_SECOND), 3_000);
+            sseRelease = () => {
+              clearTimeout(next);
+              res.end(SSE_SECOND);
+            };
+            return;
+          }
+          case "/stall":
+            res.writeHead(200, { "content-type": "text/plain" });
+            res.write("the first part, then nothing");
+            return;
+          case "/stall-held":
+            // All it sends may begin the credential: egress holds it back, and then the upstream stalls.
+            res.writeHead(200, { "content-type": "text/plain" });
+            res.write(TOKEN.slice(0, 8));
             return;
           case "/silent":
             return; // never answers
@@ -250,11 +275,49 @@ describe("egress's routed leg (undici through the firewall)", () => {
     });
   }
 
+  it("streams server-sent events as they come: an event reaches the agent before the next is sent", async () => {
+    const tls = await tunnel();
+    const got = await new Promise<{ firstAlone: boolean; text: string }>((resolve, reject) => {
+      let text = "";
+      let firstAlone = false;
+      httpsRequest({ host: "routed.test", port: upPort, path: "/sse", createConnection: () => tls }, (res) => {
+        res.setEncoding("latin1");
+        res.on("data", (c: string) => {
+          text += c;
+          if (text === SSE_FIRST) {
+            firstAlone = true;
+            sseRelease?.();
+          }
+        });
+        res.on("end", () => resolve({ firstAlone, text }));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(got.text).toBe(SSE_FIRST + SSE_SECOND);
+    expect(got.firstAlone).toBe(true);
+  });
+
   it("answers 504 when the upstream sends nothing for the idle timeout", async () => {
     const started = Date.now();
     const r = await ask({ path: "/silent" });
     expect(r.status).toBe(504);
     expect(r.body.toString()).toContain("routed.test");
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it("cuts the agent's response when the upstream stalls mid-body for the idle timeout", async () => {
+    const started = Date.now();
+    const r = await ask({ path: "/stall" });
+    expect(r.error).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it("ends the exchange when the upstream stalls with all it sent held back", async () => {
+    const started = Date.now();
+    const r = await ask({ path: "/stall-held" });
+    expect(r.error).toBeDefined();
+    expect(r.body.toString()).not.toContain(TOKEN.slice(0, 8));
     expect(Date.now() - started).toBeLessThan(4_000);
   });
 

@@ -1,9 +1,29 @@
 // The benchmark's client side: keep-alive HTTPS through a CONNECT proxy (what
 // an agent's HTTP client does), one fresh tunnel per request, and the same
 // two shapes without a proxy as the baseline.
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Agent as HttpsAgent, type AgentOptions, request as httpsRequest } from "node:https";
+import type { Duplex } from "node:stream";
 import { connect as tlsConnect, createSecureContext, type SecureContext } from "node:tls";
-import { ConnectTunnelAgent, openTunnel } from "../../src/sidecars/proxy/tunnel-agent.js";
+import { openTlsTunnel, openTunnel, type TlsRequestOptions } from "../../src/sidecars/proxy/tunnel-agent.js";
+
+/** An https.Agent whose connections are TLS inside CONNECT tunnels through the proxy (what an agent's HTTP client does). */
+class ConnectTunnelAgent extends HttpsAgent {
+  constructor(
+    private readonly proxyHost: string,
+    private readonly proxyPort: number,
+    options: AgentOptions,
+  ) {
+    super({ keepAlive: true, ...options });
+  }
+
+  override createConnection(options: TlsRequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    openTlsTunnel(this.proxyHost, this.proxyPort, String(options.host ?? "localhost"), Number(options.port ?? 443), options.secureContext).then(
+      (tls) => callback?.(null, tls),
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
 
 export interface Target {
   host: string;

@@ -217,7 +217,7 @@ function escapedSpelling(v: string): { re: RegExp; longest: number; probe: strin
  * Holding only that, not a fixed tail, lets a stream's text through as it
  * comes (server-sent events are not held up until the next event).
  */
-export function heldFrom(buf: Buffer, needles: CredentialNeedles, window: number): number {
+function heldFrom(buf: Buffer, needles: CredentialNeedles, window: number): number {
   const from = Math.max(0, buf.length - window);
   let cut = buf.length;
   for (const n of needles.exact) {

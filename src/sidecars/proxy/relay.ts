@@ -215,6 +215,9 @@ const UNDICI_CODES: Record<string, string> = {
 
 const latin1 = (v: Buffer | string) => (typeof v === "string" ? v : v.toString("latin1"));
 
+/** What the upstream request is aborted with when the agent hangs up. */
+const clientClosed = () => Object.assign(new Error("client closed"), { code: "ECONNRESET" });
+
 /**
  * One request through an undici dispatcher (egress's routed leg), its
  * response relayed to `res`, optionally reshaped by `transform`. The head
@@ -258,7 +261,7 @@ export function relayDispatch(
   res.once("close", () => {
     if (res.writableFinished) return;
     clientGone = true;
-    controller?.abort(Object.assign(new Error("client closed"), { code: "ECONNRESET" }));
+    controller?.abort(clientClosed());
     end("client closed");
   });
   res.on("drain", () => controller?.resume());
@@ -266,7 +269,7 @@ export function relayDispatch(
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
       controller = c;
-      if (clientGone) c.abort(Object.assign(new Error("client closed"), { code: "ECONNRESET" }));
+      if (clientGone) c.abort(clientClosed());
     },
     onResponseStart(c, statusCode, parsed, statusMessage = "") {
       // Interim responses (102 Processing, 103 Early Hints) are not passed

@@ -1,11 +1,10 @@
 // HTTPS through an HTTP proxy: connections that are CONNECT tunnels through
-// the proxy (the firewall), with TLS to the origin inside, for node's
-// https.Agent and for an undici dispatcher (egress's routed requests).
-// Keep-alive pools the tunnels, so steady traffic pays for CONNECT and the
-// handshake once per connection, not per request.
-import { Agent as HttpsAgent, type AgentOptions, type RequestOptions } from "node:https";
+// the proxy (the firewall), with TLS to the origin inside, pooled by an
+// undici dispatcher (egress's routed requests). Keep-alive pools the
+// tunnels, so steady traffic pays for CONNECT and the handshake once per
+// connection, not per request.
+import type { RequestOptions } from "node:https";
 import { isIP, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import { connect as tlsConnect, type SecureContext, type TLSSocket } from "node:tls";
 import type { Agent as UndiciAgent, buildConnector } from "undici";
 import { dial } from "./proxy-server.js";
@@ -137,32 +136,3 @@ export async function createTunnelDispatcher(proxyHost: string, proxyPort: numbe
 
 /** https.request passes `secureContext` through to tls.connect; @types/node omits it. */
 export type TlsRequestOptions = RequestOptions & { secureContext?: SecureContext };
-
-export class ConnectTunnelAgent extends HttpsAgent {
-  constructor(
-    private readonly proxyHost: string,
-    private readonly proxyPort: number,
-    options: AgentOptions = {},
-  ) {
-    super({ keepAlive: true, maxFreeSockets: 64, ...options });
-  }
-
-  override createConnection(options: TlsRequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const host = String(options.host ?? "localhost");
-    const port = Number(options.port ?? 443);
-    const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-    openTunnel(this.proxyHost, this.proxyPort, authority).then(
-      (socket) => {
-        const tls = tlsConnect({
-          socket,
-          servername: options.servername ?? host,
-          ...(options.secureContext ? { secureContext: options.secureContext } : {}),
-          ALPNProtocols: ["http/1.1"],
-        });
-        callback?.(null, tls);
-      },
-      (err: Error) => callback?.(err, undefined as unknown as Duplex),
-    );
-    return undefined;
-  }
-}

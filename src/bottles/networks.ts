@@ -34,10 +34,14 @@ export async function allocateNetworks(
     const nets = make({ internal: internal!, egress: egress! });
     // Both at once (each is a round trip to the engine); if either fails,
     // the other is removed again before a retry or the error.
-    const [a, b] = await Promise.allSettled([engine.createNetwork(nets.internal, signal), engine.createNetwork(nets.egress, signal)]);
-    if (a.status === "fulfilled" && b.status === "fulfilled") return nets;
+    // Creates are not interrupted (the engine would finish them after we gave
+    // up on them); a cancellation is honoured between them, not during.
+    signal?.throwIfAborted();
+    const [a, b] = await Promise.allSettled([engine.createNetwork(nets.internal), engine.createNetwork(nets.egress)]);
+    if (a.status === "fulfilled" && b.status === "fulfilled" && !signal?.aborted) return nets;
     const made = [a.status === "fulfilled" ? nets.internal.name : undefined, b.status === "fulfilled" ? nets.egress.name : undefined].filter((n): n is string => n !== undefined);
     if (made.length) await engine.removeNetworks(made);
+    signal?.throwIfAborted();
     const err = (a.status === "rejected" ? a.reason : (b as PromiseRejectedResult).reason) as unknown;
     lastError = err;
     if (err instanceof SubnetTakenError) continue;

@@ -6,14 +6,14 @@ import { z } from "zod";
 import { BottleError, toBottleError } from "../errors.js";
 import { logger } from "../log.js";
 import { packageRoot } from "../package.js";
-import { cloneUrlSchema, DEFAULT_SUBNET_POOL, networkSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
+import { bottleLabelFilter, cloneUrlSchema, DEFAULT_SUBNET_POOL, networkSummarySchema, resolvePlan, type Plan, type PlanSummary, type Subnets } from "../plan/index.js";
 import { renderBottle } from "../render/index.js";
 import { acquireLock } from "../state/lock.js";
 import { BOTTLE_STATES, readMetadata, writeMetadata, type Metadata } from "../state/metadata.js";
 import { ensureRoot } from "../state/root.js";
 import { defaultSlug, validateSlug } from "../state/slug.js";
 import { lastLines } from "../engine/run.js";
-import { contextOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
+import { contextOf, instanceOf, projectOf, withEngine, type Ctx, type CtxInput } from "./context.js";
 import { failedServiceDetail } from "./failure.js";
 import { dumpLogs } from "./logs.js";
 import { allocateNetworks } from "./networks.js";
@@ -170,8 +170,8 @@ export async function startBottle(o: StartOptions): Promise<StartResult> {
     progress("images", "checking sidecar images");
     progress("networks", "creating networks");
     // From here the rollback removes both networks (their names are the
-    // slug's): a create whose CLI was cancelled may still complete in the
-    // engine, and removing a network that was never made is fine.
+    // slug's): removing a network that was never made is fine. Creates are
+    // never interrupted (allocateNetworks), so none completes after it.
     done.networks = true;
     const [images, networks, isolationCheck] = await Promise.allSettled([
       ctx.engine.ensureImages(planFor(), (image) => progress("images", `building ${image}`), o.signal),
@@ -244,6 +244,9 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
     await ctx.engine.down(p).catch(left);
   }
   if (done.networks) await ctx.engine.removeNetworks([plan.networks.internal.name, plan.networks.egress.name]).catch(left);
+  // Then whatever else carries the bottle's labels: a cancelled `up` may have
+  // had the engine create a container after compose stopped listening.
+  if (!leftovers.length) await ctx.engine.removeAll(bottleLabelFilter(instanceOf(meta), ctx.root)).catch(left);
   if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(left);
   // What the rollback could not take down stays named: the start's own error first, then this.
   if (leftovers.length) e = new BottleError(e.code, `${e.message}\nrollback left: ${leftovers.join("; ")}`, e.hint ?? "`bottle cleanup` removes what a failed start left.");

@@ -73,9 +73,9 @@ export class ComposeEngine implements Engine {
     return usedSubnets(signal);
   }
 
-  async createNetwork(net: NetworkPlan, signal?: AbortSignal): Promise<void> {
+  async createNetwork(net: NetworkPlan): Promise<void> {
     try {
-      await createNetwork(net, signal);
+      await createNetwork(net);
     } catch (err) {
       if (err instanceof Error && /overlap|Pool overlaps|address already in use/i.test(err.message)) throw new SubnetTakenError(err.message);
       throw err;

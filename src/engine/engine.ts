@@ -96,8 +96,14 @@ export interface Engine {
   ensureImages(plan: Plan, onBuild: (image: string) => void, signal?: AbortSignal): Promise<void>;
   /** Subnets every network on the engine uses. */
   usedSubnets(signal?: AbortSignal): Promise<string[]>;
-  /** Throws SubnetTakenError when the subnet overlaps one in use (the allocator retries). */
-  createNetwork(net: NetworkPlan, signal?: AbortSignal): Promise<void>;
+  /**
+   * Throws SubnetTakenError when the subnet overlaps one in use (the allocator
+   * retries). Takes no abort signal on purpose: killing the client of a create
+   * does not stop the engine, which may make the network after its caller (and
+   * a rollback) gave up on it. A create runs to its end; the caller checks for
+   * cancellation after it and removes what was made.
+   */
+  createNetwork(net: NetworkPlan): Promise<void>;
   /** Networks already gone are fine. */
   removeNetworks(names: readonly string[]): Promise<void>;
   /** Whether the agent can be kept off the engine host's own ports. */

@@ -38,6 +38,8 @@ export class FakeEngine implements Engine {
   isolationSupport: IsolationSupport = { supported: true, reason: "fake" };
   /** Subnets of networks that are not ours. */
   takenSubnets: string[] = [];
+  /** How long a network create takes in the engine (see createNetwork). */
+  createLatencyMs = 0;
   /** What a service prints when signalled; the default is what our proxies print on a good reload. */
   onSignal: (service: string, sig: string) => string | undefined = (service, sig) =>
     sig === "HUP" && (service === "firewall" || service === "egress") ? JSON.stringify({ ts: new Date(0).toISOString(), mode: service, event: LOG_EVENTS.configReloaded }) : undefined;
@@ -85,11 +87,25 @@ export class FakeEngine implements Engine {
     return this.step("usedSubnets", [], () => [...this.takenSubnets, ...[...this.networks.values()].map((n) => n.subnet)]);
   }
 
-  createNetwork(net: NetworkPlan): Promise<void> {
-    return this.step("createNetwork", [net.name, net.subnet], () => {
+  /**
+   * With createLatencyMs, a create takes that long in the "engine", and a
+   * caller that passes a signal (as the docker CLI's killer would) is told
+   * "cancelled" at once while the network still appears when the engine is
+   * done: what a real engine does with a create whose client went away.
+   */
+  createNetwork(net: NetworkPlan, signal?: AbortSignal): Promise<void> {
+    const make = () => {
       const clash = [...this.takenSubnets, ...[...this.networks.values()].map((n) => n.subnet)].some((s) => overlaps(s, net.subnet));
       if (clash) throw new SubnetTakenError(`Pool overlaps with other one on this address space (${net.subnet})`);
       this.networks.set(net.name, net);
+    };
+    if (!this.createLatencyMs) return this.step("createNetwork", [net.name, net.subnet], make);
+    const inEngine = new Promise<void>((resolve, reject) => setTimeout(() => this.step("createNetwork", [net.name, net.subnet], make).then(resolve, reject), this.createLatencyMs));
+    inEngine.catch(() => {});
+    if (!signal) return inEngine;
+    return new Promise<void>((resolve, reject) => {
+      inEngine.then(resolve, reject);
+      signal.addEventListener("abort", () => reject(new Error("docker network create was cancelled")), { once: true });
     });
   }
 

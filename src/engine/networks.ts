@@ -11,12 +11,13 @@ export async function usedSubnets(signal?: AbortSignal): Promise<string[]> {
   return out.stdout.split(/\s+/).filter(Boolean);
 }
 
-export async function createNetwork(net: NetworkPlan, signal?: AbortSignal): Promise<void> {
+/** Not cancellable (see Engine.createNetwork): bounded by its timeout instead. */
+export async function createNetwork(net: NetworkPlan): Promise<void> {
   const args = ["network", "create", "--driver", "bridge", "--subnet", net.subnet, "-o", `com.docker.network.bridge.name=${net.bridge}`];
   if (net.internal) args.push("--internal");
   for (const [k, v] of Object.entries(net.labels)) args.push("--label", `${k}=${v}`);
   args.push(net.name);
-  await docker(args, { timeout: 30_000, ...(signal ? { signal } : {}) });
+  await docker(args, { timeout: 30_000 });
 }
 
 /** Remove networks in one call; ones already gone are fine. */

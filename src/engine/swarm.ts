@@ -313,7 +313,7 @@ export class SwarmEngine implements Engine {
     return [...new Set(all.flat())];
   }
 
-  async createNetwork(net: NetworkPlan, signal?: AbortSignal): Promise<void> {
+  async createNetwork(net: NetworkPlan): Promise<void> {
     // Attachable: a test (or an operator) can put a container beside the sidecars.
     const args = ["network", "create", "--driver", "overlay", "--attachable", "--subnet", net.subnet];
     // The agent's network: no gateway (no route to any node's ports) and IPsec
@@ -324,7 +324,7 @@ export class SwarmEngine implements Engine {
     args.push(net.name);
     let id: string;
     try {
-      id = (await this.m(args, { timeout: 30_000, ...(signal ? { signal } : {}) })).stdout.trim();
+      id = (await this.m(args, { timeout: 30_000 })).stdout.trim();
     } catch (err) {
       if (err instanceof Error && /overlap|Pool overlaps|address already in use/i.test(err.message)) throw new SubnetTakenError(err.message);
       throw err;
@@ -332,7 +332,10 @@ export class SwarmEngine implements Engine {
     // A manager accepts an overlay whose subnet overlaps another and only
     // fails to allocate it later (its tasks then stay "New"). So check:
     // when an earlier network has an overlapping subnet, this one yields.
-    const rival = await this.earlierOverlap(id, net.subnet, signal);
+    const rival = await this.earlierOverlap(id, net.subnet).catch(async (err: unknown) => {
+      await this.removeNetworks([id]).catch(() => {});
+      throw err;
+    });
     if (rival) {
       await this.removeNetworks([id]);
       throw new SubnetTakenError(`subnet ${net.subnet} overlaps network ${rival}`);
@@ -340,12 +343,11 @@ export class SwarmEngine implements Engine {
   }
 
   /** The name of a network created before `id` whose subnet overlaps `subnet`, if any (ties: the smaller id is earlier). */
-  private async earlierOverlap(id: string, subnet: string, signal?: AbortSignal): Promise<string | undefined> {
-    const ids = lines(await this.m(["network", "ls", "-q", "--no-trunc"], { timeout: 30_000, ...(signal ? { signal } : {}) }));
+  private async earlierOverlap(id: string, subnet: string): Promise<string | undefined> {
+    const ids = lines(await this.m(["network", "ls", "-q", "--no-trunc"], { timeout: 30_000 }));
     const r = await this.m(["network", "inspect", "--format", "{{.ID}}\t{{.Name}}\t{{json .Created}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], {
       timeout: 30_000,
       reject: false,
-      ...(signal ? { signal } : {}),
     });
     const rows = lines(r).map((l) => {
       const [nid = "", name = "", created = "", subnets = ""] = l.split("\t");

@@ -439,9 +439,13 @@ export class SwarmEngine implements Engine {
       // One left by a failed earlier start would make create fail; it belongs to this bottle.
       await this.m(["secret", "rm", s.name], { reject: false, timeout: 30_000 });
       const labelArgv = Object.entries({ ...labels, [SECRET_STACK_LABEL]: p.project }).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
-      // The value goes over stdin: never argv, never a file we write.
-      await this.m(["secret", "create", ...labelArgv, s.name, "-"], { input: o.env[s.env] ?? "", timeout: 30_000, ...signal });
+      // The value goes over stdin: never argv, never a file we write. Not
+      // cancellable (like network creates): a manager that finishes a create
+      // after its client was killed would keep a credential nobody removes.
+      o.signal?.throwIfAborted();
+      await this.m(["secret", "create", ...labelArgv, s.name, "-"], { input: o.env[s.env] ?? "", timeout: 30_000 });
     }
+    o.signal?.throwIfAborted();
     const file = nodePath.join(nodePath.dirname(p.file), "stack.yaml");
     await fs.writeFile(file, YAML.stringify(stack), { mode: 0o600 });
     // The agent's forwarded env names are filled in by the CLI from this env, as compose does.

@@ -246,7 +246,7 @@ async function rollback(ctx: Ctx, done: Rollback, meta: Metadata, e: BottleError
   if (done.networks) await ctx.engine.removeNetworks([plan.networks.internal.name, plan.networks.egress.name]).catch(left);
   // Then whatever else carries the bottle's labels: a cancelled `up` may have
   // had the engine create a container after compose stopped listening.
-  if (!leftovers.length) await ctx.engine.removeAll(bottleLabelFilter(instanceOf(meta), ctx.root)).catch(left);
+  await ctx.engine.removeAll(bottleLabelFilter(instanceOf(meta), ctx.root)).catch(left);
   if (done.isolated) await ctx.engine.release(plan.networks.internal.bridge).catch(left);
   // What the rollback could not take down stays named: the start's own error first, then this.
   if (leftovers.length) e = new BottleError(e.code, `${e.message}\nrollback left: ${leftovers.join("; ")}`, e.hint ?? "`bottle cleanup` removes what a failed start left.");

@@ -97,19 +97,39 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
     res.end(message.endsWith("\n") ? message : `${message}\n`);
   };
 
-  // A route's header value and the spellings to mask in responses, worked
-  // out once per route object (a reload brings new route objects).
-  const credentials = new WeakMap<EgressRouteConfig, { ok: true; value: string; needles: CredentialNeedles } | { ok: false; reason: string }>();
+  // A route's header value, worked out once per route object (a reload brings new route objects).
+  const credentials = new WeakMap<EgressRouteConfig, { ok: true; value: string } | { ok: false; reason: string }>();
   const credentialOf = (route: EgressRouteConfig) => {
     let c = credentials.get(route);
     if (!c) {
       // The config schema refuses these already; a route that still names one is never applied (egress sets Host itself).
       const reserved = reservedRouteHeader(route.header);
       const r = reserved ? { ok: false as const, reason: reserved } : renderHeaderValue(route.value, env);
-      c = r.ok ? { ok: true, value: r.value, needles: credentialNeedles([r.value, ...routeEnvNames([route]).map((n) => env[n] ?? "")]) } : r;
+      c = r.ok ? { ok: true, value: r.value } : r;
       credentials.set(route, c);
     }
     return c;
+  };
+
+  // The spellings of every credential egress holds, once per route table (a
+  // reload brings a new one). Every response egress relays in clear is
+  // masked with them, not only the response to a request egress injected
+  // into: an upstream that saw the credential once may echo it later to
+  // any request (a debug page listing recent requests, a path outside the
+  // route's prefix, an error page), and the agent must never read it.
+  const heldNeedles = new WeakMap<RouteTable, CredentialNeedles | undefined>();
+  const needlesOf = (routes: RouteTable): CredentialNeedles | undefined => {
+    if (heldNeedles.has(routes)) return heldNeedles.get(routes);
+    const values: string[] = [];
+    for (const list of routes.values()) {
+      for (const r of list) {
+        const c = credentialOf(r);
+        if (c.ok) values.push(c.value, ...routeEnvNames([r]).map((n) => env[n] ?? ""));
+      }
+    }
+    const needles = values.length ? credentialNeedles(values) : undefined;
+    heldNeedles.set(routes, needles);
+    return needles;
   };
 
   // What a route adds to each request's log line and which header it replaces, also once per route object.
@@ -242,9 +262,11 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           if (route && rendered?.ok) headers.push(route.header, rendered.value);
           headers.push("Host", authorityOf(tunnel.host, tunnel.port, 443));
           let masked = 0;
-          const transform = rendered?.ok
+          const needles = needlesOf(s.routes);
+          const method = req.method ?? "GET";
+          const transform = needles
             ? (head: UpstreamHead, h: string[], body: () => Readable) => {
-                const t = redactedResponse(head, h, body, rendered.needles);
+                const t = redactedResponse(head, h, body, needles, method === "HEAD");
                 if ("masked" in t) masked = t.masked;
                 return t;
               }
@@ -252,7 +274,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
           relayDispatch(
             res,
             s.tunnels,
-            { origin: tunnel.origin, method: req.method ?? "GET", path: norm.target, headers, body: scan.body },
+            { origin: tunnel.origin, method, path: norm.target, headers, body: scan.body },
             (o) => {
               if (o.error && !res.headersSent) {
                 // The firewall's refusal of the tunnel is the agent's answer: pass its status and reason on.
@@ -345,21 +367,26 @@ function agentRequestParts(req: IncomingMessage, host: string, target: string, d
 }
 
 /**
- * The response to an injected request, with the credential masked in its
- * reason phrase, header names and values, and body. A compressed body is
+ * A response from a routed host, with every credential egress holds masked
+ * in its reason phrase, header names and values, and body. A compressed body is
  * decoded first (and sent decoded), since a credential inside gzip cannot
  * be found as bytes; an encoding we cannot decode is refused rather than
- * passed unchecked. A body that is compressed data without saying so is
- * held and checked whole by the masker (BodyMasker), and refused when the
- * credential is inside.
+ * passed unchecked. A response that has no body by its framing (to HEAD,
+ * 204, 304) keeps its Content-Encoding and Content-Length: they describe a
+ * representation that is not there to decode. An empty body is empty
+ * decoded too (a decoder fails on no input at all). A body that is
+ * compressed data without saying so is held and checked whole by the
+ * masker (BodyMasker), and refused when the credential is inside.
  */
 function redactedResponse(
   upRes: UpstreamHead,
   headers: string[],
   source: () => Readable,
   needles: CredentialNeedles,
+  head: boolean,
 ): { headers: string[]; statusMessage: string; body: Readable; masked: number } | { headers: string[]; statusMessage: string; chunks: BodyMasker; masked: number } | { refusal: string } {
-  const encodings = [upRes.headers["content-encoding"] ?? ""]
+  const bodiless = head || upRes.statusCode === 204 || upRes.statusCode === 304;
+  const encodings = [bodiless ? "" : (upRes.headers["content-encoding"] ?? "")]
     .flat()
     .join(",")
     .split(",")
@@ -378,7 +405,22 @@ function redactedResponse(
   // pipeline, not pipe: a decoder's error (corrupt data) reaches the last
   // stage, which the relay listens to, instead of going unheard.
   const body = new RedactStream(needles);
-  pipeline([source(), ...decoders, body], () => {});
+  // The decoders are set up with the first byte, not before: a body that
+  // ends with none is sent empty instead of failing as truncated data.
+  const src = source();
+  const onEmpty = () => {
+    src.off("data", onFirst);
+    body.end();
+  };
+  const onFirst = (first: Buffer) => {
+    src.off("end", onEmpty);
+    src.pause();
+    src.unshift(first);
+    pipeline([src, ...decoders, body], () => {});
+  };
+  src.once("data", onFirst);
+  src.once("end", onEmpty);
+  src.once("error", (err) => body.destroy(err));
   return { headers: out, statusMessage, body, masked };
 }
 

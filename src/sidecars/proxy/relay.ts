@@ -144,6 +144,33 @@ export interface ResponseShape {
  */
 export type ResponseTransform = (head: UpstreamHead, headers: string[], body: () => Readable) => (ResponseShape & ({ body: Readable } | { chunks: ChunkMap })) | { refusal: string };
 
+// What node's ServerResponse refuses to write (it throws): a reason phrase
+// or header value with a control character other than HTAB, a header name
+// that is not a token. Parsers pass some of these (llhttp reads a reason
+// phrase leniently), so an upstream's head is checked before it is relayed.
+const UNWRITABLE_FIELD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * What in a response head node would refuse to write, or undefined when
+ * it can be relayed. Checked before the head is written: a head node
+ * throws on, thrown from a stream's listener, would take the sidecar down.
+ */
+export function unwritableHead(status: number, message: string, headers: readonly string[]): string | undefined {
+  if (!Number.isInteger(status) || status < 100 || status > 999) return "status code";
+  if (UNWRITABLE_FIELD_CHAR.test(message)) return "reason phrase";
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!FIELD_NAME.test(headers[i]!)) return "header name";
+    if (UNWRITABLE_FIELD_CHAR.test(headers[i + 1]!)) return "header value";
+  }
+  return undefined;
+}
+
+/** The answer to a response whose head cannot be relayed (see unwritableHead). */
+function badHead(res: ServerResponse, what: string): void {
+  res.writeHead(502, "Bad Gateway", { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`bot-bottle proxy: the upstream's response has a ${what} that cannot be relayed\n`);
+}
+
 /** Node's http client: the firewall's requests and egress's plain HTTP, streamed through unchanged. */
 export function relayResponse(req: IncomingMessage, res: ServerResponse, upstream: ClientRequest, body: Buffer | undefined, done: (o: RelayOutcome) => void, options: RelayOptions = {}): void {
   let finished = false;
@@ -160,6 +187,15 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
   upstream.on("response", (upRes) => {
     status = upRes.statusCode ?? 502;
     const headers = endToEndHeaders(upRes.rawHeaders);
+    const bad = unwritableHead(status, upRes.statusMessage ?? "", headers);
+    if (bad) {
+      status = 502;
+      badHead(res, bad);
+      end("bad response head");
+      upRes.on("error", () => {});
+      upstream.destroy();
+      return;
+    }
     // Registered before the pipe, so the head is written before the pipe writes or ends the body.
     let headWritten = false;
     const head = () => {
@@ -178,6 +214,7 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
     res.once("finish", () => end());
   });
   upstream.on("error", (err: NodeJS.ErrnoException) => {
+    if (finished) return;
     if (res.headersSent) res.destroy();
     end(err.code ?? err.message, err);
   });
@@ -247,8 +284,11 @@ export function relayDispatch(
   let onBodyEnd: () => void = () => {};
   let onBodyError: (err: Error) => void = () => {};
   let headWritten = false;
+  /** Set once the response is refused (a 502 in its place). */
+  let refusedResponse = false;
 
   const fail = (err: Error & { code?: string }) => {
+    if (refusedResponse) return; // the abort of a refused response: the agent has its 502
     const code = err.code ? (UNDICI_CODES[err.code] ?? err.code) : err.message;
     if (status !== undefined) {
       // The response had begun: its body stream (if any) ends with the error.
@@ -288,12 +328,16 @@ export function relayDispatch(
         res.writeHead(status!, message, headers);
       };
       const refuse = (refusal: string) => {
-        c.abort(Object.assign(new Error("response refused"), { code: "ECONNRESET" }));
+        refusedResponse = true;
         status = 502;
-        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${refusal}\n`);
+        res.writeHead(502, "Bad Gateway", { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${refusal}\n`);
         end("response refused");
+        c.abort(Object.assign(new Error("response refused"), { code: "ECONNRESET" }));
       };
       res.once("finish", () => end());
+      // A head node would refuse to write (it throws, from inside undici's parser) is answered with a 502 instead.
+      const bad = unwritableHead(statusCode, statusMessage, headers);
+      if (bad) return refuse(`bot-bottle egress: the upstream's response has a ${bad} that cannot be relayed`);
       // The body as a stream, made only when a transform asks for one (decoders).
       const asStream = () => {
         const stream = new Readable({ read: () => c.resume() });

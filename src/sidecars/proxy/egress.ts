@@ -62,6 +62,27 @@ interface RouteShape {
  */
 const FORWARD_DROPPED: ReadonlySet<string> = new Set(["content-length", "expect"]);
 
+/**
+ * A header name and its spellings with any of its hyphens as underscores:
+ * servers that hand headers over CGI-style (HTTP_X_API_KEY: PHP, WSGI,
+ * Rack, nginx with underscores_in_headers) read `X_Api_Key` as
+ * `X-Api-Key`, so an agent's `X_Api_Key` next to the one egress sets could
+ * stand in for it. Route header names have no underscores (the schema);
+ * past 10 hyphens only the first 10 vary (no real header has that many).
+ */
+function underscoreSpellings(name: string): string[] {
+  const hyphens = [...name.matchAll(/-/g)].map((m) => m.index).slice(0, 10);
+  const out: string[] = [];
+  for (let mask = 0; mask < 1 << hyphens.length; mask++) {
+    const chars = [...name];
+    hyphens.forEach((at, bit) => {
+      if (mask & (1 << bit)) chars[at] = "_";
+    });
+    out.push(chars.join(""));
+  }
+  return out;
+}
+
 const NO_ROUTE: RouteShape = { fields: { route: "", path_prefix: "", header: "" }, dropped: FORWARD_DROPPED };
 
 const canonicalName = (h: string) => parseHost(h).name;
@@ -138,7 +159,7 @@ export function createEgress(state: ReloadableState<EgressState>, log: EventLog,
     let shape = shapes.get(route);
     if (!shape) {
       const header = route.header.toLowerCase();
-      shape = { fields: { route: route.name, path_prefix: route.path_prefix, header }, dropped: new Set([header, ...FORWARD_DROPPED]) };
+      shape = { fields: { route: route.name, path_prefix: route.path_prefix, header }, dropped: new Set([...underscoreSpellings(header), ...FORWARD_DROPPED]) };
       shapes.set(route, shape);
     }
     return shape;

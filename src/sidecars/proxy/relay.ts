@@ -166,6 +166,16 @@ export function unwritableHead(status: number, message: string, headers: readonl
   return undefined;
 }
 
+/**
+ * Response headers never relayed for a 204: it has no content, and a
+ * Content-Length on one (RFC 9110 §8.6: must not be sent) is a framing lie
+ * a client that believes it would read the next response as this one's body.
+ */
+const NO_CONTENT_DROPPED: ReadonlySet<string> = new Set(["content-length"]);
+
+/** The end-to-end headers of a response with this status, to relay. */
+const responseHeaders = (status: number, raw: readonly string[]) => endToEndHeaders(raw, status === 204 ? NO_CONTENT_DROPPED : undefined);
+
 /** The answer to a response whose head cannot be relayed (see unwritableHead). */
 function badHead(res: ServerResponse, what: string): void {
   res.writeHead(502, "Bad Gateway", { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`bot-bottle proxy: the upstream's response has a ${what} that cannot be relayed\n`);
@@ -186,7 +196,7 @@ export function relayResponse(req: IncomingMessage, res: ServerResponse, upstrea
   }
   upstream.on("response", (upRes) => {
     status = upRes.statusCode ?? 502;
-    const headers = endToEndHeaders(upRes.rawHeaders);
+    const headers = responseHeaders(status, upRes.rawHeaders);
     const bad = unwritableHead(status, upRes.statusMessage ?? "", headers);
     if (bad) {
       status = 502;
@@ -319,7 +329,7 @@ export function relayDispatch(
       if (clientGone || statusCode < 200) return;
       status = statusCode;
       const raw = c.rawHeaders;
-      let headers = endToEndHeaders(Array.isArray(raw) ? raw.map(latin1) : []);
+      let headers = responseHeaders(statusCode, Array.isArray(raw) ? raw.map(latin1) : []);
       let message = statusMessage;
       const length = declaredLength(parsed["content-length"]);
       const head = () => {

@@ -22,6 +22,8 @@ import { startEgress, startFirewall } from "../../../helpers/proxy/in-process.js
 
 const TOKEN = `tok-${"Zq7w".repeat(8)}`;
 const INJECTED = `Bearer ${TOKEN}`;
+/** A second route's credential on the same host, sent as X-Api-Key under /key/. */
+const KEY = `key-${"Pb4x".repeat(6)}`;
 const resolver = async (name: string) => {
   if (name === "routed.test") return ["127.0.0.1"];
   throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
@@ -120,10 +122,13 @@ describe("audit: egress's routed leg and response path (undici)", () => {
         ca_key: egFiles.key,
         upstream_ca_files: [upFiles.cert],
         // The credential is for /api/ only: the rest of the host is reached without it.
-        routes: [{ name: "api", host: "routed.test", port: upPort, path_prefix: "/api/", header: "Authorization", value: "Bearer ${TOKEN}" }],
+        routes: [
+          { name: "api", host: "routed.test", port: upPort, path_prefix: "/api/", header: "Authorization", value: "Bearer ${TOKEN}" },
+          { name: "key", host: "routed.test", port: upPort, path_prefix: "/key/", header: "X-Api-Key", value: "${KEY}" },
+        ],
         limits: { idle_timeout_s: 1 },
       },
-      { env: { TOKEN }, logs },
+      { env: { TOKEN, KEY }, logs },
     );
     egress = eg.proxy;
     egressUrl = eg.url;
@@ -194,7 +199,7 @@ describe("audit: egress's routed leg and response path (undici)", () => {
   const get = (path: string, extra: string[] = []) => crlf([`GET ${path} HTTP/1.1`, "Host: routed.test", ...extra]);
   const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
   const upstreamSaw = (path: string) => seen.filter((s) => s.head.startsWith(`GET ${path} `) || s.head.split(" ")[1] === path);
-  const spellings = [TOKEN, Buffer.from(TOKEN).toString("base64"), Buffer.from(INJECTED).toString("base64")];
+  const spellings = [TOKEN, KEY, Buffer.from(TOKEN).toString("base64"), Buffer.from(INJECTED).toString("base64"), Buffer.from(KEY).toString("base64")];
   const noCredential = (text: string) => {
     for (const s of spellings) expect(text).not.toContain(s);
     expect(text).not.toContain(TOKEN.slice(4, 20));
@@ -290,6 +295,8 @@ describe("audit: egress's routed leg and response path (undici)", () => {
         const a = await exchange(get(p), 500);
         const b = await exchange(get("/public/next"), 500);
         expect(statusOf(a), p).toBe(p === "/api/204" ? 204 : 200);
+        // A 204 has no content: the upstream's Content-Length on it is not relayed (a client that believed it would take the next response for its body).
+        if (p === "/api/204") expect(a).not.toMatch(/content-length/i);
         expect(b.endsWith("\r\n\r\nnext"), p).toBe(true);
         noCredential(a + b);
       }
@@ -312,6 +319,15 @@ describe("audit: egress's routed leg and response path (undici)", () => {
       for (const a of [plain, gz]) noCredential(a);
       // The request itself carried no credential.
       expect(headerLines(upstreamSaw("/public/last-auth")[0]!.head, "authorization")).toEqual([]);
+    });
+
+    it("masks another route's credential too (every credential egress holds, in every response from a routed host)", async () => {
+      scripts.set("/api/other-key", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", `X-Seen: ${KEY}`, `Content-Length: ${KEY.length + 2}`], `[${KEY}]`)));
+      const answer = await exchange(get("/api/other-key"), 800);
+      expect(statusOf(answer)).toBe(200);
+      expect(answer).toContain(`X-Seen: ${"*".repeat(KEY.length)}\r\n`);
+      expect(answer.endsWith(`[${"*".repeat(KEY.length)}]`)).toBe(true);
+      noCredential(answer);
     });
 
     it("masks it sent a byte per chunk, and inside a gzip event stream flushed in pieces", async () => {
@@ -395,6 +411,41 @@ describe("audit: egress's routed leg and response path (undici)", () => {
       expect(statusOf(a)).toBe(200);
       const [up] = sawSince(from, "/api/seen");
       expect(headerLines(up!.head, "authorization")).toEqual([`Authorization: ${INJECTED}`]);
+    });
+
+    it("cannot stand in for the route's header with underscores (X_Api_Key reads as X-Api-Key to CGI-style servers)", async () => {
+      scripts.set("/key/seen", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", "Content-Length: 4"], "seen")));
+      const from = seen.length;
+      const a = await exchange(crlf(["GET /key/seen HTTP/1.1", "Host: routed.test", "X_Api_Key: agent-one", "x_api-key: agent-two", "X-Api_Key: agent-three", "X-Api-Key: agent-four"]), 500);
+      expect(statusOf(a)).toBe(200);
+      const [up] = sawSince(from, "/key/seen");
+      const keyLines = up!.head.split("\r\n").filter((l) => /^x[-_]api[-_]key:/i.test(l));
+      expect(keyLines).toEqual([`X-Api-Key: ${KEY}`]);
+    });
+
+    it("cannot pick the Host or another authority, nor leave the prefix by dot segments or encoded separators", async () => {
+      scripts.set("/admin", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", "Content-Length: 5"], "admin")));
+      let from = seen.length;
+      await exchange(get("/api/seen", ["Host: evil.test"]).replace("Host: routed.test\r\n", ""), 500);
+      expect(headerLines(sawSince(from, "/api/seen")[0]!.head, "host")).toEqual([`host: routed.test:${upPort}`]);
+      from = seen.length;
+      const foreign = await exchange(crlf([`GET https://evil.test:${upPort}/api/seen HTTP/1.1`, "Host: evil.test"]), 500);
+      expect(statusOf(foreign)).toBe(400);
+      expect(seen.length - from).toBe(0);
+      for (const path of ["/api/..%2fadmin", "/api/%2e%2e%2fadmin", "/api/%252e%252e/admin"]) {
+        from = seen.length;
+        const answer = await exchange(get(path), 500);
+        expect(statusOf(answer), path).toBe(400);
+        expect(seen.length - from, path).toBe(0);
+      }
+      for (const path of ["/api/../admin", "/api/%2e%2e/admin", "/api\\..\\admin"]) {
+        from = seen.length;
+        const answer = await exchange(get(path), 500);
+        expect(statusOf(answer), path).toBe(200);
+        const sent = seen.slice(from);
+        expect(sent.map((r) => r.head.split(" ")[1]), path).toEqual(["/admin"]);
+        expect(headerLines(sent[0]!.head, "authorization"), path).toEqual([]);
+      }
     });
 
     it("pipelined requests are sent one by one, the credential only on the one under the prefix", async () => {

@@ -443,7 +443,10 @@ describe("audit: egress's routed leg and response path (undici)", () => {
         const answer = await exchange(get(path), 500);
         expect(statusOf(answer), path).toBe(200);
         const sent = seen.slice(from);
-        expect(sent.map((r) => r.head.split(" ")[1]), path).toEqual(["/admin"]);
+        expect(
+          sent.map((r) => r.head.split(" ")[1]),
+          path,
+        ).toEqual(["/admin"]);
         expect(headerLines(sent[0]!.head, "authorization"), path).toEqual([]);
       }
     });

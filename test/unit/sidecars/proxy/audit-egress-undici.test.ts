@@ -77,6 +77,13 @@ describe("audit: egress's routed leg and response path (undici)", () => {
           if (end < 0) return;
           const head = buf.toString("latin1", 0, end);
           const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+          if (head.startsWith("POST /api/early ")) {
+            // Answers on the head alone, before (and without) reading the body, and closes.
+            seen.push({ conn, head, body: Buffer.alloc(0) });
+            sock.end(crlf(["HTTP/1.1 413 Content Too Large", "Content-Length: 8", "Connection: close"], "too big!"));
+            buf = Buffer.alloc(0);
+            return;
+          }
           if (buf.length < end + 4 + length) return;
           const body = buf.subarray(end + 4, end + 4 + length);
           buf = buf.subarray(end + 4 + length);
@@ -484,6 +491,34 @@ describe("audit: egress's routed leg and response path (undici)", () => {
       const [up] = sawSince(from, "/api/seen");
       expect(headerLines(up!.head, "upgrade")).toEqual([]);
       expect(headerLines(up!.head, "connection")).toEqual(["connection: keep-alive"]);
+    });
+
+    it("a body in a transfer-coding egress does not undo (gzip, chunked) is still scanned: a secret inside never leaves", async () => {
+      const secret = gzipSync(`{"token":"ghp_${"Zz9".repeat(12)}"}`);
+      const from = seen.length;
+      const answer = await exchange([crlf(["POST /api/seen HTTP/1.1", "Host: routed.test", "Transfer-Encoding: gzip, chunked"]), `${secret.length.toString(16)}\r\n`, secret, "\r\n0\r\n\r\n"], 600);
+      expect([400, 403]).toContain(statusOf(answer));
+      expect(seen.length - from).toBe(0);
+    });
+
+    it("an upstream that answers before reading the body: the agent gets that answer, and the pool goes on", async () => {
+      const body = Buffer.alloc(4 * 1024 * 1024, "u");
+      const answer = await exchange([crlf(["POST /api/early HTTP/1.1", "Host: routed.test", `Content-Length: ${body.length}`]), body], 1_000);
+      expect(statusOf(answer)).toBe(413);
+      expect(answer.endsWith("\r\n\r\ntoo big!")).toBe(true);
+      await stillServes();
+    });
+
+    it("many requests at once to one origin are each answered with their own response", async () => {
+      scripts.set("/api/slow", (sock, req) => {
+        const n = /[?&]n=(\d+)/.exec(req.head)?.[1] ?? "";
+        setTimeout(() => sock.write(crlf(["HTTP/1.1 200 OK", `Content-Length: ${n.length}`], n)), 150);
+      });
+      const answers = await Promise.all([...Array(24).keys()].map((i) => exchange(get(`/api/slow?n=${i}`), 400)));
+      answers.forEach((a, i) => {
+        expect(statusOf(a), String(i)).toBe(200);
+        expect(a.endsWith(`\r\n\r\n${i}`), String(i)).toBe(true);
+      });
     });
 
     it("one upstream that stalls holds up no other request to the same origin", async () => {

@@ -289,6 +289,37 @@ export function decodeQuotedPrintable(t: string, out: string[] = []): string[] {
   return out;
 }
 
+// ---- spelled out, one character at a time ----------------------------------------------------
+
+/** Characters a spelled-out key is made of. */
+const SPELLED = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") SPELLED[ch.charCodeAt(0)] = 1;
+const spelled = (t: string, i: number) => {
+  const c = t.charCodeAt(i);
+  return c < 128 && SPELLED[c] === 1;
+};
+/** Characters spelled out before the dots are dropped: "e.g." and "1.2.3.4" stay as they are. */
+export const MIN_SPELLED = 8;
+
+/**
+ * A key written a character per label, "A.K.I.A.I.O.…" (DNS-label style,
+ * one of pipelock's encoded-credential forms): each stretch of single
+ * characters separated by single dots, with the dots dropped.
+ */
+export function decodeDotted(t: string, out: string[] = []): string[] {
+  let i = t.indexOf(".");
+  while (i >= 0) {
+    // A dot with one spelled character on each side, and the one before that is not part of a longer word.
+    if (i >= 1 && spelled(t, i - 1) && !spelled(t, i - 2) && spelled(t, i + 1) && !spelled(t, i + 2)) {
+      let e = i;
+      while (t.charCodeAt(e) === 46 && spelled(t, e + 1) && !spelled(t, e + 2)) e += 2;
+      if ((e - i) / 2 + 1 >= MIN_SPELLED) out.push(t.slice(i - 1, e).replaceAll(".", ""));
+      i = t.indexOf(".", e);
+    } else i = t.indexOf(".", i + 1);
+  }
+  return out;
+}
+
 // ---- base64, hex, base32 (regions found by the matcher's pass: see Runs in matcher.ts) ------------
 
 /** Base64-decode `s` (either alphabet; line breaks skipped by Node's decoder). */

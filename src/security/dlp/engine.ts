@@ -12,6 +12,7 @@ import {
   bytesToScanText,
   decodeBase32,
   decodeBase64Runs,
+  decodeDotted,
   decodeHex,
   decodeHtmlEntities,
   decodeJsonEscapes,
@@ -298,6 +299,7 @@ export class SecretScanner {
     if (t.includes("\\")) this.descend(pass, decodeJsonEscapes(t), `${next}json-escape`, depth);
     if (t.includes("&")) this.descend(pass, decodeHtmlEntities(t), `${next}html-entity`, depth);
     if (t.includes("=")) this.descend(pass, decodeQuotedPrintable(t), `${next}quoted-printable`, depth);
+    if (t.includes(".")) this.descend(pass, decodeDotted(t), `${next}dotted`, depth);
     if (runs.b64.length || hits.length) {
       // One run (an upload's content) decoding to ASCII text: its bytes go
       // along, so the next pass reads them rather than the string (faster).

@@ -39,6 +39,15 @@ export interface Rule {
   /** Do not look for the triggers' base64 spellings (structural triggers that are not a key's prefix). */
   noNeedles?: boolean;
   /**
+   * Each trigger begins with the character before the secret (a delimiter,
+   * so a shape that must not follow a letter is not looked at inside every
+   * base64 run); the start of the text counts as a delimiter too: there the
+   * matcher tries each trigger's tail, with `at` = -1.
+   */
+  leftDelimited?: boolean;
+  /** Called at the start of every pass over a text (a rule that keeps per-text state resets it). */
+  beginPass?(): void;
+  /**
    * Check the text around a trigger at [at, after). `relaxed` is set for
    * views glued together from pieces (query values, header values, host
    * labels): what follows a piece is not the token's real end, so a bounded
@@ -155,6 +164,10 @@ export class Matcher {
   private readonly resumeGen: Int32Array;
   private readonly resumeAt: Float64Array;
   private readonly tracker = new RunTracker();
+  /** Tails of leftDelimited rules' triggers, tried at the start of the text. */
+  private readonly startTails: Array<{ rule: number; tail: string }> = [];
+  /** Rules with a beginPass hook. */
+  private readonly passRules: Rule[];
   /** Stretch batches for the tracker: [from, to) pairs. */
   private readonly stretches = new Int32Array(2 * 1024);
 
@@ -183,6 +196,10 @@ export class Matcher {
         }
       }
     });
+    rules.forEach((rule, i) => {
+      if (rule.leftDelimited) for (const tail of new Set(rule.triggers.map((t) => t.slice(1)))) this.startTails.push({ rule: i, tail });
+    });
+    this.passRules = rules.filter((r) => r.beginPass);
     this.doneGen = new Int32Array(rules.length);
     this.resumeGen = new Int32Array(rules.length);
     this.resumeAt = new Float64Array(rules.length);
@@ -218,6 +235,17 @@ export class Matcher {
     let afterOther = -1;
     const probe = runs?.probe ?? -1;
     const hex7 = HEX7;
+    for (const rule of this.passRules) rule.beginPass!();
+    for (const { rule: r, tail } of this.startTails) {
+      if (doneGen[r] === gen || !s.startsWith(tail)) continue;
+      const rule = rules[r]!;
+      if (rule.verify(s, -1, tail.length, relaxed) !== MATCH) continue;
+      doneGen[r] = gen;
+      if (printableOnly) {
+        held ??= [];
+        held.push(rule);
+      } else if (sink.onMatch(rule)) return true;
+    }
     let h = 0;
     let i = 0;
     while (i < n) {

@@ -14,6 +14,7 @@
 // in one linear pass (see matcher.ts) and the firewall can scan every
 // request. Families and boundaries follow pipelock's defaults, which were
 // tuned against real traffic for false positives.
+import { createHash } from "node:crypto";
 import { ALNUM, charClass, type CharClass, HEX, inClass, TOKEN, WORD } from "./chars.js";
 import { MATCH, type ModelCredential, type Rule } from "./matcher.js";
 
@@ -41,7 +42,7 @@ export function setJoins(positions: ReadonlySet<number> | undefined): ReadonlySe
  * the run is still shorter than `min`, so a token wrapped onto the next line
  * is still one token; a token long enough on its own line never is.
  */
-function run(s: string, from: number, cls: CharClass, cap: number, min: number): number {
+function run(s: string, from: number, cls: CharClass, cap: number, min: number, spaces = 0): number {
   const len = s.length;
   let i = from;
   let n = 0;
@@ -50,6 +51,14 @@ function run(s: string, from: number, cls: CharClass, cap: number, min: number):
     if (c < 128 && cls[c] === 1) {
       i++;
       n++;
+      continue;
+    }
+    // One space (or tab) inside a token still short of its minimum is stepped
+    // over ("AKIAABCD EFGH…", pipelock's whitespace-collapsed view), once:
+    // words of prose after a prefix never add up to a key's length in one piece.
+    if ((c === 32 || c === 9) && spaces > 0 && n >= SPACE_GAP_MIN && n < min && i + 1 < len && inClass(cls, s.charCodeAt(i + 1))) {
+      spaces--;
+      i++;
       continue;
     }
     if ((c === 10 || c === 13) && n > 0 && n < min) {
@@ -66,6 +75,16 @@ function run(s: string, from: number, cls: CharClass, cap: number, min: number):
   }
   runEnd = i;
   return n;
+}
+
+/** Characters of a token needed before a space inside it is stepped over (see run). */
+const SPACE_GAP_MIN = 2;
+
+/** Whether a join (see setJoins) falls inside (from, to]: a token there spans two pieces. */
+function crossesJoin(from: number, to: number): boolean {
+  if (!joins?.size) return false;
+  for (let k = from + 1; k <= to; k++) if (joins.has(k)) return true;
+  return false;
 }
 
 const before = (s: string, at: number) => (at > 0 && !joins?.has(at) ? s.charCodeAt(at - 1) : -1);
@@ -103,10 +122,20 @@ interface TokenSpec {
   max?: number;
   /** The character before the trigger must not be in this class (default: word characters for bounded tokens). */
   left?: CharClass | null;
+  /**
+   * The token must not run on into a word character ("_", a letter): pipelock's
+   * trailing \b, for bodies without "_" (so "tok_<40>_payload" is an identifier, not a key).
+   */
+  rightWord?: boolean;
   /** Return false to reject a candidate token [at, end). */
   check?: (s: string, at: number, bodyStart: number, end: number) => boolean;
   model?: ModelCredential;
+  /** See Rule.noNeedles. */
+  noNeedles?: boolean;
 }
+
+/** How far past its minimum a rightWord token is read to find its end. */
+const RIGHT_SCAN_MAX = 512;
 
 /** A literal prefix followed by a run of token characters. */
 function token(spec: TokenSpec): Rule {
@@ -118,16 +147,23 @@ function token(spec: TokenSpec): Rule {
     triggers: spec.triggers,
     ...(spec.caseSensitive ? { caseSensitive: true } : {}),
     ...(spec.model ? { model: spec.model } : {}),
+    ...(spec.noNeedles ? { noNeedles: true } : {}),
     verify(s, at, after, relaxed) {
       if (left && inClass(left, before(s, at))) return joins ? after : leftRunEnd(s, at, left, after);
-      const exact = max !== undefined && !relaxed;
-      const n = run(s, after, body, exact ? max + 1 : min, min);
-      const end = runEnd;
+      // In a joined view a bounded token is held to its length only when it
+      // lies inside one piece: what follows a piece is not the token's real end.
+      const exact = max !== undefined && (!relaxed || !crossesJoin(after, after + max + 1));
+      const n = run(s, after, body, exact ? max + 1 : min, min, 1);
+      let end = runEnd;
       if (n < min) return end;
       if (exact) {
         if (n > max) return end;
         const next = s.charCodeAt(end);
         if (inClass(WORD, next) || inClass(body, next)) return end;
+      } else if (spec.rightWord) {
+        const stop = Math.min(s.length, end + RIGHT_SCAN_MAX);
+        while (end < stop && inClass(body, s.charCodeAt(end))) end++;
+        if (inClass(WORD, s.charCodeAt(end)) && !(relaxed && crossesJoin(after, end))) return end;
       }
       if (check && !check(s, at, after, end)) return end;
       return MATCH;
@@ -196,7 +232,8 @@ const privateKey: Rule = {
 /** Obvious stand-ins for a credential in docs and templates. */
 const PLACEHOLDER =
   /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
-export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^(.)\1*$/.test(v) || /\.\.\.|\u2026|placeholder|example|redacted/i.test(v);
+// (A letter or digit repeated is not a stand-in: "pppppppppppp" is as good a password as any, and pipelock flags it.)
+export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^([^A-Za-z0-9])\1*$/.test(v) || /\.\.\.|\u2026|placeholder|example|redacted/i.test(v);
 
 /** scheme://user:password@ for database and queue URLs (http basic-auth URLs are left alone, as pipelock does). */
 const DB_AUTH = /^([^:/?#\s@]{0,256}):([^@/?#\s]{1,256})@/;
@@ -392,6 +429,66 @@ const azureKeys: Rule = {
   },
 };
 
+/** Base58Check-decoded bytes of s[from, to), or undefined when the checksum does not hold. */
+function base58Check(s: string, from: number, to: number): Buffer | undefined {
+  let v = 0n;
+  for (let i = from; i < to; i++) v = v * 58n + BigInt(B58_DIGITS.indexOf(s[i]!));
+  let hex = v.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  let zeros = 0;
+  while (s.charCodeAt(from + zeros) === 49) zeros++;
+  const b = Buffer.concat([Buffer.alloc(zeros), Buffer.from(hex, "hex")]);
+  if (b.length < 5) return undefined;
+  const body = b.subarray(0, -4);
+  const sum = createHash("sha256").update(createHash("sha256").update(body).digest()).digest();
+  return sum.subarray(0, 4).equals(b.subarray(-4)) ? body : undefined;
+}
+const B58_DIGITS = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/** Checksums verified per text before the WIF shape alone is taken for a key (see wifKey). */
+const WIF_CHECKS = 256;
+let wifChecks = 0;
+
+/** What may stand before a WIF key: anything printable but a letter or digit, and line breaks and tabs. */
+const WIF_LEFT = (() => {
+  let out = "\t\n\r";
+  for (let c = 32; c < 127; c++) if (!inClass(ALNUM, c)) out += String.fromCharCode(c);
+  return out;
+})();
+
+/**
+ * Bitcoin private key in wallet import format: Base58Check of 0x80, the 32
+ * key bytes and (compressed) 0x01; 51 characters from "5H/5J/5K", or 52
+ * from "Kw…Kz"/"L1…L5". The checksum is verified, as pipelock's validator
+ * does, so base58 text that merely has the shape is not one.
+ */
+const wifKey: Rule = {
+  id: "bitcoin-wif-key",
+  noNeedles: true,
+  description: "a Bitcoin private key (WIF)",
+  // The delimiter before the key, then its first two characters: random base64 (where a key
+  // after a letter is never one) seldom holds a delimiter, so the pass seldom stops for these.
+  triggers: [...WIF_LEFT].flatMap((d) => ["5H", "5J", "5K", "Kw", "Kx", "Ky", "Kz", "L1", "L2", "L3", "L4", "L5"].map((p) => d + p)),
+  leftDelimited: true,
+  caseSensitive: true,
+  beginPass() {
+    wifChecks = WIF_CHECKS;
+  },
+  verify(s, delimiter, _after, relaxed) {
+    const at = delimiter + 1;
+    const want = s.charCodeAt(at) === 53 ? 51 : 52;
+    const n = run(s, at, BASE58, want + 1, want);
+    const end = runEnd;
+    if (n < want || (n > want && !(relaxed && crossesJoin(at, at + want))) || (n === want && inClass(ALNUM, s.charCodeAt(end)))) return end;
+    // Checksums are worth checking a few hundred times per text; past that
+    // the text is dense with key-shaped strings (an attack on the scan's
+    // time, none in real traffic) and the shape alone is refused.
+    if (--wifChecks < 0) return MATCH;
+    const b = base58Check(s, at, at + want);
+    return b && b[0] === 0x80 && (b.length === 33 || (b.length === 34 && b[33] === 1)) ? MATCH : end;
+  },
+};
+
 // ---- the table ---------------------------------------------------------------------
 
 const t = (spec: Omit<TokenSpec, "body"> & { body?: CharClass }) => token({ body: TOKEN, ...spec });
@@ -405,13 +502,15 @@ export const SECRET_RULES: readonly Rule[] = [
   t({
     id: "aws-access-key",
     description: "an AWS access key id",
-    triggers: ["AKIA", "ASIA", "AROA", "AIDA", "AIPA", "AGPA", "ANPA", "ANVA", "ABIA", "ACCA", "A3T"],
-    caseSensitive: true,
+    // Any case of the prefix (pipelock matches "akia…" too); the 16 after it are upper-case as AWS writes them.
+    triggers: ["AKIA", "ASIA", "AROA", "AIDA", "AIPA", "AGPA", "ANPA", "ANVA", "ABIA", "ACCA"],
     body: UPPER_NUM,
     min: 16,
     max: 16,
     left: ALNUM,
   }),
+  // The legacy prefix is one character shorter; the id is 20 characters all the same.
+  t({ id: "aws-access-key", description: "an AWS access key id", triggers: ["A3T"], body: UPPER_NUM, min: 17, max: 17, left: ALNUM }),
   awsSecret,
   t({ id: "aws-session-token", description: "an AWS session token", triggers: ["FwoGZXIvYXdz", "IQoJb3JpZ2lu"], caseSensitive: true, body: B64STD, min: 100 }),
   t({
@@ -431,7 +530,7 @@ export const SECRET_RULES: readonly Rule[] = [
   azureAdSecret,
   t({ id: "digitalocean-token", description: "a DigitalOcean token", triggers: ["dop_v1_", "doo_v1_", "dor_v1_"], body: HEX_LOWER, min: 64 }),
   t({ id: "heroku-key", description: "a Heroku API key", triggers: ["HRKU-"], caseSensitive: true, min: 60 }),
-  t({ id: "vercel-token", description: "a Vercel token", triggers: ["vercel_", "vcp_", "vci_", "vca_", "vcr_", "vck_"], caseSensitive: true, body: ALNUM, min: 24 }),
+  t({ id: "vercel-token", description: "a Vercel token", triggers: ["vercel_", "vcp_", "vci_", "vca_", "vcr_", "vck_"], caseSensitive: true, body: ALNUM, rightWord: true, min: 24 }),
   t({ id: "supabase-secret", description: "a Supabase secret key", triggers: ["sb_secret_"], caseSensitive: true, min: 30 }),
   t({ id: "vault-token", description: "a HashiCorp Vault token", triggers: ["hvs.", "hvb."], caseSensitive: true, min: 24 }),
   t({ id: "terraform-token", description: "a Terraform Cloud token", triggers: [".atlasv1."], caseSensitive: true, body: charClass("A-Za-z0-9_=-"), min: 60 }),
@@ -452,7 +551,7 @@ export const SECRET_RULES: readonly Rule[] = [
     min: 20,
   }),
   t({ id: "grafana-token", description: "a Grafana token", triggers: ["glc_", "glsa_"], caseSensitive: true, body: charClass("A-Za-z0-9+/=_"), min: 32 }),
-  t({ id: "npm-token", description: "an npm token", triggers: ["npm_"], body: ALNUM, min: 36 }),
+  t({ id: "npm-token", description: "an npm token", triggers: ["npm_"], body: ALNUM, rightWord: true, min: 36 }),
   t({ id: "pypi-token", description: "a PyPI token", triggers: ["pypi-AgE"], caseSensitive: true, min: 50 }),
   t({ id: "postman-key", description: "a Postman API key", triggers: ["PMAK-"], caseSensitive: true, body: charClass("a-f0-9-"), min: 59 }),
 
@@ -477,10 +576,10 @@ export const SECRET_RULES: readonly Rule[] = [
   t({ id: "mailgun-key", description: "a Mailgun API key", triggers: ["key-"], body: ALNUM, min: 32, max: 32, left: WORD }),
   t({ id: "shopify-token", description: "a Shopify token", triggers: ["shpat_", "shpss_", "shpca_", "shppa_"], body: HEX, min: 32 }),
   t({ id: "newrelic-key", description: "a New Relic key", triggers: ["NRAK-", "NRJS-", "NRII-"], caseSensitive: true, body: UPPER_NUM, min: 27 }),
-  t({ id: "linear-key", description: "a Linear API key", triggers: ["lin_api_", "lin_oauth_"], body: ALNUM, min: 40 }),
-  t({ id: "notion-key", description: "a Notion API key", triggers: ["ntn_"], body: ALNUM, min: 40 }),
+  t({ id: "linear-key", description: "a Linear API key", triggers: ["lin_api_", "lin_oauth_"], body: ALNUM, rightWord: true, min: 40 }),
+  t({ id: "notion-key", description: "a Notion API key", triggers: ["ntn_"], body: ALNUM, rightWord: true, min: 40 }),
   t({ id: "sentry-token", description: "a Sentry auth token", triggers: ["sntrys_", "sntryu_"], body: charClass("A-Za-z0-9+/=_"), min: 40 }),
-  t({ id: "databricks-token", description: "a Databricks token", triggers: ["dapi"], caseSensitive: true, body: HEX_LOWER, min: 32, left: ALNUM }),
+  t({ id: "databricks-token", description: "a Databricks token", triggers: ["dapi"], caseSensitive: true, body: HEX_LOWER, rightWord: true, min: 32, left: ALNUM }),
   t({ id: "age-secret-key", description: "an age secret key", triggers: ["AGE-SECRET-KEY-1"], caseSensitive: true, body: BECH32_UPPER, min: 58 }),
   t({ id: "crypto-private-key", description: "an extended (BIP-32) private key", triggers: ["xprv", "yprv", "zprv", "tprv"], caseSensitive: true, body: BASE58, min: 100, max: 108, left: ALNUM }),
 
@@ -491,6 +590,7 @@ export const SECRET_RULES: readonly Rule[] = [
     description: "an OpenRouter API key",
     triggers: ["sk-or-v1-"],
     body: HEX,
+    rightWord: true,
     min: 20,
     left: TOKEN,
     model: model("OpenRouter", ["openrouter.ai"], "Authorization", "Bearer ${OPENROUTER_API_KEY}"),
@@ -507,19 +607,20 @@ export const SECRET_RULES: readonly Rule[] = [
     max: 22,
     model: model("Fireworks", ["fireworks.ai"], "Authorization", "Bearer ${FIREWORKS_API_KEY}"),
   }),
-  t({ id: "groq-key", description: "a Groq API key", triggers: ["gsk_"], body: ALNUM, min: 48, model: model("Groq", ["groq.com"], "Authorization", "Bearer ${GROQ_API_KEY}") }),
+  t({ id: "groq-key", description: "a Groq API key", triggers: ["gsk_"], body: ALNUM, rightWord: true, min: 48, model: model("Groq", ["groq.com"], "Authorization", "Bearer ${GROQ_API_KEY}") }),
   t({ id: "xai-key", description: "an xAI API key", triggers: ["xai-"], min: 80, model: model("xAI", ["x.ai"], "Authorization", "Bearer ${XAI_API_KEY}") }),
   t({
     id: "perplexity-key",
     description: "a Perplexity API key",
     triggers: ["pplx-"],
     body: ALNUM,
+    rightWord: true,
     min: 20,
     model: model("Perplexity", ["perplexity.ai"], "Authorization", "Bearer ${PERPLEXITY_API_KEY}"),
   }),
-  t({ id: "tavily-key", description: "a Tavily API key", triggers: ["tvly-"], body: ALNUM, min: 20 }),
-  t({ id: "together-key", description: "a Together AI key", triggers: ["tok_"], caseSensitive: true, body: charClass("a-z0-9"), min: 40, left: ALNUM }),
-  t({ id: "replicate-token", description: "a Replicate API token", triggers: ["r8_"], body: ALNUM, min: 37, left: ALNUM }),
+  t({ id: "tavily-key", description: "a Tavily API key", triggers: ["tvly-"], body: ALNUM, rightWord: true, min: 20 }),
+  t({ id: "together-key", description: "a Together AI key", triggers: ["tok_"], caseSensitive: true, body: charClass("a-z0-9"), rightWord: true, min: 40, left: ALNUM }),
+  t({ id: "replicate-token", description: "a Replicate API token", triggers: ["r8_"], body: ALNUM, rightWord: true, min: 37, left: ALNUM }),
   t({
     id: "huggingface-token",
     description: "a Hugging Face token",
@@ -530,6 +631,19 @@ export const SECRET_RULES: readonly Rule[] = [
     model: model("Hugging Face", ["huggingface.co"], "Authorization", "Bearer ${HF_TOKEN}"),
   }),
   t({ id: "pinecone-key", description: "a Pinecone API key", triggers: ["pcsk_"], min: 36 }),
+
+  // Cryptocurrency keys
+  wifKey,
+  t({
+    id: "ethereum-private-key",
+    description: "an Ethereum private key",
+    // 0x and 64 hex digits (256 bits), as pipelock's default: the same shape as a 32-byte hash written 0x….
+    triggers: withNext(["0x"], "0123456789abcdef"),
+    noNeedles: true,
+    body: HEX,
+    min: 63,
+    max: 63,
+  }),
 
   // Shapes that are secrets whoever issued them
   privateKey,

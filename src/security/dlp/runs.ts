@@ -139,6 +139,31 @@ export class RunTracker {
       if (end - this.lineFrom >= MIN_B32_WORD) this.line(s, this.lineFrom, i, end);
     }
     if (i - from >= 2 && i - from <= 4) this.pair(s, from, i);
+    else if (i - this.lineFrom >= 3 * MIN_HEX_PAIRS) this.glued(s, this.lineFrom, i);
+  }
+
+  /**
+   * A hex byte list whose separators are base64 characters themselves
+   * ("73-6b-2d", "0x730x6b"), so the pass saw one stretch: its extent from
+   * `a`, pushed when it holds MIN_HEX_PAIRS bytes. Two reads decide for
+   * most stretches.
+   */
+  private glued(s: string, a: number, b: number): void {
+    const dash = s.charCodeAt(a + 2) === 45;
+    const zx = !dash && s.charCodeAt(a) === 48 && (s.charCodeAt(a + 1) | 32) === 120;
+    if (!dash && !zx) return;
+    let p = a;
+    let pairs = 0;
+    let end = a;
+    while (p < b) {
+      const q = zx ? p + 2 : p;
+      if (zx && !(s.charCodeAt(p) === 48 && (s.charCodeAt(p + 1) | 32) === 120)) break;
+      if (q + 2 > b || !isHex(s.charCodeAt(q)) || !isHex(s.charCodeAt(q + 1))) break;
+      pairs++;
+      end = q + 2;
+      p = dash ? (s.charCodeAt(end) === 45 ? end + 1 : b) : end;
+    }
+    if (pairs >= MIN_HEX_PAIRS) this.runs.hexLists.push(a, end);
   }
 
   /** A two-digit group ("6b", "x6b", "0x6b") ending run [from, i): one more byte of a list, or the start of one. */

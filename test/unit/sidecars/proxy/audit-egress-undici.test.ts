@@ -96,6 +96,9 @@ describe("audit: egress's routed leg and response path (undici)", () => {
         }
       });
     });
+    // Plain answers several cases ask for.
+    scripts.set("/api/seen", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", "Content-Length: 4"], "seen")));
+    scripts.set("/public/next", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", "Content-Length: 4"], "next")));
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     upPort = (upstream.address() as AddressInfo).port;
     plain = createNetServer((sock) => {
@@ -418,6 +421,21 @@ describe("audit: egress's routed leg and response path (undici)", () => {
       expect(statusOf(a)).toBe(200);
       const [up] = sawSince(from, "/api/seen");
       expect(headerLines(up!.head, "authorization")).toEqual([`Authorization: ${INJECTED}`]);
+    });
+
+    it("an Authorization trailer on its chunked body goes nowhere: the upstream gets the body with its length and the one credential", async () => {
+      scripts.set("/api/seen", (sock) => sock.write(crlf(["HTTP/1.1 200 OK", "Content-Length: 4"], "seen")));
+      const from = seen.length;
+      const a = await exchange(
+        crlf(["POST /api/seen HTTP/1.1", "Host: routed.test", "Transfer-Encoding: chunked", "Trailer: Authorization"], "4\r\nbody\r\n0\r\nAuthorization: Bearer agent-trailer\r\n\r\n"),
+        500,
+      );
+      expect(statusOf(a)).toBe(200);
+      const [up] = seen.slice(from);
+      expect(up!.body.toString()).toBe("body");
+      expect(headerLines(up!.head, "authorization")).toEqual([`Authorization: ${INJECTED}`]);
+      expect(headerLines(up!.head, "trailer")).toEqual([]);
+      expect(up!.head).not.toContain("agent-trailer");
     });
 
     it("cannot stand in for the route's header with underscores (X_Api_Key reads as X-Api-Key to CGI-style servers)", async () => {

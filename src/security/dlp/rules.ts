@@ -54,14 +54,15 @@ function run(s: string, from: number, cls: CharClass, cap: number, min: number, 
       continue;
     }
     // One space (or tab) inside a token still short of its minimum is stepped
-    // over ("AKIAABCD EFGH…", pipelock's whitespace-collapsed view), once:
-    // words of prose after a prefix never add up to a key's length in one piece.
-    if ((c === 32 || c === 9) && spaces > 0 && n >= SPACE_GAP_MIN && n < min && i + 1 < len && inClass(cls, s.charCodeAt(i + 1))) {
+    // over ("AKIAABCD EFGH…", "sk-ant-\t…": pipelock's whitespace-collapsed
+    // view), once: a word of prose after a prefix never adds up to a key's
+    // length. (Where `spaces` is given, a line break right after the prefix is stepped over too.)
+    if ((c === 32 || c === 9) && spaces > 0 && n < min && i + 1 < len && inClass(cls, s.charCodeAt(i + 1))) {
       spaces--;
       i++;
       continue;
     }
-    if ((c === 10 || c === 13) && n > 0 && n < min) {
+    if ((c === 10 || c === 13) && (n > 0 || spaces > 0) && n < min) {
       let j = i + 1;
       if (c === 13 && s.charCodeAt(j) === 10) j++;
       const stop = j + 32;
@@ -76,9 +77,6 @@ function run(s: string, from: number, cls: CharClass, cap: number, min: number, 
   runEnd = i;
   return n;
 }
-
-/** Characters of a token needed before a space inside it is stepped over (see run). */
-const SPACE_GAP_MIN = 2;
 
 /** Whether a join (see setJoins) falls inside (from, to]: a token there spans two pieces. */
 function crossesJoin(from: number, to: number): boolean {
@@ -234,6 +232,16 @@ const PLACEHOLDER =
   /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
 // (A letter or digit repeated is not a stand-in: "pppppppppppp" is as good a password as any, and pipelock flags it.)
 export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^([^A-Za-z0-9])\1*$/.test(v) || /\.\.\.|\u2026|placeholder|example|redacted/i.test(v);
+
+/** A token body that is not an obvious stand-in. */
+function notPlaceholder(s: string, _at: number, bodyStart: number, end: number): boolean {
+  // The whole token (the run stopped at the minimum), or its first 256 characters.
+  const stop = Math.min(s.length, bodyStart + 256);
+  while (end < stop && inClass(TOKEN, s.charCodeAt(end))) end++;
+  const body = s.slice(bodyStart, end);
+  // "sk-ant-api03-xxxx…": a version tag, then a stand-in.
+  return !isPlaceholder(body) && !isPlaceholder(body.replace(/^[a-z]+\d*-/, ""));
+}
 
 /** scheme://user:password@ for database and queue URLs (http basic-auth URLs are left alone, as pipelock does). */
 const DB_AUTH = /^([^:/?#\s@]{0,256}):([^@/?#\s]{1,256})@/;
@@ -584,7 +592,9 @@ export const SECRET_RULES: readonly Rule[] = [
   t({ id: "crypto-private-key", description: "an extended (BIP-32) private key", triggers: ["xprv", "yprv", "zprv", "tprv"], caseSensitive: true, body: BASE58, min: 100, max: 108, left: ALNUM }),
 
   // Model and AI APIs
-  t({ id: "anthropic-key", description: "an Anthropic API key", triggers: ["sk-ant-"], min: 20, left: TOKEN, model: ANTHROPIC }),
+  // Model keys are refused from their first 10 characters (as pipelock does): a key sent in
+  // fragments is refused at the first, wherever the rest goes. Stand-ins ("sk-ant-xxxx…") pass.
+  t({ id: "anthropic-key", description: "an Anthropic API key", triggers: ["sk-ant-"], min: 10, left: TOKEN, check: notPlaceholder, model: ANTHROPIC }),
   t({
     id: "openrouter-key",
     description: "an OpenRouter API key",
@@ -595,7 +605,7 @@ export const SECRET_RULES: readonly Rule[] = [
     left: TOKEN,
     model: model("OpenRouter", ["openrouter.ai"], "Authorization", "Bearer ${OPENROUTER_API_KEY}"),
   }),
-  t({ id: "openai-key", description: "an OpenAI API key", triggers: ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-"], min: 20, left: TOKEN, model: OPENAI }),
+  t({ id: "openai-key", description: "an OpenAI API key", triggers: ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-"], min: 10, left: TOKEN, check: notPlaceholder, model: OPENAI }),
   // Legacy and compatible "sk-" keys: an unbroken alphanumeric run, so hyphenated words ("sk-loading-…") never match.
   t({ id: "openai-key", description: "an OpenAI API key", triggers: ["sk-"], body: ALNUM, min: 32, left: TOKEN, model: OPENAI }),
   t({

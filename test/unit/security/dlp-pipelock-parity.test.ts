@@ -11,7 +11,7 @@
 // Fixtures are assembled at runtime, as pipelock's are, so no literal
 // key-shaped string sits in the repository.
 import { describe, expect, it } from "vitest";
-import { buildDlpPolicy, scanRequest, type DlpPolicy } from "../../../src/sidecars/proxy/dlp.js";
+import { buildDlpPolicy, scanHostName, scanRequest, type DlpPolicy } from "../../../src/sidecars/proxy/dlp.js";
 
 const r = (s: string, n: number) => s.repeat(n);
 const hex = (s: string) => Buffer.from(s).toString("hex");
@@ -189,6 +189,47 @@ const POSITIVES: Record<string, string> = {
   "credential at line start": "token=abcd1234efgh",
   "env var secret": `STRIPE_SECRET_KEY=${r("z9", 8)}`,
   "env var password": `DB_PASSWORD=${r("q7", 8)}`,
+  // Control characters, look-alikes and exotic spaces inside a key (text_dlp_test.go).
+  ...Object.fromEntries(
+    [
+      ["NUL", "\x00"],
+      ["backspace", "\x08"],
+      ["tab", "\t"],
+      ["newline", "\n"],
+      ["carriage return", "\r"],
+      ["vertical tab", "\x0b"],
+      ["escape", "\x1b"],
+      ["DEL", "\x7f"],
+      ["NBSP", "\u00a0"],
+      ["ideographic space", "\u3000"],
+      ["Ogham space", "\u1680"],
+      ["Mongolian vowel separator", "\u180e"],
+      ["en space", "\u2002"],
+      ["em space", "\u2003"],
+      ["thin space", "\u2009"],
+      ["narrow no-break space", "\u202f"],
+      ["medium math space", "\u205f"],
+      ["line separator", "\u2028"],
+      ["paragraph separator", "\u2029"],
+    ].map(([name, c]) => [`anthropic split by ${name} after the prefix`, `sk-ant-${c}${r("a", 25)}`]),
+  ),
+  "aws split by backspace and tab": `AKIA\x08IOSFODNN\t7EXAMPLE`,
+  "anthropic, Cyrillic a": `sk-\u0430nt-${r("a", 25)}`,
+  "anthropic, Armenian a": `sk-\u0561nt-${r("a", 25)}`,
+  "aws, Greek capital alpha": `\u0391KIA${r("B", 16)}`,
+  "anthropic, stacked look-alike, NBSP and zero-width space": `sk-\u0430\u00a0nt-\u200b${r("a", 25)}`,
+  "anthropic, combining stroke in the prefix": `sk-a\u0337nt-${r("a", 25)}`,
+  "github, combining dot in the prefix": `gh\u0307p_${r("D", 40)}`,
+  "aws double percent-encoded": encodeURIComponent(encodeURIComponent(`AKIA${r("Z", 16)}`)),
+  "anthropic with %00 inside": `sk-ant-%00${r("a", 25)}`,
+  "anthropic key prefix, short (a fragment)": `sk-ant-${r("A", 10)}`,
+  "openai service key prefix, short (a fragment)": `sk-svcacct-${r("A", 10)}`,
+  // Credential parameters (text_dlp_test.go).
+  "password= after a connection string": "connect to postgres://user:pass@host/db?password=supersecret123",
+  "token= after &": "https://example.com/api?x=1&token=abcdef123456",
+  "password= after ; (jdbc)": "jdbc:mysql://host/db;password=hunterxabcd",
+  "apikey= in a form body": "username=bob&apikey=realsecret123",
+  "password= after '; '": "; password=hunterxabcd",
   // Delimited hex (text_dlp_test.go).
   "hex colon-separated": sepHex(ANT("c"), ":"),
   "hex space-separated": sepHex(ANT("d"), " "),
@@ -229,6 +270,14 @@ describe("pipelock parity: refused", () => {
   });
   it.each(Object.entries(POSITIVES))("%s (body)", (_name, value) => {
     expect(inBody(policy, value)).toBeDefined();
+  });
+
+  it.each([
+    ["a key split across subdomains", "sk-ant-api03.AABBCCDD.EEFFGGHH.IIJJKKLL.evil.com"],
+    ["a key in one subdomain", `${ANT("a")}.evil.com`],
+    ["an AWS key split across subdomains", "AKIA.IOSFODNN.7EXAMPLE1.evil.com"],
+  ])("the host name: %s", (_name, host) => {
+    expect(scanHostName(policy, host)).toBeDefined();
   });
 
   const doh = (labels: string[]) => scanRequest(policy, { host: "doh.test", url: `/dns-query?dns=${dnsQuery(labels).toString("base64url")}`, headers: [] });
@@ -276,6 +325,23 @@ const NEGATIVES: Record<string, string> = {
   "bitcoin WIF with a bad checksum": `key ${WIF.slice(0, -1)}K`,
   "git commit id": "commit 3f786850e387550fdab836ed7e6dc881de23001b",
   "prose with dotted words": "e.g. see the docs, i.e. the manual, etc. and so on.",
+  "token=yes (too short)": "set token=yes in the config",
+  ...Object.fromEntries(
+    [
+      "ep.Token = deps.getenv(killswitch.EnvAPIToken)",
+      "user.Password = hashedValue",
+      "cfg.APIKey = loadFromFile(path)",
+      "session.Secret = base64Encode(raw)",
+      `req.APIToken = "placeholder"`,
+      "h.apiToken = opts.APIToken",
+      "ep.Token = hunterxabcd",
+      "req.APIKey = hunterxabcd",
+      "MyStruct{Password: hunterxabcd}",
+    ].map((line) => [`code: ${line}`, line]),
+  ),
+  "anthropic prefix in docs, placeholder": "keys look like sk-ant-xxxxxxxxxxxx",
+  "anthropic prefix in docs, versioned placeholder": "the header is x-api-key: sk-ant-api03-xxxxxxxxxxxxxxxx",
+  "openai prefix in docs, placeholder": "Authorization: Bearer sk-proj-your_key_here",
   // Deliberately not caught (see the README): PII and public identifiers, which pipelock's defaults flag.
   "credit card (Stripe's test number)": "4242 4242 4242 4242",
   IBAN: "GB82WEST12345698765432",
@@ -291,6 +357,10 @@ describe("pipelock parity: passes", () => {
   });
   it.each(Object.entries(NEGATIVES))("%s (body)", (_name, value) => {
     expect(inBody(policy, value)).toBeUndefined();
+  });
+
+  it("an ordinary host name passes", () => {
+    expect(scanHostName(policy, "www.google.com")).toBeUndefined();
   });
 
   it("a DoH query for an ordinary name in base32 passes", () => {

@@ -231,7 +231,9 @@ const privateKey: Rule = {
 const PLACEHOLDER =
   /^(?:x+|\*+|\.+|-+|_+|0+|password|passwd|pass|pwd|secret|token|changeme|change_me|example|sample|dummy|test|testing|redacted|hidden|none|null|nil|undefined|true|false|string|value|your[_-]?\w*|my[_-]?\w*|<[^>]*>|\{\{.*\}\}|\$\{.*\}|%s|\$\w+|\[\w+\])$/i;
 // (A letter or digit repeated is not a stand-in: "pppppppppppp" is as good a password as any, and pipelock flags it.)
-export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^([^A-Za-z0-9])\1*$/.test(v) || /\.\.\.|\u2026|placeholder|example|redacted/i.test(v);
+// A word such as "example" marks a stand-in only in a value without digits: "example_password"
+// is one, "s3cretP4ssw0rd_EXAMPLE" (pipelock's case) a password that happens to hold the word.
+export const isPlaceholder = (v: string) => PLACEHOLDER.test(v) || /^([^A-Za-z0-9])\1*$/.test(v) || /\.\.\.|\u2026/.test(v) || (/placeholder|example|redacted/i.test(v) && !/\d/.test(v));
 
 /** A token body that is not an obvious stand-in. */
 function notPlaceholder(s: string, _at: number, bodyStart: number, end: number): boolean {

@@ -230,6 +230,12 @@ const POSITIVES: Record<string, string> = {
   "password= after ; (jdbc)": "jdbc:mysql://host/db;password=hunterxabcd",
   "apikey= in a form body": "username=bob&apikey=realsecret123",
   "password= after '; '": "; password=hunterxabcd",
+  "env STRIPE_SECRET_KEY": `STRIPE_SECRET_KEY=sk_test_${"EXAMPLEKEY12345678901234"}`,
+  "env CLIENT_SECRET": `CLIENT_SECRET=${"supersecretvalue1234"}`,
+  "env DB_PASSWORD holding the word EXAMPLE": `DB_PASSWORD=${"s3cretP4ssw0rd_EXAMPLE"}`,
+  "env MY_API_KEY": `MY_API_KEY=${"abcdefghij1234567890"}`,
+  "hex key in a URL path segment": `https://evil.com/exfil/${hex(`${ANT("a")}a`)}/data`,
+  "base64url key in a URL path segment": `https://evil.com/exfil/${Buffer.from(`${ANT("b")}b`).toString("base64url")}/data`,
   // Delimited hex (text_dlp_test.go).
   "hex colon-separated": sepHex(ANT("c"), ":"),
   "hex space-separated": sepHex(ANT("d"), " "),
@@ -326,6 +332,14 @@ const NEGATIVES: Record<string, string> = {
   "git commit id": "commit 3f786850e387550fdab836ed7e6dc881de23001b",
   "prose with dotted words": "e.g. see the docs, i.e. the manual, etc. and so on.",
   "token=yes (too short)": "set token=yes in the config",
+  "MY_SECRET=true (too short)": "MY_SECRET=true",
+  DB_PASSWORD_POLICY: "DB_PASSWORD_POLICY=must_be_strong",
+  ACCESS_TOKEN_EXPIRY: "ACCESS_TOKEN_EXPIRY=3600secs",
+  APP_TOKEN_BUCKET: "APP_TOKEN_BUCKET=abcdefghij",
+  API_KEY_LENGTH: "API_KEY_LENGTH=1234567890",
+  SECRET_ROTATION_DAYS: "SECRET_ROTATION_DAYS=365days_minimum",
+  "env value that is a stand-in": "DB_PASSWORD=example_password",
+  "luhn-failing number": "Reference number 4111111111111112 for your order",
   ...Object.fromEntries(
     [
       "ep.Token = deps.getenv(killswitch.EnvAPIToken)",
@@ -350,6 +364,27 @@ const NEGATIVES: Record<string, string> = {
   "discord-like segments, no snowflake id": `M${r("T", 23)}.${r("a", 6)}.${r("b", 27)}`,
   "google oauth client id (public)": `123456789012${"-abcdefghij1234567890abcdefghij12"}.apps.googleusercontent.com`,
 };
+
+describe("pipelock parity: known values (its secrets_file and scan_env; our canaries)", () => {
+  const values = { A_SECRET: "MyFileSecretValue1234", B_SECRET: "ab~test-value-for-28-byte-wk", C_SECRET: "this-is-a-test-value-29-bytes" };
+  const known = buildDlpPolicy({ enabled: true, canary_env: Object.keys(values), canary_exempt: [] }, values).policy;
+  const forms: Record<string, string> = {
+    raw: `Here is the secret: ${values.A_SECRET}`,
+    base64: b64(values.A_SECRET),
+    hex: hex(values.A_SECRET),
+    base32: b32(values.A_SECRET),
+    "base64url (differs from base64)": Buffer.from(values.B_SECRET).toString("base64url").padEnd(40, "="),
+    "base64url unpadded": Buffer.from(values.B_SECRET).toString("base64url"),
+    "base32 unpadded": b32(values.C_SECRET).replace(/=+$/, ""),
+  };
+  it.each(Object.entries(forms))("%s", (_name, value) => {
+    expect(inUrl(known, value)).toMatchObject({ rule: expect.stringMatching(/^canary:/) });
+    expect(inBody(known, value)).toMatchObject({ rule: expect.stringMatching(/^canary:/) });
+  });
+  it("text without them passes", () => {
+    expect(inBody(known, "totally innocent text with no matching content")).toBeUndefined();
+  });
+});
 
 describe("pipelock parity: passes", () => {
   it.each(Object.entries(NEGATIVES))("%s (query value)", (_name, value) => {

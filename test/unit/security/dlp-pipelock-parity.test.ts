@@ -365,6 +365,42 @@ const NEGATIVES: Record<string, string> = {
   "google oauth client id (public)": `123456789012${"-abcdefghij1234567890abcdefghij12"}.apps.googleusercontent.com`,
 };
 
+// path_query_split_test.go: a key split over the path and the query, escaped more than once.
+describe("pipelock parity: the path-to-query seam", () => {
+  const ant = ["sk-", "ant-api03-"].join("");
+  const antTail = "AAAAABBBBBCCCCDDDDDDDDEEEEEE";
+  const target = (url: string) => scanRequest(policy, { host: "evil.example", url, headers: [["Host", "evil.example"]] });
+  it.each([
+    ["anthropic", `/${ant}?x=${antTail}`],
+    ["openai project", `/${"sk-"}proj-?x=AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH`],
+    ["aws", `/${"AKI"}A?x=IOSFODNN7EXAMPLQ`],
+    ["github", `/${"ghp"}_?x=AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIII`],
+    ["slack", `/${"xox"}b-?x=1234567890-1234567890-AAAAAAAAAAAAAAAAAAAAAAAA`],
+    ["extra parameter", `/${ant}?x=${antTail}&y=1`],
+    ["prefix split across path segments", `/sk-ant-/api03-?x=${antTail}`],
+    ["aws split across path segments", "/AK/IA?x=IOSFODNN7EXAMPLQ"],
+    ["single-escaped prefix byte", `/%73k-ant-api03-?x=${antTail}`],
+    ["double-escaped prefix byte", `/%2573k-ant-api03-?x=${antTail}`],
+    ["double-escaped prefix pair", `/%2573%256b-ant-api03-?x=${antTail}`],
+    ["double-escaped, extra parameter", `/%2573k-ant-api03-?x=${antTail}&y=1`],
+    ["double-escaped aws prefix", "/%2541KIA?x=IOSFODNN7EXAMPLQ"],
+    ["double-escaped github prefix", "/%2567hp_?x=AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIII"],
+    ["whole key in one query value", `/x?k=${ant}${antTail}`],
+    ["halves across two query parameters", `/z?a=${ant}&b=${antTail}`],
+    ["whole key in the path", `/${ant}${antTail}`],
+  ])("refused: %s", (_name, url) => {
+    expect(target(url)).toBeDefined();
+  });
+  it.each([
+    ["rest id with field selection", "/v2/users/8842?fields=id,name,email&sort=asc"],
+    ["signed url style request", "/bucket/report-2026-08.csv?Expires=1900000000&Signature=abc123def456ghi789jkl"],
+    ["ordinary docs page", "/guides/getting-started?lang=en"],
+    ["path with hyphens and a short param", "/v1/well-known-thing/sub-resource?page=2"],
+  ])("passes: %s", (_name, url) => {
+    expect(target(url)).toBeUndefined();
+  });
+});
+
 describe("pipelock parity: known values (its secrets_file and scan_env; our canaries)", () => {
   const values = { A_SECRET: "MyFileSecretValue1234", B_SECRET: "ab~test-value-for-28-byte-wk", C_SECRET: "this-is-a-test-value-29-bytes" };
   const known = buildDlpPolicy({ enabled: true, canary_env: Object.keys(values), canary_exempt: [] }, values).policy;

@@ -289,6 +289,23 @@ export function decodeQuotedPrintable(t: string, out: string[] = []): string[] {
   return out;
 }
 
+// ---- decimal character codes ----------------------------------------------------------------
+
+/** Lists of decimal character codes ("77,121,84,…", found by the matcher's pass) as the text they spell. */
+export function decodeDecimal(t: string, lists: readonly number[], out: string[] = []): string[] {
+  for (let k = 0; k < lists.length; k += 2) {
+    const codes = t
+      .slice(lists[k]!, lists[k + 1]!)
+      .split(/[, ]+/)
+      .map(Number);
+    // In slices: a list may hold millions of codes, more than one call takes as arguments.
+    const parts: string[] = [];
+    for (let i = 0; i < codes.length; i += 8192) parts.push(String.fromCharCode(...codes.slice(i, i + 8192)));
+    out.push(parts.join(""));
+  }
+  return out;
+}
+
 // ---- spelled out, one character at a time ----------------------------------------------------
 
 /** Characters a spelled-out key is made of. */

@@ -12,6 +12,7 @@ import {
   bytesToScanText,
   decodeBase32,
   decodeBase64Runs,
+  decodeDecimal,
   decodeDotted,
   decodeHex,
   decodeHtmlEntities,
@@ -286,7 +287,7 @@ export class SecretScanner {
     const { runs, hits } = scratch;
     if (depth >= MAX_DEPTH) {
       // Base64, hex or base32 still to unpack past the last layer: refused as unscannable, never passed unread.
-      if (runs.b64.length || runs.hex.length || runs.hexLists.length || runs.b32.length || hits.length) {
+      if (runs.b64.length || runs.hex.length || runs.hexLists.length || runs.b32.length || runs.dec?.length || hits.length) {
         pass.add({ rule: UNDECODABLE_RULE, description: `content nested in more than ${MAX_DEPTH} layers of encoding, more than the scanner unpacks`, encoding: chain || "plain" });
         pass.stop = true;
       }
@@ -313,6 +314,7 @@ export class SecretScanner {
     }
     if (runs.hex.length || runs.hexLists.length) this.descend(pass, decodeHex(t, runs.hex, runs.hexLists), `${next}hex`, depth);
     if (runs.b32.length) this.descend(pass, decodeBase32(t, runs.b32), `${next}base32`, depth);
+    if (runs.dec?.length) this.descend(pass, decodeDecimal(t, runs.dec), `${next}decimal`, depth);
     return runStart;
   }
 

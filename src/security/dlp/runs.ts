@@ -15,6 +15,8 @@ export const MIN_B64_RUN = 20;
 export const MIN_HEX_RUN = 24;
 export const MIN_HEX_PAIRS = 12;
 export const MIN_B32_WORD = 16;
+/** Character codes in a list before it is decoded ("77,121,84,…": shorter lists are ordinary numbers). */
+export const MIN_DECIMAL_CODES = 8;
 /** Longer base32 words are not decoded (no secret is that long; the decoder would only burn time). */
 export const MAX_B32_WORD = 1 << 16;
 
@@ -27,6 +29,8 @@ export interface Runs {
   hexLists: number[];
   /** Base32 words that read whole in at least one base32 alphabet (either case). */
   b32: number[];
+  /** Lists of printable ASCII as decimal codes ("77,121,84" or "77 121 84"): [start, end] of the list (made when the first is found). */
+  dec?: number[];
   /**
    * A position to ask about: when set, `probeFrom` is set to where the
    * stretch of base64 characters reaching it starts (the smallest r with
@@ -71,6 +75,10 @@ export class RunTracker {
   private listStart = -1;
   private listEnd = -1;
   private listPairs = 0;
+  // The decimal code list being built.
+  private decStart = -1;
+  private decEnd = -1;
+  private decCount = 0;
   // Next "/" at or after the last position asked about (a forward-only cursor: linear overall).
   private slash = -1;
   private probe = -1;
@@ -84,6 +92,8 @@ export class RunTracker {
     this.listStart = -1;
     this.listEnd = -1;
     this.listPairs = 0;
+    this.decCount = 0;
+    this.decEnd = -1;
     this.slash = -1;
   }
 
@@ -97,7 +107,10 @@ export class RunTracker {
       if (this.open < 0 && to - from < MIN_B32_WORD - 6 && (probe <= from || probe > to)) {
         const c = s.charCodeAt(to);
         if (c !== 10 && c !== 13) {
-          if (to - from >= 2 && to - from <= 4) this.pair(s, from, to);
+          if (to - from >= 2 && to - from <= 4) {
+            this.pair(s, from, to);
+            if (to - from <= 3) this.code(s, from, to);
+          }
           continue;
         }
       }
@@ -109,6 +122,35 @@ export class RunTracker {
   finish(): void {
     if (this.listPairs >= MIN_HEX_PAIRS) this.runs.hexLists.push(this.listStart, this.listEnd);
     this.listPairs = 0;
+    if (this.decCount >= MIN_DECIMAL_CODES) this.pushCodes();
+    this.decCount = 0;
+  }
+
+  private pushCodes(): void {
+    const runs = this.runs;
+    if (!runs.dec) runs.dec = [];
+    runs.dec.push(this.decStart, this.decEnd);
+  }
+
+  /** A stretch [from, i) of two or three digits: one more printable ASCII code of a decimal list ("77, 121"), or the start of one. */
+  private code(s: string, from: number, i: number): void {
+    let v = 0;
+    for (let k = from; k < i; k++) {
+      const c = s.charCodeAt(k);
+      if (c < 48 || c > 57) return;
+      v = v * 10 + c - 48;
+    }
+    if (v < 32 || v > 126) return;
+    // One or two separators (",", " ") since the last code continue the list.
+    let ok = this.decCount > 0 && from - this.decEnd >= 1 && from - this.decEnd <= 2;
+    for (let g = this.decEnd; ok && g < from; g++) ok = s.charCodeAt(g) === 44 || s.charCodeAt(g) === 32;
+    if (!ok) {
+      if (this.decCount >= MIN_DECIMAL_CODES) this.pushCodes();
+      this.decCount = 0;
+      this.decStart = from;
+    }
+    this.decCount++;
+    this.decEnd = i;
   }
 
   private stretch(s: string, start: number, i: number): void {
@@ -138,8 +180,10 @@ export class RunTracker {
       if (end - from >= MIN_B64_RUN) runs.b64.push(from, Math.min(end, i + 2), wrapped);
       if (end - this.lineFrom >= MIN_B32_WORD) this.line(s, this.lineFrom, i, end);
     }
-    if (i - from >= 2 && i - from <= 4) this.pair(s, from, i);
-    else if (i - this.lineFrom >= 3 * MIN_HEX_PAIRS) this.glued(s, this.lineFrom, i);
+    if (i - from >= 2 && i - from <= 4) {
+      this.pair(s, from, i);
+      if (i - from <= 3) this.code(s, from, i);
+    } else if (i - this.lineFrom >= 3 * MIN_HEX_PAIRS) this.glued(s, this.lineFrom, i);
   }
 
   /**

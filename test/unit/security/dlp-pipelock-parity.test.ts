@@ -250,6 +250,7 @@ const POSITIVES: Record<string, string> = {
     .join(","),
   // encoded_credential_test.go: an entity-escaped key, then base64.
   "entity-escaped then base64": b64(`&#65;${AWS.slice(1)}`),
+  "aws key as decimal character codes": [...AWS].map((c) => c.charCodeAt(0)).join(", "),
   // Environment-variable leak (pipelock's scan_env; our canaries).
   "env leak raw": `Here is the value: ${CANARY}`,
   "env leak base64": `encoded: ${b64(CANARY)}`,
@@ -340,6 +341,7 @@ const NEGATIVES: Record<string, string> = {
   SECRET_ROTATION_DAYS: "SECRET_ROTATION_DAYS=365days_minimum",
   "env value that is a stand-in": "DB_PASSWORD=example_password",
   "luhn-failing number": "Reference number 4111111111111112 for your order",
+  "a JSON array of small numbers": JSON.stringify({ samples: [72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100, 33, 99, 112, 117, 50] }),
   ...Object.fromEntries(
     [
       "ep.Token = deps.getenv(killswitch.EnvAPIToken)",
@@ -412,6 +414,10 @@ describe("pipelock parity: known values (its secrets_file and scan_env; our cana
     "base64url (differs from base64)": Buffer.from(values.B_SECRET).toString("base64url").padEnd(40, "="),
     "base64url unpadded": Buffer.from(values.B_SECRET).toString("base64url"),
     "base32 unpadded": b32(values.C_SECRET).replace(/=+$/, ""),
+    // known_secret_encodings.go: decimal character codes, comma- and space-separated.
+    "decimal codes, commas": [...values.A_SECRET].map((c) => c.charCodeAt(0)).join(","),
+    "decimal codes, spaces": [...values.A_SECRET].map((c) => c.charCodeAt(0)).join(" "),
+    "decimal codes, a JSON array": JSON.stringify([...values.A_SECRET].map((c) => c.charCodeAt(0))),
   };
   it.each(Object.entries(forms))("%s", (_name, value) => {
     expect(inUrl(known, value)).toMatchObject({ rule: expect.stringMatching(/^canary:/) });
@@ -456,6 +462,13 @@ describe("the new checks cost bounded time on adversarial bodies", () => {
 
   it("a few WIF-shaped strings with bad checksums pass", () => {
     expect(inBody(policy, Array.from({ length: 20 }, (_, i) => wifShaped(i)).join("\n"))).toBeUndefined();
+  });
+
+  it("10 MB of one decimal code list scans in bounded time", () => {
+    const body = "65,".repeat(3 * 1024 * 1024);
+    const t0 = performance.now();
+    expect(inBody(policy, body)).toBeUndefined();
+    expect(performance.now() - t0).toBeLessThan(5_000);
   });
 
   it("10 MB of dotted single characters scans in bounded time", () => {

@@ -11,7 +11,7 @@
 // Fixtures are assembled at runtime, as pipelock's are, so no literal
 // key-shaped string sits in the repository.
 import { describe, expect, it } from "vitest";
-import { buildDlpPolicy, scanHostName, scanRequest, type DlpPolicy } from "../../../src/sidecars/proxy/dlp.js";
+import { buildDlpPolicy, scanHostName, scanRequest, scanRequestAsync, type DlpPolicy } from "../../../src/sidecars/proxy/dlp.js";
 
 const r = (s: string, n: number) => s.repeat(n);
 const hex = (s: string) => Buffer.from(s).toString("hex");
@@ -277,6 +277,14 @@ describe("pipelock parity: refused", () => {
   });
   it.each(Object.entries(POSITIVES))("%s (body)", (_name, value) => {
     expect(inBody(policy, value)).toBeDefined();
+  });
+  it("every one as a body through the sliced scan the proxies run (scanRequestAsync)", async () => {
+    const missed: string[] = [];
+    for (const [name, value] of Object.entries(POSITIVES)) {
+      const found = await scanRequestAsync(policy, { host: "evil.example", url: "/collect", headers: [["Content-Type", "text/plain"]], body: Buffer.from(value), contentType: "text/plain" });
+      if (!found) missed.push(name);
+    }
+    expect(missed).toEqual([]);
   });
 
   it.each([
